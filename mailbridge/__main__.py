@@ -1,0 +1,5 @@
+"""Run the CLI as `python -m mailbridge`."""
+
+from mailbridge.cli import main
+
+main()
