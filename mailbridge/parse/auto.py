@@ -1,0 +1,178 @@
+"""Decide whether a message was sent by a machine (auto-reply, bounce, list, report, loop).
+
+`detect_auto` applies these rules in order; the first that matches gives the verdict:
+
+1. a bounce from `parse_bounce` → `bounce` (a permanent or final failure) or `delay` (a warning
+   that delivery is still being retried);
+2. an ARF report (`multipart/report; report-type=feedback-report`, a `message/feedback-report`
+   part, or Microsoft's JMRP copy) → `complaint`;
+3. any other report (a success DSN, a read receipt) → `other-auto`;
+4. `Auto-Submitted` other than `no` (RFC 3834): `auto-replied` → `auto-reply`, anything else
+   (`auto-generated`, `auto-notified`) → `other-auto`;
+5. the `X-Autoreply` / `X-Autorespond` / `X-Auto-Response` family → `auto-reply`
+   (`X-Auto-Response-Suppress` only asks others not to answer and proves nothing);
+6. `Precedence: auto_reply` → `auto-reply`;
+7. an out-of-office subject, in any of our customers' languages → `auto-reply`;
+8. `X-MS-Exchange-Generated-Message-Source` (mail made by an Exchange agent) → `other-auto`;
+9. `Precedence: list|bulk` → `list` (newsletters are bulk mail to a list of people),
+   `Precedence: junk` → `other-auto`, `List-Id` / `List-Unsubscribe` → `list`;
+10. `X-Loop` or `X-MS-Exchange-Inbox-Rules-Loop` → `loop` (whether it is OUR loop is for a
+    later stage to decide: the reason carries the header value);
+11. the null sender (`Return-Path: <>`) or a mailer-daemon/postmaster sender → `other-auto`;
+12. a no-reply sender → `other-auto`.
+
+Auto-replies come before list signals because vacation programs often add `Precedence: bulk`,
+and an auto-reply must never reopen a ticket, which is the stricter treatment.
+"""
+
+from __future__ import annotations
+
+import email.message
+import re
+
+from mailbridge.parse.auto_subjects import out_of_office_phrase
+from mailbridge.parse.bounce import has_null_sender, own_parts
+from mailbridge.parse.bounce_text import is_daemon_address
+from mailbridge.parse.model import Address, AutoVerdict, Bounce
+
+AUTORESPONDER_HEADERS = (
+    "X-Autoreply", "X-Autorespond", "X-Autoresponse", "X-Auto-Response", "X-Autoresponder",
+    "X-Autoreply-From", "X-Mail-Autoreply", "X-Vacation", "X-Auto-Reply", "X-AutoReply",
+)
+NEGATIVE_VALUES = frozenset({"no", "false", "0", "off"})
+NOREPLY_RE = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|noreply[-_.\w]*)$", re.I)
+
+
+def detect_auto(
+    msg: email.message.Message, *, subject: str, sender: Address | None, bounce: Bounce | None
+) -> AutoVerdict | None:
+    """The first matching rule's verdict (see the module docstring), or None for a person."""
+    sender_address = sender.address if sender else ""
+    rules = (
+        lambda: from_bounce(bounce),
+        lambda: from_reports(msg),
+        lambda: from_auto_submitted(msg),
+        lambda: from_autoresponder_headers(msg),
+        lambda: from_precedence(msg, ("auto_reply",)),
+        lambda: from_subject(subject),
+        lambda: from_exchange_agent(msg),
+        lambda: from_precedence(msg, ("list", "bulk", "junk")) or from_list_headers(msg),
+        lambda: from_loop_headers(msg),
+        lambda: from_sender(msg, sender_address),
+    )
+    for rule in rules:
+        if verdict := rule():
+            return verdict
+    return None
+
+
+def header(msg: email.message.Message, name: str) -> str | None:
+    """A header's value as one stripped line, or None; never raises on odd bytes."""
+    value = msg.get(name)
+    if value is None:
+        return None
+    return " ".join(str(value).split())[:200]
+
+
+def from_bounce(bounce: Bounce | None) -> AutoVerdict | None:
+    """A DSN: `delay` while some recipient is only delayed and none failed for good."""
+    if bounce is None:
+        return None
+    failed = any(r.action == "failed" for r in bounce.recipients)
+    if bounce.permanent or failed or not bounce.recipients:
+        codes = ", ".join(sorted({r.status for r in bounce.recipients if r.status})) or "no status"
+        return AutoVerdict("bounce", f"delivery status notification: failed ({codes})")
+    return AutoVerdict("delay", "delivery status notification: delayed")
+
+
+def from_reports(msg: email.message.Message) -> AutoVerdict | None:
+    """ARF complaints, and any other machine report such as a success DSN or a read receipt."""
+    report_type = (msg.get_param("report-type") or "") if msg.get_content_type() == "multipart/report" else ""
+    types = {part.get_content_type() for part in own_parts(msg)}
+    if str(report_type).lower() == "feedback-report" or "message/feedback-report" in types:
+        return AutoVerdict("complaint", "ARF feedback report")
+    if is_jmrp(msg):
+        return AutoVerdict("complaint", "Microsoft JMRP complaint report")
+    if report_type:
+        return AutoVerdict("other-auto", f"multipart/report; report-type={report_type}")
+    if types & {"message/delivery-status", "message/disposition-notification"}:
+        return AutoVerdict("other-auto", "delivery or disposition report part")
+    return None
+
+
+def is_jmrp(msg: email.message.Message) -> bool:
+    """Microsoft's junk-mail reports return the message with an X-HmXmrOriginalRecipient header."""
+    for part in own_parts(msg):
+        if part.get_content_type() == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, email.message.Message) and inner.get("X-HmXmrOriginalRecipient"):
+                return True
+    return False
+
+
+def from_auto_submitted(msg: email.message.Message) -> AutoVerdict | None:
+    """RFC 3834: any value but `no` marks the message automatic."""
+    value = header(msg, "Auto-Submitted")
+    if not value or value.split(";")[0].strip().lower() == "no":
+        return None
+    keyword = value.split(";")[0].strip().lower()
+    kind = "auto-reply" if keyword == "auto-replied" else "other-auto"
+    return AutoVerdict(kind, f"Auto-Submitted: {value}")
+
+
+def from_autoresponder_headers(msg: email.message.Message) -> AutoVerdict | None:
+    """The de-facto autoresponder headers set by vacation programs and hosting panels."""
+    for name in AUTORESPONDER_HEADERS:
+        value = header(msg, name)
+        if value is not None and value.lower() not in NEGATIVE_VALUES:
+            return AutoVerdict("auto-reply", f"{name}: {value}")
+    return None
+
+
+def from_precedence(msg: email.message.Message, wanted: tuple[str, ...]) -> AutoVerdict | None:
+    """`Precedence:` (RFC 2076): auto_reply, list, bulk, junk."""
+    value = (header(msg, "Precedence") or "").lower()
+    if value not in wanted:
+        return None
+    kind = {"auto_reply": "auto-reply", "list": "list", "bulk": "list"}.get(value, "other-auto")
+    return AutoVerdict(kind, f"Precedence: {value}")
+
+
+def from_subject(subject: str) -> AutoVerdict | None:
+    """An out-of-office phrase at the start of the subject."""
+    phrase = out_of_office_phrase(subject or "")
+    return AutoVerdict("auto-reply", f"subject: {phrase}") if phrase else None
+
+
+def from_exchange_agent(msg: email.message.Message) -> AutoVerdict | None:
+    """Exchange marks mail its transport agents and mailbox rules generate themselves."""
+    value = header(msg, "X-MS-Exchange-Generated-Message-Source")
+    return AutoVerdict("other-auto", f"X-MS-Exchange-Generated-Message-Source: {value}") if value else None
+
+
+def from_list_headers(msg: email.message.Message) -> AutoVerdict | None:
+    """RFC 2919 List-Id and RFC 2369 List-Unsubscribe mark list and newsletter mail."""
+    for name in ("List-Id", "List-Unsubscribe"):
+        if value := header(msg, name):
+            return AutoVerdict("list", f"{name}: {value}")
+    return None
+
+
+def from_loop_headers(msg: email.message.Message) -> AutoVerdict | None:
+    """Loop markers; the reason carries the value so a later stage can tell whether it is ours."""
+    for name in ("X-Loop", "X-MS-Exchange-Inbox-Rules-Loop"):
+        if value := header(msg, name):
+            return AutoVerdict("loop", f"{name}: {value}")
+    return None
+
+
+def from_sender(msg: email.message.Message, address: str) -> AutoVerdict | None:
+    """The null sender and machine-only sender addresses."""
+    if has_null_sender(msg):
+        return AutoVerdict("other-auto", "Return-Path: <>")
+    if address and is_daemon_address(address.lower()):
+        return AutoVerdict("other-auto", f"sender: {address}")
+    if address and NOREPLY_RE.match(address.rpartition("@")[0]):
+        return AutoVerdict("other-auto", f"no-reply sender: {address}")
+    return None

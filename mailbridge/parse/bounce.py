@@ -1,0 +1,183 @@
+"""Turn a delivery status notification (RFC 3464 or a plain-text MTA bounce) into a Bounce.
+
+`parse_bounce(msg)` takes a message parsed with `policy=compat32` and returns None for anything
+that is not a failure or delay notice, success DSNs included. It never raises on malformed input.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.message
+import email.parser
+import email.utils
+import html
+import re
+
+from mailbridge.parse.bounce_dsn import dsn_recipients, is_failure
+from mailbridge.parse.bounce_text import (
+    DELAY_RE,
+    looks_like_bounce,
+    notice_part,
+    text_recipients,
+)
+from mailbridge.parse.model import Bounce, BounceRecipient
+
+REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status", "text/delivery-status")
+RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers")
+MESSAGE_ID_LINE_RE = re.compile(r"^\s*Message-I[dD]\s*:\s*<?([^<>\s]{1,250})>?", re.MULTILINE)
+TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+
+
+def parse_bounce(msg: email.message.Message) -> Bounce | None:
+    """The failed recipients, permanence and original Message-ID of a DSN, or None."""
+    try:
+        return _parse(msg)
+    except Exception:  # noqa: BLE001 - a malformed report must never stop the parse.
+        return None
+
+
+def _parse(msg: email.message.Message) -> Bounce | None:
+    reports = [p for p in own_parts(msg) if p.get_content_type() in REPORT_TYPES]
+    body = "\n".join(text_of(p) for p in own_parts(msg) if p.get_content_maintype() == "text"
+                     and p.get_content_type() not in REPORT_TYPES + RETURNED_TYPES)
+    if reports:
+        found = [r for part in reports for r in dsn_recipients(text_of(part))]
+        if found and not any(is_failure(r) for r in found):
+            return None  # A success DSN: delivered, relayed or expanded everywhere.
+        failed = [r for r in found if is_failure(r)]
+        if failed:
+            return make_bounce(failed, original_message_id(msg, body))
+    if not reports and not looks_like_bounce(
+        subject=decoded(msg.get("Subject", "")),
+        sender=sender_address(msg),
+        null_sender=has_null_sender(msg),
+        body=body,
+    ):
+        return None
+    delayed = is_delay_notice(decoded(msg.get("Subject", "")), body)
+    exclude = {a.lower() for a in header_addresses(msg)}
+    recipients = text_recipients(notice_part(body), exclude, delayed=delayed)
+    if not recipients:
+        recipients = returned_recipients(msg, delayed=delayed)
+    return make_bounce(recipients, original_message_id(msg, body), delayed=delayed)
+
+
+def make_bounce(
+    recipients: list[BounceRecipient], message_id: str | None, *, delayed: bool = False
+) -> Bounce:
+    """A Bounce that is permanent when any recipient failed with a 5.x.x status or 5xx reply."""
+    failed_hard = any(
+        r.action != "delayed" and (r.status or "").startswith("5") for r in recipients
+    )
+    no_codes = not any(r.status for r in recipients)
+    permanent = failed_hard or (no_codes and not delayed)
+    return Bounce(permanent=permanent, recipients=tuple(recipients), original_message_id=message_id)
+
+
+def own_parts(msg: email.message.Message):
+    """Every part of this message, not descending into attached messages (the returned copy)."""
+    yield msg
+    if msg.get_content_maintype() == "message" or not msg.is_multipart():
+        return
+    payload = msg.get_payload()
+    for part in payload if isinstance(payload, list) else []:
+        if isinstance(part, email.message.Message):
+            yield from own_parts(part)
+
+
+def text_of(part: email.message.Message) -> str:
+    """A part's content as text, whatever its transfer encoding or (wrong) charset."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        # compat32 parses delivery-status blocks into header-only messages; rebuild the text.
+        return "\n\n".join(
+            "\n".join(f"{k}: {v}" for k, v in block.items()) for block in payload
+            if isinstance(block, email.message.Message)
+        )
+    raw = part.get_payload(decode=True) or b""
+    text = decode_bytes(raw, part.get_content_charset() or "utf-8")
+    if part.get_content_subtype() == "html":
+        text = html.unescape(TAG_RE.sub(" ", re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode_bytes(raw: bytes, charset: str) -> str:
+    """Declared charset, then UTF-8, then latin-1 (which always succeeds)."""
+    for name in (charset, "utf-8"):
+        try:
+            return raw.decode(name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return raw.decode("latin-1")
+
+
+def decoded(value) -> str:
+    """A header value as text: RFC 2047 words decoded, raw 8-bit bytes read as UTF-8."""
+    try:
+        parts = email.header.decode_header(str(value))
+        return "".join(
+            decode_bytes(text, charset or "utf-8") if isinstance(text, bytes) else text
+            for text, charset in parts
+        )
+    except Exception:  # noqa: BLE001 - a broken header is only a weaker signal.
+        return str(value)
+
+
+def sender_address(msg: email.message.Message) -> str:
+    """The From address (lower case), or empty."""
+    return email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+
+
+def has_null_sender(msg: email.message.Message) -> bool:
+    """True when the envelope sender was `<>`, the mark of a notification (RFC 5321 4.5.5)."""
+    return any(str(v).strip() in ("<>", "") for v in msg.get_all("Return-Path", []))
+
+
+def header_addresses(msg: email.message.Message) -> list[str]:
+    """Addresses in the notice's own headers: its sender and the original sender it returns to."""
+    fields = [str(v) for name in ("From", "To", "Cc", "Reply-To", "Return-Path")
+              for v in msg.get_all(name, [])]
+    return [address for _, address in email.utils.getaddresses(fields) if address]
+
+
+def is_delay_notice(subject: str, body: str) -> bool:
+    """A warning that delivery is still being tried, not a final failure."""
+    if re.search(r"(?i)\b(?:fail|failure|failed|undeliver|returned|returning|permanent)", subject):
+        return False
+    return bool(DELAY_RE.search(subject) or DELAY_RE.search(notice_part(body)[:5000]))
+
+
+def returned_parts(msg: email.message.Message):
+    """The parts that carry the returned original message or its headers."""
+    return [p for p in own_parts(msg) if p.get_content_type() in RETURNED_TYPES]
+
+
+def returned_headers(part: email.message.Message) -> email.message.Message | None:
+    """Headers of a returned message part, as a Message."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
+        return payload[0]
+    text = text_of(part)
+    return email.parser.Parser().parsestr(text, headersonly=True) if text else None
+
+
+def original_message_id(msg: email.message.Message, body: str) -> str | None:
+    """The Message-ID of the returned message, from its attached copy or the notice text."""
+    for part in returned_parts(msg):
+        headers = returned_headers(part)
+        if headers is not None and headers.get("Message-ID"):
+            return email.utils.unquote(str(headers["Message-ID"]).strip()).strip("<> ") or None
+    returned = body[len(notice_part(body)):] or body
+    match = MESSAGE_ID_LINE_RE.search(returned)
+    return match.group(1) if match else None
+
+
+def returned_recipients(msg: email.message.Message, *, delayed: bool) -> list[BounceRecipient]:
+    """Last resort: the To addresses of the returned message, when the notice names nobody."""
+    for part in returned_parts(msg):
+        headers = returned_headers(part)
+        if headers is not None:
+            addresses = email.utils.getaddresses([str(v) for v in headers.get_all("To", [])])
+            action = "delayed" if delayed else "failed"
+            return [BounceRecipient(a, None, action) for _, a in addresses if "@" in a]
+    return []
