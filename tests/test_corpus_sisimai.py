@@ -12,6 +12,7 @@ import email.policy
 import email.utils
 import json
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -110,6 +111,11 @@ def checks(relative: str, data: dict, bounce, auto):
         yield from bounce_checks(expected["recipients"], bounce, auto)
 
 
+def is_pseudo(status: str) -> bool:
+    """sisimai's own X.0.9NN codes stand for a reason it inferred; no mail carries them."""
+    return bool(re.fullmatch(r"\d\.0\.9\d\d", status))
+
+
 def bounce_checks(wanted: list[dict], bounce, auto):
     """Detection, recipient count, status codes and permanence of one real bounce."""
     yield "bounce_detected", auto is not None and auto.kind in ("bounce", "delay")
@@ -118,6 +124,8 @@ def bounce_checks(wanted: list[dict], bounce, auto):
     codes = [r.status for r in got]
     for index, want in enumerate(wanted):
         have = codes[index] if index < len(codes) else None
+        if is_pseudo(want["dsn_status"]):
+            continue
         if want["dsn_status"] and not want["dsn_status"].endswith(".0.0"):
             yield "status", have in (want["dsn_status"], want["smtp_reply_code"])
         statuses = want["dsn_status"] or want["smtp_reply_code"]

@@ -38,8 +38,7 @@ def parse_bounce(msg: email.message.Message) -> Bounce | None:
 
 def _parse(msg: email.message.Message) -> Bounce | None:
     reports = [p for p in own_parts(msg) if p.get_content_type() in REPORT_TYPES]
-    body = "\n".join(text_of(p) for p in own_parts(msg) if p.get_content_maintype() == "text"
-                     and p.get_content_type() not in REPORT_TYPES + RETURNED_TYPES)
+    body = body_text(msg)
     if reports:
         found = [r for part in reports for r in dsn_recipients(text_of(part))]
         if found and not any(is_failure(r) for r in found):
@@ -50,6 +49,7 @@ def _parse(msg: email.message.Message) -> Bounce | None:
     if not reports and not looks_like_bounce(
         subject=decoded(msg.get("Subject", "")),
         sender=sender_address(msg),
+        envelope=envelope_sender(msg),
         null_sender=has_null_sender(msg),
         body=body,
     ):
@@ -83,6 +83,18 @@ def own_parts(msg: email.message.Message):
     for part in payload if isinstance(payload, list) else []:
         if isinstance(part, email.message.Message):
             yield from own_parts(part)
+
+
+def body_text(msg: email.message.Message) -> str:
+    """All readable text of the notice itself (not of the returned message), joined."""
+    texts = []
+    for part in own_parts(msg):
+        ctype = part.get_content_type()
+        # A multipart whose boundary was lost holds its children as one string: read it as text.
+        broken = part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), str)
+        if broken or (part.get_content_maintype() == "text" and ctype not in REPORT_TYPES + RETURNED_TYPES):
+            texts.append(text_of(part))
+    return "\n".join(texts)
 
 
 def text_of(part: email.message.Message) -> str:
@@ -124,13 +136,21 @@ def decoded(value) -> str:
 
 
 def sender_address(msg: email.message.Message) -> str:
-    """The From address (lower case), or empty."""
-    return email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+    """The From address (lower case); the display name when the address is empty ("MAILER-DAEMON <>")."""
+    name, address = email.utils.parseaddr(str(msg.get("From", "")))
+    return (address or name).lower()
 
 
 def has_null_sender(msg: email.message.Message) -> bool:
     """True when the envelope sender was `<>`, the mark of a notification (RFC 5321 4.5.5)."""
-    return any(str(v).strip() in ("<>", "") for v in msg.get_all("Return-Path", []))
+    return any(str(v).strip() in ("<>", "") for v in msg.get_all("Return-Path", [])) or str(
+        msg.get("From", "")
+    ).rstrip().endswith("<>")
+
+
+def envelope_sender(msg: email.message.Message) -> str:
+    """The Return-Path address (lower case), or empty."""
+    return email.utils.parseaddr(str(msg.get("Return-Path", "")))[1].lower()
 
 
 def header_addresses(msg: email.message.Message) -> list[str]:

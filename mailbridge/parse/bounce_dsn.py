@@ -93,7 +93,12 @@ def dsn_recipients(report_text: str) -> list[BounceRecipient]:
 
 
 def is_failure(recipient: BounceRecipient) -> bool:
-    """True unless the report says this recipient was delivered, relayed or expanded."""
+    """True unless the report says this recipient was delivered, relayed or expanded.
+
+    A 2.x.x status counts as success too unless the action says otherwise, because some MTAs
+    write non-standard actions such as "deliverable".
+    """
     if recipient.action in SUCCESS_ACTIONS:
         return False
-    return not (recipient.action is None and (recipient.status or "").startswith("2"))
+    success_status = (recipient.status or "").startswith("2")
+    return not (success_status and recipient.action not in ("failed", "delayed"))

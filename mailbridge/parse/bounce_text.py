@@ -14,7 +14,7 @@ from mailbridge.parse.model import BounceRecipient
 
 # Senders that only machines use: the null sender and the RFC 5321/2142 role names.
 DAEMON_LOCAL_RE = re.compile(
-    r"^(?:mailer[-_]?daemon|postmaster|post_master|mail[-_]?delivery[-_]?(?:system|subsystem)?"
+    r"^(?:mailer[-_.]?daemon|postmaster|post_master|mail[-_.]?delivery[-_.]?(?:system|subsystem)?"
     r"|mdaemon|bounces?|mail[-_]?administrator)$",
     re.IGNORECASE,
 )
@@ -24,7 +24,7 @@ BOUNCE_SUBJECT_RE = re.compile(
     r"|failure (?:notice|delivery)|failed delivery|delivery status|could not be delivered"
     r"|non[- ]?delivery|permanent delivery failure|mail system error|returned to sender"
     r"|delayed mail|warning: message .{0,80} delayed|message delivery has failed|mail failure"
-    r"|error sending your mail|nondeliverable|delivery (?:report|incomplete)"
+    r"|error sending your mail|mail failed|returning to sender|nondeliverable|delivery (?:report|incomplete)"
     r"|niedostarcz|nie (?:można|mo[zż]na) dostarczy|nie dostarczono|zwrot wiadomo"
     r"|no se (?:puede|pudo|ha podido) entregar|no entregad|error de entrega|devuelto"
     r"|unzustellbar|nicht zustellbar|zustellung fehlgeschlagen|unzustellbare"
@@ -38,7 +38,7 @@ BOUNCE_BODY_RE = re.compile(
     r"|permanent(?:ly)? (?:fatal )?error|did not reach the following|undeliverable"
     r"|following address(?:es|\(es\))? (?:had|failed)|message (?:was|could) not (?:be )?delivered"
     r"|returned to (?:the )?sender|delivery (?:has been )?delayed|has not (?:yet )?been delivered"
-    r"|transcript of session follows|unknown user|user unknown|mailbox (?:unavailable|full)"
+    r"|transcript of session follows|failed addresses|error delivering|invalid user address|unknown user|user unknown|mailbox (?:unavailable|full)"
     r"|no such (?:user|recipient)|failure reasons|recipient address rejected|host unknown"
     r"|не может быть доставлено|nie (?:mo[zż]na|może) (?:by[cć] )?dostarczy|no se (?:pudo|puede) entregar",
     re.IGNORECASE,
@@ -50,10 +50,10 @@ DELAY_RE = re.compile(
 )
 # Where the notice ends and the returned copy of the message begins.
 RETURNED_RE = re.compile(
-    r"^[\s\-=*_>]*(?:this is a copy of the message|below this line is a copy|original message"
+    r"^[\s\-=*_>|]*(?:this is a copy of the message|below this line is a copy|original message"
     r"|unsent message follows|returned message|message headers follow|included message"
     r"|the original message (?:was|headers)|here is a copy|original mail|headers of the original"
-    r"|copy of the original)",
+    r"|copy of the original|message text follows)",
     re.IGNORECASE | re.MULTILINE,
 )
 ADDRESS_RE = re.compile(r"[A-Za-z0-9][\w.+'=/-]{0,63}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
@@ -72,9 +72,9 @@ def is_daemon_address(address: str) -> bool:
     return bool(DAEMON_LOCAL_RE.match(address.rpartition("@")[0] or address))
 
 
-def looks_like_bounce(*, subject: str, sender: str, null_sender: bool, body: str) -> bool:
+def looks_like_bounce(*, subject: str, sender: str, envelope: str, null_sender: bool, body: str) -> bool:
     """Two independent signals are needed, so a person's "Returned mail?" subject stays human."""
-    machine = null_sender or is_daemon_address(sender)
+    machine = null_sender or is_daemon_address(sender) or is_daemon_address(envelope)
     by_subject = bool(BOUNCE_SUBJECT_RE.search(subject))
     by_body = bool(BOUNCE_BODY_RE.search(body[:20000]))
     return (machine and (by_subject or by_body)) or (by_subject and by_body)
