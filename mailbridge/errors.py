@@ -1,0 +1,47 @@
+"""The exceptions mailbridge raises on purpose; anything else escaping a stage is a bug.
+
+    MailbridgeError
+    ├── ConfigError       the config file cannot be used: one line per problem in `.problems`
+    ├── Unroutable        no queue serves any recipient of the message, and no catch-all queue
+    ├── ParseError        nothing readable in the bytes given to `parse_message`
+    └── StoreError        the database cannot be used as it is
+        ├── DatabaseUnavailable   cannot connect (wrong host, port, credentials, missing file dir)
+        ├── SchemaOutOfDate       the schema is behind (or ahead of) this mailbridge's migrations
+        └── NotFound              no stored row by that id or code (quarantine id, ticket code)
+"""
+
+
+class MailbridgeError(Exception):
+    """Base class of every expected mailbridge failure."""
+
+
+class ConfigError(MailbridgeError):
+    """The config file is missing or invalid; `problems` holds one line each, with the key's path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+class Unroutable(MailbridgeError):
+    """No recipient of the message is a queue address and no queue is the catch-all."""
+
+
+class ParseError(MailbridgeError):
+    """The input holds no readable mail: empty, or bytes with no header or text structure."""
+
+
+class StoreError(MailbridgeError):
+    """The database cannot be used as it is; the message is one line meant for the operator."""
+
+
+class DatabaseUnavailable(StoreError):
+    """Connecting to the database failed: wrong host or port, bad credentials, no such directory."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The schema revision is not the one this mailbridge needs: run `mailbridge db upgrade`."""
+
+
+class NotFound(StoreError):
+    """No stored row answers to the id or code given (a quarantine id, a ticket code)."""

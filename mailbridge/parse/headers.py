@@ -1,0 +1,248 @@
+"""Decode header values: RFC 2047 words, raw 8-bit bytes, addresses, message ids, dates, parameters.
+
+The message is parsed with the stdlib's compat32 policy, which keeps header values as sent: folded,
+with RFC 2047 words still encoded and raw 8-bit bytes as surrogateescape characters. Everything
+here turns such a value into text, and returns a defect string for every guess it has to make.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email.utils
+import re
+from datetime import datetime, timezone
+from email.message import Message
+from email.policy import Compat32
+
+from mailbridge.parse.charset import decode_text
+from mailbridge.parse.model import Address
+
+
+
+class RawCompat32(Compat32):
+    """compat32, except that header values with raw 8-bit bytes stay str (with surrogates).
+
+    Plain compat32 wraps such values in `email.header.Header` objects, on which `get_param()`
+    and every string operation fail; the surrogates keep the bytes for our own decoding.
+    """
+
+    def header_fetch_parse(self, name, value):
+        return value
+
+
+RAW_POLICY = RawCompat32()
+
+# An RFC 2047 encoded word. Encoded text may not hold "?" or whitespace by the RFC; broken
+# senders put spaces in it, so only "?" ends it, and the word may not span a line.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\r\n]*)\?=")
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
+_BRACKETED_ID = re.compile(r"<([^<>]*)>")
+_SPACES = re.compile(r"\s+")
+
+
+def unfold(value: str) -> str:
+    """Remove the line breaks of folding (RFC 5322 2.2.3) and any stray trailing newline."""
+    return _FOLD.sub("", value).replace("\r", "").replace("\n", "")
+
+
+def decode_header(value: str | None, defects: list[str], name: str = "header") -> str:
+    """A header value as text: unfolded, 8-bit bytes recovered, RFC 2047 words decoded."""
+    if not value:
+        return ""
+    text = unfold(str(value))
+    if not text.isascii():
+        text = _decode_raw_8bit(text, defects, name)
+    if "=?" in text:
+        text = _decode_encoded_words(text, defects, name)
+    return text.strip()
+
+
+def _decode_raw_8bit(text: str, defects: list[str], name: str) -> str:
+    try:
+        data = text.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        # Already real text (a header built in Python, not read from bytes).
+        return text
+    decoded, defect = decode_text(data, "utf-8")
+    defects.append(f"{name}: raw 8-bit bytes in header" + (f"; {defect}" if defect else ", decoded as utf-8"))
+    return decoded
+
+
+def _decode_encoded_words(text: str, defects: list[str], name: str) -> str:
+    """Decode every encoded word; adjacent words of one charset are joined before decoding."""
+    out: list[str] = []
+    pending = bytearray()
+    charset = ""
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position:match.start()]
+        # Whitespace between two encoded words is not part of the text (RFC 2047 section 6.2).
+        adjacent = bool(pending) and not between.strip()
+        if not adjacent:
+            _flush(out, pending, charset, defects, name)
+            out.append(between)
+        elif match.group(1).lower() != charset.lower():
+            _flush(out, pending, charset, defects, name)
+        charset = match.group(1)
+        pending.extend(_word_bytes(match.group(2), match.group(3), defects, name))
+        position = match.end()
+    _flush(out, pending, charset, defects, name)
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _flush(out: list[str], pending: bytearray, charset: str, defects: list[str], name: str) -> None:
+    # Words are joined as bytes first because senders split multi-byte characters across words.
+    if pending:
+        decoded, defect = decode_text(bytes(pending), charset)
+        if defect:
+            defects.append(f"{name}: {defect}")
+        out.append(decoded)
+        pending.clear()
+
+
+def _word_bytes(encoding: str, payload: str, defects: list[str], name: str) -> bytes:
+    if encoding in "Qq":
+        return _q_decode(payload)
+    data = payload.strip().encode("ascii", "ignore")
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except binascii.Error:
+        defects.append(f"{name}: broken base64 in an encoded word, kept as sent")
+        return payload.encode("ascii", "replace")
+
+
+_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _q_decode(payload: str) -> bytes:
+    data = payload.encode("utf-8", "surrogateescape").replace(b"_", b" ")
+    return _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def decode_all(msg: Message, defects: list[str]) -> tuple[tuple[str, str], ...]:
+    """Every header of `msg` as (name, decoded value), in order."""
+    return tuple((key, decode_header(value, defects, key.lower())) for key, value in msg.items())
+
+
+# --- addresses --------------------------------------------------------------------------------
+
+def parse_addresses(value: str | None, defects: list[str], name: str = "address") -> tuple[Address, ...]:
+    """Decode an address-list header into Address objects (empty entries and groups dropped)."""
+    if not value:
+        return ()
+    text = unfold(str(value))
+    if not text.isascii():
+        text = _decode_raw_8bit(text, defects, name)
+    # Encoded words are swapped for placeholders first, so that a comma inside a (broken)
+    # encoded display name cannot split one address in two.
+    words: list[str] = []
+    protected = _ENCODED_WORD.sub(lambda m: _placeholder(m, words), text)
+    result = []
+    for display, address in _getaddresses(protected):
+        address = address.strip()
+        display = _restore(display, words)
+        if not address and not display:
+            continue
+        result.append(Address(name=decode_header(display, defects, name), address=address))
+    return tuple(result)
+
+
+def _placeholder(match: re.Match, words: list[str]) -> str:
+    words.append(match.group(0))
+    return f"mbEW{len(words) - 1}x"
+
+
+_PLACEHOLDER = re.compile(r"mbEW(\d+)x")
+
+
+def _restore(display: str, words: list[str]) -> str:
+    if "mbEW" not in display:
+        return display
+    # getaddresses() separates atoms with one space; decoding drops it between encoded words.
+    return _PLACEHOLDER.sub(lambda m: words[int(m.group(1))], display)
+
+
+def _getaddresses(text: str) -> list[tuple[str, str]]:
+    # Python 3.11.10+ added a strict mode that turns any oddity into [("", "")]: real mail is odd.
+    try:
+        return email.utils.getaddresses([text], strict=False)
+    except TypeError:
+        return email.utils.getaddresses([text])
+
+
+def first_address(value: str | None, defects: list[str], name: str = "from") -> Address | None:
+    """The first mailbox of an address header, or None."""
+    addresses = parse_addresses(value, defects, name)
+    return addresses[0] if addresses else None
+
+
+# --- message ids ------------------------------------------------------------------------------
+
+def parse_message_id(value: str | None) -> str | None:
+    """The Message-ID without angle brackets; None if absent or empty."""
+    ids = parse_id_list(value)
+    return ids[0] if ids else None
+
+
+def parse_id_list(value: str | None) -> tuple[str, ...]:
+    """Every message id of an In-Reply-To / References value, without brackets, deduplicated."""
+    if not value:
+        return ()
+    text = unfold(str(value))
+    found = [_SPACES.sub("", m) for m in _BRACKETED_ID.findall(text)]
+    if not found:
+        # Ids without brackets: keep tokens that look like ids, not the prose around them.
+        tokens = [t.strip(",;") for t in text.split()]
+        found = [t for t in tokens if "@" in t] or tokens[:1]
+    seen: dict[str, None] = {}
+    for item in found:
+        if item and item not in seen and item.isascii():
+            seen[item] = None
+    return tuple(seen)
+
+
+# --- dates ------------------------------------------------------------------------------------
+
+def parse_date(value: str | None, defects: list[str]) -> datetime | None:
+    """The Date header as an aware datetime; None (with a defect) when it cannot be read."""
+    if not value or not str(value).strip():
+        return None
+    text = unfold(str(value)).strip()
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append(f"date: unparseable {text[:80]!r}")
+        return None
+    if parsed.tzinfo is None:
+        # "-0000" means "UTC, local zone unknown" (RFC 5322 3.3).
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+# --- MIME parameters --------------------------------------------------------------------------
+
+def get_param(part: Message, name: str, header: str, defects: list[str]) -> str | None:
+    """A MIME parameter decoded: RFC 2231 (with continuations), RFC 2047 inside quotes, 8-bit."""
+    try:
+        raw = part.get_param(name, header=header)
+    except (ValueError, IndexError, TypeError, AttributeError):
+        defects.append(f"{header}: unreadable {name} parameter")
+        return None
+    if raw is None:
+        return None
+    if isinstance(raw, tuple):
+        text = _rfc2231_value(raw, defects, header)
+    else:
+        text = str(raw)
+    return decode_header(text, defects, f"{header} {name}") or None
+
+
+def _rfc2231_value(raw: tuple, defects: list[str], header: str) -> str:
+    charset, _language, value = raw
+    # The stdlib has already percent-decoded the value into latin-1 code points, one per byte.
+    data = value.encode("latin-1", "surrogateescape")
+    text, defect = decode_text(data, charset or "utf-8")
+    if defect:
+        defects.append(f"{header}: {defect}")
+    return text
