@@ -46,7 +46,8 @@ def _parse(msg: email.message.Message) -> Bounce | None:
         failed = [r for r in found if is_failure(r)]
         if failed:
             return make_bounce(failed, original_message_id(msg, body))
-    if not reports and not looks_like_bounce(
+    # Exim names the failed addresses in X-Failed-Recipients, on bounces only.
+    if not reports and not msg.get("X-Failed-Recipients") and not looks_like_bounce(
         subject=decoded(msg.get("Subject", "")),
         sender=sender_address(msg),
         envelope=envelope_sender(msg),
