@@ -1,0 +1,86 @@
+"""Rules on config values that pydantic types cannot say alone: secrets, database URLs, queues."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replaceme", "replace-me", "placeholder")
+_PLACEHOLDER_SECRETS = {"secret", "password", "mailbridge", "example", "xxxxxxxxxxxxxxxx"}
+_MIN_SECRET = 16
+_URL_EXAMPLES = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DATABASE"
+
+
+def check_secret(value: str) -> str:
+    """Refuse a secret that is short or an obvious placeholder; "" (generate one) is fine."""
+    if not value:
+        return value
+    lowered = value.strip().lower()
+    if lowered in _PLACEHOLDER_SECRETS or any(w in lowered for w in _PLACEHOLDER_WORDS):
+        raise ValueError("is a placeholder; set a random value (e.g. `openssl rand -hex 32`)")
+    if len(set(lowered)) <= 2:
+        raise ValueError("is not random; set a random value (e.g. `openssl rand -hex 32`)")
+    if len(value) < _MIN_SECRET:
+        raise ValueError(f"is too short: at least {_MIN_SECRET} characters are needed")
+    return value
+
+
+def check_database_url(value: str) -> str:
+    """Accept SQLite and PostgreSQL URLs; `postgresql://` gets the installed psycopg driver."""
+    if not value:
+        return value
+    # A bare `postgresql://` would make SQLAlchemy look for psycopg2, which is not installed.
+    scheme, _, rest = value.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        value = f"postgresql+psycopg://{rest}"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"not a database URL (use {_URL_EXAMPLES})") from None
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r} (use {_URL_EXAMPLES})")
+    if backend == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ValueError(f"driver {url.drivername!r} is not installed (use postgresql+psycopg://…)")
+    return value
+
+
+def queue_conflicts(queues: object) -> list[str]:
+    """Problems between queues: a name, prefix or address used twice, or two catch-alls."""
+    if not isinstance(queues, Sequence) or isinstance(queues, str):
+        return []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    catch_alls: list[int] = []
+    for index, queue in enumerate(queues):
+        if not isinstance(queue, dict):
+            continue
+        for key, kind, value in _claims(queue):
+            where = f"queues[{index}].{key}"
+            first = seen.setdefault((kind, value), where)
+            if first != where:
+                problems.append(f"{where}: {value!r} is already used by {first}")
+        if queue.get("catch_all") is True:
+            catch_alls.append(index)
+    for index in catch_alls[1:]:
+        problems.append(
+            f"queues[{index}].catch_all: only one queue may be the catch-all "
+            f"(queues[{catch_alls[0]}] already is)"
+        )
+    return problems
+
+
+def _claims(queue: dict) -> list[tuple[str, str, str]]:
+    """(key path, kind, value) for each value of a queue that must be unique across queues."""
+    claims = [(k, k, queue[k]) for k in ("name", "code_prefix") if isinstance(queue.get(k), str)]
+    # An address and an alias share one namespace: both decide where mail goes.
+    if isinstance(queue.get("address"), str):
+        claims.append(("address", "address", queue["address"].lower()))
+    aliases = queue.get("aliases")
+    if isinstance(aliases, list | tuple):
+        claims += [
+            (f"aliases[{i}]", "address", a.lower()) for i, a in enumerate(aliases) if isinstance(a, str)
+        ]
+    return claims

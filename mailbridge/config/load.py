@@ -1,0 +1,104 @@
+"""Find the config file, read it, fill in `env:` values and validate it, reporting every problem."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mailbridge.config.checks import queue_conflicts
+from mailbridge.config.models import Config
+from mailbridge.config.problems import format_loc, toml_problem, validation_problems
+from mailbridge.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/mailbridge/mailbridge.toml")
+CONFIG_ENV = "MAILBRIDGE_CONFIG"
+_ENV_PREFIX = "env:"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def resolve_config_path(
+    explicit: Path | None,
+    env: Mapping[str, str] | None = None,
+    default: Path = DEFAULT_CONFIG_PATH,
+) -> Path:
+    """`--config`, else $MAILBRIDGE_CONFIG, else /etc/mailbridge/mailbridge.toml if it exists."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    if default.exists():
+        return default
+    raise ConfigError(
+        [f"no config file: pass --config PATH, set {CONFIG_ENV}, or create {default}"]
+    )
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    default_path: Path = DEFAULT_CONFIG_PATH,
+) -> Config:
+    """The validated config, or ConfigError listing every problem found, one line each."""
+    env = os.environ if env is None else env
+    source = resolve_config_path(path, env, default_path)
+    data, problems = substitute_env(read_toml(source), env)
+    # A key whose variable is unset is already a problem; its stand-in "" should not be another.
+    reported = frozenset(line.split(": ", 1)[0] for line in problems)
+    problems += queue_conflicts(data.get("queues"))
+    context = {"env": env, "source": source, "conflicts_checked": True}
+    try:
+        config = Config.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(exc, Config, reported) + problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def read_toml(path: Path) -> dict:
+    """The file's tables, or ConfigError with one line (unreadable, not UTF-8, bad TOML)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([toml_problem(path, exc)]) from None
+
+
+def substitute_env(data: dict, env: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """Replace every string value "env:NAME" by that variable; an unset one is a problem."""
+    problems: list[str] = []
+
+    def walk(value: object, loc: tuple[str | int, ...]) -> object:
+        if isinstance(value, dict):
+            return {key: walk(item, (*loc, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item, (*loc, index)) for index, item in enumerate(value)]
+        if isinstance(value, str) and value.startswith(_ENV_PREFIX):
+            return _from_env(value[len(_ENV_PREFIX) :], env, format_loc(loc), problems)
+        return value
+
+    return walk(data, ()), problems
+
+
+def _from_env(name: str, env: Mapping[str, str], where: str, problems: list[str]) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        problems.append(f"{where}: {name!r} is not an environment variable name")
+        return ""
+    if name not in env:
+        problems.append(f"{where}: environment variable {name} is not set")
+        return ""
+    return env[name]

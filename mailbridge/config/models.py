@@ -1,0 +1,202 @@
+"""The shape of the config file as pydantic models: every key, its type, default and rule."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
+from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
+
+# Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
+# plainly (no display name, no brackets, no quoted local part), in a dotted domain.
+_EMAIL = re.compile(
+    r"^[^\s@<>()\[\],;:\"\\]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$"
+)
+_DOMAIN = re.compile(r"^(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    # A `+` in one of our own addresses would be read as a sub-address of another one.
+    _email(value)
+    if "+" in value.split("@")[0]:
+        raise ValueError(f"must not contain '+' (support+tag@ already reaches support@): {value!r}")
+    return value
+
+
+def _queue_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
+        raise ValueError(f"must be lowercase letters, digits and '-' (e.g. dynamics): {value!r}")
+    return value
+
+
+def _code_prefix(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2,6}", value):
+        raise ValueError(f"must be 2-6 capital letters (e.g. DYN): {value!r}")
+    return value
+
+
+Email = Annotated[StrictStr, AfterValidator(_email)]
+Mailbox = Annotated[StrictStr, AfterValidator(_mailbox)]
+QueueName = Annotated[StrictStr, AfterValidator(_queue_name)]
+CodePrefix = Annotated[StrictStr, AfterValidator(_code_prefix)]
+
+
+class _Section(BaseModel):
+    """A config table: immutable, and a misspelt key is a problem rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MailbridgeSection(_Section):
+    """`[mailbridge]`: where state lives, the signing secret and the domain of our Message-IDs."""
+
+    state_dir: StrictStr = ""
+    secret: StrictStr = Field(default="", repr=False)
+    domain: StrictStr = ""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_secret(value)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if value and not _DOMAIN.match(value):
+            raise ValueError(f"not a domain name: {value!r}")
+        return value.lower()
+
+
+class DatabaseSection(_Section):
+    """`[database]`: one URL; "" means a SQLite file in the state directory."""
+
+    url: StrictStr = Field(default="", repr=False)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_database_url(value)
+
+
+class ThreadingSection(_Section):
+    """`[threading]`: how replies find their ticket."""
+
+    reopen_window_days: StrictInt = Field(default=30, ge=0)
+
+
+class QueueConfig(_Section):
+    """One `[[queues]]` table: a product's support address and who answers it."""
+
+    name: QueueName
+    address: Mailbox
+    aliases: tuple[Mailbox, ...] = ()
+    code_prefix: CodePrefix
+    language: Literal["pl", "es", "en"] = "en"
+    display_name: StrictStr = ""
+    agents: tuple[Email, ...] = ()
+    catch_all: StrictBool = False
+
+    def addresses(self) -> tuple[str, ...]:
+        """The queue's address and aliases, lowercased: the forms routing compares against."""
+        return tuple(a.lower() for a in (self.address, *self.aliases))
+
+    def is_agent(self, address: str) -> bool:
+        """Whether `address` (any case) is one of this queue's agents."""
+        return address.strip().lower() in {a.lower() for a in self.agents}
+
+    @property
+    def label(self) -> str:
+        """The name shown to customers: `display_name`, else the queue name."""
+        return self.display_name or self.name
+
+
+class Config(_Section):
+    """The whole config file, with the values that depend on the environment resolved once."""
+
+    mailbridge: MailbridgeSection = Field(default_factory=MailbridgeSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    threading: ThreadingSection = Field(default_factory=ThreadingSection)
+    queues: tuple[QueueConfig, ...] = Field(min_length=1)
+
+    _state_dir: Path = PrivateAttr()
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo) -> Config:
+        context = info.context or {}
+        # `load_config` has already checked the raw tables (so that these problems are reported
+        # together with the field problems); a Config built in code is checked here instead.
+        if not context.get("conflicts_checked"):
+            conflicts = queue_conflicts([q.model_dump() for q in self.queues])
+            if conflicts:
+                raise ValueError("; ".join(conflicts))
+        # Resolved once, at load, so that a later change of directory or environment cannot
+        # move the database or the secret under a running daemon.
+        env = context.get("env", os.environ)
+        cwd = context.get("cwd") or Path.cwd()
+        self._state_dir = resolve_state_dir(self.mailbridge.state_dir, env, cwd)
+        self._source = context.get("source")
+        return self
+
+    @property
+    def state_dir(self) -> Path:
+        """The absolute state directory (database file, generated secret, attachments)."""
+        return self._state_dir
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was loaded from, if any."""
+        return self._source
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL to connect to, with the SQLite default filled in."""
+        return self.database.url or default_database_url(self.state_dir)
+
+    @property
+    def message_domain(self) -> str:
+        """The domain of the Message-IDs we create: configured, else the first queue's domain."""
+        return self.mailbridge.domain or self.queues[0].address.rsplit("@", 1)[1].lower()
+
+    @property
+    def secret_path(self) -> Path:
+        """Where the generated secret is kept when none is configured."""
+        return self.state_dir / "secret.key"
+
+    @property
+    def catch_all(self) -> QueueConfig | None:
+        """The catch-all queue, if one is configured."""
+        return next((q for q in self.queues if q.catch_all), None)
+
+    def queue(self, name: str) -> QueueConfig | None:
+        """The queue called `name`, if any."""
+        return next((q for q in self.queues if q.name == name), None)
+
+    def secret_bytes(self) -> bytes:
+        """The HMAC key: the configured secret, else the one in STATE_DIR/secret.key (made once)."""
+        if self.mailbridge.secret:
+            return self.mailbridge.secret.encode("utf-8")
+        return secret_file_bytes(self.secret_path)
