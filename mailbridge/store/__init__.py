@@ -1,0 +1,1 @@
+"""Storage: sqlmodel tables, the database handle with its migrations, and data-access functions."""

@@ -1,0 +1,186 @@
+"""The database handle: engine and sessions from a URL, SQLite tuning, and schema migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, create_engine
+
+from mailbridge.errors import DatabaseUnavailable, SchemaOutOfDate
+
+# How long a SQLite writer waits for another one (another process ingesting) before failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Database:
+    """An engine and its session factory; `session()` is the one way code gets a transaction."""
+
+    engine: Engine
+    url: str
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session committed when the block ends normally and rolled back when it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url: str) -> Database:
+    """A `Database` for `url` without looking at its schema (migrations and tests use this)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUnavailable(f"database URL {url!r} is not valid: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        return Database(_sqlite_engine(url), url)
+    engine = create_engine(url, pool_pre_ping=True)
+    return Database(engine, url)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    _ensure_sqlite_directory(url)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        directory = Path(database).expanduser().parent
+        if not directory.is_dir():
+            raise DatabaseUnavailable(f"cannot open SQLite database {database}: no directory {directory}")
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    # The driver's own transaction handling is switched off so that `_sqlite_on_begin` decides
+    # how a transaction starts (the SQLAlchemy recipe for SQLite).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers go on while one process writes. synchronous=FULL (not NORMAL) because
+    # a commit here is what lets us answer 250 to the sender's MTA: with NORMAL in WAL mode a
+    # power cut can undo the last commits, and the MTA, already answered, would not resend.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is locked"
+    # when another process wrote in between (busy_timeout cannot help a snapshot upgrade).
+    # Taking the write lock at BEGIN makes concurrent ingesters wait their turn instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(resources.files("mailbridge.store") / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this mailbridge's code expects."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revisions"
+    return head
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision stamped in the database, or None when it has never been migrated."""
+    with _checked_connection(db) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate the schema to `revision`; returns (revision before, revision after)."""
+    before = current_revision(db)
+    config = _alembic_config()
+    with _checked_connection(db) as connection, connection.begin():
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return before, current_revision(db)
+
+
+def open_database(url: str) -> Database:
+    """Connect, create the schema on an empty database, and refuse a schema that is behind."""
+    db = connect(url)
+    try:
+        _check_schema(db)
+    except Exception:
+        db.dispose()
+        raise
+    return db
+
+
+def _check_schema(db: Database) -> None:
+    current, head = current_revision(db), head_revision()
+    if current == head:
+        return
+    if current is None and not _table_names(db):
+        upgrade(db)
+        return
+    shown = current or "an unversioned schema"
+    if current is not None and current not in _known_revisions():
+        raise SchemaOutOfDate(
+            f"database schema is at {shown}, which this mailbridge (at {head}) does not know: "
+            "it was upgraded by a newer mailbridge"
+        )
+    raise SchemaOutOfDate(
+        f"database schema is at {shown}, this mailbridge needs {head}: run `mailbridge db upgrade`"
+    )
+
+
+def _known_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(_alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def _table_names(db: Database) -> list[str]:
+    with _checked_connection(db) as connection:
+        return inspect(connection).get_table_names()
+
+
+@contextmanager
+def _checked_connection(db: Database):
+    """A connection, with connection failures turned into one clear `DatabaseUnavailable` line."""
+    try:
+        connection = db.engine.connect()
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to {_masked(db)}: {_first_line(exc.orig)}") from None
+    with connection:
+        yield connection
+
+
+def _masked(db: Database) -> str:
+    return make_url(db.url).render_as_string(hide_password=True)
+
+
+def _first_line(error: BaseException | None) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,1 @@
+"""Alembic migrations of the mailbridge schema, run programmatically by `mailbridge.store.db`."""

@@ -1,0 +1,176 @@
+"""The tables: raw mail, tickets, participants, messages, references, attachments, quarantine.
+
+Every timestamp is an aware UTC datetime (`UTCDateTime`); list-valued columns are JSON. Columns
+that threading looks up (Message-IDs, references, ticket codes) carry an index, so finding a
+ticket for a reply stays an indexed lookup however large the tables grow. Constraint and index
+names follow one naming convention so that SQLite, PostgreSQL and the migrations agree on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from mailbridge.store.types import UTCDateTime
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
+MESSAGE_KINDS = ("customer", "agent", "note", "automatic", "system")
+RAW_STATES = ("pending", "done", "quarantined")
+QUARANTINE_STATES = ("held", "retried", "dropped")
+
+
+def _when(*, nullable: bool = False, index: bool = False):
+    """A UTC timestamp column (a fresh Column each call: SQLAlchemy columns belong to one table)."""
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json_list():
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class RawMessage(SQLModel, table=True):
+    """A message exactly as received; the first thing written, before anything can fail."""
+
+    __tablename__ = "raw_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int
+    source: str = Field(max_length=1000)
+    envelope_from: str | None = Field(default=None, max_length=998)
+    envelope_rcpts: list = _json_list()
+    received_at: datetime = _when()
+    state: str = Field(default="pending", max_length=16, index=True)
+
+
+class Ticket(SQLModel, table=True):
+    """One customer request in one product queue, known to people by its code."""
+
+    # Ticket listings filter by queue and status, newest first.
+    __table_args__ = (Index("ix_ticket_queue_status_updated_at", "queue", "status", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    queue: str = Field(max_length=64)
+    status: str = Field(default="new", max_length=16, index=True)
+    priority: str = Field(default="routine", max_length=16)
+    type: str = Field(default="question", max_length=16)
+    requester: str = Field(max_length=320, index=True)
+    requester_name: str = Field(default="", max_length=500)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    language: str | None = Field(default=None, max_length=8)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    received_at: datetime = _when()
+    resolved_at: datetime | None = _when(nullable=True)
+    closed_at: datetime | None = _when(nullable=True)
+    reopened_count: int = 0
+    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+
+
+class Participant(SQLModel, table=True):
+    """Someone whose mail threads onto a ticket and who may be written to: requester, cc or agent."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    address: str = Field(max_length=320)
+    name: str = Field(default="", max_length=500)
+    role: str = Field(max_length=16)
+
+
+class Message(SQLModel, table=True):
+    """One mail (or note) on a ticket; `ticket_id` is empty for dropped automatic mail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # A note typed by an agent has no raw mail behind it, hence nullable.
+    raw_id: int | None = Field(default=None, foreign_key="raw_message.id", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    message_id: str = Field(max_length=998, unique=True)
+    direction: str = Field(max_length=3)
+    kind: str = Field(max_length=16)
+    sender: str = Field(default="", max_length=320)
+    sender_name: str = Field(default="", max_length=500)
+    recipients: list = _json_list()
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    reply_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    date_header: datetime | None = _when(nullable=True)
+    received_at: datetime = _when()
+    auto_kind: str | None = Field(default=None, max_length=16)
+    route_rule: str = Field(default="", max_length=64)
+    route_detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    thread_rule: str = Field(default="", max_length=64)
+    thread_detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    defects: list = _json_list()
+
+
+class MessageRef(SQLModel, table=True):
+    """A Message-ID that a stored message names in In-Reply-To or References."""
+
+    __tablename__ = "message_ref"
+    __table_args__ = (UniqueConstraint("message_row_id", "ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_row_id: int = Field(foreign_key="message.id")
+    ref: str = Field(max_length=998, index=True)
+    # "in-reply-to" or "references": the first is the direct parent, so it is preferred.
+    kind: str = Field(max_length=16)
+
+
+class Blob(SQLModel, table=True):
+    """Attachment bytes, stored once per content hash whatever the number of messages carrying them."""
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    """One attachment of one message; the bytes live in `Blob` under `sha256`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_row_id: int = Field(foreign_key="message.id", index=True)
+    filename: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    safe_name: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int
+    sha256: str = Field(max_length=64, foreign_key="blob.sha256", index=True)
+    inline: bool = False
+    content_id: str | None = Field(default=None, max_length=998)
+
+
+class Quarantine(SQLModel, table=True):
+    """A raw message that failed a stage: one row per raw message, updated on each failed retry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_id: int = Field(foreign_key="raw_message.id", unique=True)
+    stage: str = Field(max_length=32)
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    attempts: int = 1
+    state: str = Field(default="held", max_length=16, index=True)
+
+
+class CodeCounter(SQLModel, table=True):
+    """The last ticket number handed out for one code prefix."""
+
+    __tablename__ = "code_counter"
+
+    prefix: str = Field(max_length=16, primary_key=True)
+    last_value: int = 0
+
