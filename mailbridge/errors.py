@@ -4,6 +4,7 @@
     ├── ConfigError       the config file cannot be used: one line per problem in `.problems`
     ├── Unroutable        no queue serves any recipient of the message, and no catch-all queue
     ├── ParseError        nothing readable in the bytes given to `parse_message`
+    ├── Discard           an expected outcome, not a failure: the message belongs on no ticket
     └── StoreError        the database cannot be used as it is
         ├── DatabaseUnavailable   cannot connect (wrong host, port, credentials, missing file dir)
         ├── SchemaOutOfDate       the schema is behind (or ahead of) this mailbridge's migrations
@@ -29,6 +30,19 @@ class Unroutable(MailbridgeError):
 
 class ParseError(MailbridgeError):
     """The input holds no readable mail: empty, or bytes with no header or text structure."""
+
+
+class Discard(MailbridgeError):
+    """The pipeline's answer "on no ticket" (an orphan auto-reply, our own mail coming back).
+
+    Not a failure: the message is still stored, on no ticket, with `rule` and `detail` saying
+    why, so that `mailbridge explain` can answer for it (Mailman's DiscardMessage idea).
+    """
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
 
 
 class StoreError(MailbridgeError):
