@@ -142,3 +142,15 @@ def test_huge_bounce_body_is_fast():
     bounce = parse_bounce(msg)
     assert time.perf_counter() - start < 1.0
     assert bounce.recipients[0] == BounceRecipient("user@example.org", "5.1.1", "failed")
+
+
+def test_amazon_ses_bounce_notification_json():
+    body = (
+        '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":'
+        '[{"emailAddress":"x@customer.example","action":"failed","status":"5.1.1"}]},'
+        '"mail":{"messageId":"0101-abc","commonHeaders":{"messageId":"<ack-3@example.com>"}}}'
+    )
+    msg = from_text("From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n" + body + "\n")
+    bounce = parse_bounce(msg)
+    assert bounce.permanent and bounce.original_message_id == "ack-3@example.com"
+    assert bounce.recipients == (BounceRecipient("x@customer.example", "5.1.1", "failed"),)

@@ -24,15 +24,15 @@ from mailbridge.parse.model import Address
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "sisimai"
 THRESHOLDS = {
-    "bounce_detected": 0.0,
-    "recipient_count": 0.0,
-    "status": 0.0,
-    "permanent": 0.0,
-    "hard_is_permanent": 0.0,
-    "vacation": 0.0,
-    "feedback": 0.0,
-    "delivered": 0.0,
-    "not_bounce": 0.0,
+    "bounce_detected": 0.99,
+    "recipient_count": 0.92,
+    "status": 0.91,
+    "permanent": 0.99,
+    "hard_is_permanent": 0.99,
+    "vacation": 1.0,
+    "feedback": 0.95,
+    "delivered": 1.0,
+    "not_bounce": 1.0,
 }
 
 pytestmark = pytest.mark.corpus

@@ -5,7 +5,7 @@
 1. a bounce from `parse_bounce` → `bounce` (a permanent or final failure) or `delay` (a warning
    that delivery is still being retried);
 2. an ARF report (`multipart/report; report-type=feedback-report`, a `message/feedback-report`
-   part, or Microsoft's JMRP copy) → `complaint`;
+   part, Microsoft's JMRP copy, or an Amazon SES complaint notification) → `complaint`;
 3. any other report (a success DSN, a read receipt) → `other-auto`;
 4. `Auto-Submitted` other than `no` (RFC 3834): `auto-replied` → `auto-reply`, anything else
    (`auto-generated`, `auto-notified`) → `other-auto`;
@@ -31,7 +31,8 @@ import email.message
 import re
 
 from mailbridge.parse.auto_subjects import out_of_office_phrase
-from mailbridge.parse.bounce import has_null_sender, own_parts
+from mailbridge.parse.bounce import body_text, has_null_sender, own_parts
+from mailbridge.parse.bounce_ses import ses_notification
 from mailbridge.parse.bounce_text import is_daemon_address
 from mailbridge.parse.model import Address, AutoVerdict, Bounce
 
@@ -93,6 +94,9 @@ def from_reports(msg: email.message.Message) -> AutoVerdict | None:
         return AutoVerdict("complaint", "ARF feedback report")
     if is_jmrp(msg):
         return AutoVerdict("complaint", "Microsoft JMRP complaint report")
+    if notification := ses_notification(body_text(msg)) if msg.get_content_maintype() == "text" else None:
+        kind = "complaint" if notification["notificationType"] == "Complaint" else "other-auto"
+        return AutoVerdict(kind, f"Amazon SES notification: {notification['notificationType']}")
     if report_type:
         return AutoVerdict("other-auto", f"multipart/report; report-type={report_type}")
     if types & {"message/delivery-status", "message/disposition-notification"}:

@@ -14,6 +14,7 @@ import html
 import re
 
 from mailbridge.parse.bounce_dsn import dsn_recipients, is_failure
+from mailbridge.parse.bounce_ses import ses_bounce, ses_notification
 from mailbridge.parse.bounce_text import (
     DELAY_RE,
     looks_like_bounce,
@@ -39,6 +40,8 @@ def parse_bounce(msg: email.message.Message) -> Bounce | None:
 def _parse(msg: email.message.Message) -> Bounce | None:
     reports = [p for p in own_parts(msg) if p.get_content_type() in REPORT_TYPES]
     body = body_text(msg)
+    if notification := ses_notification(body):
+        return ses_bounce(notification)
     if reports:
         found = [r for part in reports for r in dsn_recipients(text_of(part))]
         if found and not any(is_failure(r) for r in found):
@@ -59,7 +62,7 @@ def _parse(msg: email.message.Message) -> Bounce | None:
     exclude = {a.lower() for a in header_addresses(msg)}
     recipients = text_recipients(notice_part(body), exclude, delayed=delayed)
     if not recipients:
-        recipients = returned_recipients(msg, delayed=delayed)
+        recipients = returned_recipients(msg, body, delayed=delayed)
     return make_bounce(recipients, original_message_id(msg, body), delayed=delayed)
 
 
@@ -193,12 +196,22 @@ def original_message_id(msg: email.message.Message, body: str) -> str | None:
     return match.group(1) if match else None
 
 
-def returned_recipients(msg: email.message.Message, *, delayed: bool) -> list[BounceRecipient]:
+def returned_text_headers(body: str) -> email.message.Message | None:
+    """Headers of a returned message pasted into the notice text after its marker line."""
+    rest = body[len(notice_part(body)):]
+    if not rest:
+        return None
+    rest = rest.split("\n", 1)[1] if "\n" in rest else ""
+    return email.parser.Parser().parsestr(rest.lstrip("\n")[:50000], headersonly=True)
+
+
+def returned_recipients(msg: email.message.Message, body: str, *, delayed: bool) -> list[BounceRecipient]:
     """Last resort: the To addresses of the returned message, when the notice names nobody."""
-    for part in returned_parts(msg):
-        headers = returned_headers(part)
-        if headers is not None:
+    candidates = [returned_headers(part) for part in returned_parts(msg)]
+    candidates.append(returned_text_headers(body))
+    action = "delayed" if delayed else "failed"
+    for headers in candidates:
+        if headers is not None and headers.get_all("To"):
             addresses = email.utils.getaddresses([str(v) for v in headers.get_all("To", [])])
-            action = "delayed" if delayed else "failed"
-            return [BounceRecipient(a, None, action) for _, a in addresses if "@" in a]
+            return [BounceRecipient(a, None, action) for _, a in addresses if "@" in a][:50]
     return []

@@ -50,9 +50,9 @@ DELAY_RE = re.compile(
 )
 # Where the notice ends and the returned copy of the message begins.
 RETURNED_RE = re.compile(
-    r"^[\s\-=*_>|]*(?:this is a copy of the message|below this line is a copy|original message"
+    r"^[\s\-=*_>|]*(?:this is a copy of the message|below this line is a copy|original message(?! was)"
     r"|unsent message follows|returned message|message headers follow|included message"
-    r"|the original message (?:was|headers)|here is a copy|original mail|headers of the original"
+    r"|the original message headers|here is a copy|original mail|headers of the original"
     r"|copy of the original|message text follows)",
     re.IGNORECASE | re.MULTILINE,
 )
