@@ -14,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
+from typing import TYPE_CHECKING
 
 from mailbridge.config import QueueConfig
 from mailbridge.errors import Unroutable
-from mailbridge.parse.model import ParsedMessage
+
+if TYPE_CHECKING:
+    # Only for annotations: routing reads attributes and must not pull in the parser.
+    from mailbridge.parse.model import ParsedMessage
 
 _HEADER_SOURCES = (("delivered-to", "Delivered-To"), ("x-original-to", "X-Original-To"))
 # How each rule names its source in `detail`, which `mailbridge explain` shows.

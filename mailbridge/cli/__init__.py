@@ -17,6 +17,8 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each module can `from mailbridge.cli import app` without a cycle.
+    from mailbridge.cli import config_cmd  # noqa: F401
+    from mailbridge.cli import db_cmd  # noqa: F401
     from mailbridge.cli import parse_cmd  # noqa: F401
 
 

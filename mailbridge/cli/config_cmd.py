@@ -1,0 +1,90 @@
+"""`mailbridge check-config`: say what the config file means, or list its problems one per line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from mailbridge.cli import app
+from mailbridge.config import Config, QueueConfig, load_config
+from mailbridge.errors import ConfigError
+
+# Shared by every command that reads the config, so `--config` reads the same everywhere.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file. Default: $MAILBRIDGE_CONFIG, else /etc/mailbridge/mailbridge.toml.",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+
+# One paragraph per line: typer rewraps the help text to the terminal's width.
+HELP = """Check the config file and print what mailbridge understood from it.
+
+Prints the queues (addresses, code prefix, language, agents), the database URL (password masked), the state directory and where the signing secret comes from. On problems, prints one line per problem to standard error, named by the key's path (queues[2].address: not an email address), and exits 1. Nothing is written: the state directory and the secret are only created when mailbridge runs.
+
+Example: mailbridge check-config --config config/mailbridge.example.toml
+"""
+
+
+@app.command("check-config", help=HELP)
+def check_config(config: ConfigOption = None) -> None:
+    loaded = config_or_exit(config)
+    typer.echo("\n".join(summary(loaded)))
+
+
+def config_or_exit(path: Path | None) -> Config:
+    """The loaded config; on problems print them one per line to stderr and exit 1."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(1) from None
+
+
+def summary(config: Config) -> list[str]:
+    """A short description of the config, for a person."""
+    lines = [
+        f"config: {config.source}",
+        f"state dir: {config.state_dir}{'' if config.state_dir.is_dir() else ' (will be created)'}",
+        f"database: {masked_url(config.database_url)}",
+        f"secret: {_secret_origin(config)}",
+        f"message-id domain: {config.message_domain}",
+        f"reopen window: {config.threading.reopen_window_days} days",
+        f"queues: {len(config.queues)}",
+    ]
+    for queue in config.queues:
+        lines += _queue_lines(queue)
+    if config.catch_all is None:
+        lines.append("catch-all: none (mail to any other address is refused)")
+    return lines
+
+
+def masked_url(url: str) -> str:
+    """The database URL with its password replaced by ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _queue_lines(queue: QueueConfig) -> list[str]:
+    catch_all = ", catch-all" if queue.catch_all else ""
+    return [
+        f"  {queue.name}: {queue.code_prefix}-000001, {queue.language}, "
+        f"\"{queue.label}\"{catch_all}",
+        f"    addresses: {', '.join(queue.addresses())} (and +tag sub-addresses)",
+        f"    agents: {', '.join(queue.agents) if queue.agents else 'none'}",
+    ]
+
+
+def _secret_origin(config: Config) -> str:
+    if config.mailbridge.secret:
+        return "set in the config"
+    if config.secret_path.exists():
+        return f"kept in {config.secret_path}"
+    return f"generated on first use, kept in {config.secret_path}"
