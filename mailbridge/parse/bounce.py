@@ -49,8 +49,10 @@ def _parse(msg: email.message.Message) -> Bounce | None:
         failed = [r for r in found if is_failure(r)]
         if failed:
             return make_bounce(failed, original_message_id(msg, body))
-    # Exim names the failed addresses in X-Failed-Recipients, on bounces only.
-    if not reports and not msg.get("X-Failed-Recipients") and not looks_like_bounce(
+    # A report whose delivery-status part was lost is still a DSN; Exim names the failed
+    # addresses in X-Failed-Recipients, on bounces only.
+    declared = is_dsn_report(msg) or msg.get("X-Failed-Recipients")
+    if not reports and not declared and not looks_like_bounce(
         subject=decoded(msg.get("Subject", "")),
         sender=sender_address(msg),
         envelope=envelope_sender(msg),
@@ -64,6 +66,13 @@ def _parse(msg: email.message.Message) -> Bounce | None:
     if not recipients:
         recipients = returned_recipients(msg, body, delayed=delayed)
     return make_bounce(recipients, original_message_id(msg, body), delayed=delayed)
+
+
+def is_dsn_report(msg: email.message.Message) -> bool:
+    """True for `multipart/report; report-type=delivery-status` (RFC 3464), whatever it holds."""
+    if msg.get_content_type() != "multipart/report":
+        return False
+    return str(msg.get_param("report-type") or "").lower() == "delivery-status"
 
 
 def make_bounce(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from mailbridge.parse.bounce_dsn import REPLY_CODE_RE, STATUS_RE, dsn_recipients, is_failure
+from mailbridge.parse.bounce_dsn import STATUS_RE, dsn_recipients, is_failure
 from mailbridge.parse.model import BounceRecipient
 
 # Senders that only machines use: the null sender and the RFC 5321/2142 role names.
@@ -64,6 +64,8 @@ NOT_RECIPIENT_LINE_RE = re.compile(
     r"|mail from|envelope-from|from=<|contact|assistance|questions|reporting-mta",
     re.IGNORECASE,
 )
+# In free text only failure replies count: a "250 OK" or "220 ready" line says nothing here.
+FAILURE_REPLY_RE = re.compile(r"(?<![\w.#-])#?([45]\d\d)(?=[ \-]|$)", re.MULTILINE)
 MAX_RECIPIENTS = 50
 
 
@@ -106,7 +108,7 @@ def status_in(text: str) -> str | None:
     """The first DSN status code in the text, else the first SMTP reply code."""
     if match := STATUS_RE.search(text):
         return match.group(0)
-    match = REPLY_CODE_RE.search(text)
+    match = FAILURE_REPLY_RE.search(text)
     return match.group(1) if match else None
 
 
