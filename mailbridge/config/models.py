@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
+from mailbridge.config.listener import ListenerSection
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
 
 # Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
@@ -139,6 +140,7 @@ class Config(_Section):
     mailbridge: MailbridgeSection = Field(default_factory=MailbridgeSection)
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     threading: ThreadingSection = Field(default_factory=ThreadingSection)
+    listener: ListenerSection = Field(default_factory=ListenerSection)
     queues: tuple[QueueConfig, ...] = Field(min_length=1)
 
     _state_dir: Path = PrivateAttr()

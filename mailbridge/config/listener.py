@@ -1,0 +1,75 @@
+"""`[listener]`: where `mailbridge serve` takes mail in (SMTP or LMTP), with its limits and locks."""
+
+from __future__ import annotations
+
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from mailbridge.config.checks import check_secret
+
+MIB = 1024 * 1024
+
+
+def _password(value: str) -> str:
+    if not value:
+        raise ValueError("is empty")
+    return check_secret(value)
+
+
+# An SMTP login password: the same rules as the signing secret (no placeholders, 16+ characters).
+Password = Annotated[StrictStr, AfterValidator(_password)]
+
+
+class ListenerSection(BaseModel):
+    """`[listener]`: protocol, address, limits, STARTTLS, AUTH users and trusted networks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["smtp", "lmtp"] = "smtp"
+    host: StrictStr = "127.0.0.1"
+    # 0 lets the system pick a free port (tests); the log line says which one.
+    port: StrictInt = Field(default=2525, ge=0, le=65535)
+    hostname: StrictStr = ""
+    max_message_size: StrictInt = Field(default=25 * MIB, ge=1024)
+    max_recipients: StrictInt = Field(default=50, ge=1, le=1000)
+    tls_cert: StrictStr = ""
+    tls_key: StrictStr = ""
+    require_tls: StrictBool = False
+    users: dict[StrictStr, Password] = Field(default_factory=dict, repr=False)
+    auth_require_tls: StrictBool = True
+    trusted_networks: tuple[IPvAnyNetwork, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> ListenerSection:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.require_tls and not self.tls_cert:
+            raise ValueError("require_tls needs tls_cert and tls_key")
+        if self.users and self.auth_require_tls and not self.tls_cert:
+            raise ValueError(
+                "users can only log in over TLS: set tls_cert and tls_key, "
+                "or auth_require_tls = false (only on a network you trust)"
+            )
+        return self
