@@ -7,13 +7,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from mailbridge.parse.model import Attachment as ParsedAttachment
 from mailbridge.store.models import (
     Attachment,
     Blob,
@@ -24,6 +24,9 @@ from mailbridge.store.models import (
     RawMessage,
     Ticket,
 )
+
+if TYPE_CHECKING:
+    from mailbridge.parse.model import Attachment as ParsedAttachment
 
 CODE_DIGITS = 6
 _MESSAGE_ID_CONSTRAINT = "uq_message_message_id"
