@@ -1,0 +1,118 @@
+"""Durable intake and quarantine: raw mail is committed once per content before anything else runs.
+
+A source acknowledges a message (SMTP 250, IMAP flag, file counted) only after `accept_raw`
+returns. Idempotence rests on the unique `sha256` column and INSERT … ON CONFLICT DO NOTHING, so
+two deliveries of the same bytes racing each other (two threads, two processes, two instances on
+PostgreSQL) or a replay after a crash leave exactly one row. A message that fails a later stage
+is parked here with the stage and the error, one row per raw message, and can be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from mailbridge.errors import NotFound
+from mailbridge.store.db import Database
+from mailbridge.store.models import Quarantine, RawMessage
+from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, mark_raw
+from mailbridge.store.types import utcnow
+
+
+def accept_raw(
+    raw: bytes,
+    *,
+    db: Database,
+    source: str,
+    received_at: datetime,
+    envelope_from: str | None = None,
+    envelope_rcpts: Sequence[str] = (),
+) -> tuple[RawMessage, bool]:
+    """Commit the bytes once; returns the stored row and whether this call created it."""
+    digest = hashlib.sha256(raw).hexdigest()
+    values = {
+        "sha256": digest,
+        "content": raw,
+        "size": len(raw),
+        "source": source[:1000],
+        "envelope_from": envelope_from,
+        "envelope_rcpts": list(envelope_rcpts),
+        "received_at": received_at,
+        "state": "pending",
+    }
+    with db.session() as session:
+        table = RawMessage.__table__
+        insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
+        created = session.execute(insert).scalar_one_or_none() is not None
+        row = session.exec(select(RawMessage).where(RawMessage.sha256 == digest)).one()
+    return row, created
+
+
+def pending_raw(db: Database, limit: int = 100) -> list[RawMessage]:
+    """Accepted messages not yet processed, oldest first (after a crash: the ones to redo)."""
+    with db.session() as session:
+        statement = (
+            select(RawMessage).where(RawMessage.state == "pending").order_by(col(RawMessage.id)).limit(limit)
+        )
+        return list(session.exec(statement))
+
+
+def get_raw(db: Database, raw_id: int) -> RawMessage | None:
+    with db.session() as session:
+        return session.get(RawMessage, raw_id)
+
+
+def mark_done(db: Database, raw_id: int) -> None:
+    """Mark a raw message processed, for callers that did not store it in their own transaction."""
+    with db.session() as session:
+        mark_raw(raw_id, "done", session=session)
+
+
+def quarantine(db: Database, raw_id: int, stage: str, error: str, now: datetime | None = None) -> Quarantine:
+    """Park a raw message that failed `stage`; a later failure updates the same row (attempts + 1)."""
+    now = now or utcnow()
+    table = Quarantine.__table__
+    values = {"raw_id": raw_id, "stage": stage, "error": error, "created_at": now, "updated_at": now}
+    again = {"stage": stage, "error": error, "updated_at": now, "state": "held",
+             "attempts": table.c.attempts + 1}
+    with db.session() as session:
+        insert = dialect_insert(session, table, {**values, "attempts": 1, "state": "held"})
+        session.execute(insert.on_conflict_do_update(index_elements=["raw_id"], set_=again))
+        mark_raw(raw_id, "quarantined", session=session)
+        return session.exec(select(Quarantine).where(Quarantine.raw_id == raw_id)).one()
+
+
+def list_quarantine(db: Database, state: str | None = "held") -> list[Quarantine]:
+    """Quarantined messages, oldest first; `state=None` lists retried and dropped ones too."""
+    statement = select(Quarantine).order_by(col(Quarantine.id))
+    if state is not None:
+        statement = statement.where(Quarantine.state == state)
+    with db.session() as session:
+        return list(session.exec(statement))
+
+
+def get_quarantine(db: Database, quarantine_id: int) -> Quarantine | None:
+    with db.session() as session:
+        return session.get(Quarantine, quarantine_id)
+
+
+def mark_retried(db: Database, quarantine_id: int, now: datetime | None = None) -> None:
+    """Record that a retry went through; the raw message's own state is set by whoever stored it."""
+    _set_state(db, quarantine_id, "retried", now)
+
+
+def drop(db: Database, quarantine_id: int, now: datetime | None = None) -> None:
+    """Give up on a quarantined message; its raw bytes stay stored for inspection."""
+    _set_state(db, quarantine_id, "dropped", now)
+
+
+def _set_state(db: Database, quarantine_id: int, state: str, now: datetime | None) -> None:
+    table = Quarantine.__table__
+    statement = update(table).where(table.c.id == quarantine_id).values(state=state, updated_at=now or utcnow())
+    with db.session() as session:
+        if session.execute(statement).rowcount != 1:
+            raise NotFound(f"no quarantined message with id {quarantine_id}")
