@@ -14,6 +14,8 @@ POLISH = [
     "Dziękuję za szybką odpowiedź, wszystko już działa.",
     "Dzien dobry",
     "Dzięki, działa.",
+    "Prosze o kontakt",
+    "Wysłane z iPhone'a",
 ]
 
 SPANISH = [
@@ -25,6 +27,8 @@ SPANISH = [
     "Muchas gracias por la respuesta, ya funciona todo.",
     "Buenos días",
     "Muchas gracias",
+    "Enviado desde mi iPhone",
+    "Bom dia no, buenos días: necesito ayuda con la factura",
 ]
 
 ENGLISH = [
@@ -41,6 +45,7 @@ OTHERS = [
     ("fr", "Bonjour, j'ai un problème avec ma facture, pouvez-vous m'aider ? Cordialement"),
     ("fr", "Bonjour, le systeme ne fonctionne pas depuis hier. Merci"),
     ("pt", "Olá, tenho um problema com a minha fatura, podem ajudar? Obrigado"),
+    ("pt", "Bom dia, preciso de ajuda com a fatura"),
     ("pt", "Bom dia, nao consigo entrar na minha conta desde ontem. Atenciosamente"),
     ("it", "Buongiorno, ho un problema con la fattura, potete aiutarmi? Grazie"),
     ("it", "Salve, il sistema non funziona da ieri. Cordiali saluti"),
