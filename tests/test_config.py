@@ -94,6 +94,12 @@ def test_queue_addresses_are_lowercased_and_agents_compare_case_insensitively() 
     assert not example.queue("powerbi").is_agent("lucia.garcia@example.com")
 
 
+def test_international_addresses_are_accepted(tmp_path: Path) -> None:
+    agents = 'agents = ["żaneta@przykład.pl", "jan@sklep.xn--p1ai", "Ana.Núñez@empresa.es"]\n'
+    config = load_config(write(tmp_path, QUEUE + agents), env={})
+    assert config.queues[0].is_agent("ana.núñez@empresa.es")
+
+
 def test_short_postgresql_url_gets_the_psycopg_driver() -> None:
     config = load_config(FIXTURES / "postgres_with_password.toml", env={})
     assert config.database_url.startswith("postgresql+psycopg://mailbridge:")
@@ -110,6 +116,7 @@ PROBLEM_TABLE = [
     (QUEUE.replace("pomoc-dynamics@example.com", "pomoc+dyn@example.com"),
      "queues[0].address: must not contain '+'"),
     (QUEUE + 'aliases = ["dynamics@example"]\n', "queues[0].aliases[0]: not an email address"),
+    (QUEUE + 'aliases = ["dynamics@example.com\\n"]\n', "queues[0].aliases[0]: not an email address"),
     (QUEUE + 'agents = ["anna@example.com", "anna"]\n', "queues[0].agents[1]: not an email address"),
     (QUEUE.replace('"DYN"', '"dyn"'), "queues[0].code_prefix: must be 2-6 capital letters"),
     (QUEUE.replace('"DYN"', '"DYNAMICS"'), "queues[0].code_prefix: must be 2-6 capital letters"),

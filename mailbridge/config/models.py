@@ -27,14 +27,14 @@ from mailbridge.config.state import default_database_url, resolve_state_dir, sec
 
 # Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
 # plainly (no display name, no brackets, no quoted local part), in a dotted domain.
-_EMAIL = re.compile(
-    r"^[^\s@<>()\[\],;:\"\\]+@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$"
-)
-_DOMAIN = re.compile(r"^(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$")
+# Top-level domains are letters, or punycode (xn--p1ai) for internationalised ones.
+_DOMAIN_PATTERN = r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+_EMAIL = re.compile(rf"^[^\s@<>()\[\],;:\"\\]+@{_DOMAIN_PATTERN}$", re.IGNORECASE)
+_DOMAIN = re.compile(rf"^{_DOMAIN_PATTERN}$", re.IGNORECASE)
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"not an email address: {value!r}")
     return value
 
@@ -86,7 +86,7 @@ class MailbridgeSection(_Section):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
-        if value and not _DOMAIN.match(value):
+        if value and not _DOMAIN.fullmatch(value):
             raise ValueError(f"not a domain name: {value!r}")
         return value.lower()
 
@@ -145,6 +145,7 @@ class Config(_Section):
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)
+    _secret: bytes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> Config:
@@ -201,4 +202,7 @@ class Config(_Section):
         """The HMAC key: the configured secret, else the one in STATE_DIR/secret.key (made once)."""
         if self.mailbridge.secret:
             return self.mailbridge.secret.encode("utf-8")
-        return secret_file_bytes(self.secret_path)
+        # Kept after the first read: the pipeline asks for it once per message.
+        if self._secret is None:
+            self._secret = secret_file_bytes(self.secret_path)
+        return self._secret
