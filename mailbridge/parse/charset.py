@@ -39,7 +39,7 @@ ALIASES: dict[str, str | None] = {
     "x-sjis": "cp932",
     "sjis": "cp932",
     "windows-31j": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
+    "iso-2022-jp": "iso2022_jp_2",
     "iso-8859-8-i": "iso-8859-8",
     "iso-8859-6-i": "iso-8859-6",
     "tis-620": "cp874",
@@ -86,7 +86,7 @@ def normalise_charset(name: str | None) -> str | None:
 def decode_text(data: bytes, declared: str | None) -> tuple[str, str | None]:
     """Decode `data` by the fallback chain; return the text and a defect string or None."""
     codec = normalise_charset(declared)
-    if data.isascii() and codec not in _ASCII_UNSAFE:
+    if data.isascii() and _ascii_compatible(codec):
         return data.decode("ascii"), None
     label = declared.strip() if declared else None
     if codec is None:
@@ -98,13 +98,27 @@ def decode_text(data: bytes, declared: str | None) -> tuple[str, str | None]:
     try:
         text = data.decode(codec)
     except UnicodeDecodeError:
-        return _fallback(data, f"declared {label!r} does not fit")
+        return _mostly_declared(data, codec, label) or _fallback(data, f"declared {label!r} does not fit")
     return _check_single_byte_utf8(data, text, codec, label)
 
 
-# Stateful 7-bit encodings whose ASCII-only bytes are not ASCII text.
-_ASCII_UNSAFE = frozenset({"utf-7", "utf7", "iso2022_jp_ext", "iso-2022-jp", "iso2022_jp", "hz",
-                           "iso-2022-kr", "iso2022_kr", "utf-16", "utf-32", "utf-16-le", "utf-16-be"})
+def _mostly_declared(data: bytes, codec: str, label: str | None) -> tuple[str, str] | None:
+    """The declared decoding when only a few bytes break it (a truncated UTF-16 part, one bad
+    JIS sequence); reading such text as UTF-8 or a legacy charset would garble all of it."""
+    if codecs.lookup(codec).name == "utf-8":
+        return None
+    text = data.decode(codec, "replace")
+    broken = text.count("\ufffd")
+    if broken > max(2, len(text) // 100):
+        return None
+    return text, f"charset: declared {label!r} has {broken} undecodable byte sequence(s), replaced"
+
+
+def _ascii_compatible(codec: str | None) -> bool:
+    """False for encodings whose ASCII-only bytes are not ASCII text (UTF-7, ISO-2022, UTF-16)."""
+    name = (codec or "").replace("_", "-")
+    return not name.startswith(("utf-7", "utf7", "iso2022", "iso-2022", "hz", "utf-16", "utf-32",
+                                "utf16", "utf32"))
 
 
 def _known(codec: str) -> bool:

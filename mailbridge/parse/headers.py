@@ -144,6 +144,9 @@ def parse_addresses(value: str | None, defects: list[str], name: str = "address"
         display = _restore(display, words)
         if not address and not display:
             continue
+        if not display and "@" not in address and "<" not in protected:
+            # A bare word ("From: Whomever") is a name without an address, not a local part.
+            display, address = address, ""
         result.append(Address(name=decode_header(display, defects, name), address=address))
     return tuple(result)
 

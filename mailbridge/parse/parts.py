@@ -51,28 +51,32 @@ class _Leaf:
 
 @dataclass(slots=True)
 class _Walk:
-    """Accumulators of the JMAP algorithm; None means that body list was dropped."""
+    """Accumulators of the JMAP algorithm: the two body lists and every leaf in order."""
 
-    text: list[_Leaf] | None = field(default_factory=list)
-    html: list[_Leaf] | None = field(default_factory=list)
+    text: list[_Leaf] = field(default_factory=list)
+    html: list[_Leaf] = field(default_factory=list)
     leaves: list[_Leaf] = field(default_factory=list)
 
 
 def extract_body(msg: Message, defects: list[str]) -> Body:
     """The bodies and attachments of a parsed message; problems are appended to `defects`."""
     walk = _Walk()
-    root = _leaf(msg, defects) if _is_leaf(msg, 0) else None
-    if root is not None:
+    if _is_leaf(msg, 0):
+        root = _leaf(msg, defects)
         walk.leaves.append(root)
-        _place(walk, root, 0, "mixed", False)
+        _place(root, 0, "mixed", False, walk.text, walk.html)
     else:
-        _walk(walk, msg, "mixed", False, 1, defects)
-    text_leaves = [leaf for leaf in walk.text or () if leaf.content_type == "text/plain"]
-    html_leaves = [leaf for leaf in walk.html or () if leaf.content_type == "text/html"]
+        subtype = msg.get_content_subtype()
+        _walk(walk, msg, subtype, subtype == "alternative", walk.text, walk.html, 1, defects)
+    text_leaves = [leaf for leaf in walk.text if leaf.content_type == "text/plain"]
+    html_leaves = [leaf for leaf in walk.html if leaf.content_type == "text/html"]
     html = _join([_decode_html(leaf, defects) for leaf in html_leaves]) if html_leaves else None
     text, uuencoded = _plain_text(text_leaves, defects)
-    if not text_leaves and html is not None:
+    if not text.strip() and html is not None:
+        # An empty plain part beside the HTML is as good as none: the HTML is the message.
         text = _rendered(walk, html, defects)
+    if not text.strip():
+        text = _stray_text(msg, defects) or text
     used = {id(leaf) for leaf in text_leaves + html_leaves}
     cids = _cid_refs(html)
     attachments = [_attachment(leaf, cids, defects) for leaf in walk.leaves if id(leaf) not in used]
@@ -87,44 +91,52 @@ def _is_leaf(part: Message, depth: int) -> bool:
     return part.get_content_maintype() == "message" and part.get_content_subtype() in _MESSAGE_LEAVES
 
 
-def _walk(walk: _Walk, container: Message, kind: str, in_alternative: bool, depth: int,
-          defects: list[str]) -> None:
-    """RFC 8621 parseStructure over the children of one multipart."""
-    text_before = len(walk.text) if walk.text is not None else -1
-    html_before = len(walk.html) if walk.html is not None else -1
+def _walk(walk: _Walk, container: Message, kind: str, in_alternative: bool,
+          text: list[_Leaf] | None, html: list[_Leaf] | None, depth: int, defects: list[str]) -> None:
+    """RFC 8621 parseStructure over the children of one multipart.
+
+    `text` and `html` are the body lists as this call sees them: dropping one (None) inside a
+    nested multipart only stops this call and its children from adding to it, as in the RFC.
+    """
+    text_before = len(text) if text is not None else -1
+    html_before = len(html) if html is not None else -1
     for index, child in enumerate(container.get_payload()):
         if not isinstance(child, Message):
             continue
         if not _is_leaf(child, depth):
             subtype = child.get_content_subtype()
-            _walk(walk, child, subtype, in_alternative or subtype == "alternative", depth + 1, defects)
+            _walk(walk, child, subtype, in_alternative or subtype == "alternative", text, html,
+                  depth + 1, defects)
             continue
         if depth >= MAX_DEPTH and child.is_multipart():
             defects.append(f"mime: nesting deeper than {MAX_DEPTH} levels kept as one attachment")
         leaf = _leaf(child, defects)
         walk.leaves.append(leaf)
-        _place(walk, leaf, index, kind, in_alternative)
-    if kind == "alternative" and walk.text is not None and walk.html is not None:
-        _fill_missing_alternative(walk, text_before, html_before)
+        text, html = _place(leaf, index, kind, in_alternative, text, html)
+    if kind == "alternative" and text is not None and html is not None:
+        _fill_missing_alternative(text, html, text_before, html_before)
 
 
-def _place(walk: _Walk, leaf: _Leaf, index: int, kind: str, in_alternative: bool) -> None:
+def _place(leaf: _Leaf, index: int, kind: str, in_alternative: bool,
+           text: list[_Leaf] | None, html: list[_Leaf] | None):
+    """Add one leaf to the body lists it belongs to; return the lists as the caller now sees them."""
     if not _is_inline(leaf, index, kind):
-        return
+        return text, html
     if kind == "alternative":
-        if leaf.content_type == "text/plain" and walk.text is not None:
-            walk.text.append(leaf)
-        elif leaf.content_type == "text/html" and walk.html is not None:
-            walk.html.append(leaf)
-        return
+        if leaf.content_type == "text/plain" and text is not None:
+            text.append(leaf)
+        elif leaf.content_type == "text/html" and html is not None:
+            html.append(leaf)
+        return text, html
     if in_alternative:
         if leaf.content_type == "text/plain":
-            walk.html = None
+            html = None
         if leaf.content_type == "text/html":
-            walk.text = None
-    for body in (walk.text, walk.html):
+            text = None
+    for body in (text, html):
         if body is not None:
             body.append(leaf)
+    return text, html
 
 
 def _is_inline(leaf: _Leaf, index: int, kind: str) -> bool:
@@ -141,12 +153,13 @@ def _is_inline_media(content_type: str) -> bool:
     return content_type.startswith(("image/", "audio/", "video/"))
 
 
-def _fill_missing_alternative(walk: _Walk, text_before: int, html_before: int) -> None:
+def _fill_missing_alternative(text: list[_Leaf], html: list[_Leaf], text_before: int,
+                              html_before: int) -> None:
     # An alternative that offered only one of the two kinds lends it to the other list.
-    if len(walk.text) == text_before and len(walk.html) != html_before:
-        walk.text.extend(walk.html[html_before:])
-    if len(walk.html) == html_before and len(walk.text) != text_before:
-        walk.html.extend(walk.text[text_before:])
+    if len(text) == text_before and len(html) != html_before:
+        text.extend(html[html_before:])
+    if len(html) == html_before and len(text) != text_before:
+        html.extend(text[text_before:])
 
 
 def _leaf(part: Message, defects: list[str]) -> _Leaf:
@@ -167,6 +180,12 @@ def payload_bytes(part: Message, defects: list[str]) -> bytes:
     """The decoded bytes of one leaf part (a nested message: its bytes as sent)."""
     if part.is_multipart():
         return _serialised_payload(part, defects)
+    declared = str(part.get("Content-Transfer-Encoding", ""))
+    cte = declared.strip().lower()
+    if cte != declared.lower() and cte in ("base64", "quoted-printable"):
+        # The stdlib compares the raw value, so "base64 " (trailing blanks) would go undecoded;
+        # for a value it does not know it returns the bytes as sent, which we then decode.
+        return _decode_cte(part.get_payload(decode=True) or b"", cte, defects)
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, UnicodeError) as error:
@@ -236,7 +255,7 @@ def _plain_text(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[Atta
 
 def _rendered(walk: _Walk, html: str, defects: list[str]) -> str:
     # Only HTML parts that the text view would show are rendered; an HTML-only message has them.
-    shown = [leaf for leaf in walk.text or () if leaf.content_type == "text/html"]
+    shown = [leaf for leaf in walk.text if leaf.content_type == "text/html"]
     source = _join([_decode_html(leaf, []) for leaf in shown]) if shown else html
     text, defect = html_to_text(source)
     if defect:
@@ -244,10 +263,26 @@ def _rendered(walk: _Walk, html: str, defects: list[str]) -> str:
     return text
 
 
+_BOILERPLATE = ("this is a multi-part message", "this is a multipart message", "this is a mime",
+                "this message is in mime format")
+
+
+def _stray_text(msg: Message, defects: list[str]) -> str:
+    """Text a broken message left outside every part (in a preamble or epilogue), if any."""
+    found = []
+    for part in msg.walk():
+        for stray in (part.preamble, part.epilogue):
+            if stray and stray.strip() and not stray.strip().lower().startswith(_BOILERPLATE):
+                found.append(decode_text(stray.encode("ascii", "surrogateescape"), None)[0])
+    if found:
+        defects.append("mime: no readable body part; text recovered from outside the MIME parts")
+    return _join(found)
+
+
 def _join(texts: list[str]) -> str:
     if len(texts) == 1:
         return texts[0]
-    return "\n".join(t if t.endswith("\n") else t + "\n" for t in texts if t)
+    return "".join(t if t.endswith("\n") else t + "\n" for t in texts if t)
 
 
 # --- format=flowed ----------------------------------------------------------------------------
