@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -297,6 +299,20 @@ def test_secret_is_generated_once_with_mode_0600_and_reused(tmp_path: Path) -> N
     assert config.secret_bytes() == first
     assert load_config(FIXTURES / "minimal.toml", env={}).secret_bytes() == first
     assert os.listdir(tmp_path / "state") == ["secret.key"]  # no temporary file left behind
+
+
+def test_processes_starting_together_share_one_generated_secret(tmp_path: Path) -> None:
+    configs = [load_config(FIXTURES / "minimal.toml", env={}) for _ in range(8)]
+    barrier = threading.Barrier(len(configs))
+
+    def read(config: Config) -> bytes:
+        barrier.wait()
+        return config.secret_bytes()
+
+    with ThreadPoolExecutor(len(configs)) as pool:
+        secrets = set(pool.map(read, configs))
+    assert len(secrets) == 1
+    assert os.listdir(tmp_path / "state") == ["secret.key"]
 
 
 def test_configured_secret_is_used_and_no_file_is_written(tmp_path: Path) -> None:
