@@ -20,6 +20,7 @@ def _register() -> None:
     from mailbridge.cli import config_cmd  # noqa: F401
     from mailbridge.cli import db_cmd  # noqa: F401
     from mailbridge.cli import parse_cmd  # noqa: F401
+    from mailbridge.cli import serve_cmd  # noqa: F401
 
 
 def main() -> None:

@@ -1,0 +1,203 @@
+"""SMTP/LMTP intake: refuse at RCPT what we do not serve, answer 250 only once the raw mail is durable.
+
+The hooks follow aiosmtpd's handler interface: each is named after the SMTP verb and returns the
+reply line, so every refusal is a status code a sending MTA understands, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import re
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from mailbridge import intake
+from mailbridge.route import queue_for_address
+from mailbridge.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_FAILURE = "451 4.3.0 Message not stored, please try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+MALFORMED_ADDRESS = "553 5.1.3 Malformed address"
+# aiosmtpd takes almost any text between the brackets; a mailbox is one word, an @ and a domain.
+_MAILBOX = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+")
+
+
+class IntakeHandler:
+    """The aiosmtpd handler: sender policy at MAIL, queue addresses at RCPT, durable intake at DATA.
+
+    `on_stored(raw_id)` is called for each newly stored raw message, so the worker can start on
+    it at once instead of waiting for its next poll.
+    """
+
+    def __init__(self, *, db: Any, queues: Sequence[Any], listener: Any,
+                 on_stored: Callable[[int], None] = lambda raw_id: None) -> None:
+        self.db = db
+        self.queues = tuple(queues)
+        self.listener = listener
+        self.on_stored = on_stored
+        # Set by the daemon when it stops: new transactions get 421 so the MTA retries elsewhere
+        # or later, while DATA already being stored (counted in `in_flight`) may finish.
+        self.stopping = False
+        self.in_flight = 0
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.stopping:
+            return SHUTTING_DOWN
+        if not _well_formed(address, null_ok=True):
+            return MALFORMED_ADDRESS
+        refusal = self._sender_refusal(session)
+        if refusal:
+            log.warning("refused MAIL FROM %s from %s: %s", address, _peer_host(session), refusal)
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    def _sender_refusal(self, session: Session) -> str | None:
+        # A trusted network (the local MTA) needs nothing more; anyone else must have logged in,
+        # and where no users are configured there is no way in at all: never an open relay.
+        if session.authenticated or peer_trusted(session.peer, self.listener.trusted_networks):
+            return None
+        if self.listener.users:
+            return AUTH_REQUIRED
+        return f"554 5.7.1 Access denied: {_peer_host(session)} is not a trusted network"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.listener.max_recipients:
+            return TOO_MANY_RECIPIENTS
+        if not _well_formed(address, null_ok=False):
+            return MALFORMED_ADDRESS
+        if queue_for_address(address, self.queues) is None:
+            log.info("refused RCPT TO %s from %s: not a queue address", address, _peer_host(session))
+            return f"550 5.1.1 <{address}>: no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        sender = _reverse_path(envelope.mail_from)
+        self.in_flight += 1
+        try:
+            # The database call blocks, so it runs in a thread; the 250 is sent only after it
+            # returns, i.e. after the commit.
+            row, created = await asyncio.to_thread(
+                intake.accept_raw, raw, db=self.db, source="smtp", received_at=utcnow(),
+                envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
+        except Exception as exc:  # noqa: BLE001 - any failure to store must become a 451
+            log.error("not stored (from=<%s> to=%s, %d bytes): %s: %s; answered 451",
+                      sender, ",".join(envelope.rcpt_tos), len(raw), type(exc).__name__, exc)
+            return TEMPORARY_FAILURE
+        finally:
+            self.in_flight -= 1
+        log.info("received raw #%d from=<%s> to=%s, %d bytes%s", row.id, sender,
+                 ",".join(envelope.rcpt_tos), len(raw), "" if created else " (already stored)")
+        if created:
+            self.on_stored(row.id)
+        return f"250 2.0.0 OK stored as raw #{row.id}"
+
+
+class PerRecipientLMTP(LMTP):
+    """LMTP whose final DATA reply, refusals included, is repeated once per accepted recipient.
+
+    RFC 2033 section 4.2 wants one reply per recipient after the final dot. Our fate is the same
+    for every recipient (one durable copy), so the handler returns one reply and this class
+    repeats it; doing it here also covers aiosmtpd's own 552 and "line too long" refusals.
+    """
+
+    _replies_due = 0
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str) and self._replies_due:
+            count, self._replies_due = self._replies_due, 0
+            status = "\r\n".join([status] * count)
+        elif isinstance(status, str) and status.startswith("354"):
+            self._replies_due = len(self.envelope.rcpt_tos)
+        await super().push(status)
+
+
+def protocol_factory(handler: IntakeHandler, listener: Any, hostname: str) -> Callable[[], SMTP]:
+    """A factory for `loop.create_server`: one SMTP or LMTP protocol object per connection."""
+    protocol = PerRecipientLMTP if listener.protocol == "lmtp" else SMTP
+    tls = tls_context(listener.tls_cert, listener.tls_key) if listener.tls_cert else None
+    users = dict(listener.users)
+    options = dict(
+        data_size_limit=listener.max_message_size,
+        enable_SMTPUTF8=True,
+        hostname=hostname,
+        ident="mailbridge",
+        tls_context=tls,
+        require_starttls=bool(tls and listener.require_tls),
+        auth_require_tls=listener.auth_require_tls,
+        authenticator=authenticator(users),
+        # Without users, AUTH would be advertised only to fail every time: hide it instead.
+        auth_exclude_mechanism=() if users else ("LOGIN", "PLAIN"),
+    )
+    return lambda: protocol(handler, loop=asyncio.get_running_loop(), **options)
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server-side TLS context for STARTTLS from PEM certificate and key files."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator checking PLAIN/LOGIN credentials against `users` (name → password)."""
+
+    def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        expected = users.get(login)
+        # Compare in constant time so the reply time does not leak how much of a password matched.
+        ok = expected is not None and hmac.compare_digest(expected.encode(), auth_data.password)
+        if not ok:
+            log.warning("AUTH %s failed for user %r from %s", mechanism, login, _peer_host(session))
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    return authenticate
+
+
+def peer_trusted(peer: Any, networks: Sequence[Any]) -> bool:
+    """Whether the connecting address lies in one of the trusted networks."""
+    try:
+        address = ipaddress.ip_address(_peer_host_of(peer))
+    except ValueError:
+        return False
+    # An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def _well_formed(address: str, *, null_ok: bool) -> bool:
+    return (null_ok and address in ("", "<>")) or _MAILBOX.fullmatch(address) is not None
+
+
+def _reverse_path(mail_from: str | None) -> str:
+    # aiosmtpd hands the null reverse-path of bounces over as "<>"; store it as empty.
+    return "" if mail_from in (None, "<>") else mail_from
+
+
+def _peer_host_of(peer: Any) -> str:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _peer_host(session: Session) -> str:
+    return _peer_host_of(session.peer)

@@ -1,0 +1,133 @@
+"""The processing worker: run each pending raw message through the pipeline, exactly once.
+
+Intake leaves every accepted message `pending`; the pipeline stores its result and marks the raw
+row done (or quarantined) in one transaction, so a crash at any point leaves the row either
+finished or still pending, and pending rows are simply processed again at the next start.
+
+On PostgreSQL several instances share the work: each claims one row with `FOR UPDATE SKIP
+LOCKED` and runs the pipeline inside that same transaction (as savepoints), so the row stays
+locked until its result is committed and no other instance can take it meanwhile. SQLite is one
+machine and one daemon; there the pipeline runs in its own transactions, which keeps the
+database write lock short (a parse never holds it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+
+from mailbridge import intake, pipeline
+from mailbridge.store.db import Database
+from mailbridge.store.models import RawMessage
+from mailbridge.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# A message on which the pipeline itself crashes this often (a bug, not a bad message: bad
+# messages are quarantined by the pipeline) is parked so it cannot stall the queue forever.
+MAX_ATTEMPTS = 3
+BATCH = 100
+
+
+class Worker:
+    """Drains pending raw messages; `process` is the pipeline's `process` (replaceable in tests)."""
+
+    def __init__(self, *, db: Database, config: Any, process: Callable[..., Any] = pipeline.process) -> None:
+        self.db = db
+        self.config = config
+        self.process = process
+        self._failures: dict[int, int] = {}
+        # The raw row being processed, so a crash can be counted against it.
+        self._current: int | None = None
+
+    def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Process pending messages until none is left or `should_stop()`; returns how many."""
+        claim = self._claim_locked if self.db.dialect == "postgresql" else self._claim_batch
+        count = 0
+        while not should_stop():
+            self._current = None
+            try:
+                with claim() as rows:
+                    if not rows:
+                        return count
+                    for row, db in rows:
+                        if should_stop():
+                            return count
+                        self._process_one(row, db)
+                        count += 1
+            except OperationalError:
+                # The database is down or locked: not the message's fault, so no attempt is
+                # counted; the daemon retries the whole drain later.
+                raise
+            except Exception as exc:
+                # Counted (and perhaps quarantined) only now that the claim, and on PostgreSQL
+                # its row lock, has been released.
+                if self._current is not None:
+                    self._count_failure(self._current, exc)
+                raise
+        return count
+
+    @contextmanager
+    def _claim_batch(self) -> Iterator[list[tuple[RawMessage, Database]]]:
+        yield [(row, self.db) for row in intake.pending_raw(self.db, BATCH)]
+
+    @contextmanager
+    def _claim_locked(self) -> Iterator[list[tuple[RawMessage, Database]]]:
+        # One row per transaction: the lock is held while that row is processed, and the
+        # claim commits together with the result.
+        statement = (select(RawMessage).where(RawMessage.state == "pending")
+                     .order_by(col(RawMessage.id)).limit(1).with_for_update(skip_locked=True))
+        with self.db.session() as session:
+            row = session.exec(statement).first()
+            yield [(row, SessionBoundDatabase(self.db, session))] if row else []
+
+    def _process_one(self, row: RawMessage, db: Database) -> None:
+        self._current = row.id
+        outcome = self.process(row, db=db, config=self.config, now=utcnow())
+        self._failures.pop(row.id, None)
+        log.info("raw #%d %s", row.id, describe(outcome))
+
+    def _count_failure(self, raw_id: int, exc: Exception) -> None:
+        attempts = self._failures.get(raw_id, 0) + 1
+        self._failures[raw_id] = attempts
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("raw #%d: processing failed (attempt %d of %d): %s", raw_id, attempts, MAX_ATTEMPTS, error)
+        if attempts >= MAX_ATTEMPTS:
+            intake.quarantine(self.db, raw_id, "worker", error)
+            self._failures.pop(raw_id, None)
+            log.error("raw #%d quarantined after %d failed attempts", raw_id, attempts)
+
+
+class SessionBoundDatabase:
+    """A `Database` stand-in whose sessions are savepoints in one open (claiming) transaction."""
+
+    def __init__(self, db: Database, session: Session) -> None:
+        self._db = db
+        self._session = session
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._session.begin_nested():
+            yield self._session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def describe(outcome: Any) -> str:
+    """The log line's verdict: `stored as new ticket DYN-000001 (queue dynamics, rule new)`."""
+    why = f"rule {outcome.rule}" + (f": {outcome.detail}" if outcome.detail else "")
+    mid = f" <{outcome.message_id}>" if getattr(outcome, "message_id", None) else ""
+    if outcome.kind == "created":
+        return f"{mid.strip()} stored as new ticket {outcome.ticket_code} (queue {outcome.queue}, {why})".strip()
+    if outcome.kind == "threaded":
+        return f"{mid.strip()} threaded onto {outcome.ticket_code} ({why})".strip()
+    if outcome.kind == "quarantined":
+        stage = getattr(outcome, "stage", None) or "?"
+        return f"{mid.strip()} quarantined at stage {stage}: {getattr(outcome, 'error', '') or why}".strip()
+    return f"{mid.strip()} {outcome.kind} ({why})".strip()

@@ -1,0 +1,236 @@
+"""The real SMTP/LMTP listener on a loopback port, driven by smtplib and swaks."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+
+import pytest
+from serve_support import (
+    ServerThread,
+    count,
+    database_unavailable,
+    have_swaks,
+    make_config,
+    message,
+    swaks,
+    wait_until,
+)
+
+from mailbridge.store.models import Message, RawMessage, Ticket
+
+needs_swaks = pytest.mark.skipif(
+    not have_swaks() and not os.environ.get("CI"),
+    reason="swaks is not installed (apt-get install swaks); CI installs it",
+)
+
+
+@pytest.fixture
+def serve(tmp_path, database):
+    """Start the listener with extra `[listener]` lines; yields (server, db)."""
+    servers: list[ServerThread] = []
+
+    def start(listener: str = "") -> ServerThread:
+        config = make_config(tmp_path, database, f"port = 0\n{listener}")
+        servers.append(ServerThread(config, database).__enter__())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def client(server: ServerThread, lmtp: bool = False) -> smtplib.SMTP:
+    kind = smtplib.LMTP if lmtp else smtplib.SMTP
+    return kind("127.0.0.1", server.port, local_hostname="client.test", timeout=15)
+
+
+def send(server: ServerThread, raw: bytes, to: list[str] | None = None,
+         sender: str = "klient@example.org") -> dict:
+    with client(server) as smtp:
+        return smtp.sendmail(sender, to or ["pomoc-dynamics@example.com"], raw)
+
+
+def tickets(db) -> int:
+    return count(db, Ticket)
+
+
+def test_accepted_mail_becomes_a_ticket(serve, database):
+    server = serve()
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert smtp.has_extn("size") and int(smtp.esmtp_features["size"]) == 25 * 1024 * 1024
+        smtp.mail("klient@example.org")
+        smtp.rcpt("pomoc-dynamics@example.com")
+        code, reply = smtp.data(message())
+    assert code == 250 and reply.startswith(b"2.0.0 OK stored as raw #")
+    wait_until(lambda: tickets(database) == 1, what="the ticket")
+    with database.session() as session:
+        ticket = session.exec(Ticket.__table__.select()).one()
+    assert ticket.queue == "dynamics" and ticket.code == "DYN-000001"
+    assert count(database, RawMessage, RawMessage.state == "done") == 1
+
+
+def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, database):
+    server = serve()
+    with client(server) as smtp:
+        smtp.ehlo()
+        smtp.mail("klient@example.org")
+        assert smtp.rcpt("someone@example.com") == (550, b"5.1.1 <someone@example.com>: no such mailbox here")
+        assert smtp.rcpt("pomoc-dynamics@example.net")[0] == 550
+        code, _ = smtp.docmd("DATA")
+    assert code == 503
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(server, message(), to=["relay-me@elsewhere.example"])
+    assert count(database, RawMessage) == 0 and tickets(database) == 0
+
+
+def test_aliases_sub_addresses_and_case_are_accepted(serve, database):
+    server = serve()
+    with client(server) as smtp:
+        smtp.ehlo()
+        smtp.mail("klient@example.org")
+        for address in ("dynamics@example.com", "Pomoc-Dynamics+abc123@EXAMPLE.com", "soporte@example.com"):
+            assert smtp.rcpt(address)[0] == 250, address
+
+
+def test_oversize_mail_gets_552_whether_declared_or_not(serve, database):
+    server = serve("max_message_size = 2048")
+    big = message(body="x" * 70 + ("\r\n" + "y" * 70) * 60)
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert smtp.esmtp_features["size"] == "2048"
+        assert smtp.docmd("MAIL FROM:<klient@example.org> SIZE=99999")[0] == 552
+        smtp.rset()
+        smtp.mail("klient@example.org")
+        smtp.rcpt("pomoc-dynamics@example.com")
+        assert smtp.data(big)[0] == 552
+    assert count(database, RawMessage) == 0
+
+
+def test_too_many_recipients_get_452(serve, database):
+    server = serve("max_recipients = 2")
+    with client(server) as smtp:
+        smtp.ehlo()
+        smtp.mail("klient@example.org")
+        assert smtp.rcpt("pomoc-dynamics@example.com")[0] == 250
+        assert smtp.rcpt("soporte@example.com")[0] == 250
+        assert smtp.rcpt("dynamics@example.com") == (452, b"4.5.3 Too many recipients")
+        assert smtp.data(message())[0] == 250
+    wait_until(lambda: tickets(database) == 1, what="the ticket")
+
+
+def test_bad_commands_and_long_lines_get_5xx(serve, database):
+    server = serve()
+    with client(server) as smtp:
+        assert smtp.docmd("RCPT TO:<pomoc-dynamics@example.com>")[0] == 503  # before HELO
+        smtp.ehlo()
+        assert smtp.docmd("FROBNICATE")[0] == 500
+        assert smtp.docmd("RCPT TO:<pomoc-dynamics@example.com>")[0] == 503  # before MAIL
+        assert smtp.docmd("MAIL TO:<klient@example.org>")[0] == 501
+        assert smtp.docmd("MAIL FROM:<no address at all>")[0] == 553
+        assert smtp.docmd("NOOP " + "z" * 2000)[0] == 500
+        smtp.mail("klient@example.org")
+        smtp.rcpt("pomoc-dynamics@example.com")
+        long_line = message(body="w" * 1200)
+        assert smtp.data(long_line)[0] == 500
+    assert count(database, RawMessage) == 0
+
+
+def test_a_bounce_with_the_null_sender_is_accepted(serve, database):
+    server = serve()
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert smtp.docmd("MAIL FROM:<>")[0] == 250
+        smtp.rcpt("pomoc-dynamics@example.com")
+        assert smtp.data(message(sender="mailer-daemon@example.org"))[0] == 250
+    with database.session() as session:
+        raw = session.exec(RawMessage.__table__.select()).one()
+    assert raw.envelope_from == "" and raw.envelope_rcpts == ["pomoc-dynamics@example.com"]
+
+
+def test_database_unavailable_gives_451_and_a_retry_makes_one_ticket(serve, database, request):
+    server = serve()
+    raw = message()
+    postgres_url = os.environ.get("MAILBRIDGE_TEST_POSTGRES_URL")
+    with database_unavailable(database, postgres_url):
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(server, raw)
+        assert refused.value.smtp_code == 451
+        assert refused.value.smtp_error.startswith(b"4.3.0 ")
+    assert count(database, RawMessage) == 0
+    assert send(server, raw) == {}
+    wait_until(lambda: count(database, RawMessage, RawMessage.state == "done") == 1, what="processing")
+    assert tickets(database) == 1 and count(database, Message) == 1
+
+
+def test_lmtp_answers_once_per_recipient(serve, database):
+    server = serve('protocol = "lmtp"\nmax_message_size = 4096')
+    with client(server, lmtp=True) as lmtp:
+        assert lmtp.docmd("EHLO", "client.test")[0] == 500  # LMTP speaks LHLO only
+        assert lmtp.ehlo()[0] == 250  # smtplib.LMTP sends LHLO
+        lmtp.mail("klient@example.org")
+        assert lmtp.rcpt("pomoc-dynamics@example.com")[0] == 250
+        assert lmtp.rcpt("nobody@example.com")[0] == 550
+        assert lmtp.rcpt("soporte@example.com")[0] == 250
+        assert lmtp.data(message())[0] == 250
+        assert lmtp.getreply()[0] == 250  # the second accepted recipient's own reply
+        lmtp.mail("klient@example.org")
+        lmtp.rcpt("pomoc-dynamics@example.com")
+        lmtp.rcpt("soporte@example.com")
+        big = message(body=("v" * 70 + "\r\n") * 80)
+        assert lmtp.data(big)[0] == 552
+        assert lmtp.getreply()[0] == 552
+        assert lmtp.noop()[0] == 250  # and the conversation is still in step
+    wait_until(lambda: tickets(database) == 1, what="the ticket")
+
+
+@needs_swaks
+def test_swaks_delivers_a_polish_mail_and_is_refused_for_strangers(serve, database, tmp_path):
+    server = serve()
+    eml = tmp_path / "zgloszenie.eml"
+    eml.write_bytes(message("Błąd płatności w fakturze", body="Proszę o pomoc, faktura się nie księguje."))
+    ok = swaks("--server", f"127.0.0.1:{server.port}", "--to", "pomoc-dynamics@example.com",
+               "--from", "klient@example.org", "--data", str(eml))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    refused = swaks("--server", f"127.0.0.1:{server.port}", "--to", "who@example.com",
+                    "--from", "klient@example.org", "--data", str(eml))
+    assert refused.returncode == 24 and "550 5.1.1" in refused.stdout
+    wait_until(lambda: tickets(database) == 1, what="the ticket")
+    with database.session() as session:
+        assert session.exec(Ticket.__table__.select()).one().subject == "Błąd płatności w fakturze"
+
+
+def test_a_peer_outside_the_trusted_networks_gets_554(serve, database):
+    server = serve('trusted_networks = ["192.0.2.0/24"]')
+    with client(server) as smtp:
+        smtp.ehlo()
+        code, reply = smtp.docmd("MAIL FROM:<klient@example.org>")
+    assert code == 554 and reply.startswith(b"5.7.1 ")
+
+
+def test_auth_lets_an_untrusted_peer_send(serve, database):
+    password = "Zr4p8LkQ2vX7mN3c"
+    server = serve(f'trusted_networks = []\nauth_require_tls = false\nusers = {{ postfix = "{password}" }}')
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert smtp.docmd("MAIL FROM:<klient@example.org>")[0] == 530
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            smtp.login("postfix", "wrong-password-123")
+        smtp.login("postfix", password)
+        assert smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message()) == {}
+    wait_until(lambda: tickets(database) == 1, what="the ticket")
+
+
+def test_a_stopping_listener_refuses_new_mail_with_421(serve, database):
+    server = serve()
+    smtp = client(server)
+    smtp.ehlo()
+    server.stop()
+    with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError)):
+        smtp.mail("klient@example.org")
+        smtp.rcpt("pomoc-dynamics@example.com")
+    smtp.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
