@@ -132,3 +132,26 @@ def test_benchmark_runs_and_prints_both_rates(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["messages"] == 20
     assert figures["mailbridge"]["errors"] == {}
+
+
+def test_mailbridge_reads_generated_mail_as_it_was_generated(mails):
+    # The benchmark only means something if mailbridge gets this mail right, not just fast.
+    from mailbridge.parse import parse_message
+
+    for mail in mails[:150]:
+        parsed = parse_message(mail.raw)
+        where = (mail.kind, mail.language, mail.charset, mail.message_id)
+        assert parsed.language == mail.language, where
+        assert "=?" not in parsed.subject and "\ufffd" not in parsed.subject, where
+        kind = parsed.auto.kind if parsed.auto else None
+        if mail.kind == "bounce":
+            assert kind in ("bounce", "delay") and parsed.bounce.recipients, where
+        else:
+            assert kind == ("auto-reply" if mail.kind == "auto-reply" else None), where
+        if mail.kind in ("reply", "outlook-reply"):
+            assert parsed.in_reply_to and parsed.references, where
+            assert parsed.reply_text.strip(), where
+            for marker in ("napisał(a):", "escribió:", "wrote:", "Wysłano:", "Enviado el:", "Sent:", "\n>"):
+                assert marker not in parsed.reply_text, (where, marker)
+        if mail.kind == "attachment":
+            assert any(not a.inline and 10_000 <= a.size <= 201_000 for a in parsed.attachments), where

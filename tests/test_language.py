@@ -16,6 +16,7 @@ POLISH = [
     "Dzięki, działa.",
     "Prosze o kontakt",
     "Wysłane z iPhone'a",
+    "Niestety problem nadal występuje.\n\nPozdrawiam\nAnna",
 ]
 
 SPANISH = [
@@ -28,6 +29,7 @@ SPANISH = [
     "Buenos días",
     "Muchas gracias",
     "Enviado desde mi iPhone",
+    "Adjunto otra captura de pantalla.\n\nUn saludo\nValentina",
     "Bom dia no, buenos días: necesito ayuda con la factura",
 ]
 
@@ -37,6 +39,7 @@ ENGLISH = [
     "The dashboard has not refreshed since Monday. Can you check what is wrong?",
     "Thanks for the quick reply, it works now.",
     "Thank you!",
+    "Unfortunately the problem is still there.",
 ]
 
 OTHERS = [

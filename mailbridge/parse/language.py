@@ -30,7 +30,7 @@ _WORDS = {
         tego tej ten ta te jego jej ich mnie mi nam nas wam sobie bardzo teraz dzisiaj jutro wczoraj
         zglaszam zgloszenie prosba informacje informacja numer raport raportu licencji licencja
         logowanie zalogowac system systemu klienta klient termin kontakt kontaktu wyslane zalaczniku
-        zalacznik zalaczam
+        zalacznik zalaczam niestety nadal wciaz dalej jednak wystepuje zrzut ekranu dodatkowy
     """,
     "es": """
         el la los las un una unos unas y o de del al en con por para que como pero mas muy ya
@@ -40,7 +40,7 @@ _WORDS = {
         cuenta contrasena error funciona sistema cliente mensaje respuesta solicitud informe
         usted ustedes nosotros mi mis su sus le les me nos lo este esta esto ese cuando donde
         porque tambien ahora hoy manana ayer necesito quisiera podrian pueden numero licencia
-        enviado desde adjunto adjunta archivo
+        enviado desde adjunto adjunta archivo otra otro captura pantalla saludo lamentablemente sigue
     """,
     "en": """
         the a an and or of to in on at for with from by is are was were be been have has had
@@ -48,7 +48,7 @@ _WORDS = {
         hello hi dear thanks thank regards best sincerely kind please help issue problem
         invoice order account password error working works system customer message reply
         request report would could should can will just still also when where why which
-        there here what how today tomorrow yesterday need license attached sent lot
+        there here what how today tomorrow yesterday need license attached sent lot unfortunately another screenshot
     """,
     "de": """
         der die das den dem des ein eine einen einem einer und oder mit von zu im in auf fur
