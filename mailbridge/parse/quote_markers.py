@@ -20,9 +20,11 @@ VERB_RE = re.compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|
 
 # Words that open an attribution in its first line: "On", "Am", "Le", "El", "Em", "Op", "Il",
 # "Den", "W dniu", "Dnia", Eudora's "At", Apple Mail's Polish "Wiadomość napisana przez",
-# Chinese "在", or a date ("23 mar 2017 …", "2016-03-03 …").
+# Chinese "在", a date ("23 mar 2017 …", "2016-03-03 …") or Gmail's abbreviated weekday and date
+# ("pon., 4 mar 2024 o 10:15 …", "lun, 4 mar 2024 …").
 OPENER_RE = re.compile(
     r"(?:on|am|le|el|em|op|il|den|dne|at|w dniu|dnia|wiadomość napisana przez)\s|\d|在"
+    r"|[^\W\d_]{2,4}(?:\.,?|,)\s*\d"
 )
 
 # Gmail's old attribution starts with a numeric date and often has no verb at all:

@@ -42,6 +42,7 @@ _SIGNATURE_LINES = 12
 _FOOTER_LINES = 6
 _SUPERCITE_RE = re.compile(r"[A-Za-z]{1,3}>(?:\s|$)")
 _GMAIL_DATE_RE = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}(?: \d{1,2}:\d{2} gmt[+-]\d{1,2}:?\d{2})?\s")
+_DIGIT_RE = re.compile(r"\d")
 _DATE_WORDS = frozenset({"am", "on", "le", "el", "em", "den", "op", "il", "w", "dnia"})
 
 
@@ -202,7 +203,11 @@ def _gmail_attribution_at(lines: list[str], kinds: list[str], j: int) -> _Header
 def _attribution_ending_at(lines: list[str], kinds: list[str], j: int, floor: int) -> _Header | None:
     """An "On … wrote:" attribution whose last line is j, started at most a few lines above."""
     line = lines[j]
-    if len(line) > 400 or not line.endswith((":", "：", "----")):
+    if len(line) > 400 or not line.endswith((":", "：", "----")) or _is_separator(line):
+        return None
+    # Cheap pre-check: no attribution verb anywhere in reach means no attribution.
+    reach = " ".join(lines[max(floor, j - _MAX_ATTRIBUTION_LINES) : j + 1])
+    if len(reach) > 2000 or not mk.VERB_RE.search(reach.casefold()):
         return None
     for i in _attribution_starts(lines, kinds, j, floor):
         if _is_attribution(" ".join(lines[i : j + 1]), opener=_opens(lines[i])):
@@ -215,9 +220,10 @@ def _attribution_starts(lines: list[str], kinds: list[str], j: int, floor: int) 
     above = [j]
     while len(above) < _MAX_ATTRIBUTION_LINES and above[-1] > floor and kinds[above[-1] - 1] == TEXT:
         above.append(above[-1] - 1)
-    yield from (i for i in above if _opens(lines[i]))
-    yield from (i for i in above if mk.VERB_RE.search(lines[i].casefold()))
-    yield j
+    openers = [i for i in above if _opens(lines[i])]
+    # Earlier verb lines share the last verb with the latest one, so one try covers them.
+    verb_line = next((i for i in above if mk.VERB_RE.search(lines[i].casefold())), j)
+    yield from dict.fromkeys([*openers[:2], verb_line, j])
     # A wrapped attribution may even hold blank lines ("On … Jane\n\n<\nmailto:…\n> wrote:"),
     # but then it must start with a dated opener and hold no sentence.
     for i in range(j - 1, max(floor, j - _MAX_ATTRIBUTION_LINES) - 1, -1):
@@ -243,7 +249,7 @@ def _is_attribution(joined: str, *, opener: bool) -> bool:
     if verb is None:
         return False
     before, rest = text[: verb.start()], text[verb.end() :]
-    dated = any(ch.isdigit() for ch in text)
+    dated = _DIGIT_RE.search(text) is not None
     if len(rest.strip(" ()")) <= 3:
         return opener or dated or "@" in before
     if len(rest) > 120:

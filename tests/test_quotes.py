@@ -1,0 +1,120 @@
+"""Tests for reply_part: fixtures by client and language, a table of small cases, and speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mailbridge.parse.quotes import reply_part
+
+FIXTURES = Path(__file__).parent / "fixtures" / "replies"
+CASES = sorted(p for p in FIXTURES.glob("*.txt") if not p.name.endswith(".expected.txt"))
+
+
+def test_fixtures_are_present():
+    assert len(CASES) >= 10
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_fixture_reply(path: Path):
+    expected = path.with_name(path.stem + ".expected.txt").read_text("utf-8").strip("\n")
+    assert reply_part(path.read_text("utf-8")) == expected
+
+
+TABLE = [
+    # (behaviour, input, expected)
+    ("plain text stays", "Hello\nworld", "Hello\nworld"),
+    ("crlf and trailing spaces", "Line one  \r\nLine two\t\r\n\r\n", "Line one\nLine two"),
+    ("cr only line endings", "One\rTwo\r", "One\nTwo"),
+    ("leading and trailing blank lines", "\n\n  \nText\n\n\n", "Text"),
+    ("empty input", "", ""),
+    ("top post with quote", "Yes.\n\nOn Mon, 4 Mar 2024, Ann <a@x.org> wrote:\n> Works?", "Yes."),
+    ("trailing quote without attribution", "Yes.\n\n> Works?\n> Really?", "Yes."),
+    ("quote only is kept", "> Only a quote.", "> Only a quote."),
+    ("quote then own text is kept", "> A quote.\n\nMy text.", "> A quote.\n\nMy text."),
+    (
+        "bottom post drops the quote",
+        "On Mon, 4 Mar 2024 at 10:15, Ann <a@x.org> wrote:\n> Question?\n\nAnswer.",
+        "Answer.",
+    ),
+    (
+        "interleaved after own text keeps quotes and answers",
+        "Hi,\nOn Mon, 4 Mar 2024, Ann wrote:\n> Q1?\n\nA1.\n\n> Q2?\n\nA2.",
+        "Hi,\n> Q1?\n\nA1.\n\n> Q2?\n\nA2.",
+    ),
+    (
+        "attribution wrapped over three lines",
+        "Fine.\n\nOn Dec 16, 2011, at 12:47 PM, Corey\n<c@example.com>\nwrote:\n\n> Old.",
+        "Fine.",
+    ),
+    (
+        "unquoted history after an attribution",
+        "New.\n\nOn Mon, 4 Mar 2024 at 10:15 Ann <a@x.org> wrote:\n\nOld text without quoting.",
+        "New.",
+    ),
+    ("polish dnia", "Nowe.\n\nDnia 4.03.2024 o godz. 10:15 Jan <j@x.pl> napisał(a):\n> Stare.", "Nowe."),
+    ("polish bare napisal", "Nowe.\n\nJan Kowalski <j@x.pl> napisał(a):\n\nStare.", "Nowe."),
+    ("spanish el escribio", "Nuevo.\n\nEl lun, 4 mar 2024 a las 10:15, Ana escribió:\n> Viejo.", "Nuevo."),
+    ("german am schrieb", "Neu.\n\nAm 04.03.2024 um 10:15 schrieb Hans <h@x.de>:\n> Alt.", "Neu."),
+    ("italian il ha scritto", "Nuovo.\n\nIl 4 marzo 2024 alle 10:15 Anna <a@x.it> ha scritto:\n> Vecchio.", "Nuovo."),
+    ("portuguese em escreveu", "Novo.\n\nEm 4 de mar. de 2024 10:15, Ana <a@x.pt> escreveu:\n> Velho.", "Novo."),
+    ("dutch op schreef", "Nieuw.\n\nOp 4 mrt. 2024 om 10:15 schreef Jan <j@x.nl>:\n> Oud.", "Nieuw."),
+    (
+        "outlook block english without separator",
+        "Done.\n\nFrom: Ann <a@x.org>\nSent: Monday, March 4, 2024 10:15 AM\nTo: Bob\nSubject: Q\n\nOld.",
+        "Done.",
+    ),
+    (
+        "outlook block german with rule",
+        "Erledigt.\n_____\nVon: Ann\nGesendet: Montag, 4. März 2024 10:15\nAn: Bob\nBetreff: Frage\n\nAlt.",
+        "Erledigt.",
+    ),
+    ("original message english", "Ok.\n\n-----Original Message-----\nFrom: Ann\nOld.", "Ok."),
+    ("original message german", "Ok.\n\n-----Ursprüngliche Nachricht-----\nVon: Ann\nAlt.", "Ok."),
+    ("original message spanish", "Ok.\n\n-----Mensaje original-----\nDe: Ana\nViejo.", "Ok."),
+    ("forwarded apple", "See below.\n\nBegin forwarded message:\n\nFrom: Ann\nSubject: S\n\nOld.", "See below."),
+    ("forwarded polish", "Patrz niżej.\n\n-------- Wiadomość przekazana --------\nTemat: X\n\nStare.", "Patrz niżej."),
+    ("iphone signature at end", "Yes.\n\nSent from my iPhone", "Yes."),
+    ("german phone signature", "Ja.\n\nVon meinem iPhone gesendet", "Ja."),
+    ("polish phone signature", "Tak.\n\nWysłane z iPhone'a", "Tak."),
+    ("phone signature not at end is kept", "Sent from my iPhone\n\nBut more text.", "Sent from my iPhone\n\nBut more text."),
+    ("sentence starting like a signature", "Hi\n\nSent from my desk, is much easier.", "Hi\n\nSent from my desk, is much easier."),
+    ("delimited signature", "Thanks.\n\n-- \nJan\n+48 600 100 200", "Thanks."),
+    ("undelimited signature is kept", "Thanks.\n\nJan Kowalski\n+48 600 100 200", "Thanks.\n\nJan Kowalski\n+48 600 100 200"),
+    ("mid-line double dash", "A fix -- not a signature.\n\nBye", "A fix -- not a signature.\n\nBye"),
+    ("list footer after a rule", "Question?\n\n_______\nlist mailing list\nhttp://x.org/l", "Question?"),
+    ("setext heading is not a rule", "Report\n======\nAll fine.", "Report\n======\nAll fine."),
+    ("code fence keeps hashes", "Code:\n```\n####\nx\n```\nEnd.", "Code:\n```\n####\nx\n```\nEnd."),
+    ("line starting with On is not an attribution", "On your host run:\n\n  ls", "On your host run:\n\n  ls"),
+    ("One is not On", "One question I had:\nWhy?", "One question I had:\nWhy?"),
+    ("sentence with wrote is not an attribution", "I wrote to you on 3 May about this:\nIt fails.", "I wrote to you on 3 May about this:\nIt fails."),
+    ("two header lines are not a block", "From: Warsaw\nTo: Madrid\nPrice: 10", "From: Warsaw\nTo: Madrid\nPrice: 10"),
+    ("stripping everything returns the original", "On Mon, 4 Mar 2024, Ann <a@x.org> wrote:", "On Mon, 4 Mar 2024, Ann <a@x.org> wrote:"),
+    ("only a phone signature returns it", "Sent from my iPhone", "Sent from my iPhone"),
+]
+
+
+@pytest.mark.parametrize(("behaviour", "text", "expected"), TABLE, ids=[row[0] for row in TABLE])
+def test_table(behaviour: str, text: str, expected: str):
+    assert reply_part(text) == expected
+
+
+PATHOLOGICAL = {
+    "1 MB of quotes": "Reply.\n\n" + "> quoted history line, long enough to be realistic\n" * 20000,
+    "100k lines of >": ">\n" * 100_000,
+    "one very long line": "x" * 1_000_000,
+    "lines of many spaces": (" " * 5000 + "\n") * 200,
+    "deeply nested quotes": "Hi\n" + "".join(">" * i + " On Mon, Ann wrote:\n" for i in range(1, 1500)),
+    "long lines ending in a colon": ("word " * 80 + "wrote:\n") * 2000,
+    "many attributions": "On Mon, 4 Mar 2024, Ann <a@x.org> wrote:\n" * 20000,
+}
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=list(PATHOLOGICAL))
+def test_pathological_input_is_fast(text: str):
+    started = time.perf_counter()
+    reply_part(text)
+    # A generous bound: this catches a blow-up (seconds to hours), not a slow machine.
+    assert time.perf_counter() - started < 2.0
