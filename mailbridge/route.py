@@ -36,7 +36,12 @@ _HEADER_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
-    """The queue chosen, the recipient address that chose it, and why."""
+    """The queue chosen, the recipient address that chose it (as written), and why.
+
+    `rule` names the source (to-header, cc-header, envelope, delivered-to, x-original-to,
+    catch-all), `detail` says it for a person, and `also` holds the addresses of other queues
+    found among the recipients (noted on the ticket; they open no second ticket).
+    """
 
     queue: QueueConfig
     address: str

@@ -37,6 +37,7 @@ def test_example_config_summary(tmp_path: Path) -> None:
     assert f"state dir: {tmp_path / 'state'} (will be created)" in out
     assert f"database: sqlite:///{tmp_path / 'state' / 'mailbridge.sqlite3'}" in out
     assert f"secret: generated on first use, kept in {tmp_path / 'state' / 'secret.key'}" in out
+    assert "listener: smtp on 127.0.0.1:2525" in out
     assert "queues: 3" in out
     assert '  dynamics: DYN-000001, pl, "Pomoc Dynamics"' in out
     assert "    addresses: pomoc-dynamics@example.com, dynamics@example.com" in out

@@ -58,6 +58,7 @@ def summary(config: Config) -> list[str]:
         f"secret: {_secret_origin(config)}",
         f"message-id domain: {config.message_domain}",
         f"reopen window: {config.threading.reopen_window_days} days",
+        f"listener: {config.listener.protocol} on {config.listener.host}:{config.listener.port}",
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
