@@ -71,6 +71,21 @@ TABLE = [
         "Erledigt.\n_____\nVon: Ann\nGesendet: Montag, 4. März 2024 10:15\nAn: Bob\nBetreff: Frage\n\nAlt.",
         "Erledigt.",
     ),
+    (
+        "outlook block french with spaced colons",
+        "Merci.\n\nDe : Ann <a@x.fr>\nEnvoyé : lundi 4 mars 2024 10:15\nÀ : Bob\nObjet : Q\n\nAncien.",
+        "Merci.",
+    ),
+    (
+        "outlook block spanish enviado el",
+        "Gracias.\n\nDe: Ana\nEnviado el: lunes, 4 de marzo de 2024 10:15\nPara: Bob\nAsunto: P\n\nViejo.",
+        "Gracias.",
+    ),
+    (
+        "three short keys are a list, not a header block",
+        "Wniosek o urlop.\n\nOd: 1 marca\nDo: 5 marca\nTemat: urlop\n\nProszę o akceptację.",
+        "Wniosek o urlop.\n\nOd: 1 marca\nDo: 5 marca\nTemat: urlop\n\nProszę o akceptację.",
+    ),
     ("original message english", "Ok.\n\n-----Original Message-----\nFrom: Ann\nOld.", "Ok."),
     ("original message german", "Ok.\n\n-----Ursprüngliche Nachricht-----\nVon: Ann\nAlt.", "Ok."),
     ("original message spanish", "Ok.\n\n-----Mensaje original-----\nDe: Ana\nViejo.", "Ok."),

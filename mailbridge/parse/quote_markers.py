@@ -38,7 +38,7 @@ FROM_KEYS = frozenset({
     "kimden", "expéditeur", "remitente", "nadawca", "odesílatel",
 })
 DATE_SUBJECT_KEYS = frozenset({
-    "sent", "date", "subject", "wysłano", "wysłane", "data", "temat", "enviado", "enviada",
+    "sent", "date", "subject", "enviado el", "wysłano", "wysłane", "data", "temat", "enviado", "enviada",
     "fecha", "asunto", "gesendet", "datum", "betreff", "envoyé", "objet", "inviato", "oggetto",
     "assunto", "verzonden", "onderwerp", "skickat", "ämne", "sendt", "emne", "отправлено",
     "тема", "дата", "надіслано", "lähetetty", "aihe", "odesláno", "předmět",

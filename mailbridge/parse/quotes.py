@@ -41,7 +41,9 @@ _MAX_HEADER_RUN = 20
 _SIGNATURE_LINES = 12
 _FOOTER_LINES = 6
 _SUPERCITE_RE = re.compile(r"[A-Za-z]{1,3}>(?:\s|$)")
-_GMAIL_DATE_RE = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}(?: \d{1,2}:\d{2} gmt[+-]\d{1,2}:?\d{2})?\s")
+_GMAIL_DATE_RE = re.compile(
+    r"\d{4}[-/]\d{1,2}[-/]\d{1,2}(?: \d{1,2}:\d{2} gmt[+-]\d{1,2}:?\d{2})?\s"
+)
 _DIGIT_RE = re.compile(r"\d")
 _DATE_WORDS = frozenset({"am", "on", "le", "el", "em", "den", "op", "il", "w", "dnia"})
 
@@ -155,7 +157,18 @@ def _block_at(lines: list[str], j: int) -> _Header | None:
     end, keys = _header_run(lines, j)
     has_from = any(key in mk.FROM_KEYS for key in keys)
     has_date = any(key in mk.DATE_SUBJECT_KEYS for key in keys)
-    return _Header(j, end, False) if len(keys) >= 3 and has_from and has_date else None
+    if len(keys) < 3 or not has_from or not has_date:
+        return None
+    # Three short keys also make a plain list ("Od: 1 marca / Do: 5 marca / Temat: urlop"),
+    # so a three-line block needs an address or the rule line that clients draw above it.
+    addressed = any("@" in lines[i] for i in range(j, end))
+    return _Header(j, end, False) if len(keys) >= 4 or addressed or _ruled(lines, j) else None
+
+
+def _ruled(lines: list[str], j: int) -> bool:
+    """Whether the nearest non-blank line within three lines above j is a rule line."""
+    above = next((lines[i] for i in range(j - 1, max(-1, j - 4), -1) if lines[i]), "")
+    return _is_separator(above)
 
 
 def _is_marker(line: str) -> bool:
@@ -190,7 +203,9 @@ def _gmail_attribution_at(lines: list[str], kinds: list[str], j: int) -> _Header
     if match is None:
         return None
     end = j
-    while end < j + 2 and end + 1 < len(lines) and kinds[end + 1] == TEXT and not lines[end].endswith(":"):
+    while end < min(j + 2, len(lines) - 1) and kinds[end + 1] == TEXT:
+        if lines[end].endswith(":"):
+            break
         end += 1
     if not lines[end].endswith(":"):
         end = j
@@ -200,7 +215,9 @@ def _gmail_attribution_at(lines: list[str], kinds: list[str], j: int) -> _Header
     return None
 
 
-def _attribution_ending_at(lines: list[str], kinds: list[str], j: int, floor: int) -> _Header | None:
+def _attribution_ending_at(
+    lines: list[str], kinds: list[str], j: int, floor: int
+) -> _Header | None:
     """An "On … wrote:" attribution whose last line is j, started at most a few lines above."""
     line = lines[j]
     if len(line) > 400 or not line.endswith((":", "：", "----")) or _is_separator(line):
@@ -218,7 +235,9 @@ def _attribution_ending_at(lines: list[str], kinds: list[str], j: int, floor: in
 def _attribution_starts(lines: list[str], kinds: list[str], j: int, floor: int) -> Iterator[int]:
     """Likely first lines for an attribution ending at j, best first."""
     above = [j]
-    while len(above) < _MAX_ATTRIBUTION_LINES and above[-1] > floor and kinds[above[-1] - 1] == TEXT:
+    while len(above) < _MAX_ATTRIBUTION_LINES and above[-1] > floor:
+        if kinds[above[-1] - 1] != TEXT:
+            break
         above.append(above[-1] - 1)
     openers = [i for i in above if _opens(lines[i])]
     # Earlier verb lines share the last verb with the latest one, so one try covers them.
@@ -353,6 +372,11 @@ def _trailing_signature(lines: list[str], kinds: list[str], end: int) -> int | N
             count += 1
         elif lines[i].strip() == "--" and count <= _SIGNATURE_LINES:
             best = i
-        elif count <= _FOOTER_LINES and (i == 0 or kinds[i - 1] == BLANK or _is_separator(lines[i - 1])):
+        elif count <= _FOOTER_LINES and _after_break(lines, kinds, i):
             best = i
     return best
+
+
+def _after_break(lines: list[str], kinds: list[str], i: int) -> bool:
+    """A rule after a blank line (or another rule) ends the text; one under a title underlines it."""
+    return i == 0 or kinds[i - 1] == BLANK or _is_separator(lines[i - 1])
