@@ -315,6 +315,14 @@ def test_processes_starting_together_share_one_generated_secret(tmp_path: Path) 
     assert os.listdir(tmp_path / "state") == ["secret.key"]
 
 
+def test_dry_run_secret_writes_nothing_but_uses_an_existing_key(tmp_path: Path) -> None:
+    config = load_config(FIXTURES / "minimal.toml", env={})
+    assert len(config.secret_bytes(create=False)) == 64
+    assert not (tmp_path / "state").exists()
+    kept = config.secret_bytes()
+    assert config.secret_bytes(create=False) == kept
+
+
 def test_configured_secret_is_used_and_no_file_is_written(tmp_path: Path) -> None:
     secret = "0c1f5b8e9a7d4c3b2a1f0e9d8c7b6a59"
     config = load_config(write(tmp_path, f"[mailbridge]\nsecret = '{secret}'\n" + QUEUE), env={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -198,10 +199,16 @@ class Config(_Section):
         """The queue called `name`, if any."""
         return next((q for q in self.queues if q.name == name), None)
 
-    def secret_bytes(self) -> bytes:
-        """The HMAC key: the configured secret, else the one in STATE_DIR/secret.key (made once)."""
+    def secret_bytes(self, *, create: bool = True) -> bytes:
+        """The HMAC key: the configured secret, else the one in STATE_DIR/secret.key (made once).
+
+        With `create=False` (a dry run that must write nothing) and no key file yet, a throwaway
+        key is returned instead: nothing can have been signed with a key that does not exist.
+        """
         if self.mailbridge.secret:
             return self.mailbridge.secret.encode("utf-8")
+        if not create and not self.secret_path.exists():
+            return secrets.token_hex(32).encode("ascii")
         # Kept after the first read: the pipeline asks for it once per message.
         if self._secret is None:
             self._secret = secret_file_bytes(self.secret_path)
