@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -104,9 +105,15 @@ def _alembic_config() -> AlembicConfig:
     return config
 
 
+@cache
+def _script_directory() -> ScriptDirectory:
+    # The migration scripts ship with the code, so reading them once per process is enough.
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def head_revision() -> str:
     """The schema revision this mailbridge's code expects."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = _script_directory().get_current_head()
     assert head is not None, "the migrations directory has no revisions"
     return head
 
@@ -157,8 +164,7 @@ def _check_schema(db: Database) -> None:
 
 
 def _known_revisions() -> set[str]:
-    script = ScriptDirectory.from_config(_alembic_config())
-    return {rev.revision for rev in script.walk_revisions()}
+    return {rev.revision for rev in _script_directory().walk_revisions()}
 
 
 def _table_names(db: Database) -> list[str]:
