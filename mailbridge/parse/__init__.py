@@ -74,10 +74,10 @@ def _stdlib_defects(msg) -> list[str]:
 
 
 def _unreadable(text: str) -> bool:
-    """True when text is empty or mostly control characters (binary junk, not mail)."""
+    """True when text is empty or binary junk: written text has almost no control characters."""
     sample = text[:4096]
     if not sample.strip():
         return True
     controls = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")
                    and ch not in "\t\n\r\f")
-    return controls > len(sample) * 0.3
+    return controls > len(sample) * 0.1

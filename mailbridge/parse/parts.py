@@ -75,7 +75,7 @@ def extract_body(msg: Message, defects: list[str]) -> Body:
     if not text.strip() and html is not None:
         # An empty plain part beside the HTML is as good as none: the HTML is the message.
         text = _rendered(walk, html, defects)
-    if not text.strip():
+    if not text.strip() and _broken_structure(msg):
         text = _stray_text(msg, defects) or text
     used = {id(leaf) for leaf in text_leaves + html_leaves}
     cids = _cid_refs(html)
@@ -261,6 +261,14 @@ def _rendered(walk: _Walk, html: str, defects: list[str]) -> str:
     if defect:
         defects.append(defect)
     return text
+
+
+_BOUNDARY_DEFECTS = frozenset({"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
+                               "NoBoundaryInMultipartDefect", "MultipartInvariantViolationDefect"})
+
+
+def _broken_structure(msg: Message) -> bool:
+    return any(type(d).__name__ in _BOUNDARY_DEFECTS for part in msg.walk() for d in part.defects)
 
 
 _BOILERPLATE = ("this is a multi-part message", "this is a multipart message", "this is a mime",
