@@ -141,9 +141,10 @@ _LETTER_RE = re.compile("[" + "".join(_LETTER_WEIGHTS) + "]")
 def detect_language(text: str) -> str | None:
     """The ISO 639-1 code of the language `text` is written in, or None when unsure."""
     sample = _without_addresses(_own_lines(text[:MAX_CHARS]).lower())
-    scores = _score_words(Counter(_WORD_RE.findall(sample)))
-    for lang, bonus in _score_letters(sample).items():
-        scores[lang] += bonus
+    scores = dict.fromkeys(LANGUAGES, 0.0)
+    _add_word_scores(scores, Counter(_WORD_RE.findall(sample)))
+    if not sample.isascii():
+        _add_letter_scores(scores, sample)
     return _decide(scores)
 
 
@@ -158,28 +159,26 @@ def _without_addresses(text: str) -> str:
     return " ".join(t for t in text.split() if "@" not in t and "/" not in t and not t.startswith("www."))
 
 
-def _score_words(words: Counter) -> Counter:
-    # Folding only the distinct words is much cheaper than folding the whole sample.
-    scores: Counter = Counter()
+def _add_word_scores(scores: dict[str, float], words: Counter) -> None:
+    # Folding only the distinct non-ASCII words is much cheaper than folding the whole sample.
     for word, count in words.items():
-        for lang, weight in _WORD_WEIGHTS.get(word.translate(_FOLD), ()):
+        key = word if word.isascii() else word.translate(_FOLD)
+        for lang, weight in _WORD_WEIGHTS.get(key, ()):
             scores[lang] += weight * count
-    return scores
 
 
-def _score_letters(sample: str) -> Counter:
-    scores: Counter = Counter()
+def _add_letter_scores(scores: dict[str, float], sample: str) -> None:
+    bonus = dict.fromkeys(LANGUAGES, 0.0)
     for letter, count in Counter(_LETTER_RE.findall(sample)).items():
         for lang, weight in _LETTER_WEIGHTS[letter]:
-            scores[lang] += weight * count
-    return Counter({lang: min(score, LETTER_CAP) for lang, score in scores.items()})
+            bonus[lang] += weight * count
+    for lang, value in bonus.items():
+        scores[lang] += min(value, LETTER_CAP)
 
 
-def _decide(scores: Counter) -> str | None:
+def _decide(scores: dict[str, float]) -> str | None:
     """The best language when its score is high enough and clearly ahead of the next one."""
-    ranked = scores.most_common(2)
-    if not ranked or ranked[0][1] < MIN_SCORE:
+    best, second = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:2]
+    if best[1] < MIN_SCORE or best[1] < second[1] * MIN_RATIO:
         return None
-    if len(ranked) > 1 and ranked[0][1] < ranked[1][1] * MIN_RATIO:
-        return None
-    return ranked[0][0]
+    return best[0]
