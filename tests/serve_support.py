@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -193,3 +196,51 @@ def _rename_postgres_database(server_url: str | None, old: str, new: str) -> Non
 
 def have_swaks() -> bool:
     return shutil.which("swaks") is not None
+
+
+class ServeProcess:
+    """`mailbridge serve` as a child process, its log lines collected as they come."""
+
+    def __init__(self, config_path: Path, *extra: str) -> None:
+        self.args = [sys.executable, "-m", "mailbridge", "serve", "--config", str(config_path), *extra]
+        self.lines: list[str] = []
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, timeout: float = 20.0) -> ServeProcess:
+        """Start it and wait for its "listening" line (or its exit, for failures)."""
+        self.lines = []
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, encoding="utf-8")
+        self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self._reader.start()
+        wait_until(lambda: self.port or self.process.poll() is not None, timeout, "the listener to start")
+        return self
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            self.lines.append(line.rstrip("\n"))
+            found = re.search(r"listening for \w+ on [\d.]+:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send `signum` and return the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        self._reader.join(5)
+        self.process.stderr.close()
+        self.port = 0
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.wait()

@@ -1,0 +1,131 @@
+"""The worker: pending raw mail processed exactly once, after a crash too, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from serve_support import count, make_config, message
+from sqlalchemy.exc import OperationalError
+
+from mailbridge import intake, pipeline
+from mailbridge.outcome import Outcome
+from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
+from mailbridge.worker import MAX_ATTEMPTS, Worker, describe
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def accept(db, raw: bytes) -> int:
+    row, created = intake.accept_raw(raw, db=db, source="smtp", received_at=NOW,
+                                     envelope_rcpts=("pomoc-dynamics@example.com",))
+    assert created
+    return row.id
+
+
+@pytest.fixture
+def config(tmp_path, database):
+    return make_config(tmp_path, database)
+
+
+def test_drain_processes_each_pending_message_once(database, config):
+    for number in range(5):
+        accept(database, message(f"Zgłoszenie {number}"))
+    worker = Worker(db=database, config=config)
+    assert worker.drain() == 5
+    assert worker.drain() == 0
+    assert count(database, Ticket) == 5 and count(database, Message) == 5
+    assert count(database, RawMessage, RawMessage.state == "pending") == 0
+
+
+def test_mail_accepted_before_a_crash_is_processed_by_the_next_worker(database, config):
+    raw_id = accept(database, message("Przed awarią"))
+    # The process died after answering 250: nothing but the raw row exists. A new worker (the
+    # restarted daemon) finds it pending.
+    assert count(database, RawMessage, RawMessage.state == "pending") == 1
+    Worker(db=database, config=config).drain()
+    with database.session() as session:
+        stored = session.exec(Message.__table__.select().where(Message.raw_id == raw_id)).one()
+    assert stored.ticket_id is not None and count(database, Ticket) == 1
+
+
+def test_should_stop_leaves_the_rest_pending(database, config):
+    for number in range(3):
+        accept(database, message(f"Zgłoszenie {number}"))
+    calls: list[int] = []
+
+    def process(row, **kwargs):
+        calls.append(row.id)
+        return pipeline.process(row, **kwargs)
+
+    done = Worker(db=database, config=config, process=process).drain(should_stop=lambda: len(calls) >= 1)
+    assert done == 1 and count(database, RawMessage, RawMessage.state == "pending") == 2
+
+
+def test_a_crashing_pipeline_is_retried_then_quarantined(database, config):
+    raw_id = accept(database, message("Trujący"))
+
+    def crash(row, **kwargs):
+        raise RuntimeError("bug in a stage")
+
+    worker = Worker(db=database, config=config, process=crash)
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(RuntimeError):
+            worker.drain()
+        assert count(database, RawMessage, RawMessage.state == "pending") == 1
+    with pytest.raises(RuntimeError):
+        worker.drain()
+    assert count(database, Quarantine, Quarantine.raw_id == raw_id, Quarantine.stage == "worker") == 1
+    assert worker.drain() == 0
+
+
+def test_a_database_error_is_not_counted_against_the_message(database, config):
+    accept(database, message("Baza nie działa"))
+
+    def database_down(row, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    worker = Worker(db=database, config=config, process=database_down)
+    for _ in range(MAX_ATTEMPTS + 1):
+        with pytest.raises(OperationalError):
+            worker.drain()
+    assert count(database, Quarantine) == 0
+    assert count(database, RawMessage, RawMessage.state == "pending") == 1
+
+
+def test_concurrent_workers_process_each_message_exactly_once(database, config):
+    """Several instances on one database: on PostgreSQL rows are claimed with SKIP LOCKED."""
+    ids = {accept(database, message(f"Równolegle {number}")) for number in range(24)}
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def process(row, **kwargs):
+        with lock:
+            seen.append(row.id)
+        return pipeline.process(row, **kwargs)
+
+    workers = [Worker(db=database, config=config, process=process) for _ in range(4)]
+    if database.dialect == "sqlite":
+        workers = workers[:1]  # SQLite is one daemon; its concurrency is intake's (tested elsewhere)
+    threads = [threading.Thread(target=worker.drain) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(seen) == sorted(ids)
+    assert count(database, Message) == 24 and count(database, Ticket) == 24
+
+
+@pytest.mark.parametrize(("outcome", "line"), [
+    (Outcome("created", "DYN-000001", "new", "", "dynamics", "a@b"),
+     "<a@b> stored as new ticket DYN-000001 (queue dynamics, rule new)"),
+    (Outcome("threaded", "DYN-000001", "reply-token", "token abc", "dynamics", "a@b"),
+     "<a@b> threaded onto DYN-000001 (rule reply-token: token abc)"),
+    (Outcome("duplicate", None, "duplicate-message-id", "", None, "a@b"),
+     "<a@b> duplicate (rule duplicate-message-id)"),
+    (Outcome("quarantined", None, "failed-parse", "x", None, None, stage="parse", error="ParseError: empty"),
+     "quarantined at stage parse: ParseError: empty"),
+])
+def test_each_outcome_reads_as_one_log_line(outcome, line):
+    assert describe(outcome) == line
