@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbridge.parse.quotes import reply_part
 
@@ -133,3 +135,24 @@ def test_pathological_input_is_fast(text: str):
     reply_part(text)
     # A generous bound: this catches a blow-up (seconds to hours), not a slow machine.
     assert time.perf_counter() - started < 2.0
+
+
+LINE_PIECES = [
+    "", "text", "> quoted", ">:", "> wrote:", "On Mon, 4 Mar 2024, Ann <a@x.org> wrote:",
+    "wrote:", "<a@x.org>", "From: Ann <a@x.org>", "Sent: Monday", "To: Bob", "Subject: S",
+    "-----Original Message-----", "Begin forwarded message:", "--", "-- ", "_____", "```",
+    "Sent from my iPhone", "2016-03-03 17:21 GMT+01:00 Ann", "C> initials", "Od: Jan",
+    "pon., 4 mar 2024 o 10:15 Jan <j@x.pl>", "napisał(a):", "\r", "\t ",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LINE_PIECES) | st.text(max_size=30), max_size=30))
+def test_any_text_gives_a_normalised_non_empty_reply(pieces: list[str]):
+    text = "\n".join(pieces)
+    reply = reply_part(text)
+    lines = reply.split("\n")
+    assert "\r" not in reply and all(line == line.rstrip() for line in lines)
+    assert reply == reply.strip("\n")
+    # Stripping never leaves nothing: a non-blank input gives a non-blank reply.
+    assert bool(reply.strip()) == bool(text.strip())
