@@ -30,8 +30,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message; raises ParseError only when nothing in `raw` can be read."""
     if not raw.strip():
         raise ParseError("empty input")
-    msg = _PARSER.parsebytes(raw)
-    defects = _stdlib_defects(msg)
+    defects: list[str] = []
+    msg = _parse_tree(raw, defects)
+    defects += _stdlib_defects(msg)
     headers = decode_all(msg, defects)
     subject = decode_header(msg.get("Subject"), [], "subject")
     sender = first_address(msg.get("From"), [], "from")
@@ -61,6 +62,15 @@ def parse_message(raw: bytes) -> ParsedMessage:
         headers=headers,
         raw=raw,
     )
+
+
+def _parse_tree(raw: bytes, defects: list[str]):
+    """The stdlib's parse; a MIME tree too deep for its recursion is read as headers plus text."""
+    try:
+        return _PARSER.parsebytes(raw)
+    except RecursionError:
+        defects.append("mime: nesting too deep to parse; the body is kept as one text part")
+        return _PARSER.parsebytes(raw, headersonly=True)
 
 
 def _stdlib_defects(msg) -> list[str]:

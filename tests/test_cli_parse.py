@@ -1,0 +1,61 @@
+"""`mailbridge parse`: JSON Lines in input order, stdin, errors per file, readable summaries."""
+
+import json
+import os
+import subprocess
+import sys
+
+import typer
+from typer.testing import CliRunner
+
+from conftest import MAIL_FIXTURES
+from mailbridge.cli.parse_cmd import parse_command
+
+FIELDS = ["file", "message_id", "in_reply_to", "references", "from", "to", "cc", "reply_to", "subject",
+          "date", "text", "html", "reply_text", "attachments", "auto", "bounce", "defects", "language"]
+
+
+def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    # A C locale proves the output is UTF-8 whatever the environment says.
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": "ascii"}
+    return subprocess.run([sys.executable, "-m", "mailbridge", "parse", *args], input=stdin,
+                          capture_output=True, env=env, timeout=60)
+
+
+def test_json_lines_in_input_order_with_stdin_and_an_unreadable_file(tmp_path):
+    polish = str(MAIL_FIXTURES / "polish_raw_utf8_subject_and_name.eml")
+    spanish = (MAIL_FIXTURES / "spanish_iso88591_solicitud.eml").read_bytes()
+    missing = str(tmp_path / "missing.eml")
+    garbage = str(MAIL_FIXTURES / "garbage_binary_no_headers.eml")
+    result = run("--json", polish, "-", missing, garbage, stdin=spanish)
+    lines = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    assert [line["file"] for line in lines] == [polish, "-", missing, garbage]
+    assert list(lines[0]) == FIELDS
+    assert lines[0]["subject"] == "Błąd płatności"
+    assert lines[1]["subject"] == "Solicitud de información"
+    assert set(lines[2]) == {"file", "error"} and set(lines[3]) == {"file", "error"}
+    assert result.returncode == 1
+
+
+def invoke(*args: str):
+    """The command in-process (the subprocess test above covers the real entry point)."""
+    app = typer.Typer()
+    app.command()(parse_command)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_exit_status_zero_when_every_file_parses():
+    files = [str(MAIL_FIXTURES / name) for name in ("nested_rfc822_forward.eml", "utf7_body.eml")]
+    result = invoke("--json", *files)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout_bytes.splitlines()) == 2
+
+
+def test_summary_for_a_person():
+    result = invoke(str(MAIL_FIXTURES / "inline_cid_image_html.eml"), str(MAIL_FIXTURES / "polish_q_encoded_names.eml"))
+    out = result.stdout_bytes.decode("utf-8")
+    assert result.exit_code == 0
+    assert "Subject:    screenshot" in out
+    assert "image/png" in out and "inline" in out
+    assert "From:       Józef Ślęzak <jozef@example.pl>" in out
+    assert "Kowalski, Jan <jan@example.pl>" in out
