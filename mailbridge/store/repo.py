@@ -98,9 +98,10 @@ def create_ticket(
 
 def add_participant(ticket_id: int, address: str, name: str, role: str, *, session: Session) -> bool:
     """Record someone on a ticket (lowercased address); False when they were already there."""
+    table = Participant.__table__
     values = {"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
-    statement = insert_ignoring_conflicts(session, Participant.__table__, values, ["ticket_id", "address"])
-    return session.execute(statement).rowcount == 1
+    statement = insert_ignoring_conflicts(session, table, values, ["ticket_id", "address"])
+    return session.execute(statement.returning(table.c.id)).scalar_one_or_none() is not None
 
 
 def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
