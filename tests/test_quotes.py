@@ -100,6 +100,16 @@ TABLE = [
     ("sentence starting like a signature", "Hi\n\nSent from my desk, is much easier.", "Hi\n\nSent from my desk, is much easier."),
     ("delimited signature", "Thanks.\n\n-- \nJan\n+48 600 100 200", "Thanks."),
     ("undelimited signature is kept", "Thanks.\n\nJan Kowalski\n+48 600 100 200", "Thanks.\n\nJan Kowalski\n+48 600 100 200"),
+    (
+        "several double dashes are a listing, not a signature",
+        "Parts:\n--\ntext/plain\n--\nimage/gif",
+        "Parts:\n--\ntext/plain\n--\nimage/gif",
+    ),
+    (
+        "indented header listing is not a header block",
+        "Your message:\n\n  From: Ann <a@x.org>\n  Date: Mon\n  Subject: S\n\nwas not delivered.",
+        "Your message:\n\n  From: Ann <a@x.org>\n  Date: Mon\n  Subject: S\n\nwas not delivered.",
+    ),
     ("mid-line double dash", "A fix -- not a signature.\n\nBye", "A fix -- not a signature.\n\nBye"),
     ("list footer after a rule", "Question?\n\n_______\nlist mailing list\nhttp://x.org/l", "Question?"),
     ("setext heading is not a rule", "Report\n======\nAll fine.", "Report\n======\nAll fine."),

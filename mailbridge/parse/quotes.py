@@ -177,7 +177,8 @@ def _is_marker(line: str) -> bool:
 
 def _header_key(line: str) -> str | None:
     colon = line.find(":", 0, 40)
-    if colon <= 0:
+    # Clients write header blocks flush left; an indented "From:" is a listing (a DSN's report).
+    if colon <= 0 or line[0].isspace():
         return None
     key = line[:colon].strip(" \t*").casefold()
     return key if key in mk.HEADER_KEYS else None
@@ -370,7 +371,10 @@ def _trailing_signature(lines: list[str], kinds: list[str], end: int) -> int | N
             continue
         if not _is_separator(lines[i]):
             count += 1
-        elif lines[i].strip() == "--" and count <= _SIGNATURE_LINES:
+        elif lines[i].strip() == "--":
+            # A signature has one delimiter; several "--" lines close together are a listing.
+            if best is not None and lines[best].strip() == "--":
+                return None
             best = i
         elif count <= _FOOTER_LINES and _after_break(lines, kinds, i):
             best = i
