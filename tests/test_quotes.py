@@ -112,6 +112,11 @@ TABLE = [
     ),
     ("mid-line double dash", "A fix -- not a signature.\n\nBye", "A fix -- not a signature.\n\nBye"),
     ("list footer after a rule", "Question?\n\n_______\nlist mailing list\nhttp://x.org/l", "Question?"),
+    (
+        "boxed note between rules is kept",
+        "See:\n\n=====\nNOTE: compare the boundary.\n=====",
+        "See:\n\n=====\nNOTE: compare the boundary.\n=====",
+    ),
     ("setext heading is not a rule", "Report\n======\nAll fine.", "Report\n======\nAll fine."),
     ("code fence keeps hashes", "Code:\n```\n####\nx\n```\nEnd.", "Code:\n```\n####\nx\n```\nEnd."),
     ("line starting with On is not an attribution", "On your host run:\n\n  ls", "On your host run:\n\n  ls"),

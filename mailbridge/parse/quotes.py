@@ -364,6 +364,8 @@ def _trailing_quote(kinds: list[str], end: int) -> int | None:
 def _trailing_signature(lines: list[str], kinds: list[str], end: int) -> int | None:
     """The earliest delimiter or rule line that only a short signature or footer follows."""
     best, count = None, 0
+    # Text between two rules is a boxed note the sender wrote, not a footer.
+    boxed = end > 0 and _is_separator(lines[end - 1])
     for i in range(end - 1, -1, -1):
         if kinds[i] in (QUOTE, CODE) or count > _SIGNATURE_LINES:
             break
@@ -376,7 +378,7 @@ def _trailing_signature(lines: list[str], kinds: list[str], end: int) -> int | N
             if best is not None and lines[best].strip() == "--":
                 return None
             best = i
-        elif count <= _FOOTER_LINES and _after_break(lines, kinds, i):
+        elif count <= _FOOTER_LINES and not (boxed and count) and _after_break(lines, kinds, i):
             best = i
     return best
 
