@@ -20,6 +20,10 @@ def _register() -> None:
     from mailbridge.cli import config_cmd  # noqa: F401
     from mailbridge.cli import db_cmd  # noqa: F401
     from mailbridge.cli import parse_cmd  # noqa: F401
+    from mailbridge.cli import ingest_cmd  # noqa: F401
+    from mailbridge.cli import tickets_cmd  # noqa: F401
+    from mailbridge.cli import explain_cmd  # noqa: F401
+    from mailbridge.cli import quarantine_cmd  # noqa: F401
     from mailbridge.cli import serve_cmd  # noqa: F401
 
 

@@ -1,0 +1,79 @@
+"""Helpers every data command shares: config and database with one-line errors, JSON output.
+
+A command that cannot start (bad config, unreachable or out-of-date database, unknown ticket)
+prints one line to stderr and exits 1; typer's own usage errors exit 2. No traceback reaches
+the user for anything we can name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy.engine import make_url
+
+from mailbridge.cli.config_cmd import ConfigOption, config_or_exit
+from mailbridge.config import Config
+from mailbridge.errors import StoreError
+from mailbridge.store.db import Database, open_database
+
+__all__ = ["ConfigOption", "JsonOption", "config_or_exit", "database", "fail", "print_json"]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+
+
+def fail(message: str) -> NoReturn:
+    """Print `mailbridge: <message>` to stderr and exit 1."""
+    typer.echo(f"mailbridge: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on one line (JSON Lines when called once per item), UTF-8 kept readable."""
+    typer.echo(json.dumps(data, ensure_ascii=False, sort_keys=False))
+
+
+@contextmanager
+def database(config: Config, *, read_only: bool = False) -> Iterator[Database]:
+    """The configured database, opened (and created on first use) or a one-line error and exit 1.
+
+    `read_only` is for commands that must write nothing (`ingest --dry-run`): a SQLite file that
+    does not exist yet is then replaced by an empty in-memory database instead of being created.
+    """
+    url = config.database_url
+    if _is_sqlite_file(url):
+        url = _prepare_sqlite(url, config, read_only=read_only)
+    try:
+        db = open_database(url)
+    except StoreError as error:
+        fail(str(error))
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def _is_sqlite_file(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+
+
+def _prepare_sqlite(url: str, config: Config, *, read_only: bool) -> str:
+    path = Path(make_url(url).database)
+    if read_only and not path.exists():
+        return "sqlite://"
+    # The default database lives in the state directory, which is ours to create on first use.
+    if not read_only and path.parent == config.state_dir:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def secret_for(config: Config, *, read_only: bool = False) -> bytes | None:
+    """The signing secret; None when it would have to be generated and nothing may be written."""
+    if read_only and not config.mailbridge.secret and not config.secret_path.exists():
+        return None
+    return config.secret_bytes()

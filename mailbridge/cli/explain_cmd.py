@@ -1,0 +1,41 @@
+"""`mailbridge explain MESSAGE-ID`: why a stored message went to its queue and ticket."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mailbridge import present
+from mailbridge.cli import app
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.store import repo
+from mailbridge.store.models import Ticket
+
+HELP = """Explain where a stored message went and why: the routing rule and the header that chose
+the queue, and the threading rule that chose the ticket (or why it opened a new one).
+
+MESSAGE-ID is the message's Message-ID, with or without <>; a message that had none is known by
+the derived id `mailbridge tickets show --json` lists.
+
+Example:  mailbridge explain '<CAGmail-reply-2@mail.gmail.com>'
+"""
+
+
+@app.command("explain", help=HELP)
+def explain_command(
+    message_id: Annotated[str, typer.Argument(help="The Message-ID.", show_default=False)],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    loaded = config_or_exit(config)
+    with database(loaded) as db, db.session() as session:
+        message = repo.message_by_message_id(message_id, session=session)
+        if message is None:
+            fail(f"no stored message with Message-ID <{message_id.strip().strip('<>')}>")
+        ticket = session.get(Ticket, message.ticket_id) if message.ticket_id is not None else None
+        raw = repo.raw_message(message.raw_id, session=session) if message.raw_id is not None else None
+    if as_json:
+        print_json(present.explanation_json(message, ticket, raw))
+    else:
+        typer.echo(present.explanation_text(message, ticket, raw))

@@ -1,0 +1,74 @@
+"""`mailbridge tickets list|show`: look at tickets and their conversations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mailbridge import present
+from mailbridge.cli import app
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.store import repo
+from mailbridge.store.models import TICKET_STATUSES
+
+tickets_app = typer.Typer(help="List tickets and show their conversations.", no_args_is_help=True)
+app.add_typer(tickets_app, name="tickets")
+
+LIST_HELP = """List tickets, most recently updated first.
+
+Examples:  mailbridge tickets list --queue dynamics --status open
+           mailbridge tickets list --json
+"""
+
+SHOW_HELP = """Show one ticket: its people, then the whole conversation with attachments listed.
+
+Example:  mailbridge tickets show DYN-000123
+"""
+
+
+def _status(value: str | None) -> str | None:
+    if value is not None and value not in TICKET_STATUSES:
+        raise typer.BadParameter(f"must be one of {', '.join(TICKET_STATUSES)}")
+    return value
+
+
+@tickets_app.command("list", help=LIST_HELP)
+def list_command(
+    queue: Annotated[str | None, typer.Option("--queue", help="Only this queue (by name).")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only this status.", callback=_status)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many tickets.")] = 200,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    loaded = config_or_exit(config)
+    if queue is not None and loaded.queue(queue) is None:
+        fail(f"no queue named {queue!r} (queues: {', '.join(q.name for q in loaded.queues)})")
+    with database(loaded) as db, db.session() as session:
+        tickets = repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
+    if as_json:
+        print_json([present.ticket_json(t) for t in tickets])
+    else:
+        typer.echo(present.tickets_table(tickets))
+
+
+@tickets_app.command("show", help=SHOW_HELP)
+def show_command(
+    code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    loaded = config_or_exit(config)
+    with database(loaded) as db, db.session() as session:
+        ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
+        if ticket is None:
+            fail(f"no ticket {code}")
+        participants = repo.participants_of(ticket.id, session=session)
+        messages = repo.messages_of(ticket.id, session=session)
+        attachments = repo.attachments_of([m.id for m in messages], session=session)
+    if as_json:
+        print_json(present.conversation_json(ticket, participants, messages, attachments))
+    else:
+        typer.echo(present.conversation_text(ticket, participants, messages, attachments))

@@ -1,0 +1,410 @@
+"""The path of one accepted message: parse → route → thread → classify → store, in one transaction.
+
+`process` is the whole path, top to bottom. Each stage is a call into the module that owns it;
+this file only decides what the stages' answers mean for the ticket:
+
+- a customer or agent message joins the ticket threading found, or opens a new one; a reply to
+  a resolved ticket reopens it, to a closed one within `reopen_window_days` too, and after that
+  it opens a new ticket linked to the old one;
+- automatic mail never opens or reopens a ticket: an auto-reply is recorded on the ticket it
+  answers, a bounce on the ticket of the message that came back, and otherwise it is dropped
+  (stored for the record and for `explain`, on no ticket). Mailing-list mail is the exception
+  the design table names: it may open a ticket, but never reopens one;
+- our own mail coming back (its Message-ID is one of ours) is dropped.
+
+Anything a stage raises sends the raw message to quarantine with the stage and the error, and
+the caller's batch goes on. Two processes storing the same Message-ID at once meet at the unique
+constraint: the loser rolls back and reports a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from mailbridge.config.models import Config, QueueConfig
+from mailbridge.errors import Discard
+from mailbridge.intake import accept_raw, get_raw, mark_retried
+from mailbridge.intake import quarantine as park
+from mailbridge.outcome import Outcome
+from mailbridge.parse import parse_message
+from mailbridge.parse.model import ParsedMessage
+from mailbridge.route import RouteDecision, queue_for_address, route
+from mailbridge.store import repo
+from mailbridge.store.db import Database
+from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
+from mailbridge.thread import ThreadDecision, effective_message_id, find_thread
+from mailbridge.tokens import is_our_message_id, ticket_from_message_id
+
+# Auto kinds that are delivery reports about a message we sent, placed by the returned message.
+REPORT_KINDS = frozenset({"bounce", "delay", "complaint"})
+# Mailing-list mail is automatic (never answered, never reopens) but may open a ticket.
+LIST_KIND = "list"
+# Only a signed proof of the thread lets a mail from an agent's address act as the agent.
+AGENT_PROOF_RULES = frozenset({"reply-token", "our-message-id"})
+# Statuses a customer reply changes, and to what.
+REOPENED_FROM = frozenset({"resolved", "closed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a message goes: a ticket (new or existing) or none, and the rule that said so."""
+
+    ticket: Ticket | None
+    created: bool
+    rule: str
+    detail: str
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction of a dry run so that everything it wrote is rolled back."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.kind)
+        self.outcome = outcome
+
+
+def ingest(
+    raw: bytes, *, db: Database, config: Config, now: datetime, source: str, received_at: datetime,
+    envelope_from: str | None = None, envelope_rcpts: tuple[str, ...] = (), secret: bytes | None = None,
+) -> Outcome:
+    """Accept the bytes durably, then process them; the same bytes twice are a duplicate."""
+    row, created = accept_raw(
+        raw, db=db, source=source, received_at=received_at,
+        envelope_from=envelope_from, envelope_rcpts=envelope_rcpts,
+    )
+    if not created and row.state != "pending":
+        # A row still "pending" was accepted but never finished (a crash): process it now.
+        return _already_received(row, db=db)
+    return process(row, db=db, config=config, now=now, secret=secret)
+
+
+def dry_run(raw: bytes, *, db: Database, config: Config, now: datetime, source: str,
+            received_at: datetime, secret: bytes | None = None) -> Outcome:
+    """What `process` would do with these bytes, computed in a transaction that is rolled back."""
+    row = RawMessage(sha256="", content=raw, size=len(raw), source=source, received_at=received_at)
+    return process(row, db=db, config=config, now=now, dry_run=True, secret=secret)
+
+
+def retry(entry: Quarantine, *, db: Database, config: Config, now: datetime) -> Outcome:
+    """Run a quarantined message again; on success its quarantine entry is marked retried."""
+    raw_row = get_raw(db, entry.raw_id)
+    outcome = process(raw_row, db=db, config=config, now=now)
+    if outcome.kind != "quarantined":
+        mark_retried(db, entry.id, now=now)
+    return outcome
+
+
+def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
+            dry_run: bool = False, secret: bytes | None = None) -> Outcome:
+    """Run one accepted raw message through every stage; never raises for a bad message.
+
+    `secret` defaults to the configured one; a dry run on a fresh install passes a throwaway
+    one, since no token can exist before the secret does.
+    """
+    secret = secret if secret is not None else config.secret_bytes()
+    stage = "parse"
+    try:
+        message = parse_message(raw_row.content)
+        message_id = effective_message_id(message)
+        stage = "route"
+        decision = route(message, config.queues, raw_row.envelope_rcpts)
+        with db.session() as session:
+            stage = "thread"
+            thread = find_thread(message, decision, session=session, secret=secret,
+                                 envelope_rcpts=raw_row.envelope_rcpts, queues=config.queues)
+            stage = "store"
+            if thread.duplicate_of is not None:
+                outcome = _duplicate(thread, message_id, session=session)
+            else:
+                outcome = _store(raw_row, message, message_id, decision, thread,
+                                 session=session, config=config, secret=secret, now=now)
+            repo.mark_raw(raw_row.id, "done", session=session)
+            if dry_run:
+                raise _DryRun(outcome)
+        return outcome
+    except _DryRun as rolled_back:
+        return rolled_back.outcome
+    except Exception as error:  # noqa: BLE001 - any failure of any stage is quarantined, by design
+        if repo.is_duplicate_message_error(error):
+            return _lost_race(raw_row, error, db=db, dry_run=dry_run)
+        return _quarantine(raw_row, stage, error, db=db, now=now, dry_run=dry_run)
+
+
+def _store(
+    raw_row: RawMessage, message: ParsedMessage, message_id: str, decision: RouteDecision,
+    thread: ThreadDecision, *, session: Session, config: Config, secret: bytes, now: datetime,
+) -> Outcome:
+    """Place the message (classify, choose or open the ticket) and write it with its parts."""
+    try:
+        placement = _place(message, message_id, decision, thread, session=session, config=config,
+                           secret=secret, now=now, received_at=raw_row.received_at)
+    except Discard as discarded:
+        placement = Placement(None, False, discarded.rule, discarded.detail)
+    kind = classify(message, _queue_of(placement.ticket, decision, config), placement.rule)
+    row = _message_row(raw_row, message, message_id, decision, placement, kind)
+    session.add(row)
+    session.flush()
+    repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
+    for index, attachment in enumerate(message.attachments, start=1):
+        repo.store_attachment(row.id, attachment, index, session=session)
+    if placement.ticket is not None:
+        placement.ticket.updated_at = now
+        session.add(placement.ticket)
+    return _outcome(placement, decision, message_id)
+
+
+def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> str:
+    """automatic if parsing saw an automatic signal; agent only with a signed thread proof."""
+    if message.auto is not None:
+        return "automatic"
+    sender = message.from_.address if message.from_ else ""
+    if queue.is_agent(sender) and thread_rule in AGENT_PROOF_RULES:
+        return "agent"
+    return "customer"
+
+
+def _place(
+    message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, *,
+    session: Session, config: Config, secret: bytes, now: datetime, received_at: datetime,
+) -> Placement:
+    """Choose the ticket for a message, or raise `Discard` when it belongs on none."""
+    if is_our_message_id(message_id, secret):
+        raise Discard("our-own-mail", f"Message-ID <{message_id}> is one we made: our mail came back")
+    auto = message.auto.kind if message.auto else None
+    if auto in REPORT_KINDS:
+        return _place_report(message, session=session, secret=secret)
+    ticket = session.get(Ticket, thread.ticket_id) if thread.ticket_id is not None else None
+    if auto is not None and auto != LIST_KIND:
+        if ticket is None:
+            raise Discard("auto-dropped", f"{auto} ({message.auto.reason}) answering no ticket")
+        return Placement(ticket, False, thread.rule, thread.detail)
+    if ticket is None:
+        opened = _open_ticket(message, decision.queue, config.queues, session=session, now=now,
+                              received_at=received_at)
+        return Placement(opened, True, thread.rule, thread.detail)
+    if auto is None and ticket.status in REOPENED_FROM:
+        return _reopen_or_follow(ticket, message, decision, thread, session=session, config=config,
+                                 now=now, received_at=received_at)
+    if thread.rule == "referenced-by":
+        _adopt_original(ticket, message, decision.queue, config.queues, session=session)
+    if auto is None and ticket.status == "pending":
+        # Pending means waiting on the customer; any reply from their side ends the wait.
+        ticket.status = "open"
+    return Placement(ticket, False, thread.rule, thread.detail)
+
+
+def _adopt_original(ticket: Ticket, message: ParsedMessage, queue: QueueConfig,
+                    queues: Sequence[QueueConfig], *, session: Session) -> None:
+    """An original that arrived after its reply: its subject and its people are the ticket's too.
+
+    The reply opened the ticket and gave it a `Re:` subject and only its own sender; the
+    original's Cc'd people must be participants so that their later replies thread.
+    """
+    ticket.subject = _clean(message.subject) or ticket.subject
+    sender = message.from_
+    if sender and sender.address:
+        role = "requester" if sender.address.lower() == ticket.requester else "cc"
+        repo.add_participant(ticket.id, sender.address[:320], _clean(sender.name)[:500], role, session=session)
+    for address, name, role in _first_participants(message, queue, queues):
+        repo.add_participant(ticket.id, address, name, role, session=session)
+
+
+def _place_report(message: ParsedMessage, *, session: Session, secret: bytes) -> Placement:
+    """A bounce or delivery report goes on the ticket of the message it returns, else nowhere."""
+    original = message.bounce.original_message_id if message.bounce else None
+    if not original:
+        raise Discard("report-dropped", f"{message.auto.kind} names no returned Message-ID")
+    ticket_id = ticket_from_message_id(original, secret)
+    if ticket_id is None:
+        stored = repo.message_by_message_id(original, session=session)
+        ticket_id = stored.ticket_id if stored else None
+    ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+    if ticket is None:
+        raise Discard("report-dropped", f"returned message <{original}> is on no ticket")
+    return Placement(ticket, False, "report-of", f"returned message <{original}>")
+
+
+def _reopen_or_follow(
+    ticket: Ticket, message: ParsedMessage, decision: RouteDecision, thread: ThreadDecision, *,
+    session: Session, config: Config, now: datetime, received_at: datetime,
+) -> Placement:
+    """A customer writing to a resolved ticket reopens it; to a long-closed one, starts anew."""
+    window = timedelta(days=config.threading.reopen_window_days)
+    if ticket.status == "closed" and (ticket.closed_at is None or now - ticket.closed_at > window):
+        opened = _open_ticket(message, decision.queue, config.queues, session=session, now=now,
+                              received_at=received_at, linked_to=ticket)
+        detail = f"{thread.detail}; {ticket.code} closed more than {window.days} days ago"
+        return Placement(opened, True, "closed-ticket-new", detail)
+    previous = ticket.status
+    ticket.status = "open"
+    ticket.reopened_count += 1
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    return Placement(ticket, False, thread.rule, f"{thread.detail}; reopened (was {previous})")
+
+
+def _open_ticket(
+    message: ParsedMessage, queue: QueueConfig, queues: Sequence[QueueConfig], *, session: Session, now: datetime,
+    received_at: datetime, linked_to: Ticket | None = None,
+) -> Ticket:
+    """A new ticket in the routed queue, with the first message's people as its participants."""
+    sender = message.from_ or None
+    ticket = repo.create_ticket(
+        session=session,
+        queue=queue.name,
+        code_prefix=queue.code_prefix,
+        requester=_clean(sender.address if sender else "")[:320],
+        requester_name=_clean(sender.name if sender else "")[:500],
+        subject=_clean(message.subject),
+        received_at=received_at,
+        now=now,
+        language=message.language or queue.language,
+        linked_ticket_id=linked_to.id if linked_to else None,
+    )
+    for address, name, role in _first_participants(message, queue, queues):
+        repo.add_participant(ticket.id, address, name, role, session=session)
+    return ticket
+
+
+def _first_participants(message: ParsedMessage, queue: QueueConfig, queues: Sequence[QueueConfig],
+                        ) -> list[tuple[str, str, str]]:
+    """The people on a first message besides the requester: Cc, and To addresses that are not ours.
+
+    No queue's own address (of any product, `+tag` or not) is a person; an agent of the queue
+    copied in is recorded as an agent.
+    """
+    people = []
+    for address in (*message.to, *message.cc):
+        plain = address.address.strip().lower()
+        if "@" not in plain or queue_for_address(plain, queues) is not None:
+            continue
+        role = "agent" if queue.is_agent(plain) else "cc"
+        people.append((plain[:320], _clean(address.name)[:500], role))
+    return people
+
+
+def _queue_of(ticket: Ticket | None, decision: RouteDecision, config: Config) -> QueueConfig:
+    """The queue whose agents count: the ticket's own (a reply may arrive via another address)."""
+    if ticket is not None:
+        return config.queue(ticket.queue) or decision.queue
+    return decision.queue
+
+
+def _message_row(
+    raw_row: RawMessage, message: ParsedMessage, message_id: str, decision: RouteDecision,
+    placement: Placement, kind: str,
+) -> Message:
+    sender = message.from_
+    return Message(
+        raw_id=raw_row.id,
+        ticket_id=placement.ticket.id if placement.ticket else None,
+        message_id=message_id,
+        direction="in",
+        kind=kind,
+        sender=_clean(sender.address.lower() if sender else "")[:320],
+        sender_name=_clean(sender.name if sender else "")[:500],
+        recipients=_recipients(message),
+        subject=_clean(message.subject),
+        text=_clean(message.text),
+        reply_text=_clean(message.reply_text),
+        html=_clean(message.html) if message.html is not None else None,
+        date_header=_aware(message.date),
+        received_at=raw_row.received_at,
+        auto_kind=message.auto.kind if message.auto else None,
+        route_rule=decision.rule,
+        route_detail=_route_detail(decision),
+        thread_rule=placement.rule,
+        thread_detail=placement.detail,
+        defects=list(message.defects),
+    )
+
+
+def _recipients(message: ParsedMessage) -> list[dict]:
+    return [
+        {"field": field, "name": _clean(a.name), "address": _clean(a.address)}
+        for field, addresses in (("to", message.to), ("cc", message.cc))
+        for a in addresses
+    ]
+
+
+def _route_detail(decision: RouteDecision) -> str:
+    if not decision.also:
+        return decision.detail
+    return f"{decision.detail}; also addressed, noted: {', '.join(decision.also)}"
+
+
+def _outcome(placement: Placement, decision: RouteDecision, message_id: str) -> Outcome:
+    if placement.ticket is None:
+        kind = "dropped"
+    else:
+        kind = "created" if placement.created else "threaded"
+    ticket = placement.ticket
+    return Outcome(
+        kind=kind,
+        ticket_code=ticket.code if ticket else None,
+        rule=placement.rule,
+        detail=placement.detail,
+        queue=ticket.queue if ticket else decision.queue.name,
+        message_id=message_id,
+        route_rule=decision.rule,
+    )
+
+
+def _duplicate(thread: ThreadDecision, message_id: str, *, session: Session) -> Outcome:
+    stored = session.get(Message, thread.duplicate_of)
+    ticket = session.get(Ticket, stored.ticket_id) if stored and stored.ticket_id else None
+    return Outcome(
+        kind="duplicate",
+        ticket_code=ticket.code if ticket else None,
+        rule=thread.rule,
+        detail=thread.detail,
+        queue=ticket.queue if ticket else None,
+        message_id=message_id,
+    )
+
+
+def _already_received(row: RawMessage, *, db: Database) -> Outcome:
+    """The same bytes were accepted before: report where they went instead of redoing the work."""
+    with db.session() as session:
+        stored = session.exec(select(Message).where(Message.raw_id == row.id)).first()
+        ticket = session.get(Ticket, stored.ticket_id) if stored and stored.ticket_id else None
+        return Outcome(
+            kind="duplicate",
+            ticket_code=ticket.code if ticket else None,
+            rule="same-bytes",
+            detail=f"identical bytes already received as raw message {row.id} ({row.state})",
+            queue=ticket.queue if ticket else None,
+            message_id=stored.message_id if stored else None,
+        )
+
+
+def _lost_race(raw_row: RawMessage, error: Exception, *, db: Database, dry_run: bool) -> Outcome:
+    """Another process stored the same Message-ID between our lookup and our insert."""
+    if not dry_run:
+        with db.session() as session:
+            repo.mark_raw(raw_row.id, "done", session=session)
+    return Outcome(kind="duplicate", rule="duplicate-message-id",
+                   detail="stored by a concurrent delivery (unique Message-ID constraint)")
+
+
+def _quarantine(raw_row: RawMessage, stage: str, error: Exception, *, db: Database, now: datetime,
+                dry_run: bool) -> Outcome:
+    text = f"{type(error).__name__}: {error}"
+    if not dry_run:
+        park(db, raw_row.id, stage, text, now=now)
+    return Outcome(kind="quarantined", rule=f"failed-{stage}", detail=text, stage=stage, error=text)
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL characters; a stray one in a body must not cost the message.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

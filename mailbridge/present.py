@@ -1,0 +1,267 @@
+"""Turn stored tickets, messages and quarantine entries into readable text and JSON for the CLI.
+
+Pure: it takes rows already loaded and returns strings or plain dicts. Storage knows nothing of
+how things are shown, and the CLI commands stay thin. Times are shown in UTC for now (queues
+have no time zone in the configuration yet); JSON carries ISO 8601 with the offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from mailbridge.store.models import Attachment, Message, Participant, Quarantine, RawMessage, Ticket
+
+# How much of a quarantined error or a body a one-line listing shows.
+_ONE_LINE = 100
+
+
+def iso(when: datetime | None) -> str | None:
+    """An aware timestamp as ISO 8601 (JSON), or None."""
+    return when.isoformat() if when else None
+
+
+def short_time(when: datetime | None) -> str:
+    """A timestamp for people: `2026-02-03 08:12 UTC` (they are stored in UTC)."""
+    return when.strftime("%Y-%m-%d %H:%M UTC") if when else "-"
+
+
+def one_line(text: str, width: int = _ONE_LINE) -> str:
+    """Whitespace collapsed and cut to `width` characters, for listings."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def mailbox(name: str, address: str) -> str:
+    """`Name <address>`, or the bare address when there is no name."""
+    return f"{name} <{address}>" if name else address
+
+
+# Tickets ------------------------------------------------------------------------------------
+
+
+def ticket_json(ticket: Ticket) -> dict:
+    """The fields of a ticket that scripts read, with the queue and code first."""
+    return {
+        "code": ticket.code,
+        "queue": ticket.queue,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "type": ticket.type,
+        "requester": ticket.requester,
+        "requester_name": ticket.requester_name,
+        "subject": ticket.subject,
+        "language": ticket.language,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "received_at": iso(ticket.received_at),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
+        "reopened_count": ticket.reopened_count,
+    }
+
+
+def tickets_table(tickets: Sequence[Ticket]) -> str:
+    """One line per ticket: code, queue, status, last update, requester, subject."""
+    if not tickets:
+        return "no tickets"
+    lines = [f"{'CODE':<12} {'QUEUE':<14} {'STATUS':<9} {'UPDATED':<20} {'REQUESTER':<30} SUBJECT"]
+    for t in tickets:
+        lines.append(
+            f"{t.code:<12} {t.queue:<14} {t.status:<9} {short_time(t.updated_at):<20} "
+            f"{t.requester:<30} {one_line(t.subject, 60)}"
+        )
+    return "\n".join(lines)
+
+
+def attachment_json(attachment: Attachment) -> dict:
+    """An attachment as listed under its message (the bytes stay in storage)."""
+    return {
+        "filename": attachment.filename,
+        "safe_name": attachment.safe_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "inline": attachment.inline,
+        "content_id": attachment.content_id,
+    }
+
+
+def message_json(message: Message, attachments: Sequence[Attachment] = ()) -> dict:
+    """A message on a ticket, with why it went there (route and thread rules)."""
+    return {
+        "message_id": message.message_id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "sender": message.sender,
+        "sender_name": message.sender_name,
+        "recipients": list(message.recipients),
+        "subject": message.subject,
+        "date_header": iso(message.date_header),
+        "received_at": iso(message.received_at),
+        "auto_kind": message.auto_kind,
+        "text": message.text,
+        "reply_text": message.reply_text,
+        "has_html": message.html is not None,
+        "route": {"rule": message.route_rule, "detail": message.route_detail},
+        "thread": {"rule": message.thread_rule, "detail": message.thread_detail},
+        "defects": list(message.defects),
+        "attachments": [attachment_json(a) for a in attachments],
+    }
+
+
+def conversation_json(
+    ticket: Ticket,
+    participants: Sequence[Participant],
+    messages: Sequence[Message],
+    attachments: Mapping[int, Sequence[Attachment]],
+) -> dict:
+    """A ticket with its participants and its whole conversation, oldest first."""
+    data = ticket_json(ticket)
+    data["participants"] = [{"address": p.address, "name": p.name, "role": p.role} for p in participants]
+    data["messages"] = [message_json(m, attachments.get(m.id, ())) for m in messages]
+    return data
+
+
+def conversation_text(
+    ticket: Ticket,
+    participants: Sequence[Participant],
+    messages: Sequence[Message],
+    attachments: Mapping[int, Sequence[Attachment]],
+) -> str:
+    """A ticket as people read it: a header block, then each message with its attachments."""
+    lines = _ticket_header(ticket, participants)
+    for number, message in enumerate(messages, start=1):
+        lines.append("")
+        lines.extend(_message_block(number, message, attachments.get(message.id, ())))
+    return "\n".join(lines)
+
+
+def _ticket_header(ticket: Ticket, participants: Sequence[Participant]) -> list[str]:
+    lines = [
+        f"{ticket.code}  {ticket.subject}",
+        f"queue {ticket.queue} · status {ticket.status} · priority {ticket.priority} · type {ticket.type}",
+        f"requester {mailbox(ticket.requester_name, ticket.requester)}",
+    ]
+    others = [p for p in participants if p.role != "requester"]
+    if others:
+        lines.append("participants " + ", ".join(f"{mailbox(p.name, p.address)} ({p.role})" for p in others))
+    lines.append(f"received {short_time(ticket.received_at)} · updated {short_time(ticket.updated_at)}")
+    if ticket.reopened_count:
+        lines.append(f"reopened {ticket.reopened_count} time(s)")
+    return lines
+
+
+def _message_block(number: int, message: Message, attachments: Sequence[Attachment]) -> list[str]:
+    kind = message.kind if not message.auto_kind else f"{message.kind} ({message.auto_kind})"
+    lines = [
+        f"── {number}. {kind} · {short_time(message.received_at)} ──",
+        f"From: {mailbox(message.sender_name, message.sender)}",
+        f"Subject: {message.subject}",
+        "",
+    ]
+    # The reply text is what the person wrote this time; the full text repeats the quotes.
+    body = (message.reply_text or message.text).strip()
+    lines.append(body if body else "(no text)")
+    if attachments:
+        lines.append("Attachments:")
+        lines.extend(f"  - {_attachment_line(a)}" for a in attachments)
+    return lines
+
+
+def _attachment_line(attachment: Attachment) -> str:
+    shown = attachment.filename or attachment.safe_name
+    extra = ", inline" if attachment.inline else ""
+    return f"{shown} ({attachment.content_type}, {human_size(attachment.size)}{extra})"
+
+
+def human_size(size: int) -> str:
+    """Bytes as `512 B`, `3.4 KB`, `1.2 MB`."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+# Explain ------------------------------------------------------------------------------------
+
+
+def explanation_json(message: Message, ticket: Ticket | None, raw: RawMessage | None) -> dict:
+    """Why a stored message went where it went: the queue rule and the thread rule, with details."""
+    return {
+        "message_id": message.message_id,
+        "kind": message.kind,
+        "auto_kind": message.auto_kind,
+        "sender": message.sender,
+        "subject": message.subject,
+        "source": raw.source if raw else None,
+        "received_at": iso(message.received_at),
+        "ticket": ticket.code if ticket else None,
+        "queue": ticket.queue if ticket else None,
+        "route": {"rule": message.route_rule, "detail": message.route_detail},
+        "thread": {"rule": message.thread_rule, "detail": message.thread_detail},
+    }
+
+
+def explanation_text(message: Message, ticket: Ticket | None, raw: RawMessage | None) -> str:
+    """The same, for people: one line per decision."""
+    where = f"ticket {ticket.code} in queue {ticket.queue}" if ticket else "no ticket (not attached)"
+    lines = [
+        f"message <{message.message_id}>",
+        f"from {mailbox(message.sender_name, message.sender)} · {message.kind}"
+        + (f" ({message.auto_kind})" if message.auto_kind else ""),
+        f"subject {message.subject}",
+        f"received {short_time(message.received_at)}" + (f" via {raw.source}" if raw else ""),
+        f"went to {where}",
+        f"queue: rule {message.route_rule or '-'}: {message.route_detail or '-'}",
+        f"thread: rule {message.thread_rule or '-'}: {message.thread_detail or '-'}",
+    ]
+    return "\n".join(lines)
+
+
+# Quarantine ---------------------------------------------------------------------------------
+
+
+def quarantine_json(entry: Quarantine, raw: RawMessage | None = None) -> dict:
+    """A quarantined message: where it failed, why, how often, and where it came from."""
+    data = {
+        "id": entry.id,
+        "raw_id": entry.raw_id,
+        "stage": entry.stage,
+        "error": entry.error,
+        "state": entry.state,
+        "attempts": entry.attempts,
+        "created_at": iso(entry.created_at),
+        "updated_at": iso(entry.updated_at),
+    }
+    if raw is not None:
+        data.update(source=raw.source, size=raw.size, sha256=raw.sha256, received_at=iso(raw.received_at))
+    return data
+
+
+def quarantine_table(entries: Sequence[Quarantine]) -> str:
+    """One line per quarantined message."""
+    if not entries:
+        return "quarantine is empty"
+    lines = [f"{'ID':>5} {'STAGE':<8} {'STATE':<8} {'TRIES':>5} {'SINCE':<20} ERROR"]
+    for e in entries:
+        lines.append(
+            f"{e.id:>5} {e.stage:<8} {e.state:<8} {e.attempts:>5} {short_time(e.created_at):<20} "
+            f"{one_line(e.error, 70)}"
+        )
+    return "\n".join(lines)
+
+
+def quarantine_text(entry: Quarantine, raw: RawMessage | None, headers: Sequence[str] = ()) -> str:
+    """One quarantined message in full: the failure, the source, and the first header lines."""
+    lines = [
+        f"quarantine {entry.id} · {entry.state} · stage {entry.stage} · {entry.attempts} attempt(s)",
+        f"since {short_time(entry.created_at)} · last {short_time(entry.updated_at)}",
+    ]
+    if raw is not None:
+        lines.append(f"raw message {raw.id}: {raw.size} bytes from {raw.source}, sha256 {raw.sha256}")
+    lines += ["", "error:", entry.error]
+    if headers:
+        lines += ["", "headers:", *headers]
+    return "\n".join(lines)
