@@ -34,8 +34,9 @@ def mail_fixture():
 
 # --- Databases (helper "store"): every database test runs on SQLite and on PostgreSQL. ---------
 # PostgreSQL comes from MAILBRIDGE_TEST_POSTGRES_URL (a server URL; `.ci/run` sets it). Each test
-# session creates its own databases with random names and drops them at the end; the shared one
-# is migrated once and its tables are emptied before each test. Without the variable the
+# run creates its own database with a random name and drops it at the end; its public schema is
+# migrated once and emptied before each test, and tests that need an empty database get a
+# schema of their own in it. Without the variable the
 # PostgreSQL half skips, except in CI, where a missing server must fail the run, not pass it.
 
 POSTGRES_URL_ENV = "MAILBRIDGE_TEST_POSTGRES_URL"
@@ -64,39 +65,55 @@ def _postgres_admin(statement: str, server_url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_database_factory():
-    """Makes empty PostgreSQL databases with random names; drops them all at the end."""
+def postgres_test_database_url():
+    """A PostgreSQL database with a random name for this test run, dropped at its end."""
     import uuid
 
     from sqlalchemy.engine import make_url
 
     server_url = _postgres_server_url()
-    created: list[str] = []
+    name = f"mailbridge_test_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(f'CREATE DATABASE "{name}"', server_url)
+    yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server_url)
 
-    def make() -> str:
-        name = f"mailbridge_test_{uuid.uuid4().hex[:12]}"
-        _postgres_admin(f'CREATE DATABASE "{name}"', server_url)
-        created.append(name)
-        return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
-    yield make
-    for name in created:
-        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', server_url)
+@pytest.fixture
+def postgres_empty_url(postgres_test_database_url):
+    """An empty PostgreSQL schema of its own in the run's database, as a URL (search_path set).
+
+    A schema is as empty as a new database for mailbridge, and creating and dropping one is
+    much cheaper than a database (DROP DATABASE forces a checkpoint).
+    """
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    schema = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_test_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(postgres_test_database_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.dispose()
 
 
 @pytest.fixture(params=DATABASE_KINDS)
 def empty_database_url(request, tmp_path) -> str:
-    """The URL of an empty database (no schema at all): a SQLite file or a new PostgreSQL database."""
+    """The URL of an empty database (no schema at all): a SQLite file or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}"
-    return request.getfixturevalue("postgres_database_factory")()
+    return request.getfixturevalue("postgres_empty_url")
 
 
 @pytest.fixture(scope="session")
-def _postgres_database(postgres_database_factory):
+def _postgres_database(postgres_test_database_url):
     from mailbridge.store.db import open_database
 
-    db = open_database(postgres_database_factory())
+    db = open_database(postgres_test_database_url)
     yield db
     db.dispose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -129,3 +131,28 @@ def test_naive_timestamps_are_refused(database):
     with pytest.raises(StatementError, match="naive datetime"):
         with database.session() as session:
             session.add(row)
+
+
+_OPEN_SCRIPT = """
+import sys, time
+from pathlib import Path
+from mailbridge.store.db import open_database
+print("ready", flush=True)
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.005)
+open_database(sys.argv[1]).dispose()
+"""
+
+
+def test_instances_starting_together_on_an_empty_database_create_the_schema_once(empty_database_url, tmp_path):
+    go = tmp_path / "go"
+    command = [sys.executable, "-c", _OPEN_SCRIPT, empty_database_url, str(go)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    assert [process.stdout.readline().strip() for process in processes] == ["ready"] * 3
+    go.touch()
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], errors
+    db = store_db.connect(empty_database_url)
+    assert store_db.current_revision(db) == store_db.head_revision()
+    db.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import sessionmaker
@@ -62,6 +64,9 @@ def connect(url: str) -> Database:
 
 
 def _sqlite_engine(url: str) -> Engine:
+    if sqlite3.sqlite_version_info < (3, 35):
+        # Ticket codes and idempotent inserts rely on RETURNING, which SQLite has since 3.35.
+        raise DatabaseUnavailable(f"SQLite {sqlite3.sqlite_version} is too old: mailbridge needs 3.35 or newer")
     _ensure_sqlite_directory(url)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
@@ -126,12 +131,10 @@ def current_revision(db: Database) -> str | None:
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Migrate the schema to `revision`; returns (revision before, revision after)."""
-    before = current_revision(db)
-    config = _alembic_config()
-    with _checked_connection(db) as connection, connection.begin():
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    return before, current_revision(db)
+    with _migration_transaction(db) as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        _run_migrations(connection, revision)
+        return before, MigrationContext.configure(connection).get_current_revision()
 
 
 def open_database(url: str) -> Database:
@@ -149,9 +152,11 @@ def _check_schema(db: Database) -> None:
     current, head = current_revision(db), head_revision()
     if current == head:
         return
-    if current is None and not _table_names(db):
-        upgrade(db)
+    if current is None and _create_if_empty(db):
         return
+    current = current_revision(db)
+    if current == head:
+        return  # another instance created the schema while we looked
     shown = current or "an unversioned schema"
     if current is not None and current not in _known_revisions():
         raise SchemaOutOfDate(
@@ -163,13 +168,45 @@ def _check_schema(db: Database) -> None:
     )
 
 
+def _create_if_empty(db: Database) -> bool:
+    """Create the schema if the database is still empty once we hold the migration lock."""
+    with _migration_transaction(db) as connection:
+        if MigrationContext.configure(connection).get_current_revision() is not None:
+            return False
+        if inspect(connection).get_table_names():
+            return False
+        _run_migrations(connection, "head")
+        return True
+
+
+# Alembic's `context` is one module-level object, so two threads of one process must not run
+# migrations at the same time; other processes are kept out by the database lock below.
+_ALEMBIC_IN_PROCESS = threading.Lock()
+_POSTGRES_MIGRATION_LOCK_KEY = 0x6D61696C  # "mail"
+
+
+@contextmanager
+def _migration_transaction(db: Database):
+    """A transaction holding the database-wide migration lock, so instances migrate one by one.
+
+    SQLite transactions here begin IMMEDIATE, which already excludes every other writer; on
+    PostgreSQL a transaction-scoped advisory lock does it. Whoever waited then sees the schema
+    the first one committed, and finds nothing left to do.
+    """
+    with _ALEMBIC_IN_PROCESS, _checked_connection(db) as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_MIGRATION_LOCK_KEY})
+        yield connection
+
+
+def _run_migrations(connection, revision: str) -> None:
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
 def _known_revisions() -> set[str]:
     return {rev.revision for rev in _script_directory().walk_revisions()}
-
-
-def _table_names(db: Database) -> list[str]:
-    with _checked_connection(db) as connection:
-        return inspect(connection).get_table_names()
 
 
 @contextmanager
