@@ -14,7 +14,7 @@ import pytest
 from bench import mailgen
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = 400
+SAMPLE = 300
 
 
 @pytest.fixture(scope="module")
