@@ -182,9 +182,11 @@ def payload_bytes(part: Message, defects: list[str]) -> bytes:
         return _serialised_payload(part, defects)
     declared = str(part.get("Content-Transfer-Encoding", ""))
     cte = declared.strip().lower()
-    if cte != declared.lower() and cte in ("base64", "quoted-printable"):
-        # The stdlib compares the raw value, so "base64 " (trailing blanks) would go undecoded;
-        # for a value it does not know it returns the bytes as sent, which we then decode.
+    if cte == "base64":
+        return decode_base64(str(part.get_payload()).encode("ascii", "ignore"), defects)
+    if cte != declared.lower() and cte == "quoted-printable":
+        # The stdlib compares the raw value, so "quoted-printable " (trailing blanks) would go
+        # undecoded; for a value it does not know it returns the bytes as sent, decoded here.
         return _decode_cte(part.get_payload(decode=True) or b"", cte, defects)
     try:
         data = part.get_payload(decode=True)
@@ -192,6 +194,34 @@ def payload_bytes(part: Message, defects: list[str]) -> bytes:
         defects.append(f"mime: undecodable payload ({type(error).__name__}), kept as sent")
         data = str(part.get_payload()).encode("ascii", "surrogateescape")
     return data or b""
+
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
+_WHITESPACE = b" \t\r\n\f\v"
+_PADDING = re.compile(rb"=+")
+
+
+def decode_base64(data: bytes, defects: list[str]) -> bytes:
+    """Lenient base64: junk skipped, chunks glued after padding decoded, a dangling character
+    dropped. The stdlib returns the encoded text unchanged when the length is 4n+1."""
+    first_pad = data.find(b"=")
+    if first_pad == -1 or not data[first_pad:].strip(b"=\r\n \t"):
+        # The common case, well-formed: binascii skips line breaks itself, at C speed.
+        try:
+            return binascii.a2b_base64(data)
+        except binascii.Error:
+            pass
+    clean = data.translate(None, _NOT_BASE64)
+    if len(clean) != len(data.translate(None, _WHITESPACE)):
+        defects.append("mime: characters outside base64 skipped")
+    out = bytearray()
+    for chunk in _PADDING.split(clean):
+        if len(chunk) % 4 == 1:
+            defects.append("mime: base64 of impossible length, last character dropped")
+            chunk = chunk[:-1]
+        out += binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4))
+    return bytes(out)
 
 
 def _serialised_payload(part: Message, defects: list[str]) -> bytes:
@@ -209,6 +239,8 @@ def _serialised_payload(part: Message, defects: list[str]) -> bytes:
 
 
 def _decode_cte(data: bytes, cte: str, defects: list[str]) -> bytes:
+    if cte == "base64":
+        return decode_base64(data, defects)
     helper = Message()
     helper["Content-Transfer-Encoding"] = cte
     helper.set_payload(data.decode("ascii", "surrogateescape"))
