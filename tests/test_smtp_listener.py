@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import smtplib
 import socket
+import ssl
+import subprocess
 
 import pytest
 from serve_support import (
@@ -18,6 +21,7 @@ from serve_support import (
     wait_until,
 )
 
+from mailbridge.store.db import open_database
 from mailbridge.store.models import Message, RawMessage, Ticket
 
 needs_swaks = pytest.mark.skipif(
@@ -26,16 +30,37 @@ needs_swaks = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def serve(tmp_path, database):
-    """Start the listener with extra `[listener]` lines; yields (server, db)."""
+def _starter(tmp_path, db):
     servers: list[ServerThread] = []
 
     def start(listener: str = "") -> ServerThread:
-        config = make_config(tmp_path, database, f"port = 0\n{listener}")
-        servers.append(ServerThread(config, database).__enter__())
+        config = make_config(tmp_path, db, f"port = 0\n{listener}")
+        servers.append(ServerThread(config, db).__enter__())
         return servers[-1]
 
+    return start, servers
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def serve(tmp_path, sqlite_db):
+    """Start the listener on SQLite with extra `[listener]` lines (protocol behaviour)."""
+    start, servers = _starter(tmp_path, sqlite_db)
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def serve_any(tmp_path, database):
+    """Start the listener on each database kind (where storage is what is tested)."""
+    start, servers = _starter(tmp_path, database)
     yield start
     for server in servers:
         server.stop()
@@ -56,8 +81,8 @@ def tickets(db) -> int:
     return count(db, Ticket)
 
 
-def test_accepted_mail_becomes_a_ticket(serve, database):
-    server = serve()
+def test_accepted_mail_becomes_a_ticket(serve_any, database):
+    server = serve_any()
     with client(server) as smtp:
         smtp.ehlo()
         assert smtp.has_extn("size") and int(smtp.esmtp_features["size"]) == 25 * 1024 * 1024
@@ -72,7 +97,7 @@ def test_accepted_mail_becomes_a_ticket(serve, database):
     assert count(database, RawMessage, RawMessage.state == "done") == 1
 
 
-def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, database):
+def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, sqlite_db):
     server = serve()
     with client(server) as smtp:
         smtp.ehlo()
@@ -83,10 +108,10 @@ def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, datab
     assert code == 503
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(server, message(), to=["relay-me@elsewhere.example"])
-    assert count(database, RawMessage) == 0 and tickets(database) == 0
+    assert count(sqlite_db, RawMessage) == 0 and tickets(sqlite_db) == 0
 
 
-def test_aliases_sub_addresses_and_case_are_accepted(serve, database):
+def test_aliases_sub_addresses_and_case_are_accepted(serve, sqlite_db):
     server = serve()
     with client(server) as smtp:
         smtp.ehlo()
@@ -95,7 +120,7 @@ def test_aliases_sub_addresses_and_case_are_accepted(serve, database):
             assert smtp.rcpt(address)[0] == 250, address
 
 
-def test_oversize_mail_gets_552_whether_declared_or_not(serve, database):
+def test_oversize_mail_gets_552_whether_declared_or_not(serve, sqlite_db):
     server = serve("max_message_size = 2048")
     big = message(body="x" * 70 + ("\r\n" + "y" * 70) * 60)
     with client(server) as smtp:
@@ -106,10 +131,10 @@ def test_oversize_mail_gets_552_whether_declared_or_not(serve, database):
         smtp.mail("klient@example.org")
         smtp.rcpt("pomoc-dynamics@example.com")
         assert smtp.data(big)[0] == 552
-    assert count(database, RawMessage) == 0
+    assert count(sqlite_db, RawMessage) == 0
 
 
-def test_too_many_recipients_get_452(serve, database):
+def test_too_many_recipients_get_452(serve, sqlite_db):
     server = serve("max_recipients = 2")
     with client(server) as smtp:
         smtp.ehlo()
@@ -118,10 +143,10 @@ def test_too_many_recipients_get_452(serve, database):
         assert smtp.rcpt("soporte@example.com")[0] == 250
         assert smtp.rcpt("dynamics@example.com") == (452, b"4.5.3 Too many recipients")
         assert smtp.data(message())[0] == 250
-    wait_until(lambda: tickets(database) == 1, what="the ticket")
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
 
 
-def test_bad_commands_and_long_lines_get_5xx(serve, database):
+def test_bad_commands_and_long_lines_get_5xx(serve, sqlite_db):
     server = serve()
     with client(server) as smtp:
         assert smtp.docmd("RCPT TO:<pomoc-dynamics@example.com>")[0] == 503  # before HELO
@@ -135,11 +160,11 @@ def test_bad_commands_and_long_lines_get_5xx(serve, database):
         smtp.rcpt("pomoc-dynamics@example.com")
         long_line = message(body="w" * 1200)
         assert smtp.data(long_line)[0] == 500
-    assert count(database, RawMessage) == 0
+    assert count(sqlite_db, RawMessage) == 0
 
 
-def test_a_bounce_with_the_null_sender_is_accepted(serve, database):
-    server = serve()
+def test_a_bounce_with_the_null_sender_is_accepted(serve_any, database):
+    server = serve_any()
     with client(server) as smtp:
         smtp.ehlo()
         assert smtp.docmd("MAIL FROM:<>")[0] == 250
@@ -150,8 +175,8 @@ def test_a_bounce_with_the_null_sender_is_accepted(serve, database):
     assert raw.envelope_from == "" and raw.envelope_rcpts == ["pomoc-dynamics@example.com"]
 
 
-def test_database_unavailable_gives_451_and_a_retry_makes_one_ticket(serve, database, request):
-    server = serve()
+def test_database_unavailable_gives_451_and_a_retry_makes_one_ticket(serve_any, database):
+    server = serve_any()
     raw = message()
     postgres_url = os.environ.get("MAILBRIDGE_TEST_POSTGRES_URL")
     with database_unavailable(database, postgres_url):
@@ -165,8 +190,8 @@ def test_database_unavailable_gives_451_and_a_retry_makes_one_ticket(serve, data
     assert tickets(database) == 1 and count(database, Message) == 1
 
 
-def test_lmtp_answers_once_per_recipient(serve, database):
-    server = serve('protocol = "lmtp"\nmax_message_size = 4096')
+def test_lmtp_answers_once_per_recipient(serve_any, database):
+    server = serve_any('protocol = "lmtp"\nmax_message_size = 4096')
     with client(server, lmtp=True) as lmtp:
         assert lmtp.docmd("EHLO", "client.test")[0] == 500  # LMTP speaks LHLO only
         assert lmtp.ehlo()[0] == 250  # smtplib.LMTP sends LHLO
@@ -187,7 +212,7 @@ def test_lmtp_answers_once_per_recipient(serve, database):
 
 
 @needs_swaks
-def test_swaks_delivers_a_polish_mail_and_is_refused_for_strangers(serve, database, tmp_path):
+def test_swaks_delivers_a_polish_mail_and_is_refused_for_strangers(serve, sqlite_db, tmp_path):
     server = serve()
     eml = tmp_path / "zgloszenie.eml"
     eml.write_bytes(message("Błąd płatności w fakturze", body="Proszę o pomoc, faktura się nie księguje."))
@@ -197,12 +222,12 @@ def test_swaks_delivers_a_polish_mail_and_is_refused_for_strangers(serve, databa
     refused = swaks("--server", f"127.0.0.1:{server.port}", "--to", "who@example.com",
                     "--from", "klient@example.org", "--data", str(eml))
     assert refused.returncode == 24 and "550 5.1.1" in refused.stdout
-    wait_until(lambda: tickets(database) == 1, what="the ticket")
-    with database.session() as session:
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
+    with sqlite_db.session() as session:
         assert session.exec(Ticket.__table__.select()).one().subject == "Błąd płatności w fakturze"
 
 
-def test_a_peer_outside_the_trusted_networks_gets_554(serve, database):
+def test_a_peer_outside_the_trusted_networks_gets_554(serve, sqlite_db):
     server = serve('trusted_networks = ["192.0.2.0/24"]')
     with client(server) as smtp:
         smtp.ehlo()
@@ -210,7 +235,7 @@ def test_a_peer_outside_the_trusted_networks_gets_554(serve, database):
     assert code == 554 and reply.startswith(b"5.7.1 ")
 
 
-def test_auth_lets_an_untrusted_peer_send(serve, database):
+def test_auth_lets_an_untrusted_peer_send(serve, sqlite_db):
     password = "Zr4p8LkQ2vX7mN3c"
     server = serve(f'trusted_networks = []\nauth_require_tls = false\nusers = {{ postfix = "{password}" }}')
     with client(server) as smtp:
@@ -220,10 +245,10 @@ def test_auth_lets_an_untrusted_peer_send(serve, database):
             smtp.login("postfix", "wrong-password-123")
         smtp.login("postfix", password)
         assert smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message()) == {}
-    wait_until(lambda: tickets(database) == 1, what="the ticket")
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
 
 
-def test_a_stopping_listener_refuses_new_mail_with_421(serve, database):
+def test_a_stopping_listener_refuses_new_mail_with_421(serve, sqlite_db):
     server = serve()
     smtp = client(server)
     smtp.ehlo()
@@ -234,3 +259,67 @@ def test_a_stopping_listener_refuses_new_mail_with_421(serve, database):
     smtp.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A throwaway self-signed certificate and key (PEM) made with openssl."""
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("openssl is needed for the STARTTLS tests in CI")
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    return f'tls_cert = "{cert}"\ntls_key = "{key}"'
+
+
+def tls_client(server: ServerThread) -> smtplib.SMTP:
+    smtp = client(server)
+    smtp.ehlo()
+    assert smtp.has_extn("starttls")
+    smtp.starttls(context=ssl._create_unverified_context())  # noqa: S323 - a self-signed test certificate
+    smtp.ehlo()
+    return smtp
+
+
+def test_starttls_then_mail(serve, sqlite_db, certificate):
+    server = serve(certificate)
+    with tls_client(server) as smtp:
+        assert smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message()) == {}
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
+
+
+def test_require_tls_refuses_mail_before_starttls(serve, sqlite_db, certificate):
+    server = serve(f"{certificate}\nrequire_tls = true")
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert smtp.docmd("MAIL FROM:<klient@example.org>")[0] == 530
+    with tls_client(server) as smtp:
+        assert smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message()) == {}
+
+
+def test_auth_is_offered_only_over_tls(serve, sqlite_db, certificate):
+    password = "Tq7wE2rY9uI4oP6a"
+    server = serve(f'{certificate}\ntrusted_networks = []\nusers = {{ postfix = "{password}" }}')
+    with client(server) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("auth")
+    with tls_client(server) as smtp:
+        assert "PLAIN" in smtp.esmtp_features["auth"]
+        smtp.login("postfix", password)
+        assert smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message()) == {}
+
+
+@needs_swaks
+def test_swaks_over_starttls_with_auth(serve, sqlite_db, certificate):
+    password = "Hk3nB8vC5xZ1mQ7w"
+    server = serve(f'{certificate}\ntrusted_networks = []\nusers = {{ postfix = "{password}" }}')
+    common = ("--server", f"127.0.0.1:{server.port}", "--to", "soporte@example.com",
+              "--from", "cliente@example.es", "--tls", "--auth", "PLAIN", "--auth-user", "postfix")
+    assert swaks(*common, "--auth-password", "wrong-password-1").returncode == 28
+    done = swaks(*common, "--auth-password", password, "--header", "Subject: No funciona el acceso")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
