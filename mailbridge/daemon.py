@@ -17,8 +17,11 @@ import socket
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
+from aiosmtpd.smtp import SMTP
+
+from mailbridge.config import Config
+from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import MailbridgeError
 from mailbridge.sources.smtp import IntakeHandler, protocol_factory
 from mailbridge.store.db import Database
@@ -41,7 +44,7 @@ class ListenError(MailbridgeError):
     """The listener cannot bind its address (in use, not ours, no permission)."""
 
 
-def run(config: Any, db: Database, *, log_level: str | None = None) -> int:
+def run(config: Config, db: Database, *, log_level: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. Raises MailbridgeError on a start failure."""
     configure_logging(log_level or config.listener.log_level)
     asyncio.run(serve(config, db))
@@ -55,7 +58,7 @@ def configure_logging(level: str) -> None:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-async def serve(config: Any, db: Database, *, stop: asyncio.Event | None = None,
+async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = None,
                 on_ready: Callable[[int], None] = lambda port: None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT); `on_ready(port)` is called once listening."""
     loop = asyncio.get_running_loop()
@@ -63,7 +66,7 @@ async def serve(config: Any, db: Database, *, stop: asyncio.Event | None = None,
     stop = stop or asyncio.Event()
     wake = asyncio.Event()
     handler = IntakeHandler(db=db, queues=config.queues, listener=config.listener,
-                            on_stored=lambda raw_id: loop.call_soon_threadsafe(wake.set))
+                            on_stored=lambda raw_id: wake.set())
     connections: weakref.WeakSet = weakref.WeakSet()
     server = await _listen(handler, config.listener, connections)
     _on_signals(loop, stop)
@@ -79,11 +82,12 @@ async def serve(config: Any, db: Database, *, stop: asyncio.Event | None = None,
     log.info("stopped")
 
 
-async def _listen(handler: IntakeHandler, listener: Any, connections: weakref.WeakSet) -> asyncio.Server:
+async def _listen(handler: IntakeHandler, listener: ListenerSection,
+                  connections: weakref.WeakSet) -> asyncio.Server:
     hostname = listener.hostname or socket.getfqdn()
     make_protocol = protocol_factory(handler, listener, hostname)
 
-    def tracked() -> Any:
+    def tracked() -> SMTP:
         protocol = make_protocol()
         connections.add(protocol)
         return protocol

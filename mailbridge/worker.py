@@ -22,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from mailbridge import intake, pipeline
+from mailbridge.config import Config
+from mailbridge.outcome import Outcome
 from mailbridge.store.db import Database
 from mailbridge.store.models import RawMessage
 from mailbridge.store.types import utcnow
@@ -37,7 +39,8 @@ BATCH = 100
 class Worker:
     """Drains pending raw messages; `process` is the pipeline's `process` (replaceable in tests)."""
 
-    def __init__(self, *, db: Database, config: Any, process: Callable[..., Any] = pipeline.process) -> None:
+    def __init__(self, *, db: Database, config: Config,
+                 process: Callable[..., Outcome] = pipeline.process) -> None:
         self.db = db
         self.config = config
         self.process = process
@@ -119,15 +122,15 @@ class SessionBoundDatabase:
         return getattr(self._db, name)
 
 
-def describe(outcome: Any) -> str:
-    """The log line's verdict: `stored as new ticket DYN-000001 (queue dynamics, rule new)`."""
+def describe(outcome: Outcome) -> str:
+    """The log line's verdict: `<id> stored as new ticket DYN-000001 (queue dynamics, rule new)`."""
     why = f"rule {outcome.rule}" + (f": {outcome.detail}" if outcome.detail else "")
-    mid = f" <{outcome.message_id}>" if getattr(outcome, "message_id", None) else ""
     if outcome.kind == "created":
-        return f"{mid.strip()} stored as new ticket {outcome.ticket_code} (queue {outcome.queue}, {why})".strip()
-    if outcome.kind == "threaded":
-        return f"{mid.strip()} threaded onto {outcome.ticket_code} ({why})".strip()
-    if outcome.kind == "quarantined":
-        stage = getattr(outcome, "stage", None) or "?"
-        return f"{mid.strip()} quarantined at stage {stage}: {getattr(outcome, 'error', '') or why}".strip()
-    return f"{mid.strip()} {outcome.kind} ({why})".strip()
+        verdict = f"stored as new ticket {outcome.ticket_code} (queue {outcome.queue}, {why})"
+    elif outcome.kind == "threaded":
+        verdict = f"threaded onto {outcome.ticket_code} ({why})"
+    elif outcome.kind == "quarantined":
+        verdict = f"quarantined at stage {outcome.stage}: {outcome.error or why}"
+    else:
+        verdict = f"{outcome.kind} ({why})"
+    return f"<{outcome.message_id}> {verdict}" if outcome.message_id else verdict

@@ -19,7 +19,10 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbridge import intake
+from mailbridge.config import QueueConfig
+from mailbridge.config.listener import ListenerSection
 from mailbridge.route import queue_for_address
+from mailbridge.store.db import Database
 from mailbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,7 @@ class IntakeHandler:
     it at once instead of waiting for its next poll.
     """
 
-    def __init__(self, *, db: Any, queues: Sequence[Any], listener: Any,
+    def __init__(self, *, db: Database, queues: Sequence[QueueConfig], listener: ListenerSection,
                  on_stored: Callable[[int], None] = lambda raw_id: None) -> None:
         self.db = db
         self.queues = tuple(queues)
@@ -129,7 +132,7 @@ class PerRecipientLMTP(LMTP):
         await super().push(status)
 
 
-def protocol_factory(handler: IntakeHandler, listener: Any, hostname: str) -> Callable[[], SMTP]:
+def protocol_factory(handler: IntakeHandler, listener: ListenerSection, hostname: str) -> Callable[[], SMTP]:
     """A factory for `loop.create_server`: one SMTP or LMTP protocol object per connection."""
     protocol = PerRecipientLMTP if listener.protocol == "lmtp" else SMTP
     tls = tls_context(listener.tls_cert, listener.tls_key) if listener.tls_cert else None
