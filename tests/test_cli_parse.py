@@ -59,3 +59,21 @@ def test_summary_for_a_person():
     assert "image/png" in out and "inline" in out
     assert "From:       Józef Ślęzak <jozef@example.pl>" in out
     assert "Kowalski, Jan <jan@example.pl>" in out
+
+
+def test_a_parser_bug_on_one_file_does_not_stop_the_batch(monkeypatch):
+    from mailbridge.cli import parse_cmd
+
+    def explode(raw: bytes):
+        if b"utf7" in raw:
+            raise RuntimeError("boom")
+        return real(raw)
+
+    real = parse_cmd.parse_message
+    monkeypatch.setattr(parse_cmd, "parse_message", explode)
+    files = [str(MAIL_FIXTURES / name) for name in ("utf7_body.eml", "nested_rfc822_forward.eml")]
+    result = invoke("--json", *files)
+    lines = [json.loads(line) for line in result.stdout_bytes.splitlines()]
+    assert lines[0] == {"file": files[0], "error": "internal error: RuntimeError: boom"}
+    assert lines[1]["subject"] == "Fwd: original"
+    assert result.exit_code == 1

@@ -63,6 +63,8 @@ def parse_file(name: str) -> tuple[dict, ParsedMessage | None]:
         message = parse_message(raw)
     except ParseError as error:
         return {"file": name, "error": str(error)}, None
+    except Exception as error:  # noqa: BLE001 - a parser bug must not stop the rest of the batch.
+        return {"file": name, "error": f"internal error: {type(error).__name__}: {error}"}, None
     return message.to_json(file=name), message
 
 
