@@ -267,8 +267,7 @@ class MailGenerator:
             self.history[lang].append(sent)
         # Bounces are written by MTAs, in English, whatever the customer's language.
         lang = "en" if kind == "bounce" else lang
-        return GeneratedMail(raw, kind, lang, charset, sent.message_id if sent else headers["Message-ID"],
-                             headers["X-Bench-Recipient"])
+        return GeneratedMail(raw, kind, lang, charset, headers["Message-ID"], headers["To"])
 
     # -- the pieces every message needs ------------------------------------------------------------
 
@@ -322,31 +321,30 @@ class MailGenerator:
             headers["X-Mailer"] = mailer
         if rng.random() < 0.4:
             headers["DKIM-Signature"] = _dkim(rng, domain)
-        headers["X-Bench-Recipient"] = recipient
         return headers
 
-    def new_request(self, lang: str, charset: str) -> tuple[dict[str, str], str, str, str, _Sent]:
-        """Headers, text and subject of a customer's first mail, plus its record for later replies."""
+    def new_request(self, lang: str, charset: str) -> tuple[dict[str, str], str, _Sent]:
+        """Headers and text of a customer's first mail, plus its record for later replies."""
         recipient = self.recipient(lang)
         name, address = self.person(lang)
         subject = self.fill(self.rng.choice(_SUBJECTS[lang]), recipient)
         text = self.body_text(lang, recipient, name)
         headers = self.common_headers(lang, charset, name, address, recipient, subject)
         sent = _Sent(headers["Message-ID"], (), subject, name, address, recipient, self.now, text)
-        return headers, text, subject, recipient, sent
+        return headers, text, sent
 
 
 # -- one builder per kind: each returns (headers, body bytes, record for replies or None) ----------
 
 def _build_plain(gen: MailGenerator, lang: str, charset: str):
-    headers, text, _, _, sent = gen.new_request(lang, charset)
+    headers, text, sent = gen.new_request(lang, charset)
     part_headers, body = _text_part(gen.rng, text, "plain", charset)
     headers.update(part_headers)
     return headers, body, sent
 
 
 def _build_alternative(gen: MailGenerator, lang: str, charset: str):
-    headers, text, _, _, sent = gen.new_request(lang, charset)
+    headers, text, sent = gen.new_request(lang, charset)
     with_image = gen.rng.random() < 0.25
     html_body = _html_from_text(text, image_cid="logo001@local" if with_image else None)
     alternative = _multipart(gen.rng, "alternative", [
@@ -361,7 +359,7 @@ def _build_alternative(gen: MailGenerator, lang: str, charset: str):
 
 
 def _build_html_only(gen: MailGenerator, lang: str, charset: str):
-    headers, text, _, _, sent = gen.new_request(lang, charset)
+    headers, text, sent = gen.new_request(lang, charset)
     part_headers, body = _text_part(gen.rng, _html_from_text(text), "html", charset)
     headers.update(part_headers)
     return headers, body, sent
@@ -369,7 +367,7 @@ def _build_html_only(gen: MailGenerator, lang: str, charset: str):
 
 def _build_attachment(gen: MailGenerator, lang: str, charset: str):
     rng = gen.rng
-    headers, text, _, _, sent = gen.new_request(lang, charset)
+    headers, text, sent = gen.new_request(lang, charset)
     if rng.random() < 0.5:
         first = _text_part(rng, text, "plain", charset)
     else:
@@ -477,7 +475,8 @@ def _reply_basics(gen: MailGenerator, lang: str, charset: str, original: _Sent):
     agent_reply = f"<reply.{rng.getrandbits(40):010x}@example.com>"
     references = (*original.references, original.message_id, agent_reply)
     headers["In-Reply-To"] = agent_reply
-    headers["References"] = _fold_ids(references)
+    # Long References fields are folded one id per line, as most clients do.
+    headers["References"] = "\n ".join(references)
     sent = _Sent(headers["Message-ID"], references, original.subject, original.name, original.address,
                  original.recipient, gen.now, text)
     return headers, text, sent
@@ -502,10 +501,6 @@ def _outlook_block(rng: random.Random, lang: str, original: _Sent, sender: tuple
 def _date_fields(lang: str, when: datetime) -> dict:
     return {"day": when.day, "month": when.month, "year": when.year, "time": when.strftime("%H:%M"),
             "mon": _MONTHS[lang][when.month - 1], "weekday": _WEEKDAYS[lang][when.weekday()]}
-
-
-def _fold_ids(ids: tuple[str, ...]) -> str:
-    return "\n ".join(ids)
 
 
 def _add_auto_signals(rng: random.Random, headers: dict[str, str]) -> None:
@@ -690,7 +685,7 @@ def _encoded_word(data: bytes, charset: str, letter: str) -> str:
 
 def _header_block(headers: dict[str, str]) -> bytes:
     # Raw 8-bit subjects are meant to reach the wire as UTF-8 bytes, exactly as broken clients send them.
-    lines = "".join(f"{key}: {value}\n" for key, value in headers.items() if not key.startswith("X-Bench"))
+    lines = "".join(f"{key}: {value}\n" for key, value in headers.items())
     return lines.encode("utf-8")
 
 
