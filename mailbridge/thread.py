@@ -8,7 +8,8 @@ The rules run in the order of DESIGN.md, first match wins (`RULES` below is that
 4. stored-reference   any stored Message-ID in In-Reply-To/References.
 5. referenced-by      a stored message names this one's Message-ID: the reply came first.
 6. shared-reference   a stored message names the same parent: a sibling reply whose parent
-                      we never stored (both answer one mail that never reached us first).
+                      we never stored (both answer one mail that never reached us first),
+                      accepted only from the ticket's people, as in rule 7.
 7. subject-code       a ticket code in the subject, accepted only from the ticket's requester,
                       a participant, or an agent of the ticket's queue.
 8. new                none of the above.
@@ -198,18 +199,24 @@ def _referenced_by(inputs: _Inputs) -> ThreadDecision | None:
 
 
 def _shared_reference(inputs: _Inputs) -> ThreadDecision | None:
+    # Two people answering the same outside mail (an announcement sent to many) share a parent
+    # without sharing a request, so a sibling joins only when its sender belongs to the ticket.
     refs = _references(inputs.message)
     found = repo_thread.referencing_messages(refs, session=inputs.session)
-    for ref in refs:
-        if ref in found:
-            ticket_id, sibling = found[ref]
-            detail = f"stored <{sibling}> of {_code(inputs, ticket_id)} also refers to <{ref}>"
+    sender = _sender(inputs)
+    for ref in (ref for ref in refs if ref in found):
+        ticket_id, sibling = found[ref]
+        ticket = inputs.session.get(Ticket, ticket_id)
+        role = _sender_role(inputs, ticket, sender)
+        if role is not None:
+            detail = f"stored <{sibling}> of {ticket.code} also refers to <{ref}>, sender is the {role}"
             return ThreadDecision(ticket_id, "shared-reference", detail)
+        inputs.notes.append(f"ignored shared reference <{ref}> with {ticket.code}: {_not_theirs(inputs, ticket)}")
     return None
 
 
 def _subject_code(inputs: _Inputs) -> ThreadDecision | None:
-    sender = inputs.message.from_.address.lower() if inputs.message.from_ else ""
+    sender = _sender(inputs)
     for code in subject_codes(inputs.message.subject):
         ticket = ticket_by_code(code, session=inputs.session)
         if ticket is None:
@@ -217,10 +224,7 @@ def _subject_code(inputs: _Inputs) -> ThreadDecision | None:
         role = _sender_role(inputs, ticket, sender)
         if role is not None:
             return ThreadDecision(ticket.id, "subject-code", f"{code} in the subject, sender is the {role}")
-        inputs.notes.append(
-            f"ignored {code} in the subject: {sender or 'the sender'} is not its requester, "
-            f"a participant or an agent of queue {ticket.queue}"
-        )
+        inputs.notes.append(f"ignored {code} in the subject: {_not_theirs(inputs, ticket)}")
     return None
 
 
@@ -233,6 +237,15 @@ RULES: tuple[Callable[[_Inputs], ThreadDecision | None], ...] = (
     _shared_reference,
     _subject_code,
 )
+
+
+def _sender(inputs: _Inputs) -> str:
+    return inputs.message.from_.address.lower() if inputs.message.from_ else ""
+
+
+def _not_theirs(inputs: _Inputs, ticket: Ticket) -> str:
+    who = _sender(inputs) or "the sender"
+    return f"{who} is not its requester, a participant or an agent of queue {ticket.queue}"
 
 
 def _sender_role(inputs: _Inputs, ticket: Ticket, sender: str) -> str | None:

@@ -206,8 +206,19 @@ def test_a_sibling_reply_to_a_parent_we_never_stored_joins_its_sibling(seeded):
     database, _, sop = seeded
     with database.session() as session:
         store_message(session, sop.id, "sibling-1@cliente.es", in_reply_to=("agent-direct@cliente.es",))
-    decision = decide(database, message(in_reply_to=("<agent-direct@cliente.es>",)), SOPORTE)
+    decision = decide(database, message(sender=MARIA, in_reply_to=("<agent-direct@cliente.es>",)), SOPORTE)
     assert (decision.rule, decision.ticket_id) == ("shared-reference", sop.id)
+    assert decision.detail.endswith("sender is the requester")
+
+
+def test_a_stranger_answering_the_same_outside_mail_gets_a_ticket_of_their_own(seeded):
+    database, _, sop = seeded
+    with database.session() as session:
+        store_message(session, sop.id, "sibling-1@cliente.es", in_reply_to=("announcement@vendor.example",))
+    parsed = message(sender="otro@cliente.example", in_reply_to=("announcement@vendor.example",))
+    decision = decide(database, parsed, SOPORTE)
+    assert (decision.rule, decision.ticket_id) == ("new", None)
+    assert "ignored shared reference <announcement@vendor.example> with SOP-000001" in decision.detail
 
 
 @pytest.mark.parametrize(
