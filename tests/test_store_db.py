@@ -21,6 +21,7 @@ from mailbridge.store.repo import create_ticket
 EXPECTED_TABLES = {
     "alembic_version", "attachment", "blob", "code_counter", "message", "message_ref",
     "participant", "quarantine", "raw_message", "ticket",
+    "outbox", "address_health",
 }
 
 
@@ -92,6 +93,14 @@ def test_unreachable_postgresql_is_one_clear_line():
 def test_sqlite_in_a_missing_directory_is_one_clear_line(tmp_path):
     with pytest.raises(DatabaseUnavailable, match="no directory .*missing"):
         store_db.open_database(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+
+
+def test_a_plain_postgresql_url_uses_psycopg_and_other_databases_are_refused():
+    db = store_db.connect("postgresql://mailbridge:hunter2@127.0.0.1:1/mailbridge")
+    assert db.engine.dialect.driver == "psycopg"
+    assert "hunter2" not in repr(db)
+    with pytest.raises(DatabaseUnavailable, match="'mysql://u:\\*\\*\\*@h/db': mailbridge supports sqlite"):
+        store_db.connect("mysql://u:pw@h/db")
 
 
 def test_a_malformed_url_is_one_clear_line():

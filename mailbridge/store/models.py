@@ -1,4 +1,4 @@
-"""The tables: raw mail, tickets, participants, messages, references, attachments, quarantine.
+"""The tables: raw mail, tickets, participants, messages, references, attachments, quarantine, outbox.
 
 Every timestamp is an aware UTC datetime (`UTCDateTime`); list-valued columns are JSON. Columns
 that threading looks up (Message-IDs, references, ticket codes) carry an index, so finding a
@@ -174,3 +174,49 @@ class CodeCounter(SQLModel, table=True):
     prefix: str = Field(max_length=16, primary_key=True)
     last_value: int = 0
 
+
+
+OUTBOX_STATES = ("queued", "sent", "held", "failed", "bounced", "dropped")
+
+
+class Outbox(SQLModel, table=True):
+    """One mail we send, rendered when its cause is stored and delivered later by the outbox worker.
+
+    `intent` names why it exists (`ack:<ticket id>`, `notify:<message row>:<agent>`); its unique
+    constraint is what makes a mail go out once per intent, however often its cause is replayed.
+    `message_id` is ours and fixed at queue time, so a bounce or a re-send is recognisable.
+    """
+
+    # The worker looks for due mail; the rate limit counts recent mail to one recipient.
+    __table_args__ = (
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_recipient_created_at", "recipient", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    intent: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=32)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    message_id: str = Field(max_length=998, unique=True)
+    mail_from: str = Field(max_length=320)
+    recipient: str = Field(max_length=320)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    automatic: bool = True
+    state: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _when()
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class AddressHealth(SQLModel, table=True):
+    """What bounces told us about one address: undeliverable until a time, or only delayed."""
+
+    __tablename__ = "address_health"
+
+    address: str = Field(max_length=320, primary_key=True)
+    undeliverable_until: datetime | None = _when(nullable=True)
+    last_status: str = Field(default="", max_length=16)
+    last_bounce_at: datetime | None = _when(nullable=True)
+    bounces: int = 0
