@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -32,7 +32,7 @@ class Database:
     """An engine and its session factory; `session()` is the one way code gets a transaction."""
 
     engine: Engine
-    url: str
+    url: str = field(repr=False)  # may hold a password; the engine's repr masks it
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
@@ -57,9 +57,16 @@ def connect(url: str) -> Database:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseUnavailable(f"database URL {url!r} is not valid: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         return Database(_sqlite_engine(url), url)
-    engine = create_engine(url, pool_pre_ping=True)
+    if backend != "postgresql":
+        raise DatabaseUnavailable(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: mailbridge supports "
+            "sqlite:///PATH and postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        )
+    # psycopg (version 3) is the driver we ship with; a plain postgresql:// URL means it too.
+    engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
     return Database(engine, url)
 
 
