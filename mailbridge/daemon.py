@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import MailbridgeError
-from mailbridge.sources.smtp import IntakeHandler, protocol_factory
+from mailbridge.sources.smtp import IntakeHandler, error_line, protocol_factory
 from mailbridge.store.db import Database
 from mailbridge.worker import Worker
 
@@ -133,8 +133,7 @@ async def _work(worker: Worker, wake: asyncio.Event, stop: asyncio.Event) -> Non
         try:
             await asyncio.to_thread(worker.drain, stop.is_set)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-            log.error("processing paused: %s: %s; retrying in %.0f s", type(exc).__name__, exc,
-                      POLL_SECONDS)
+            log.error("processing paused: %s; retrying in %.0f s", error_line(exc), POLL_SECONDS)
         try:
             await asyncio.wait_for(wake.wait(), POLL_SECONDS)
         except TimeoutError:

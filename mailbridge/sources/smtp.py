@@ -101,8 +101,8 @@ class IntakeHandler:
                 intake.accept_raw, raw, db=self.db, source="smtp", received_at=utcnow(),
                 envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
         except Exception as exc:  # noqa: BLE001 - any failure to store must become a 451
-            log.error("not stored (from=<%s> to=%s, %d bytes): %s: %s; answered 451",
-                      sender, ",".join(envelope.rcpt_tos), len(raw), type(exc).__name__, exc)
+            log.error("not stored (from=<%s> to=%s, %d bytes): %s; answered 451",
+                      sender, ",".join(envelope.rcpt_tos), len(raw), error_line(exc))
             return TEMPORARY_FAILURE
         finally:
             self.in_flight -= 1
@@ -187,6 +187,13 @@ def peer_trusted(peer: Any, networks: Sequence[Any]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return any(address in network for network in networks)
+
+
+def error_line(exc: BaseException) -> str:
+    """`Type: first line` of an error, for one log line. A database error's own text includes the
+    statement's parameters, i.e. the whole message: only the driver's message is kept."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 def _well_formed(address: str, *, null_ok: bool) -> bool:
