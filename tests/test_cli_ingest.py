@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +145,30 @@ def test_real_process_exit_codes_and_no_tracebacks(env, tmp_path):
     assert unknown.stderr.strip() == "mailbridge: no ticket DYN-999999"
     for result in (ok, missing, unknown):
         assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not MAILBRIDGE.exists(), reason="needs the installed `mailbridge` script next to python")
+def test_progress_bar_is_shown_on_a_terminal_only(env, tmp_path):
+    mbox = tmp_path / "support.mbox"
+    mbox.write_bytes(b"From jan@klient.pl Tue Feb  3 09:12:00 2026\n" + (THREADS / "original_dynamics_pl.eml").read_bytes())
+    args = [str(MAILBRIDGE), "ingest", "--config", str(CONFIG), str(mbox)]
+    run_env = {"PATH": "/usr/bin:/bin", "TERM": "xterm", "COLUMNS": "100", **env}
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(args, stdin=terminal, stdout=terminal, stderr=terminal, env=run_env)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    assert b"ingesting" in output
+    assert b"1 message(s): created 1, threaded 0" in output
+    piped = subprocess.run(args, capture_output=True, env=run_env, timeout=60, check=False)
+    assert b"ingesting" not in piped.stdout + piped.stderr
+    assert b"1 message(s): created 0, threaded 0, duplicates 1" in piped.stdout
