@@ -1,4 +1,4 @@
-"""The path of one accepted message: parse → route → thread → classify → store, in one transaction.
+"""The path of one accepted message: parse → route → thread → classify → store → effects, in one transaction.
 
 `process` is the whole path, top to bottom. Each stage is a call into the module that owns it;
 this file only decides what the stages' answers mean for the ticket:
@@ -10,7 +10,9 @@ this file only decides what the stages' answers mean for the ticket:
   answers, a bounce on the ticket of the message that came back, and otherwise it is dropped
   (stored for the record and for `explain`, on no ticket). Mailing-list mail is the exception
   the design table names: it may open a ticket, but never reopens one;
-- our own mail coming back (its Message-ID is one of ours) is dropped.
+- our own mail coming back (its Message-ID is one of ours) is dropped;
+- what the message causes is queued in the same transaction (`notify`): the acknowledgement of
+  a customer's first mail, notices to the queue's agents, and a bounce's marks on addresses.
 
 Anything a stage raises sends the raw message to quarantine with the stage and the error, and
 the caller's batch goes on. Two processes storing the same Message-ID at once meet at the unique
@@ -26,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.config.models import Config, QueueConfig
+from mailbridge import notify
 from mailbridge.errors import Discard
 from mailbridge.intake import accept_raw, get_raw, mark_retried
 from mailbridge.intake import quarantine as park
@@ -154,6 +157,8 @@ def _store(
     if placement.ticket is not None:
         placement.ticket.updated_at = now
         session.add(placement.ticket)
+    notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
+                         session=session, config=config, secret=secret, now=now)
     return _outcome(placement, decision, message_id)
 
 

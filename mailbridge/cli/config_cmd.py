@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from mailbridge.cli import app
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
+from mailbridge.templates import check_templates
 
 # Shared by every command that reads the config, so `--config` reads the same everywhere.
 ConfigOption = Annotated[
@@ -27,7 +28,7 @@ ConfigOption = Annotated[
 # One paragraph per line: typer rewraps the help text to the terminal's width.
 HELP = """Check the config file and print what mailbridge understood from it.
 
-Prints the queues (addresses, code prefix, language, agents), the database URL (password masked), the state directory and where the signing secret comes from. On problems, prints one line per problem to standard error, named by the key's path (queues[2].address: not an email address), and exits 1. Nothing is written: the state directory and the secret are only created when mailbridge runs.
+Prints the queues (addresses, code prefix, language, agents), the database URL (password masked), the state directory, where the signing secret comes from and where outgoing mail goes. Every mail template a queue can use is rendered with sample values, so a broken template is reported here rather than on the first customer mail. On problems, prints one line per problem to standard error, named by the key's path (queues[2].address: not an email address), and exits 1. Nothing is written: the state directory and the secret are only created when mailbridge runs.
 
 Example: mailbridge check-config --config config/mailbridge.example.toml
 """
@@ -36,6 +37,11 @@ Example: mailbridge check-config --config config/mailbridge.example.toml
 @app.command("check-config", help=HELP)
 def check_config(config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
+    problems = check_templates(loaded)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
     typer.echo("\n".join(summary(loaded)))
 
 
@@ -59,6 +65,7 @@ def summary(config: Config) -> list[str]:
         f"message-id domain: {config.message_domain}",
         f"reopen window: {config.threading.reopen_window_days} days",
         f"listener: {config.listener.protocol} on {config.listener.host}:{config.listener.port}",
+        f"outbox: {_outbox_line(config)}",
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
@@ -81,6 +88,14 @@ def _queue_lines(queue: QueueConfig) -> list[str]:
         f"    addresses: {', '.join(queue.addresses())} (and +tag sub-addresses)",
         f"    agents: {', '.join(queue.agents) if queue.agents else 'none'}",
     ]
+
+
+def _outbox_line(config: Config) -> str:
+    settings = config.outbox
+    if not settings.relay_host:
+        return f"no relay: mail is written to the Maildir {config.outbox_maildir}"
+    login = f", login {settings.relay_user}" if settings.relay_user else ""
+    return f"relay {settings.relay_host}:{settings.relay_port} ({settings.relay_tls}{login})"
 
 
 def _secret_origin(config: Config) -> str:

@@ -1,4 +1,4 @@
-"""`mailbridge tickets list|show`: look at tickets and their conversations."""
+"""`mailbridge tickets list|show|resolve|close|reopen`: look at tickets, change their status."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import present
+from mailbridge import present, status
 from mailbridge.cli import app
-from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_or_exit,
+    database,
+    fail,
+    print_json,
+    secret_for,
+)
+from mailbridge.errors import MailbridgeError
 from mailbridge.store import repo
 from mailbridge.store.models import TICKET_STATUSES
+from mailbridge.store.types import utcnow
 
-tickets_app = typer.Typer(help="List tickets and show their conversations.", no_args_is_help=True)
+tickets_app = typer.Typer(help="List tickets, show their conversations, change their status.", no_args_is_help=True)
 app.add_typer(tickets_app, name="tickets")
 
 LIST_HELP = """List tickets, most recently updated first.
@@ -72,3 +82,36 @@ def show_command(
         print_json(present.conversation_json(ticket, participants, messages, attachments))
     else:
         typer.echo(present.conversation_text(ticket, participants, messages, attachments))
+
+
+STATUS_HELP = """{what} ticket CODE and queue the customer's {mail} mail (sent by `mailbridge serve`).
+
+Example:  mailbridge tickets {action} DYN-000123
+"""
+
+
+def _status_command(action: str, what: str, mail: str) -> None:
+    @tickets_app.command(action, help=STATUS_HELP.format(what=what, mail=mail, action=action))
+    def command(
+        code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
+        as_json: JsonOption = False,
+        config: ConfigOption = None,
+    ) -> None:
+        loaded = config_or_exit(config)
+        with database(loaded) as db:
+            try:
+                change = status.change_status(code, action, db=db, config=loaded, secret=secret_for(loaded),
+                                              now=utcnow())
+            except MailbridgeError as error:
+                fail(str(error))
+        if as_json:
+            print_json({"ticket": change.code, "before": change.before, "after": change.after,
+                        "mail_queued": change.mail_queued})
+        else:
+            queued = "mail queued" if change.mail_queued else "no mail (see the log)"
+            typer.echo(f"{change.code}: {change.before} → {change.after}; {queued}")
+
+
+_status_command("resolve", "Resolve", "'resolved'")
+_status_command("close", "Close", "'closed'")
+_status_command("reopen", "Reopen", "'reopened'")

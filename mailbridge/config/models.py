@@ -22,8 +22,12 @@ from pydantic import (
     model_validator,
 )
 
+from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
 from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
+from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.listener import ListenerSection
+from mailbridge.config.outbox import OutboxSection
+from mailbridge.config.sla import SlaSection, name_problems
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
 
 # Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
@@ -117,9 +121,17 @@ class QueueConfig(_Section):
     aliases: tuple[Mailbox, ...] = ()
     code_prefix: CodePrefix
     language: Literal["pl", "es", "en"] = "en"
+    # More languages the queue answers in: a customer writing in one of them is answered in it.
+    languages: tuple[Literal["pl", "es", "en"], ...] = ()
     display_name: StrictStr = ""
     agents: tuple[Email, ...] = ()
     catch_all: StrictBool = False
+    # Business time (see config/calendars.py): the zone times are shown and counted in, and the
+    # calendar deemed receipt and SLA clocks use ("" = built-in "business", Mon-Fri 09:00-17:00).
+    time_zone: ZoneName = "UTC"
+    calendar: StrictStr = ""
+    default_priority: Priority = "routine"
+    default_type: TicketType = "question"
 
     def addresses(self) -> tuple[str, ...]:
         """The queue's address and aliases, lowercased: the forms routing compares against."""
@@ -128,6 +140,10 @@ class QueueConfig(_Section):
     def is_agent(self, address: str) -> bool:
         """Whether `address` (any case) is one of this queue's agents."""
         return address.strip().lower() in {a.lower() for a in self.agents}
+
+    def answer_language(self, detected: str | None) -> str:
+        """The language of mail to a customer: theirs when the queue allows it, else the queue's."""
+        return detected if detected and detected in self.languages else self.language
 
     @property
     def label(self) -> str:
@@ -142,7 +158,12 @@ class Config(_Section):
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     threading: ThreadingSection = Field(default_factory=ThreadingSection)
     listener: ListenerSection = Field(default_factory=ListenerSection)
+    outbox: OutboxSection = Field(default_factory=OutboxSection)
     queues: tuple[QueueConfig, ...] = Field(min_length=1)
+    calendars: dict[CalendarName, CalendarConfig] = Field(default_factory=dict)
+    classify: ClassifySection = Field(default_factory=ClassifySection)
+    customers: tuple[CustomerConfig, ...] = ()
+    sla: SlaSection = Field(default_factory=SlaSection)
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)
@@ -157,6 +178,9 @@ class Config(_Section):
             conflicts = queue_conflicts([q.model_dump() for q in self.queues])
             if conflicts:
                 raise ValueError("; ".join(conflicts))
+        unknown_names = name_problems(self)
+        if unknown_names:
+            raise ValueError("; ".join(unknown_names))
         # Resolved once, at load, so that a later change of directory or environment cannot
         # move the database or the secret under a running daemon.
         env = context.get("env", os.environ)
@@ -184,6 +208,12 @@ class Config(_Section):
     def message_domain(self) -> str:
         """The domain of the Message-IDs we create: configured, else the first queue's domain."""
         return self.mailbridge.domain or self.queues[0].address.rsplit("@", 1)[1].lower()
+
+    @property
+    def outbox_maildir(self) -> Path:
+        """Where mail goes when no relay is configured: [outbox] maildir, else STATE_DIR/outbox-maildir."""
+        # A relative path is taken from the state directory; an absolute one replaces it.
+        return self.state_dir / Path(self.outbox.maildir or "outbox-maildir").expanduser()
 
     @property
     def secret_path(self) -> Path:

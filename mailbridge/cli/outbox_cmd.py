@@ -1,0 +1,122 @@
+"""`mailbridge outbox list|retry|drop|send`: the mail mailbridge sends, and what to do when it is stuck."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlmodel import col, select
+
+from mailbridge import outbox
+from mailbridge.cli import app
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.outbox_worker import OutboxWorker
+from mailbridge.store.db import Database
+from mailbridge.store.models import OUTBOX_STATES, Outbox, Ticket
+from mailbridge.store.types import utcnow
+
+outbox_app = typer.Typer(
+    help="Mail mailbridge sends (acknowledgements, notifications, status mail): list, retry, drop, send.",
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app, name="outbox")
+
+IdArgument = Annotated[int, typer.Argument(help="The outbox id (see `outbox list`).", show_default=False)]
+
+LIST_HELP = """List outgoing mail, newest first: state, kind, ticket, recipient, attempts, last error.
+
+States: queued (waiting or retrying), sent, held (loop protection: rate limit or a bounced
+address), failed (refused for good, or out of attempts), bounced (a DSN came back), dropped.
+
+Examples:  mailbridge outbox list --state failed
+           mailbridge outbox list --json
+"""
+
+
+def _state(value: str | None) -> str | None:
+    if value is not None and value not in OUTBOX_STATES:
+        raise typer.BadParameter(f"must be one of {', '.join(OUTBOX_STATES)}")
+    return value
+
+
+@outbox_app.command("list", help=LIST_HELP)
+def list_command(
+    state: Annotated[str | None, typer.Option("--state", help="Only this state.", callback=_state)] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
+    as_json: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    loaded = config_or_exit(config)
+    with database(loaded) as db:
+        rows = outbox.list_outbox(db, state=state, limit=limit)
+        codes = _ticket_codes(db, rows)
+    if as_json:
+        print_json([_row_json(row, codes) for row in rows])
+    elif not rows:
+        typer.echo("no outgoing mail" + (f" in state {state}" if state else ""))
+    else:
+        typer.echo("\n".join(_row_line(row, codes) for row in rows))
+
+
+@outbox_app.command("retry", help="Queue held, failed or bounced mail again now (an ID, or --all failed and held).")
+def retry_command(
+    row_id: Annotated[int | None, typer.Argument(help="The outbox id.", show_default=False)] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every held and failed mail.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    if (row_id is None) == (not everything):
+        raise typer.BadParameter("give an outbox ID or --all (not both)")
+    loaded = config_or_exit(config)
+    with database(loaded) as db:
+        ids = [row_id] if row_id is not None else _stuck_ids(db)
+        released = outbox.release(db, ids, utcnow())
+    if row_id is not None and not released:
+        fail(f"outbox {row_id} is not held, failed or bounced (see `mailbridge outbox list`)")
+    typer.echo(f"{released} mail(s) queued again; `mailbridge serve` sends them")
+
+
+@outbox_app.command("drop", help="Give up on a mail that is not sent yet; it stays listed as dropped.")
+def drop_command(row_id: IdArgument, config: ConfigOption = None) -> None:
+    loaded = config_or_exit(config)
+    with database(loaded) as db:
+        if not outbox.drop(db, row_id):
+            fail(f"outbox {row_id} is unknown, already sent or already dropped")
+    typer.echo(f"outbox {row_id} dropped")
+
+
+@outbox_app.command("send", help="Deliver every mail due now and exit (what `serve` does all the time).")
+def send_command(config: ConfigOption = None) -> None:
+    loaded = config_or_exit(config)
+    with database(loaded) as db:
+        sent = OutboxWorker(db=db, config=loaded).drain()
+        waiting = len(outbox.list_outbox(db, state="queued"))
+    typer.echo(f"sent {sent}; {waiting} still queued")
+
+
+def _stuck_ids(db: Database) -> list[int]:
+    return [row.id for state in ("held", "failed") for row in outbox.list_outbox(db, state=state, limit=10_000)]
+
+
+def _ticket_codes(db: Database, rows: list[Outbox]) -> dict[int, str]:
+    ids = {row.ticket_id for row in rows if row.ticket_id is not None}
+    if not ids:
+        return {}
+    with db.session() as session:
+        return dict(session.exec(select(Ticket.id, Ticket.code).where(col(Ticket.id).in_(ids))).all())
+
+
+def _row_json(row: Outbox, codes: dict[int, str]) -> dict:
+    return {
+        "id": row.id, "state": row.state, "kind": row.kind, "intent": row.intent,
+        "ticket": codes.get(row.ticket_id), "recipient": row.recipient, "message_id": row.message_id,
+        "attempts": row.attempts, "created_at": row.created_at.isoformat(),
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None, "last_error": row.last_error,
+    }
+
+
+def _row_line(row: Outbox, codes: dict[int, str]) -> str:
+    when = f"sent {row.sent_at:%Y-%m-%d %H:%M}" if row.sent_at else f"next {row.next_attempt_at:%Y-%m-%d %H:%M}"
+    line = (f"{row.id:>6}  {row.state:<8} {row.kind:<11} {codes.get(row.ticket_id, '-'):<11} "
+            f"{row.recipient}  attempts {row.attempts}, {when} UTC")
+    return f"{line}\n        {row.last_error}" if row.last_error else line

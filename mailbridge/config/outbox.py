@@ -1,0 +1,53 @@
+"""`[outbox]`: where the mail we send goes (an SMTP relay or a local Maildir) and its limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+
+
+class OutboxSection(BaseModel):
+    """`[outbox]`: relay, Maildir fallback, templates, retries and the loop-protection limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # "" = no relay: every mail is written to a Maildir folder a person can open.
+    relay_host: StrictStr = ""
+    relay_port: StrictInt = Field(default=587, ge=1, le=65535)
+    relay_tls: Literal["starttls", "implicit", "none"] = "starttls"
+    relay_user: StrictStr = ""
+    relay_password: StrictStr = Field(default="", repr=False)
+    relay_ca_file: StrictStr = ""
+    relay_timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
+    maildir: StrictStr = ""
+    templates_dir: StrictStr = ""
+    send_acknowledgements: StrictBool = True
+    notify_agents: StrictBool = True
+    max_auto_per_recipient: StrictInt = Field(default=10, ge=1)
+    per_hours: StrictInt = Field(default=3, ge=1)
+    undeliverable_days: StrictInt = Field(default=7, ge=0)
+    max_attempts: StrictInt = Field(default=25, ge=1, le=1000)
+
+    @field_validator("relay_ca_file")
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        if value and not Path(value).is_dir():
+            raise ValueError(f"no such directory: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _login_consistent(self) -> OutboxSection:
+        if bool(self.relay_user) != bool(self.relay_password):
+            raise ValueError("relay_user and relay_password go together: set both or neither")
+        if self.relay_user and not self.relay_host:
+            raise ValueError("relay_user is set but relay_host is empty")
+        return self

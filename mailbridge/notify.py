@@ -1,0 +1,161 @@
+"""The mail a stored message causes, queued in the same transaction: acknowledgement, agent notices, bounces.
+
+- A customer's first mail (a new ticket) gets an acknowledgement with the ticket code.
+- Each customer mail on a ticket, first or follow-up, notifies every agent of the queue.
+- A permanent bounce of one of our mails marks the failed addresses undeliverable for
+  `[outbox] undeliverable_days`, and the returned mail's outbox row `bounced`; a delay (4.x.x)
+  is only recorded, as the message on its ticket.
+
+Every mail passes loop protection (`mailbridge.loops`) first; the rate limit applies to mail to
+customers, not to the queue's own agents. `queue_mail` is also what status changes use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from mailbridge import loops, outbox
+from mailbridge.compose import Outgoing, compose
+from mailbridge.config.models import Config, QueueConfig
+from mailbridge.parse.model import ParsedMessage
+from mailbridge.store.models import Message, Ticket
+from mailbridge.templates import mail_context, templates_for
+from mailbridge.thread import DERIVED_DOMAIN
+from mailbridge.tokens import is_our_message_id, our_message_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One mail to queue: why (intent), what (kind), to whom, in which language and thread."""
+
+    intent: str
+    kind: str
+    ticket: Ticket
+    queue: QueueConfig
+    recipient: str
+    recipient_name: str
+    language: str
+    about: Message | None
+    references: Sequence[str] = ()
+    # Automatic mail counts towards the rate limit (when `limited`) and says Auto-Submitted.
+    automatic: bool = True
+    limited: bool = True
+    auto_submitted: str = "auto-replied"
+
+
+def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, created: bool, *,
+                  envelope_from: str | None, session: Session, config: Config, secret: bytes,
+                  now: datetime) -> None:
+    """Queue what this stored message causes (see the module docstring)."""
+    if message.auto is not None and message.auto.kind == "bounce":
+        note_bounce(message, session=session, config=config, secret=secret, now=now)
+    queue = config.queue(ticket.queue) if ticket is not None else None
+    if ticket is None or queue is None or row.kind != "customer":
+        return
+    mails = [_ack(message, row, ticket, queue)] if created and config.outbox.send_acknowledgements else []
+    if config.outbox.notify_agents:
+        mails += _agent_notices(message, row, ticket, queue, created)
+    for mail in mails:
+        queue_mail(mail, cause=message, envelope_from=envelope_from, session=session, config=config,
+                   secret=secret, now=now)
+
+
+def _ack(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig) -> Mail:
+    return Mail(f"ack:{ticket.id}", "ack", ticket, queue, ticket.requester, ticket.requester_name,
+                queue.answer_language(ticket.language), row, _thread_of(message, row))
+
+
+def _agent_notices(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig,
+                   created: bool) -> list[Mail]:
+    kind = "agent_new" if created else "agent_reply"
+    sender = row.sender.lower()
+    return [
+        Mail(f"notify:{row.id}:{agent.lower()}", kind, ticket, queue, agent, "", queue.language, row,
+             _thread_of(message, row), limited=False, auto_submitted="auto-generated")
+        for agent in queue.agents if agent.lower() != sender
+    ]
+
+
+def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | None, session: Session,
+               config: Config, secret: bytes, now: datetime) -> bool:
+    """Render and queue one mail unless loop protection says never; True when a row was queued."""
+    decision = loops.decide(
+        mail.recipient, message=cause, envelope_from=envelope_from, queues=config.queues, secret=secret,
+        state=_recipient_state(mail, session=session, config=config, now=now),
+        limit=loops.Limit(config.outbox.max_auto_per_recipient, config.outbox.per_hours) if mail.limited else None,
+        now=now,
+    )
+    if not decision.send and not decision.hold:
+        log.info("%s to %s on %s not sent: %s", mail.kind, mail.recipient, mail.ticket.code, decision.reason)
+        return False
+    message_id = our_message_id(mail.ticket.id, secret, config.message_domain)
+    content = compose(_render(mail, config), _outgoing(mail, message_id), secret=secret, now=now)
+    return outbox.enqueue(
+        session=session, intent=mail.intent, kind=mail.kind, ticket_id=mail.ticket.id, message_id=message_id,
+        mail_from=mail.queue.address, recipient=mail.recipient, content=content, automatic=mail.automatic,
+        now=now, state="held" if decision.hold else "queued", note=decision.reason,
+    )
+
+
+def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datetime) -> loops.RecipientState:
+    since = now - timedelta(hours=config.outbox.per_hours)
+    recent = outbox.recent_automatic(mail.recipient, session=session, since=since) if mail.limited else 0
+    return loops.RecipientState(recent, outbox.undeliverable_until(mail.recipient, session=session))
+
+
+def _render(mail: Mail, config: Config):
+    ticket, about = mail.ticket, mail.about
+    context = mail_context(
+        ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status},
+        queue=mail.queue,
+        customer={"name": ticket.requester_name, "address": ticket.requester},
+        message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
+                 "subject": about.subject if about else "",
+                 "text": (about.reply_text or about.text) if about else ""},
+        reopen_window_days=config.threading.reopen_window_days,
+    )
+    return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
+
+
+def _outgoing(mail: Mail, message_id: str) -> Outgoing:
+    parent = mail.about.message_id if mail.about and _referable(mail.about.message_id) else None
+    return Outgoing(mail.queue, mail.recipient, mail.recipient_name, mail.ticket.code, mail.ticket.id,
+                    message_id, parent, mail.references, mail.auto_submitted)
+
+
+def _thread_of(message: ParsedMessage, row: Message) -> list[str]:
+    """The References of a mail answering `row`: its own References, then itself."""
+    refs = [ref.strip("<> ") for ref in message.references]
+    return [*refs, row.message_id] if _referable(row.message_id) else refs
+
+
+def _referable(message_id: str) -> bool:
+    # A Message-ID we derived for a mail that had none exists only here: no one else knows it.
+    return not message_id.endswith("@" + DERIVED_DOMAIN)
+
+
+def note_bounce(message: ParsedMessage, *, session: Session, config: Config, secret: bytes, now: datetime) -> None:
+    """A permanent bounce of OUR mail marks its failed recipients undeliverable for a while.
+
+    Only a bounce naming one of our signed Message-IDs counts: anyone can send a DSN, and a
+    forged one must not silence mail to a customer.
+    """
+    bounce = message.bounce
+    original = bounce.original_message_id if bounce else None
+    if bounce is None or not bounce.permanent or not original or not is_our_message_id(original, secret):
+        return
+    until = now + timedelta(days=config.outbox.undeliverable_days)
+    statuses = []
+    for recipient in bounce.recipients:
+        status = recipient.status or "5.0.0"
+        if status.startswith("5") and "@" in recipient.address:
+            outbox.mark_undeliverable(recipient.address, session=session, until=until, status=status, now=now)
+            statuses.append(status)
+    outbox.mark_bounced(original, ", ".join(statuses) or "permanent failure", session=session)

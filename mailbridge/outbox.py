@@ -1,0 +1,167 @@
+"""The outbox: mail queued in the caller's transaction, claimed for delivery, and its bookkeeping.
+
+A row goes `queued` → `sent`; a temporary failure keeps it `queued` with a later
+`next_attempt_at` (`backoff`), a permanent one (5xx, or `max_attempts` used up) makes it
+`failed`; loop protection may queue it `held`; a DSN about it marks it `bounced`; an operator
+may `drop` it or `release` it (back to `queued`).
+
+Claiming pushes `next_attempt_at` one lease ahead in a short transaction (on PostgreSQL the row
+is picked `FOR UPDATE SKIP LOCKED`, so two instances never claim the same row); the send happens
+outside any transaction, then the result is recorded. A crash between the relay's 250 and that
+record is the one window in which a mail can go out twice: after the lease the row is due again.
+The Message-ID was fixed at queue time, so the copy is the same mail to every receiving system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from mailbridge.store.db import Database
+from mailbridge.store.models import AddressHealth, Outbox
+from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts
+
+# How long a claimed mail is left to its sender before another worker may try it again.
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY = timedelta(hours=1)
+# Automatic mail that counts towards the rate limit: everything we meant to send.
+_COUNTED_STATES = ("queued", "sent", "failed", "bounced")
+RELEASABLE_STATES = ("held", "failed", "bounced")
+
+
+def backoff(attempt: int) -> timedelta:
+    """The wait after failed attempt number `attempt` (1, 2, …): 1, 2, 4 … minutes, at most an hour."""
+    if attempt < 1:
+        return timedelta(0)
+    return min(FIRST_RETRY * 2 ** min(attempt - 1, 20), MAX_RETRY)
+
+
+def enqueue(*, session: Session, intent: str, kind: str, ticket_id: int | None, message_id: str,
+            mail_from: str, recipient: str, content: bytes, automatic: bool, now: datetime,
+            state: str = "queued", note: str = "") -> bool:
+    """Queue one mail in the caller's transaction; False when that intent was queued before."""
+    values = {
+        "intent": intent[:200], "kind": kind, "ticket_id": ticket_id, "message_id": message_id,
+        "mail_from": mail_from, "recipient": recipient.lower()[:320], "content": content,
+        "automatic": automatic, "state": state, "attempts": 0, "next_attempt_at": now,
+        "created_at": now, "sent_at": None, "last_error": note,
+    }
+    table = Outbox.__table__
+    statement = insert_ignoring_conflicts(session, table, values, ["intent"]).returning(table.c.id)
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def recent_automatic(recipient: str, *, session: Session, since: datetime) -> int:
+    """How many automatic mails to `recipient` were queued since `since` (held ones not counted)."""
+    statement = select(func.count()).select_from(Outbox).where(
+        Outbox.recipient == recipient.lower(), col(Outbox.automatic).is_(True),
+        col(Outbox.created_at) >= since, col(Outbox.state).in_(_COUNTED_STATES),
+    )
+    return session.exec(statement).one()
+
+
+def undeliverable_until(address: str, *, session: Session) -> datetime | None:
+    health = session.get(AddressHealth, address.lower())
+    return health.undeliverable_until if health else None
+
+
+def claim(db: Database, now: datetime) -> Outbox | None:
+    """The next due mail, leased to the caller (attempts counted), or None when nothing is due."""
+    statement = (
+        select(Outbox)
+        .where(Outbox.state == "queued", col(Outbox.next_attempt_at) <= now)
+        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    with db.session() as session:
+        row = session.exec(statement).first()
+        if row is None:
+            return None
+        row.attempts += 1
+        row.next_attempt_at = now + LEASE
+        session.add(row)
+    return row
+
+
+def mark_sent(db: Database, row_id: int, now: datetime) -> None:
+    _set(db, row_id, state="sent", sent_at=now, last_error="")
+
+
+def mark_retry(db: Database, row: Outbox, now: datetime, error: str, max_attempts: int) -> bool:
+    """Record a temporary failure: retried after `backoff`, or failed once attempts run out."""
+    if row.attempts >= max_attempts:
+        _set(db, row.id, state="failed", last_error=f"gave up after {row.attempts} attempts: {error}")
+        return False
+    _set(db, row.id, next_attempt_at=now + backoff(row.attempts), last_error=error)
+    return True
+
+
+def mark_failed(db: Database, row_id: int, error: str) -> None:
+    _set(db, row_id, state="failed", last_error=error)
+
+
+def mark_bounced(message_id: str, status: str, *, session: Session) -> bool:
+    """A DSN returned this mail of ours: record it on its outbox row, if it is one."""
+    table = Outbox.__table__
+    statement = (update(table).where(table.c.message_id == message_id.strip("<> "))
+                 .values(state="bounced", last_error=f"bounced: {status}"))
+    return session.execute(statement).rowcount > 0
+
+
+def release(db: Database, row_ids: Sequence[int], now: datetime) -> int:
+    """Put held, failed or bounced mail back in the queue now, with fresh attempts; how many."""
+    if not row_ids:
+        return 0
+    table = Outbox.__table__
+    statement = (update(table).where(table.c.id.in_(list(row_ids)), table.c.state.in_(RELEASABLE_STATES))
+                 .values(state="queued", attempts=0, next_attempt_at=now))
+    with db.session() as session:
+        return session.execute(statement).rowcount
+
+
+def drop(db: Database, row_id: int) -> bool:
+    """Give up on a mail that is not sent; False when it is sent, dropped or unknown."""
+    table = Outbox.__table__
+    statement = (update(table).where(table.c.id == row_id, table.c.state.not_in(("sent", "dropped")))
+                 .values(state="dropped"))
+    with db.session() as session:
+        return session.execute(statement).rowcount > 0
+
+
+def list_outbox(db: Database, *, state: str | None = None, limit: int = 200) -> list[Outbox]:
+    """Outbox rows, newest first, optionally in one state."""
+    statement = select(Outbox)
+    if state is not None:
+        statement = statement.where(Outbox.state == state)
+    statement = statement.order_by(col(Outbox.id).desc()).limit(limit)
+    with db.session() as session:
+        return list(session.exec(statement))
+
+
+def get(db: Database, row_id: int) -> Outbox | None:
+    with db.session() as session:
+        return session.get(Outbox, row_id)
+
+
+def _set(db: Database, row_id: int, **values: object) -> None:
+    table = Outbox.__table__
+    with db.session() as session:
+        session.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+def mark_undeliverable(address: str, *, session: Session, until: datetime, status: str, now: datetime) -> None:
+    """Remember that a bounce said `address` cannot receive mail, until `until`."""
+    table = AddressHealth.__table__
+    values = {"address": address.lower()[:320], "undeliverable_until": until, "last_status": status[:16],
+              "last_bounce_at": now, "bounces": 1}
+    statement = dialect_insert(session, table, values).on_conflict_do_update(
+        index_elements=["address"],
+        set_={"undeliverable_until": until, "last_status": status[:16], "last_bounce_at": now,
+              "bounces": table.c.bounces + 1},
+    )
+    session.execute(statement)

@@ -1,0 +1,80 @@
+"""The outbox worker: deliver due mail through the transport and record each result.
+
+`drain()` is burst mode: it sends everything due now and returns, which is what tests and a
+one-off CLI run use; `run()` is the daemon's loop around it (woken when the pipeline queued mail,
+and every POLL_SECONDS for retries whose time has come). Delivery never touches intake: what we
+send leaves through the relay or a Maildir folder and is never read back in as incoming mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from mailbridge import outbox
+from mailbridge.config.models import Config
+from mailbridge.store.db import Database
+from mailbridge.store.models import Outbox
+from mailbridge.store.types import utcnow
+from mailbridge.transport import PermanentFailure, TemporaryFailure, Transport, transport_for
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 5.0
+
+
+class OutboxWorker:
+    """Sends due outbox mail; `transport` and `clock` default to the config's and the real time."""
+
+    def __init__(self, *, db: Database, config: Config, transport: Transport | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.config = config
+        self.transport = transport or transport_for(config)
+        self.clock = clock
+
+    def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Try every mail due now, once each; returns how many were sent."""
+        sent = 0
+        # A failed mail is pushed into the future, so each row is claimed at most once per drain.
+        while not should_stop():
+            row = outbox.claim(self.db, self.clock())
+            if row is None:
+                break
+            sent += self._deliver(row)
+        return sent
+
+    def _deliver(self, row: Outbox) -> bool:
+        try:
+            where = self.transport.send(row.mail_from, row.recipient, row.content)
+        except PermanentFailure as error:
+            outbox.mark_failed(self.db, row.id, str(error))
+            log.error("outbox #%d %s to %s failed for good: %s", row.id, row.kind, row.recipient, error)
+            return False
+        except TemporaryFailure as error:
+            again = outbox.mark_retry(self.db, row, self.clock(), str(error), self.config.outbox.max_attempts)
+            log.warning("outbox #%d %s to %s not sent (attempt %d)%s: %s", row.id, row.kind, row.recipient,
+                        row.attempts, "; will retry" if again else "; giving up", error)
+            return False
+        outbox.mark_sent(self.db, row.id, self.clock())
+        log.info("outbox #%d %s to %s sent via %s", row.id, row.kind, row.recipient, where)
+        return True
+
+
+async def run(worker: OutboxWorker, stop: asyncio.Event, wake: asyncio.Event,
+              poll_seconds: float = POLL_SECONDS) -> None:
+    """Drain whenever woken and every `poll_seconds`, until `stop` is set."""
+    while not stop.is_set():
+        wake.clear()
+        try:
+            await asyncio.to_thread(worker.drain, stop.is_set)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
+            log.error("sending paused: %s: %s; retrying in %.0f s", type(exc).__name__,
+                      str(exc).splitlines()[0][:300] if str(exc) else "", poll_seconds)
+        stopped = asyncio.ensure_future(stop.wait())
+        woken = asyncio.ensure_future(wake.wait())
+        await asyncio.wait((stopped, woken), timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for future in (stopped, woken):
+            future.cancel()

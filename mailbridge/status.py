@@ -1,0 +1,90 @@
+"""Status changes made by a person (resolve, close, reopen), each queuing the customer's mail with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from mailbridge import notify
+from mailbridge.config.models import Config
+from mailbridge.errors import MailbridgeError, NotFound
+from mailbridge.store import repo
+from mailbridge.store.db import Database
+from mailbridge.store.models import Message, Ticket
+
+# action → (new status, statuses it may start from, template kind of the customer's mail)
+ACTIONS = {
+    "resolve": ("resolved", frozenset({"new", "open", "pending"}), "resolved"),
+    "close": ("closed", frozenset({"new", "open", "pending", "resolved"}), "closed"),
+    "reopen": ("open", frozenset({"resolved", "closed"}), "reopened"),
+}
+
+
+class StatusError(MailbridgeError):
+    """The ticket cannot make that change from its current status (one line for the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """What a status command did: the ticket, its status before and after, and the mail queued."""
+
+    code: str
+    before: str
+    after: str
+    mail_queued: bool
+
+
+def change_status(code: str, action: str, *, db: Database, config: Config, secret: bytes,
+                  now: datetime) -> StatusChange:
+    """Apply `action` to the ticket `code` and queue the matching mail, in one transaction."""
+    after, allowed, kind = ACTIONS[action]
+    with db.session() as session:
+        ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
+        if ticket is None:
+            raise NotFound(f"no ticket {code}")
+        before = ticket.status
+        if before not in allowed:
+            raise StatusError(f"{ticket.code} is {before}: cannot {action} it")
+        _apply(ticket, after, now)
+        session.add(ticket)
+        session.flush()
+        queued = _queue_customer_mail(ticket, kind, session=session, config=config, secret=secret, now=now)
+        return StatusChange(ticket.code, before, after, queued)
+
+
+def _apply(ticket: Ticket, status: str, now: datetime) -> None:
+    if status == "open":
+        ticket.reopened_count += 1
+        ticket.resolved_at = None
+        ticket.closed_at = None
+    elif status == "resolved":
+        ticket.resolved_at = now
+    elif status == "closed":
+        ticket.closed_at = now
+    ticket.status = status
+    ticket.updated_at = now
+
+
+def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config: Config, secret: bytes,
+                         now: datetime) -> bool:
+    queue = config.queue(ticket.queue)
+    if queue is None:
+        return False
+    customer_mail = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
+    latest = customer_mail[-1] if customer_mail else None
+    mail = notify.Mail(
+        # reopened_count tells a second resolve (after a reopen) from the first one.
+        f"{kind}:{ticket.id}:{ticket.reopened_count}", kind, ticket, queue, ticket.requester,
+        ticket.requester_name, queue.answer_language(ticket.language), latest, _references(customer_mail),
+        automatic=False, limited=False, auto_submitted="auto-generated",
+    )
+    return notify.queue_mail(mail, cause=None, envelope_from=None, session=session, config=config,
+                             secret=secret, now=now)
+
+
+def _references(messages: list[Message]) -> list[str]:
+    """The first and the latest customer mail: enough for any client to place ours in the thread."""
+    ids = [m.message_id for m in (messages[:1] + messages[-1:])]
+    return list(dict.fromkeys(ids))

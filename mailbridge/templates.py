@@ -1,0 +1,140 @@
+"""Mail templates: jinja2 files per kind and language, overridable per queue, checked before use.
+
+A `.txt` template's first line is the subject, then a blank line, then the body; an optional
+`.html` sibling adds an HTML alternative. `<kind>.<queue>.<lang>.txt` overrides `<kind>.<lang>.txt`
+for one queue, and `[outbox] templates_dir` is searched before the bundled `templates/` folder.
+Undefined variables are errors (`StrictUndefined`), so `check_templates` renders every template
+a queue can use with sample values and a broken one is found by `check-config`, not by a customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    TemplatesNotFound,
+)
+
+from mailbridge.config.models import Config, QueueConfig
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "templates"
+KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply")
+
+
+class TemplateProblem(ValueError):
+    """A template cannot be used; the message names the file and says why, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered mail: one-line subject, plain-text body, optional HTML body."""
+
+    subject: str
+    text: str
+    html: str | None
+
+
+class Templates:
+    """The template folders of one config, with a text and an (autoescaping) HTML environment."""
+
+    def __init__(self, directories: Sequence[Path]) -> None:
+        loader = FileSystemLoader([str(d) for d in directories])
+        self._text = Environment(loader=loader, undefined=StrictUndefined, autoescape=False,
+                                 keep_trailing_newline=True)
+        self._html = Environment(loader=loader, undefined=StrictUndefined, autoescape=True)
+
+    def render(self, kind: str, queue: str, language: str, context: Mapping) -> Rendered:
+        """Render one kind for one queue and language; raises TemplateProblem."""
+        names = [f"{kind}.{queue}.{language}", f"{kind}.{language}"]
+        try:
+            template = self._text.select_template([f"{name}.txt" for name in names])
+            subject, text = split_subject(template.render(context), template.name)
+            html = self._render_html(names, context)
+        except TemplatesNotFound:
+            raise TemplateProblem(f"no template {kind}.{language}.txt (nor {names[0]}.txt)") from None
+        except TemplateSyntaxError as error:
+            raise TemplateProblem(f"{error.name or error.filename} line {error.lineno}: {error.message}") from None
+        except TemplateError as error:
+            raise TemplateProblem(f"{'/'.join(names)}: {error.message or error}") from None
+        return Rendered(subject, text, html)
+
+    def _render_html(self, names: Sequence[str], context: Mapping) -> str | None:
+        try:
+            template = self._html.select_template([f"{name}.html" for name in names])
+        except (TemplatesNotFound, TemplateNotFound):
+            return None
+        return template.render(context)
+
+
+def split_subject(rendered: str, name: str | None) -> tuple[str, str]:
+    """The first line (as one clean line) and the body after the blank line that must follow it."""
+    first, newline, rest = rendered.partition("\n")
+    blank, _, body = rest.partition("\n")
+    if not newline or blank.strip():
+        raise TemplateProblem(f"{name}: the first line is the subject and the second must be blank")
+    subject = " ".join(first.split())
+    if not subject:
+        raise TemplateProblem(f"{name}: the subject line renders empty")
+    return subject, body
+
+
+def templates_for(config: Config) -> Templates:
+    """The templates of this config: its own folder (if set) before the bundled one."""
+    own = config.outbox.templates_dir
+    return _templates((Path(own),) if own else ())
+
+
+@cache
+def _templates(own: tuple[Path, ...]) -> Templates:
+    # One environment per set of folders, so jinja's compiled-template cache is kept across mails.
+    return Templates([*own, BUNDLED_DIR])
+
+
+def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
+                 reopen_window_days: int) -> dict:
+    """The variables every template sees (documented in templates/README.md)."""
+    return {
+        "ticket": dict(ticket),
+        "queue": {"name": queue.name, "label": queue.label, "address": queue.address},
+        "customer": dict(customer),
+        "message": dict(message),
+        "reopen_window_days": reopen_window_days,
+    }
+
+
+def sample_context(queue: QueueConfig, config: Config) -> dict:
+    """Made-up values with every variable set, for checking templates before any mail exists."""
+    return mail_context(
+        ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open"},
+        queue=queue,
+        customer={"name": "Sample Customer", "address": "customer@example.org"},
+        message={"sender": "customer@example.org", "sender_name": "Sample Customer",
+                 "subject": "Sample subject", "text": "Sample text."},
+        reopen_window_days=config.threading.reopen_window_days,
+    )
+
+
+def check_templates(config: Config) -> list[str]:
+    """One line per problem with a template any queue would use (empty when all render)."""
+    templates = templates_for(config)
+    problems: list[str] = []
+    for queue in config.queues:
+        context = sample_context(queue, config)
+        for language in dict.fromkeys((queue.language, *queue.languages)):
+            for kind in KINDS:
+                try:
+                    templates.render(kind, queue.name, language, context)
+                except TemplateProblem as problem:
+                    line = f"templates: {problem}"
+                    if line not in problems:
+                        problems.append(line)
+    return problems

@@ -1,0 +1,136 @@
+"""Delivery of one finished mail: to an SMTP relay, or into a local Maildir folder a person can open.
+
+    DeliveryError
+    ├── TemporaryFailure   try again later (4xx, connection refused, timeout, TLS or login trouble)
+    └── PermanentFailure   never retry: the relay refused this mail for good (5xx)
+
+A relay that cannot be reached or refuses our login is a temporary failure: it is not the mail's
+fault, and once the relay or the config is fixed the queue drains by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mailbridge.config.models import Config
+from mailbridge.config.outbox import OutboxSection
+
+
+class DeliveryError(Exception):
+    """A mail was not delivered; `str()` is one line for the outbox's `last_error`."""
+
+
+class TemporaryFailure(DeliveryError):
+    """Worth trying again later."""
+
+
+class PermanentFailure(DeliveryError):
+    """Refused for good (a 5xx answer to this mail)."""
+
+
+class Transport(Protocol):
+    def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        """Deliver or raise DeliveryError; returns a one-line description of where it went."""
+        ...
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    """An SMTP relay: plain, STARTTLS or implicit TLS, with optional AUTH."""
+
+    settings: OutboxSection
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        try:
+            with self._connect() as smtp:
+                refused = smtp.sendmail(mail_from, [recipient], content)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = error.recipients.get(recipient, (450, b"refused"))
+            raise _by_code(code, text, "RCPT") from None
+        except smtplib.SMTPResponseException as error:
+            raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
+            raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
+        if refused:
+            code, text = refused[recipient]
+            raise _by_code(code, text, "RCPT")
+        return f"relay {self._where}"
+
+    @property
+    def _where(self) -> str:
+        return f"{self.settings.relay_host}:{self.settings.relay_port}"
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        timeout = settings.relay_timeout_seconds
+        if settings.relay_tls == "implicit":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.relay_host, settings.relay_port,
+                                                  timeout=timeout, context=self._tls_context())
+        else:
+            smtp = smtplib.SMTP(settings.relay_host, settings.relay_port, timeout=timeout)
+        try:
+            smtp.ehlo()
+            if settings.relay_tls == "starttls":
+                smtp.starttls(context=self._tls_context())
+                smtp.ehlo()
+            if settings.relay_user:
+                smtp.login(settings.relay_user, settings.relay_password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.settings.relay_ca_file or None)
+
+
+def _by_code(code: int, text: bytes | str, stage: str) -> DeliveryError:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    line = f"{stage} answered {code} {' '.join(message.split())}"
+    # A refused login is the config's fault, not the mail's: keep the mail for after the fix.
+    if 500 <= code < 600 and code not in (530, 534, 535, 538):
+        return PermanentFailure(line)
+    return TemporaryFailure(line)
+
+
+@dataclass(frozen=True)
+class MaildirTransport:
+    """Writes each mail as a file in `directory/new`, via `tmp/` and a rename (never half a file)."""
+
+    directory: Path
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        try:
+            path = self._deliver(mail_from, recipient, content)
+        except OSError as error:
+            raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
+        return f"maildir {path}"
+
+    def _deliver(self, mail_from: str, recipient: str, content: bytes) -> Path:
+        for sub in ("tmp", "new", "cur"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}.P{os.getpid()}.{socket.gethostname().replace('/', '_')}"
+        # Maildir files use the local line end; the envelope is kept as a mail server would.
+        envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {recipient}\n".encode()
+        temporary = self.directory / "tmp" / name
+        with open(temporary, "xb") as handle:
+            handle.write(envelope + content.replace(b"\r\n", b"\n"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = self.directory / "new" / name
+        os.rename(temporary, final)
+        return final
+
+
+def transport_for(config: Config) -> Transport:
+    """The relay when `[outbox] relay_host` is set, else the Maildir folder."""
+    if config.outbox.relay_host:
+        return SmtpRelay(config.outbox)
+    return MaildirTransport(config.outbox_maildir)
