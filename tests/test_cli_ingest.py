@@ -172,3 +172,18 @@ def test_progress_bar_is_shown_on_a_terminal_only(env, tmp_path):
     piped = subprocess.run(args, capture_output=True, env=run_env, timeout=60, check=False)
     assert b"ingesting" not in piped.stdout + piped.stderr
     assert b"1 message(s): created 0, threaded 0, duplicates 1" in piped.stdout
+
+
+def test_dry_run_on_an_empty_database_does_not_create_the_schema(empty_database_url, tmp_path):
+    from sqlalchemy import create_engine, inspect
+
+    env = {"MAILBRIDGE_TEST_DATABASE_URL": empty_database_url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+    result = ingest(env, "--dry-run", fixture("original_dynamics_pl"))
+    assert result.exit_code == 0, result.output
+    assert "created 1" in result.stdout
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            assert inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from mailbridge.cli.config_cmd import ConfigOption, config_or_exit
 from mailbridge.config import Config
-from mailbridge.errors import StoreError
-from mailbridge.store.db import Database, open_database
+from mailbridge.errors import DatabaseUnavailable, StoreError
+from mailbridge.store.db import Database, connect, open_database
 
 __all__ = ["ConfigOption", "JsonOption", "config_or_exit", "database", "fail", "print_json"]
 
@@ -48,6 +50,9 @@ def database(config: Config, *, read_only: bool = False) -> Iterator[Database]:
     if _is_sqlite_file(url):
         url = _prepare_sqlite(url, config, read_only=read_only)
     try:
+        if read_only and _is_empty(url):
+            # Opening an empty database creates the schema: a write a dry run must not make.
+            url = "sqlite://"
         db = open_database(url)
     except StoreError as error:
         fail(str(error))
@@ -55,6 +60,23 @@ def database(config: Config, *, read_only: bool = False) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def _is_empty(url: str) -> bool:
+    """Whether the database has no tables at all (a fresh install), looked at without writing."""
+    db = connect(url)
+    try:
+        with db.engine.connect() as connection:
+            return not inspect(connection).get_table_names()
+    except OperationalError as error:
+        raise DatabaseUnavailable(f"cannot connect to {url_for_people(url)}: {error.orig}") from None
+    finally:
+        db.dispose()
+
+
+def url_for_people(url: str) -> str:
+    """A database URL with its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _is_sqlite_file(url: str) -> bool:
