@@ -10,7 +10,6 @@ import typer
 from mailbridge import intake, pipeline, present
 from mailbridge.cli import app
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
-from mailbridge.errors import NotFound
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine
 from mailbridge.store.types import utcnow
