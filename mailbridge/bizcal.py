@@ -25,6 +25,8 @@ MINUTES_PER_DAY = 24 * 60
 # A calendar with no open minute in ten years is a configuration mistake, not a long wait.
 MAX_CLOSED_DAYS = 3660
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# The reason a day has the hours of its weekday (`Day.reason`).
+WEEKLY = "weekly hours"
 _BLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _MINUTE = timedelta(minutes=1)
 _TICK = timedelta(microseconds=1)
@@ -131,7 +133,7 @@ def day_of(calendar: Calendar, day: date) -> Day:
         return Day(day, (), holiday, "closed date")
     if holiday is not None:
         return Day(day, (), holiday, "public holiday")
-    return Day(day, calendar.weekly[day.weekday()], None, WEEKDAYS[day.weekday()])
+    return Day(day, calendar.weekly[day.weekday()], None, WEEKLY)
 
 
 def days(calendar: Calendar, first: date, count: int) -> list[Day]:
