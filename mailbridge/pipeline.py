@@ -141,13 +141,14 @@ def _store(
     raw_row: RawMessage, message: ParsedMessage, message_id: str, decision: RouteDecision,
     thread: ThreadDecision, *, session: Session, config: Config, secret: bytes, now: datetime,
 ) -> Outcome:
-    """Place the message (classify, choose or open the ticket) and write it with its parts."""
+    """Classify the message, place it (choose or open the ticket) and write it with its parts."""
+    found = session.get(Ticket, thread.ticket_id) if thread.ticket_id is not None else None
+    kind = classify(message, _queue_of(found, decision, config), thread.rule)
     try:
-        placement = _place(message, message_id, decision, thread, session=session, config=config,
+        placement = _place(message, message_id, decision, thread, kind, session=session, config=config,
                            secret=secret, now=now, received_at=raw_row.received_at)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
-    kind = classify(message, _queue_of(placement.ticket, decision, config), placement.rule)
     row = _message_row(raw_row, message, message_id, decision, placement, kind)
     session.add(row)
     session.flush()
@@ -173,7 +174,7 @@ def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> st
 
 
 def _place(
-    message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, *,
+    message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, kind: str, *,
     session: Session, config: Config, secret: bytes, now: datetime, received_at: datetime,
 ) -> Placement:
     """Choose the ticket for a message, or raise `Discard` when it belongs on none."""
@@ -186,6 +187,10 @@ def _place(
     if auto is not None and auto != LIST_KIND:
         if ticket is None:
             raise Discard("auto-dropped", f"{auto} ({message.auto.reason}) answering no ticket")
+        return Placement(ticket, False, thread.rule, thread.detail)
+    if kind == "agent":
+        # An agent's mail answers the ticket (a signed proof found it): it never reopens it,
+        # and an agent's "thanks, closing this" must not start a new ticket either.
         return Placement(ticket, False, thread.rule, thread.detail)
     if ticket is None:
         opened = _open_ticket(message, decision.queue, config.queues, session=session, now=now,

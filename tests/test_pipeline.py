@@ -347,3 +347,14 @@ def test_original_arriving_after_its_reply_brings_its_cc_people_onto_the_ticket(
     ewa = run("reply_from_cc_participant")
     assert (ewa.ticket_code, ewa.rule) == (original.ticket_code, "subject-code")
     assert _ticket(database, original.ticket_code).subject == "Błąd przy księgowaniu faktury"
+
+
+def test_agent_reply_to_a_closed_ticket_neither_reopens_it_nor_opens_another(database, config, run):
+    run("original_dynamics_pl")
+    ticket = _set_status(database, "DYN-000001", "closed", NOW - timedelta(days=90))
+    token = ticket_token(ticket.id, config.secret_bytes())
+    outcome = run(mail("agent-3@example.com", sender="anna.agent@example.com",
+                       to=f"pomoc-dynamics+{token}@example.com", subject="Re: zamykamy"))
+    assert (outcome.kind, outcome.ticket_code) == ("threaded", "DYN-000001")
+    assert _ticket(database, "DYN-000001").status == "closed"
+    assert _count(database, Ticket) == 1
