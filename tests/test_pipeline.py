@@ -358,3 +358,13 @@ def test_agent_reply_to_a_closed_ticket_neither_reopens_it_nor_opens_another(dat
     assert (outcome.kind, outcome.ticket_code) == ("threaded", "DYN-000001")
     assert _ticket(database, "DYN-000001").status == "closed"
     assert _count(database, Ticket) == 1
+
+
+def test_bytes_accepted_before_a_crash_are_processed_when_delivered_again(database, run):
+    raw = mail("crashed@klient.pl")
+    row, created = intake.accept_raw(raw, db=database, source="smtp", received_at=NOW)
+    assert created and row.state == "pending"
+    outcome = run(raw)
+    assert (outcome.kind, outcome.ticket_code) == ("created", "DYN-000001")
+    assert intake.get_raw(database, row.id).state == "done"
+    assert _count(database, RawMessage) == 1
