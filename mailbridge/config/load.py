@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mailbridge.config.checks import queue_conflicts
+from mailbridge.config.imap import imap_conflicts
 from mailbridge.config.models import Config
 from mailbridge.config.problems import format_loc, toml_problem, validation_problems
 from mailbridge.errors import ConfigError
@@ -52,6 +53,7 @@ def load_config(
     # A key whose variable is unset is already a problem; its stand-in "" should not be another.
     reported = frozenset(line.split(": ", 1)[0] for line in problems)
     problems += queue_conflicts(data.get("queues"))
+    problems += imap_conflicts(data.get("imap"), data.get("queues"))
     context = {"env": env, "source": source, "conflicts_checked": True}
     try:
         config = Config.model_validate(data, context=context)

@@ -25,6 +25,7 @@ from pydantic import (
 from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
 from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
+from mailbridge.config.imap import ImapAccount, imap_conflicts
 from mailbridge.config.listener import ListenerSection
 from mailbridge.config.outbox import OutboxSection
 from mailbridge.config.sla import SlaSection, name_problems
@@ -164,6 +165,7 @@ class Config(_Section):
     classify: ClassifySection = Field(default_factory=ClassifySection)
     customers: tuple[CustomerConfig, ...] = ()
     sla: SlaSection = Field(default_factory=SlaSection)
+    imap: tuple[ImapAccount, ...] = ()
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)
@@ -176,6 +178,7 @@ class Config(_Section):
         # together with the field problems); a Config built in code is checked here instead.
         if not context.get("conflicts_checked"):
             conflicts = queue_conflicts([q.model_dump() for q in self.queues])
+            conflicts += imap_conflicts([a.model_dump() for a in self.imap], [q.model_dump() for q in self.queues])
             if conflicts:
                 raise ValueError("; ".join(conflicts))
         unknown_names = name_problems(self)
