@@ -73,7 +73,7 @@ def _rule(name: str, **fields) -> RuleConfig:
 # The embedded defaults: the words customers of the seed contracts use for a critical failure,
 # for urgency, and for the Colombian PQR types (petición, queja, reclamo).
 DEFAULT_RULES = (
-    _rule("critical-words", priority="critical", keywords=(
+    _rule("critical-words", priority="critical", type="incident", keywords=(
         "awaria krytyczna", "krytyczna awaria", "critical failure", "critical outage", "system down",
         "falla crítica", "fallo crítico", "caída total")),
     _rule("urgent-words", priority="urgent", where="subject", keywords=(
