@@ -24,7 +24,6 @@ from email.utils import format_datetime
 
 from mailbridge.config.models import QueueConfig
 from mailbridge.templates import Rendered
-from mailbridge.thread import subject_codes
 from mailbridge.tokens import ticket_token
 
 # C0 controls, DEL and the Unicode line and paragraph separators: none belongs in a header.
@@ -135,8 +134,8 @@ def reply_address(queue_address: str, ticket_id: int, secret: bytes) -> str:
 
 
 def subject_with_code(subject: str, code: str) -> str:
-    """`[DYN-000123] subject`, unless the subject already names that code."""
+    """`[DYN-000123] subject`, unless the subject already has that code in brackets."""
     clean = one_line(subject)
-    if code.upper() in subject_codes(clean):
+    if f"[{code.upper()}]" in clean.upper():
         return clean
     return f"[{code}] {clean}".strip()
