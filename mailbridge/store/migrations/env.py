@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import mailbridge.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import mailbridge.store.imap_state  # noqa: F401  (the IMAP poller's table)
 
 
 def _run(connection) -> None:
