@@ -1,7 +1,8 @@
-"""`mailbridge serve`: run the SMTP/LMTP listener and the processing worker until SIGTERM/SIGINT.
+"""`mailbridge serve`: run the SMTP/LMTP listener, the processing and outbox workers until SIGTERM/SIGINT.
 
-Start (the database is already open): bind the listener, start the worker, which first picks
-up whatever a crash left pending. Stop: refuse new mail with 421, let
+Start (the database is already open): refuse broken mail templates, bind the listener, start the
+worker, which first picks up whatever a crash left pending, and the outbox worker, which sends
+what processing queued (woken after each processing round) and retries what is due. Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in the
 database and is processed at the next start if it was not yet.
@@ -20,11 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
+from mailbridge import outbox_worker
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
-from mailbridge.errors import MailbridgeError
+from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.outbox_worker import OutboxWorker
 from mailbridge.sources.smtp import IntakeHandler, error_line, protocol_factory
 from mailbridge.store.db import Database
+from mailbridge.templates import check_templates
 from mailbridge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -64,13 +68,17 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(DATABASE_THREADS, thread_name_prefix="db"))
     stop = stop or asyncio.Event()
+    _check_templates(config)
     wake = asyncio.Event()
+    # Set after each processing round, which may have queued acknowledgements and notices.
+    send = asyncio.Event()
     handler = IntakeHandler(db=db, queues=config.queues, listener=config.listener,
                             on_stored=lambda raw_id: wake.set())
     connections: weakref.WeakSet = weakref.WeakSet()
     server = await _listen(handler, config.listener, connections)
     _on_signals(loop, stop)
-    work = asyncio.create_task(_work(Worker(db=db, config=config), wake, stop))
+    work = asyncio.create_task(_work(Worker(db=db, config=config), wake, stop, processed=send))
+    sending = asyncio.create_task(outbox_worker.run(OutboxWorker(db=db, config=config), stop, send))
     port = server.sockets[0].getsockname()[1]
     log.info("listening for %s on %s:%d", config.listener.protocol.upper(), config.listener.host, port)
     on_ready(port)
@@ -79,7 +87,15 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     await _stop_listener(server, handler, connections)
     wake.set()
     await work
+    await sending
     log.info("stopped")
+
+
+def _check_templates(config: Config) -> None:
+    """Refuse to start with a mail template that would fail on the first customer mail."""
+    problems = check_templates(config)
+    if problems:
+        raise ConfigError(problems)
 
 
 async def _listen(handler: IntakeHandler, listener: ListenerSection,
@@ -126,7 +142,8 @@ async def _stop_listener(server: asyncio.Server, handler: IntakeHandler,
     await server.wait_closed()
 
 
-async def _work(worker: Worker, wake: asyncio.Event, stop: asyncio.Event) -> None:
+async def _work(worker: Worker, wake: asyncio.Event, stop: asyncio.Event,
+                processed: asyncio.Event | None = None) -> None:
     """Drain pending mail whenever intake stores some, and every POLL_SECONDS in any case."""
     while not stop.is_set():
         wake.clear()
@@ -134,6 +151,8 @@ async def _work(worker: Worker, wake: asyncio.Event, stop: asyncio.Event) -> Non
             await asyncio.to_thread(worker.drain, stop.is_set)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
             log.error("processing paused: %s; retrying in %.0f s", error_line(exc), POLL_SECONDS)
+        if processed is not None:
+            processed.set()
         try:
             await asyncio.wait_for(wake.wait(), POLL_SECONDS)
         except TimeoutError:

@@ -1,7 +1,7 @@
 """Mail templates: jinja2 files per kind and language, overridable per queue, checked before use.
 
 A `.txt` template's first line is the subject, then a blank line, then the body; an optional
-`.html` sibling adds an HTML alternative. `<kind>.<queue>.<lang>.txt` overrides `<kind>.<lang>.txt`
+`.html` beside it (same name, same folder) adds an HTML alternative. `<kind>.<queue>.<lang>.txt` overrides `<kind>.<lang>.txt`
 for one queue, and `[outbox] templates_dir` is searched before the bundled `templates/` folder.
 Undefined variables are errors (`StrictUndefined`), so `check_templates` renders every template
 a queue can use with sample values and a broken one is found by `check-config`, not by a customer.
@@ -54,23 +54,28 @@ class Templates:
 
     def render(self, kind: str, queue: str, language: str, context: Mapping) -> Rendered:
         """Render one kind for one queue and language; raises TemplateProblem."""
-        names = [f"{kind}.{queue}.{language}", f"{kind}.{language}"]
+        names = [f"{kind}.{queue}.{language}.txt", f"{kind}.{language}.txt"]
+        name = names[-1]
         try:
-            template = self._text.select_template([f"{name}.txt" for name in names])
-            subject, text = split_subject(template.render(context), template.name)
-            html = self._render_html(names, context)
+            template = self._text.select_template(names)
+            name = template.name or name
+            subject, text = split_subject(template.render(context), name)
+            html = self._render_html(name, template.filename, context)
         except TemplatesNotFound:
-            raise TemplateProblem(f"no template {kind}.{language}.txt (nor {names[0]}.txt)") from None
+            raise TemplateProblem(f"no template {names[-1]} (nor {names[0]})") from None
         except TemplateSyntaxError as error:
             raise TemplateProblem(f"{error.name or error.filename} line {error.lineno}: {error.message}") from None
         except TemplateError as error:
-            raise TemplateProblem(f"{'/'.join(names)}: {error.message or error}") from None
+            raise TemplateProblem(f"{name}: {error.message or error}") from None
         return Rendered(subject, text, html)
 
-    def _render_html(self, names: Sequence[str], context: Mapping) -> str | None:
+    def _render_html(self, text_name: str, text_file: str | None, context: Mapping) -> str | None:
+        """The HTML beside the chosen text template (same name and folder), so the two always agree."""
         try:
-            template = self._html.select_template([f"{name}.html" for name in names])
-        except (TemplatesNotFound, TemplateNotFound):
+            template = self._html.get_template(text_name.removesuffix(".txt") + ".html")
+        except TemplateNotFound:
+            return None
+        if text_file is None or Path(template.filename or "").parent != Path(text_file).parent:
             return None
         return template.render(context)
 

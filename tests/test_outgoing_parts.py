@@ -1,0 +1,264 @@
+"""The parts of outgoing mail on their own: backoff, composing, loop decisions, templates, config."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailbridge.compose import Outgoing, UnsafeAddress, compose, one_line, subject_with_code
+from mailbridge.config import load_config
+from mailbridge.errors import ConfigError
+from mailbridge.loops import Limit, RecipientState, decide
+from mailbridge.outbox import backoff
+from mailbridge.parse import parse_message
+from mailbridge.templates import Rendered, TemplateProblem, check_templates, sample_context, templates_for
+from mailbridge.tokens import our_message_id
+from mailbridge.transport import MaildirTransport
+
+NOW = datetime(2026, 2, 12, 9, 0, tzinfo=UTC)
+SECRET = b"parts-tests-secret-0123456789abcdef"
+CONFIG = """
+[mailbridge]
+state_dir = "{state}"
+secret = "parts-tests-secret-0123456789abcdef"
+{extra}
+[[queues]]
+name = "dynamics"
+address = "pomoc-dynamics@example.com"
+code_prefix = "DYN"
+language = "pl"
+languages = ["en"]
+display_name = "Pomoc Dynamics"
+
+[[queues]]
+name = "soporte"
+address = "soporte@example.com"
+code_prefix = "SOP"
+language = "es"
+"""
+
+
+def config_with(tmp_path: Path, extra: str = ""):
+    path = tmp_path / "mailbridge.toml"
+    path.write_text(CONFIG.format(state=tmp_path / "state", extra=extra), encoding="utf-8")
+    return load_config(path, env={"RELAY_PASSWORD": "relay-password-0123456789"})
+
+
+@pytest.fixture
+def config(tmp_path):
+    return config_with(tmp_path)
+
+
+# --- backoff ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("attempt", "minutes"), [(0, 0), (1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (500, 60)])
+def test_backoff_doubles_from_a_minute_up_to_an_hour(attempt, minutes):
+    assert backoff(attempt) == timedelta(minutes=minutes)
+
+
+# --- composing ----------------------------------------------------------------------------------
+
+
+def _compose(config, *, subject="Temat", name="Jan Kowalski", address="jan@klient.pl", refs=(), auto="auto-replied"):
+    outgoing = Outgoing(config.queues[0], address, name, "DYN-000007", 7,
+                        our_message_id(7, SECRET, "example.com"), "orig@klient.pl", refs, auto)
+    raw = compose(Rendered(subject, "Treść\n", None), outgoing, secret=SECRET, now=NOW)
+    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+
+
+@pytest.mark.parametrize("attack", [
+    "Hello\r\nBcc: victim@evil.example", "Hello\nBcc: victim@evil.example", "Hello\rBcc: victim@evil.example",
+    "Hello\u2028Bcc: victim@evil.example", "Hello\x00\r\n\r\nbody injected",
+])
+def test_line_breaks_in_subject_and_name_never_make_a_header(config, attack):
+    raw, mail = _compose(config, subject=attack, name=attack)
+    assert mail["Bcc"] is None and "Bcc:" not in raw.decode("ascii").split("\r\n\r\n")[0].replace("Bcc: victim", "")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
+    assert mail["Subject"].startswith("[DYN-000007] Hello")
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Treść\n"
+
+
+@pytest.mark.parametrize("address", ["jan@klient.pl\r\nBcc: x@evil.example", "a b@c.d", "<jan@klient.pl>", "", "jan"])
+def test_an_address_that_is_not_plain_is_refused(config, address):
+    with pytest.raises(UnsafeAddress):
+        _compose(config, address=address)
+
+
+def test_broken_references_are_left_out_and_the_thread_is_kept(config):
+    _, mail = _compose(config, refs=["first@a.example", "not an id", "x@y\r\nBcc: z@evil.example", "orig@klient.pl"])
+    assert mail["References"] == "<first@a.example> <orig@klient.pl>"
+    assert mail["In-Reply-To"] == "<orig@klient.pl>"
+
+
+def test_mail_from_a_person_carries_no_automatic_headers(config):
+    _, mail = _compose(config, auto=None)
+    assert [mail[h] for h in ("Auto-Submitted", "Precedence", "X-Loop", "X-Auto-Response-Suppress")] == [None] * 4
+
+
+def test_polish_display_name_and_subject_are_encoded_and_decode_back(config):
+    _, mail = _compose(config, subject="Zażółć gęślą jaźń", name="Łukasz Żółć")
+    assert mail["Subject"] == "[DYN-000007] Zażółć gęślą jaźń"
+    assert mail["To"].addresses[0].display_name == "Łukasz Żółć"
+
+
+@pytest.mark.parametrize(("subject", "expected"), [
+    ("Problem", "[DYN-000007] Problem"),
+    ("Odp: [dyn-000007] Problem", "Odp: [dyn-000007] Problem"),
+    ("DYN-000007 bez nawiasów", "[DYN-000007] DYN-000007 bez nawiasów"),
+    ("  a\tb  ", "[DYN-000007] a b"),
+])
+def test_subject_gets_the_bracketed_code_once(subject, expected):
+    assert subject_with_code(subject, "DYN-000007") == expected
+
+
+def test_one_line_removes_every_control_character():
+    assert one_line("a\r\nb\tc\x00d\x7fe\u2029f") == "a b c d e f"
+
+
+# --- loop decisions -----------------------------------------------------------------------------
+
+
+def _message(extra: str = "", sender: str = "jan@klient.pl", message_id: str = "m1@klient.pl"):
+    raw = (f"Message-ID: <{message_id}>\nFrom: {sender}\nTo: pomoc-dynamics@example.com\n"
+           f"Subject: Pytanie\n{extra}\n\nTreść\n").replace("\n\n\n", "\n\n")
+    return parse_message(raw.encode())
+
+
+def _decide(config, recipient="jan@klient.pl", message=None, envelope_from="jan@klient.pl",
+            state=RecipientState(), limit=Limit(10, 3)):
+    return decide(recipient, message=message, envelope_from=envelope_from, queues=config.queues,
+                  secret=SECRET, state=state, limit=limit, now=NOW)
+
+
+LOOP_CASES = [
+    ("a person", {}, True, False, ""),
+    ("auto-reply", {"message": "Auto-Submitted: auto-replied"}, False, False, "automatic mail (auto-reply"),
+    ("list mail", {"message": "List-Id: <news.klient.pl>"}, False, False, "automatic mail (list"),
+    ("our X-Loop", {"message": "X-Loop: pomoc-dynamics@example.com"}, False, False, "our own mail came back"),
+    ("null sender", {"envelope_from": ""}, False, False, "null envelope sender"),
+    ("mailer-daemon", {"recipient": "MAILER-DAEMON@klient.pl"}, False, False, "machine address"),
+    ("postmaster", {"recipient": "postmaster@klient.pl"}, False, False, "machine address"),
+    ("noreply", {"recipient": "no-reply@shop.example"}, False, False, "no-reply address"),
+    ("noreply tag", {"recipient": "noreply+orders@shop.example"}, False, False, "no-reply address"),
+    ("our queue", {"recipient": "Soporte+abc@Example.com"}, False, False, "one of our own queue addresses"),
+    ("no address", {"recipient": ""}, False, False, "no sender address"),
+    ("undeliverable", {"state": RecipientState(0, NOW + timedelta(days=1))}, False, True, "undeliverable until"),
+    ("undeliverable past", {"state": RecipientState(0, NOW - timedelta(seconds=1))}, True, False, ""),
+    ("at the limit", {"state": RecipientState(10)}, False, True, "rate limit: 10 automatic mails"),
+    ("under the limit", {"state": RecipientState(9)}, True, False, ""),
+    ("no limit for agents", {"state": RecipientState(500), "limit": None}, True, False, ""),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "send", "hold", "reason"), LOOP_CASES, ids=[c[0] for c in LOOP_CASES])
+def test_loop_protection_decisions(config, case, args, send, hold, reason):
+    args = dict(args)
+    if "message" in args:
+        args["message"] = _message(args["message"])
+    decision = _decide(config, **args)
+    assert (decision.send, decision.hold) == (send, hold)
+    assert reason in decision.reason
+
+
+def test_our_own_message_id_coming_back_is_never_answered(config):
+    ours = our_message_id(3, SECRET, "example.com")
+    decision = _decide(config, message=_message(message_id=ours))
+    assert (decision.send, decision.reason) == (False, "our own mail came back (our Message-ID)")
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def test_every_bundled_template_renders_for_every_queue(config):
+    assert check_templates(config) == []
+
+
+def test_language_follows_the_queue_or_the_customer_when_the_queue_allows_it(config):
+    dynamics, soporte = config.queues
+    assert [dynamics.answer_language(x) for x in ("en", "es", None, "pl")] == ["en", "pl", "pl", "pl"]
+    assert soporte.answer_language("en") == "es"
+
+
+def test_a_queue_file_overrides_the_template_for_that_queue_only(tmp_path):
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "ack.dynamics.pl.txt").write_text("Dziękujemy, {{ ticket.code }}\n\nKrótko.\n", encoding="utf-8")
+    config = config_with(tmp_path, f'[outbox]\ntemplates_dir = "{own}"\n')
+    dynamics, soporte = config.queues
+    rendered = templates_for(config).render("ack", "dynamics", "pl", sample_context(dynamics, config))
+    assert (rendered.subject, rendered.text, rendered.html) == ("Dziękujemy, DYN-000123", "Krótko.\n", None)
+    other = templates_for(config).render("ack", "soporte", "es", sample_context(soporte, config))
+    assert other.subject.startswith("Hemos recibido su solicitud")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("Temat {{ ticket.code\n\nTreść\n", "ack.pl.txt line 3: expected token 'end of print statement'"),
+    ("Temat {{ ticket.kod }}\n\nTreść\n", "'dict object' has no attribute 'kod'"),
+    ("Temat\nbez pustej linii\n", "ack.pl.txt: the first line is the subject and the second must be blank"),
+    ("{{ '' }}\n\nTreść\n", "ack.pl.txt: the subject line renders empty"),
+])
+def test_check_templates_reports_a_broken_template_in_one_line(tmp_path, text, problem):
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "ack.pl.txt").write_text(text, encoding="utf-8")
+    config = config_with(tmp_path, f'[outbox]\ntemplates_dir = "{own}"\n')
+    problems = check_templates(config)
+    assert len(problems) == 1 and problems[0].startswith("templates: ")
+    assert problem in problems[0]
+    with pytest.raises(TemplateProblem):
+        templates_for(config).render("ack", "dynamics", "pl", sample_context(config.queues[0], config))
+
+
+def test_html_templates_escape_values_from_mail(config):
+    context = sample_context(config.queues[0], config)
+    context["ticket"]["subject"] = "<script>alert(1)</script>"
+    rendered = templates_for(config).render("ack", "dynamics", "pl", context)
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+    assert "<script>alert(1)</script>" in rendered.subject
+
+
+# --- config -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    ('relay_host = "smtp.example.com"\nrelay_user = "mb"', "outbox: relay_user and relay_password go together"),
+    ('relay_user = "mb"\nrelay_password = "env:RELAY_PASSWORD"', "outbox: relay_user is set but relay_host is empty"),
+    ('relay_tls = "ssl"', "outbox.relay_tls: must be 'starttls', 'implicit' or 'none'"),
+    ('relay_port = 0', "outbox.relay_port: must be greater than or equal to 1"),
+    ('max_auto_per_recipent = 3', "outbox.max_auto_per_recipent: unknown key (did you mean 'max_auto_per_recipient'?)"),
+    ('templates_dir = "/nonexistent/templates"', "outbox.templates_dir: no such directory: /nonexistent/templates"),
+    ('relay_ca_file = "/nonexistent/ca.pem"', "outbox.relay_ca_file: no such file: /nonexistent/ca.pem"),
+])
+def test_outbox_config_problems_are_one_line_each(tmp_path, lines, problem):
+    with pytest.raises(ConfigError) as caught:
+        config_with(tmp_path, f"[outbox]\n{lines}\n")
+    assert any(line.startswith(problem) for line in caught.value.problems), caught.value.problems
+
+
+def test_the_relay_password_may_come_from_the_environment_and_is_not_shown(tmp_path):
+    config = config_with(tmp_path, '[outbox]\nrelay_host = "smtp.example.com"\nrelay_user = "mb"\n'
+                                   'relay_password = "env:RELAY_PASSWORD"\n')
+    assert config.outbox.relay_password == "relay-password-0123456789"
+    assert "relay-password" not in repr(config.outbox)
+
+
+def test_without_a_relay_mail_goes_to_a_maildir_under_the_state_directory(config, tmp_path):
+    assert config.outbox_maildir == tmp_path / "state" / "outbox-maildir"
+
+
+# --- Maildir ------------------------------------------------------------------------------------
+
+
+def test_maildir_delivery_leaves_one_complete_file_in_new(tmp_path):
+    transport = MaildirTransport(tmp_path / "maildir")
+    where = transport.send("pomoc@example.com", "jan@klient.pl", b"Subject: x\r\n\r\nbody\r\n")
+    [path] = (tmp_path / "maildir" / "new").iterdir()
+    assert where == f"maildir {path}"
+    assert list((tmp_path / "maildir" / "tmp").iterdir()) == []
+    assert path.read_bytes() == b"Return-Path: <pomoc@example.com>\nDelivered-To: jan@klient.pl\nSubject: x\n\nbody\n"
