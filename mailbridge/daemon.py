@@ -26,6 +26,7 @@ from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, MailbridgeError
 from mailbridge.outbox_worker import OutboxWorker
+from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, error_line, protocol_factory
 from mailbridge.store.db import Database
 from mailbridge.templates import check_templates
@@ -79,12 +80,15 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     _on_signals(loop, stop)
     work = asyncio.create_task(_work(Worker(db=db, config=config), wake, stop, processed=send))
     sending = asyncio.create_task(outbox_worker.run(OutboxWorker(db=db, config=config), stop, send))
+    # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
+    pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(wake.set))
     port = server.sockets[0].getsockname()[1]
     log.info("listening for %s on %s:%d", config.listener.protocol.upper(), config.listener.host, port)
     on_ready(port)
     await stop.wait()
     log.info("stopping: new mail is refused with 421 from now on")
     await _stop_listener(server, handler, connections)
+    await asyncio.to_thread(imap.stop_pollers, pollers)
     wake.set()
     await work
     await sending

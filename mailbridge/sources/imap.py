@@ -1,0 +1,320 @@
+"""The IMAP poller: one thread per account takes mail from its folder into durable intake, then marks it.
+
+Order of work for each batch, which is what makes a crash at any point safe:
+
+    SEARCH (what is not yet marked) → FETCH by UID → `intake.accept_raw` commits each message
+    → mark them in the mailbox (MOVE, or COPY + \\Deleted + EXPUNGE; or \\Seen + keyword)
+    → record the last UID in `imap_mailbox`.
+
+A crash after the commit and before the mark fetches the message again at the next pass;
+intake recognises the same bytes (and the pipeline the same Message-ID), so it is stored once
+and then marked. A message the pipeline cannot process is quarantined there with its raw
+bytes, so it is marked here like any other and never fetched and failed again forever.
+
+Between passes the thread waits in IDLE (renewed before servers drop it) or sleeps
+`poll_interval`; a pass also runs every `poll_interval` under IDLE, as a safety net. A
+connection problem is logged once when it starts and once when it ends, retried with capped
+exponential backoff and jitter, and never touches the rest of the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailbridge import intake
+from mailbridge.config import Config
+from mailbridge.config.imap import ImapAccount
+from mailbridge.errors import StoreError
+from mailbridge.sources import imap_client
+from mailbridge.sources.imap_client import FolderStatus, ImapProblem
+from mailbridge.sources.imap_plan import Cursor, backoff_seconds, batches, new_uids, search_criteria
+from mailbridge.store import imap_state
+from mailbridge.store.db import Database
+from mailbridge.store.imap_state import ImapMailbox
+from mailbridge.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Failures with a clear one-line description; anything else is logged with its traceback.
+EXPECTED_ERRORS = (ImapProblem, OSError, IMAPClientError, SQLAlchemyError, StoreError)
+# How often a thread in IDLE looks at its stop flag; also the longest a stop waits for it.
+IDLE_CHECK_SECONDS = 0.5
+# A wrong password does not fix itself in seconds: retry it at this pace at the fastest.
+LOGIN_RETRY_SECONDS = 300.0
+BACKOFF_CAP_SECONDS = 300.0
+# Passes in which FETCH does not return a message SEARCH found before it is given up.
+UNFETCHABLE_TRIES = 3
+# IDLE wake-ups with nothing to read this many times in a row mean the server hung up.
+EMPTY_WAKEUPS_LIMIT = 3
+
+
+class Poller:
+    """Takes one account's mail into intake; `run()` until `stop()`, or `drain()` once."""
+
+    def __init__(self, account: ImapAccount, *, db: Database, config: Config,
+                 on_stored: Callable[[int], None] = lambda raw_id: None,
+                 draw: Callable[[], float] = random.random) -> None:
+        self.account = account
+        self.db = db
+        self.config = config
+        self.on_stored = on_stored
+        self.draw = draw
+        self.stopping = threading.Event()
+        self.login_retry_seconds = LOGIN_RETRY_SECONDS
+        self.backoff_cap_seconds = BACKOFF_CAP_SECONDS
+        self.taken = 0
+        self._problem: str | None = None
+        self._unfetched: dict[int, int] = {}
+        self._given_up: set[int] = set()
+        self._watching_logged = False
+        self._thread: threading.Thread | None = None
+
+    # --- Lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Poller:
+        self._thread = threading.Thread(target=self.run, name=f"imap-{self.account.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the thread to finish the message in hand, mark what it stored, and log out."""
+        self.stopping.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def run(self) -> None:
+        """Poll until stopped; every failure is logged (once per change) and retried later."""
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                self._session()
+                attempt = 0
+            except Exception as exc:  # noqa: BLE001 - whatever breaks, this thread must go on
+                attempt += 1
+                delay = self._retry_delay(exc, attempt)
+                self._report(exc, delay)
+                self.stopping.wait(delay)
+
+    def drain(self) -> int:
+        """Connect, take every message waiting, log out; returns how many were taken (tests, bench)."""
+        client = imap_client.connect(self.account)
+        try:
+            status = imap_client.open_folder(client, self.account)
+            return self._take_all(client, self._cursor_row(status))
+        finally:
+            imap_client.logout(client)
+
+    # --- One connection ------------------------------------------------------------------------
+
+    def _session(self) -> None:
+        client = imap_client.connect(self.account)
+        try:
+            status = imap_client.open_folder(client, self.account)
+            row = self._cursor_row(status)
+            self._connected(status)
+            while not self.stopping.is_set():
+                self._take_all(client, row)
+                row = imap_state.get_mailbox(self.account.name, self.account.folder, db=self.db) or row
+                if self._problem is not None:
+                    self._recovered()
+                self._wait_for_mail(client)
+        finally:
+            imap_client.logout(client)
+
+    def _cursor_row(self, status: FolderStatus) -> ImapMailbox:
+        """The mailbox's state, created at the first look and reset by a UIDVALIDITY change."""
+        name, folder = self.account.name, self.account.folder
+        row = imap_state.get_mailbox(name, folder, db=self.db)
+        backlog_uid = status.uidnext - 1
+        if row is None:
+            log.info("IMAP %s: first look at %s (%d messages; backlog rule %r)",
+                     name, folder, status.exists, self.account.backlog)
+            return imap_state.start_mailbox(name, folder, uidvalidity=status.uidvalidity,
+                                            backlog_uid=backlog_uid, now=utcnow(), db=self.db)
+        if row.uidvalidity != status.uidvalidity:
+            log.warning("IMAP %s: UIDVALIDITY of %s changed (%d → %d): the folder was recreated or "
+                        "moved; rescanning it, mail already stored is recognised and only marked",
+                        name, folder, row.uidvalidity, status.uidvalidity)
+            return imap_state.rescan_mailbox(name, folder, uidvalidity=status.uidvalidity,
+                                             backlog_uid=backlog_uid, now=utcnow(), db=self.db)
+        return row
+
+    # --- Taking mail ---------------------------------------------------------------------------
+
+    def _take_all(self, client: IMAPClient, row: ImapMailbox) -> int:
+        """Search and take until a search finds nothing new; returns how many were taken."""
+        taken = 0
+        last_uid = row.last_uid
+        while not self.stopping.is_set():
+            cursor = Cursor(last_uid, row.backlog_uid, row.first_seen_at.date(), row.rescanned_at is not None)
+            uids = self._search(client, cursor)
+            sizes = imap_client.sizes(client, uids)
+            progress = 0
+            for batch in batches([uid for uid in uids if uid in sizes], sizes, max_count=self.account.batch_size):
+                stored, settled = self._take_batch(client, batch, row.uidvalidity)
+                progress += len(stored)
+                last_uid = max(last_uid, settled)
+                if len(stored) < len(batch):
+                    break
+            taken += progress
+            # Nothing taken: nothing new, or only messages that vanished or would not come.
+            if not progress:
+                break
+        self.taken += taken
+        return taken
+
+    def _search(self, client: IMAPClient, cursor: Cursor) -> list[int]:
+        keyword = self.account.keyword if self.account.after_processing == "flag" else None
+        criteria = search_criteria(cursor, backlog=self.account.backlog, flag_keyword=keyword)
+        return new_uids(client.search(criteria), cursor.last_uid) if criteria else []
+
+    def _take_batch(self, client: IMAPClient, batch: Sequence[int], uidvalidity: int) -> tuple[list[int], int]:
+        """Store, then mark, then record one batch: (UIDs stored, highest UID settled or 0)."""
+        messages = imap_client.fetch(client, batch)
+        stored: list[int] = []
+        for message in messages:
+            if self.stopping.is_set():
+                break
+            self._accept(message)
+            stored.append(message.uid)
+        # Only now, with every one of them committed, may the mailbox copies be marked.
+        imap_client.mark(client, self.account, stored)
+        self._note_unfetched(set(batch) - {message.uid for message in messages})
+        settled = settled_uid(batch, set(stored) | self._given_up)
+        if settled:
+            imap_state.advance(self.account.name, self.account.folder, uidvalidity=uidvalidity,
+                               uid=settled, now=utcnow(), db=self.db)
+        return stored, settled
+
+    def _note_unfetched(self, uids: set[int]) -> None:
+        # A UID that SEARCH finds but FETCH does not return was expunged meanwhile (it will not
+        # be found again) or is one the server cannot read; the latter is given up after a few
+        # passes, left in the mailbox and logged, instead of stalling the passes behind it.
+        for uid in sorted(uids - self._given_up):
+            self._unfetched[uid] = self._unfetched.get(uid, 0) + 1
+            if self._unfetched[uid] >= UNFETCHABLE_TRIES:
+                self._given_up.add(uid)
+                log.error("IMAP %s: UID %d in %s could not be fetched %d times; it is left in the "
+                          "mailbox, unmarked", self.account.name, uid, self.account.folder, UNFETCHABLE_TRIES)
+
+    def _accept(self, message: imap_client.Fetched) -> None:
+        row, created = intake.accept_raw(
+            message.raw, db=self.db, source=f"imap:{self.account.name}/{self.account.folder}",
+            received_at=message.internal_date or utcnow(), envelope_rcpts=self._envelope_rcpts())
+        if created:
+            log.info("received raw #%d from IMAP %s UID %d, %d bytes", row.id, self.account.name,
+                     message.uid, len(message.raw))
+            self.on_stored(row.id)
+        else:
+            log.info("IMAP %s UID %d is already stored as raw #%d; marking it", self.account.name,
+                     message.uid, row.id)
+
+    def _envelope_rcpts(self) -> tuple[str, ...]:
+        # A mailbox that feeds one queue delivers as an MTA would for RCPT TO:<queue address>;
+        # routing then treats it like any envelope recipient (To/Cc queue addresses come first).
+        queue = self.config.queue(self.account.queue) if self.account.queue else None
+        return (queue.address,) if queue else ()
+
+    # --- Waiting -------------------------------------------------------------------------------
+
+    def _wait_for_mail(self, client: IMAPClient) -> None:
+        """Until new mail may be there: an IDLE notice, the poll interval, or a stop."""
+        if not (self.account.idle and client.has_capability("IDLE")):
+            self.stopping.wait(self.account.poll_interval)
+            return
+        # The safety-net poll also renews the IDLE, so whichever comes first ends this one.
+        deadline = time.monotonic() + min(self.account.poll_interval, self.account.idle_renew)
+        client.idle()
+        try:
+            self._idle_until(client, deadline)
+        finally:
+            client.idle_done()
+
+    def _idle_until(self, client: IMAPClient, deadline: float) -> None:
+        empty_wakeups = 0
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            started = time.monotonic()
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            if any(_new_mail(response) for response in responses):
+                return
+            quick = not responses and time.monotonic() - started < IDLE_CHECK_SECONDS / 2
+            empty_wakeups = empty_wakeups + 1 if quick else 0
+            if empty_wakeups >= EMPTY_WAKEUPS_LIMIT:
+                raise ConnectionResetError("the server closed the connection during IDLE")
+
+    # --- Problems ------------------------------------------------------------------------------
+
+    def _retry_delay(self, exc: Exception, attempt: int) -> float:
+        floor = self.login_retry_seconds if getattr(exc, "kind", None) == "login" else 0.0
+        return backoff_seconds(attempt, jitter=self.draw(), cap=self.backoff_cap_seconds, floor=floor)
+
+    def _report(self, exc: Exception, delay: float) -> None:
+        line = self._describe(exc)
+        if line == self._problem:
+            log.debug("%s (still); retrying in %.0f s", line, delay)
+            return
+        self._problem = line
+        # Anything but a named connection, server or database failure is a bug: show where.
+        log.error("%s; retrying in %.0f s", line, delay, exc_info=not isinstance(exc, EXPECTED_ERRORS))
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, SQLAlchemyError | StoreError):
+            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            return (f"IMAP {self.account.name}: cannot store mail, the database is unavailable: "
+                    f"{text[0][:300] if text else type(exc).__name__}; the mail stays in the mailbox")
+        return imap_client.describe(exc, self.account)
+
+    def _connected(self, status: FolderStatus) -> None:
+        if self._watching_logged:
+            return
+        self._watching_logged = True
+        how = "IDLE" if self.account.idle else f"polling every {self.account.poll_interval} s"
+        log.info("IMAP %s: watching %s on %s:%d (%d messages, %s)", self.account.name, self.account.folder,
+                 self.account.host, self.account.server_port, status.exists, how)
+
+    def _recovered(self) -> None:
+        log.info("IMAP %s: working again (was: %s)", self.account.name, self._problem)
+        self._problem = None
+
+
+def settled_uid(batch: Sequence[int], done: set[int]) -> int:
+    """The highest UID of `batch` (ascending) up to which every message is done; 0 if the first is not."""
+    settled = 0
+    for uid in batch:
+        if uid not in done:
+            break
+        settled = uid
+    return settled
+
+
+def _new_mail(response: object) -> bool:
+    """Whether an untagged IDLE response says the folder changed in a way worth a search."""
+    return isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"BYE")
+
+
+def start_pollers(config: Config, db: Database, on_stored: Callable[[int], None]) -> list[Poller]:
+    """One running poller thread per configured account."""
+    return [Poller(account, db=db, config=config, on_stored=on_stored).start() for account in config.imap]
+
+
+def stop_pollers(pollers: Sequence[Poller], timeout: float = 30.0) -> None:
+    """Stop every poller and wait for them; a thread still busy after `timeout` is left behind."""
+    for poller in pollers:
+        poller.stop()
+    deadline = time.monotonic() + timeout
+    for poller in pollers:
+        if not poller.join(max(0.0, deadline - time.monotonic())):
+            log.warning("IMAP %s: still busy at stop; what it stored is fetched and marked next time",
+                        poller.account.name)

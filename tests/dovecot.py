@@ -1,0 +1,160 @@
+"""A throwaway Dovecot IMAP server for tests: a temporary directory, a loopback port, password-file users.
+
+The server runs in the foreground (`dovecot -F`) so that the test owns its process. As root,
+Dovecot's own unprivileged users run the login and internal processes and mail belongs to
+`nobody`; as an ordinary user, everything runs as that user.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+DOVECOT = Path("/usr/sbin/dovecot")
+PASSWORD = "k9Wq2vT7zLm4Rp8x"
+
+_CONFIG = """\
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = {ssl}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+stats_writer_socket_path =
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid={mail_uid} gid={mail_gid} home={dir}/home/%u
+}}
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Dovecot:
+    """One Dovecot master process; `add_user()` gives each test a mailbox of its own."""
+
+    def __init__(self, *, tls: bool = False) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
+        # The mail user must be able to reach its home below the temporary directory.
+        self.dir.chmod(0o755)
+        self.port = free_port()
+        self.tls_port = free_port() if tls else 0
+        self.tls = tls
+        self.process: subprocess.Popen | None = None
+        (self.dir / "users").write_text("", encoding="utf-8")
+        (self.dir / "home").mkdir()
+        self._write_config()
+
+    def _write_config(self) -> None:
+        root = os.geteuid() == 0
+        me = getpass.getuser()
+        values = dict(
+            dir=self.dir, port=self.port, tls_port=self.tls_port,
+            ssl="no" if not self.tls else f"yes\nssl_cert = <{self.dir}/cert.pem\nssl_key = <{self.dir}/key.pem",
+            login_user="dovenull" if root else me, internal_user="dovecot" if root else me,
+            mail_uid="nobody" if root else os.getuid(), mail_gid="nogroup" if root else os.getgid(),
+        )
+        if root:
+            shutil.chown(self.dir / "home", "nobody", "nogroup")
+        if self.tls:
+            make_certificate(self.dir)
+        (self.dir / "dovecot.conf").write_text(_CONFIG.format(**values), encoding="utf-8")
+
+    def start(self) -> Dovecot:
+        self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.dir / "dovecot.conf")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not self._accepting():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dovecot did not start: {self.log_tail()}")
+            time.sleep(0.02)
+        return self
+
+    def _accepting(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                return sock.recv(10).startswith(b"* OK")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def add_user(self, name: str | None = None, password: str = PASSWORD) -> str:
+        """A new mail user (created empty on first login); returns its login name."""
+        user = name or f"support-{uuid.uuid4().hex[:10]}@example.com"
+        with (self.dir / "users").open("a", encoding="utf-8") as users:
+            users.write(f"{user}:{{PLAIN}}{password}\n")
+        return user
+
+    def log_tail(self, lines: int = 20) -> str:
+        log = self.dir / "dovecot.log"
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def make_certificate(directory: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 and localhost (cert.pem, key.pem)."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+        check=True, capture_output=True,
+    )
+    (directory / "key.pem").chmod(0o644)
