@@ -156,3 +156,20 @@ def _empty_tables(db) -> None:
     with db.engine.begin() as connection:
         for table in reversed(SQLModel.metadata.sorted_tables):
             connection.execute(table.delete())
+
+
+# --- IMAP (helper "imap"): one throwaway Dovecot per test session; each test adds its own user. --
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A running Dovecot (plain IMAP and implicit TLS on loopback); skipped without dovecot-imapd."""
+    from dovecot import DOVECOT, Dovecot
+
+    if not DOVECOT.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{DOVECOT} is missing in CI (.ci/run installs dovecot-imapd)")
+        pytest.skip(f"{DOVECOT} is not installed (Debian package dovecot-imapd)")
+    server = Dovecot(tls=True).start()
+    yield server
+    server.close()

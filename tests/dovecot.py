@@ -158,3 +158,58 @@ def make_certificate(directory: Path) -> None:
         check=True, capture_output=True,
     )
     (directory / "key.pem").chmod(0o644)
+
+
+class MailboxClient:
+    """A test's own IMAP client for one user: put mail in, look at what the poller left."""
+
+    def __init__(self, server: Dovecot, user: str, password: str = PASSWORD) -> None:
+        from imapclient import IMAPClient
+
+        self.client = IMAPClient("127.0.0.1", server.port, ssl=False, timeout=30)
+        self.client.login(user, password)
+
+    def append(self, raws: list[bytes], folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
+        """APPEND the messages, a few hundred per MULTIAPPEND command."""
+        for start in range(0, len(raws), 200):
+            chunk = raws[start:start + 200]
+            self.client.multiappend(folder, [{"msg": raw, "flags": flags} for raw in chunk])
+
+    def uids(self, folder: str = "INBOX", criteria: object = "ALL") -> list[int]:
+        self.client.select_folder(folder, readonly=True)
+        return self.client.search(criteria)
+
+    def flags(self, folder: str = "INBOX") -> dict[int, set[bytes]]:
+        self.client.select_folder(folder, readonly=True)
+        uids = self.client.search("ALL")
+        found = self.client.fetch(uids, ["FLAGS"]) if uids else {}
+        return {uid: set(data[b"FLAGS"]) for uid, data in found.items()}
+
+    def recreate(self, folder: str) -> None:
+        """Delete the folder and create it again: a new UIDVALIDITY."""
+        self.client.unselect_folder() if self.client.has_capability("UNSELECT") else None
+        self.client.delete_folder(folder)
+        self.client.create_folder(folder)
+
+    def uidvalidity(self, folder: str = "INBOX") -> int:
+        return self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+
+    def close(self) -> None:
+        self.client.logout()
+
+
+def imap_table(server: Dovecot, user: str, **keys: object) -> str:
+    """An [[imap]] table for `user` on `server` (plain IMAP on loopback), with `keys` overriding."""
+    values: dict[str, object] = {"name": "support", "host": "127.0.0.1", "port": server.port, "tls": "none",
+                                 "user": user, "password": PASSWORD, "poll_interval": 5, "backlog": "all"}
+    values.update(keys)
+    lines = [f"{key} = {_toml(value)}" for key, value in values.items()]
+    return "\n[[imap]]\n" + "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
