@@ -11,7 +11,7 @@ import unicodedata
 
 from mailbridge.errors import ParseError
 from mailbridge.parse.auto import detect_auto
-from mailbridge.parse.bounce import parse_bounce
+from mailbridge.parse.bounce import notice_text, parse_bounce
 from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
@@ -39,7 +39,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     body = extract_body(msg, defects)
     if not headers and _unreadable(body.text):
         raise ParseError("no mail headers and no readable text")
-    bounce = parse_bounce(msg)
+    # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
+    notice = notice_text(msg)
+    bounce = parse_bounce(msg, notice)
     reply_text = reply_part(body.text)
     return ParsedMessage(
         message_id=parse_message_id(msg.get("Message-ID")),
@@ -55,7 +57,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         html=body.html,
         reply_text=reply_text,
         attachments=body.attachments,
-        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce),
+        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce, body=notice),
         bounce=bounce,
         defects=tuple(dict.fromkeys(defects)),
         language=detect_language(reply_text.strip() or body.text),

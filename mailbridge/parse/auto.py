@@ -45,13 +45,17 @@ NOREPLY_RE = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|no
 
 
 def detect_auto(
-    msg: email.message.Message, *, subject: str, sender: Address | None, bounce: Bounce | None
+    msg: email.message.Message, *, subject: str, sender: Address | None, bounce: Bounce | None,
+    body: str | None = None,
 ) -> AutoVerdict | None:
-    """The first matching rule's verdict (see the module docstring), or None for a person."""
+    """The first matching rule's verdict (see the module docstring), or None for a person.
+
+    `body` is `body_text(msg)` when the caller has it already, so the text is decoded once.
+    """
     sender_address = sender.address if sender else ""
     rules = (
         lambda: from_bounce(bounce),
-        lambda: from_reports(msg),
+        lambda: from_reports(msg, body),
         lambda: from_auto_submitted(msg),
         lambda: from_autoresponder_headers(msg),
         lambda: from_precedence(msg, ("auto_reply",)),
@@ -86,7 +90,7 @@ def from_bounce(bounce: Bounce | None) -> AutoVerdict | None:
     return AutoVerdict("delay", "delivery status notification: delayed")
 
 
-def from_reports(msg: email.message.Message) -> AutoVerdict | None:
+def from_reports(msg: email.message.Message, body: str | None = None) -> AutoVerdict | None:
     """ARF complaints, and any other machine report such as a success DSN or a read receipt."""
     report_type = (msg.get_param("report-type") or "") if msg.get_content_type() == "multipart/report" else ""
     types = {part.get_content_type() for part in own_parts(msg)}
@@ -94,7 +98,8 @@ def from_reports(msg: email.message.Message) -> AutoVerdict | None:
         return AutoVerdict("complaint", "ARF feedback report")
     if is_jmrp(msg):
         return AutoVerdict("complaint", "Microsoft JMRP complaint report")
-    if notification := ses_notification(body_text(msg)) if msg.get_content_maintype() == "text" else None:
+    text = (body_text(msg) if body is None else body) if msg.get_content_maintype() == "text" else ""
+    if notification := ses_notification(text) if text else None:
         kind = "complaint" if notification["notificationType"] == "Complaint" else "other-auto"
         return AutoVerdict(kind, f"Amazon SES notification: {notification['notificationType']}")
     if report_type:

@@ -29,17 +29,19 @@ MESSAGE_ID_LINE_RE = re.compile(r"^\s*Message-I[dD]\s*:\s*<?([^<>\s]{1,250})>?",
 TAG_RE = re.compile(r"<[^<>]{0,2000}>")
 
 
-def parse_bounce(msg: email.message.Message) -> Bounce | None:
-    """The failed recipients, permanence and original Message-ID of a DSN, or None."""
+def parse_bounce(msg: email.message.Message, body: str | None = None) -> Bounce | None:
+    """The failed recipients, permanence and original Message-ID of a DSN, or None.
+
+    `body` is `body_text(msg)` when the caller has it already (decoding is the costly part).
+    """
     try:
-        return _parse(msg)
+        return _parse(msg, body_text(msg) if body is None else body)
     except Exception:  # noqa: BLE001 - a malformed report must never stop the parse.
         return None
 
 
-def _parse(msg: email.message.Message) -> Bounce | None:
+def _parse(msg: email.message.Message, body: str) -> Bounce | None:
     reports = [p for p in own_parts(msg) if p.get_content_type() in REPORT_TYPES]
-    body = body_text(msg)
     if notification := ses_notification(body):
         return ses_bounce(notification)
     if reports:
@@ -96,6 +98,14 @@ def own_parts(msg: email.message.Message):
     for part in payload if isinstance(payload, list) else []:
         if isinstance(part, email.message.Message):
             yield from own_parts(part)
+
+
+def notice_text(msg: email.message.Message) -> str | None:
+    """`body_text`, or None when the message is too broken to read (the checks then do without)."""
+    try:
+        return body_text(msg)
+    except Exception:  # noqa: BLE001 - a malformed notice must never stop the parse.
+        return None
 
 
 def body_text(msg: email.message.Message) -> str:
