@@ -79,3 +79,36 @@ def _summary(clock: Clock, zone: ZoneInfo) -> str:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
+
+
+# Times in customer mail -------------------------------------------------------------------------
+
+_WEEKDAYS = {
+    "pl": ("poniedziałek", "wtorek", "środa", "czwartek", "piątek", "sobota", "niedziela"),
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+# Month names by number, not strftime's %b, which follows the host's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_FORMATS = {"pl": "%d.%m.%Y %H:%M", "es": "%d/%m/%Y %H:%M", "en": "%d {month} %Y %H:%M"}
+
+
+def spoken(when: datetime | None, zone: ZoneInfo, language: str) -> str:
+    """`piątek 20.11.2026 21:14` in the queue's zone and the mail's language; "" for no time."""
+    if when is None:
+        return ""
+    language = language if language in _FORMATS else "en"
+    moment = when.astimezone(zone)
+    text = moment.strftime(_FORMATS[language]).replace("{month}", _MONTHS[moment.month - 1])
+    return f"{_WEEKDAYS[language][moment.weekday()]} {text}"
+
+
+def mail_times(received_at: datetime, deemed_at: datetime | None, answer_by: datetime | None, zone: ZoneInfo,
+               language: str) -> dict[str, str]:
+    """The template variables `ticket.received`, `ticket.counts_from` ("" when the same) and `ticket.answer_by`."""
+    differs = deemed_at is not None and deemed_at != received_at
+    return {
+        "received": spoken(received_at, zone, language),
+        "counts_from": spoken(deemed_at, zone, language) if differs else "",
+        "answer_by": spoken(answer_by, zone, language),
+    }

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mailbridge import bizcal
-from mailbridge.present_clocks import clock_json, clock_lines, duration, receipt_lines
+from mailbridge.present_clocks import clock_json, clock_lines, duration, mail_times, receipt_lines
 from mailbridge.sla import Event, Policy, clocks, parse_target
 
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -43,3 +43,13 @@ def test_clock_lines_and_json():
     data = clock_json(found[0])
     assert (data["state"], data["elapsed_minutes"], data["due_at"]) == ("met", 90, "2026-11-23T10:00:00+00:00")
     assert clock_lines([], WARSAW, policy=None) == ["clocks: none (no SLA policy or deadline applies)"]
+
+
+def test_mail_times_in_three_languages():
+    received, deemed, due = at("2026-11-20 21:14"), at("2026-11-23 09:00"), at("2026-11-23 11:00")
+    assert mail_times(received, deemed, due, WARSAW, "pl") == {
+        "received": "piątek 20.11.2026 21:14", "counts_from": "poniedziałek 23.11.2026 09:00",
+        "answer_by": "poniedziałek 23.11.2026 11:00"}
+    assert mail_times(received, deemed, None, WARSAW, "es")["counts_from"] == "lunes 23/11/2026 09:00"
+    assert mail_times(deemed, deemed, due, WARSAW, "en") == {
+        "received": "Monday 23 Nov 2026 09:00", "counts_from": "", "answer_by": "Monday 23 Nov 2026 11:00"}
