@@ -77,7 +77,7 @@ def _compose(config, *, subject="Temat", name="Jan Kowalski", address="jan@klien
 ])
 def test_line_breaks_in_subject_and_name_never_make_a_header(config, attack):
     raw, mail = _compose(config, subject=attack, name=attack)
-    assert mail["Bcc"] is None and "Bcc:" not in raw.decode("ascii").split("\r\n\r\n")[0].replace("Bcc: victim", "")
+    assert mail["Bcc"] is None
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
     assert mail["Subject"].startswith("[DYN-000007] Hello")
