@@ -1,0 +1,49 @@
+"""IMAP end to end: `serve` polling a Dovecot mailbox that already holds the corpus, until every ticket is stored."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import serve_proc
+from bench.ingest_e2e import DRAIN_SECONDS_PER_MESSAGE
+
+
+def unavailable() -> str | None:
+    """Why the IMAP measurement cannot run here, or None when it can."""
+    try:
+        from tests.dovecot import DOVECOT
+    except ImportError as exc:
+        return f"the Dovecot test support (tests/dovecot.py) does not import: {exc}"
+    if not DOVECOT.exists():
+        return f"Dovecot is not installed ({DOVECOT} missing; apt-get install dovecot-imapd)"
+    return None
+
+
+def measure(corpus: Sequence[bytes]) -> dict:
+    """Messages per second from serve being ready (its pollers started) to the last ticket stored."""
+    from tests.dovecot import Dovecot, MailboxClient, imap_table
+
+    server = Dovecot().start()
+    try:
+        user = server.add_user()
+        mailbox = MailboxClient(server, user)
+        mailbox.append(list(corpus))
+        mailbox.close()
+        with tempfile.TemporaryDirectory(prefix="mb-bench-imap-") as directory:
+            root = Path(directory)
+            serve_proc.write_config(root, imap_table(server, user, poll_interval=1, batch_size=100))
+            serve = serve_proc.ServeProcess(root).start()
+            try:
+                watch = serve_proc.DatabaseWatch(serve_proc.database_path(root))
+                done = watch.wait_finished(len(corpus), timeout=60 + DRAIN_SECONDS_PER_MESSAGE * len(corpus))
+                if done is None:
+                    raise RuntimeError(f"serve did not take in the mailbox:\n{serve.log_tail()}")
+                counts = watch.counts()
+            finally:
+                serve.stop()
+    finally:
+        server.close()
+    seconds = done - serve.ready_at
+    return {"messages": len(corpus), "seconds": seconds, "messages_per_second": len(corpus) / seconds, **counts}

@@ -1,0 +1,116 @@
+"""End-to-end SMTP ingest: the real `serve` against the naive limit, paced latency, and memory over a long run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import serve_proc, smtp_load
+from bench.smtp_load import Envelope, LoadResult, percentile
+
+# How long to wait for processing to catch up after the last 250, per message sent.
+DRAIN_SECONDS_PER_MESSAGE = 0.5
+
+
+def latency_figures(result: LoadResult) -> dict:
+    return {"p50_ms": percentile(result.latencies, 0.50) * 1000,
+            "p99_ms": percentile(result.latencies, 0.99) * 1000,
+            "max_ms": max(result.latencies, default=0.0) * 1000}
+
+
+def measure_naive(corpus: Sequence[Envelope], clients: int) -> dict:
+    """Messages per second of the naive server, first message sent to last 250 (it stores before 250)."""
+    with tempfile.TemporaryDirectory(prefix="mb-bench-naive-") as directory:
+        command = [sys.executable, "-m", "bench.naive_server", "--db", str(Path(directory) / "naive.sqlite3")]
+        process = subprocess.Popen(command, cwd=serve_proc.ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(process.stdout.readline().split()[1])
+            result = smtp_load.run_closed(port, corpus, clients)
+        finally:
+            process.terminate()
+            process.wait(30)
+    return {"messages": result.sent, "refused": result.refused, "seconds": result.seconds,
+            "messages_per_second": len(result.latencies) / result.seconds, **latency_figures(result)}
+
+
+class MailbridgeRun:
+    """One `serve` process through measurement 1 (throughput), the paced latency run and the long run."""
+
+    def __init__(self, directory: Path) -> None:
+        serve_proc.write_config(directory)
+        self.serve = serve_proc.ServeProcess(directory)
+        self.watch = serve_proc.DatabaseWatch(serve_proc.database_path(directory))
+        self.expected = 0
+
+    def __enter__(self) -> MailbridgeRun:
+        self.serve.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        code = self.serve.stop()
+        if code != 0 and exc[0] is None:
+            raise RuntimeError(f"serve exited {code}:\n{self.serve.log_tail()}")
+
+    def throughput(self, corpus: Sequence[Envelope], clients: int) -> dict:
+        """Measurement 1: first message sent → last ticket stored with its acknowledgement queued."""
+        with serve_proc.MemorySampler(self.serve.pid) as memory:
+            result = smtp_load.run_closed(self.serve.port, corpus, clients)
+            done = self._drain(result)
+        seconds = done - result.started
+        return {"messages": result.sent, "refused": result.refused, "seconds": seconds,
+                "accept_seconds": result.seconds, "messages_per_second": len(result.latencies) / seconds,
+                "accepted_per_second": len(result.latencies) / result.seconds,
+                **latency_figures(result), "peak_rss_mb": memory.peak_rss_kb / 1024,
+                "peak_hwm_mb": memory.peak_hwm_kb / 1024, **self.watch.counts()}
+
+    def paced(self, corpus: Sequence[Envelope], clients: int, rate: float) -> dict:
+        """End-of-DATA → 250 latency with `rate` messages per second offered (open loop)."""
+        result = smtp_load.run_paced(self.serve.port, corpus, clients, rate)
+        done = self._drain(result)
+        return {"offered_per_second": rate, "messages": result.sent, "refused": result.refused,
+                "achieved_per_second": len(result.latencies) / result.seconds,
+                "backlog_cleared_seconds_after_last": done - result.finished, **latency_figures(result)}
+
+    def long_run(self, corpus: Sequence[Envelope], clients: int, seconds: float) -> dict:
+        """Send the corpus again and again (fresh Message-IDs each round) for `seconds`; sample RSS."""
+        rounds, started = 0, time.perf_counter()
+        with serve_proc.MemorySampler(self.serve.pid, interval=0.5) as memory:
+            first_round_rss = None
+            while time.perf_counter() - started < seconds or rounds == 0:
+                rounds += 1
+                result = smtp_load.run_closed(self.serve.port, renamed(corpus, rounds), clients)
+                self._drain(result)
+                if first_round_rss is None:
+                    first_round_rss = memory.samples[-1][1] if memory.samples else 0
+        end_rss = memory.samples[-1][1] if memory.samples else 0
+        return {"seconds": time.perf_counter() - started, "rounds": rounds, "messages": rounds * len(corpus),
+                "rss_after_first_round_mb": (first_round_rss or 0) / 1024, "rss_end_mb": end_rss / 1024,
+                "peak_rss_mb": memory.peak_rss_kb / 1024, "peak_hwm_mb": memory.peak_hwm_kb / 1024}
+
+    def _drain(self, result: LoadResult) -> float:
+        self.expected += len(result.latencies)
+        done = self.watch.wait_finished(self.expected, timeout=30 + DRAIN_SECONDS_PER_MESSAGE * result.sent)
+        if done is None:
+            raise RuntimeError(f"serve did not process {self.expected} messages:\n{self.serve.log_tail()}")
+        return done
+
+
+def renamed(corpus: Sequence[Envelope], round_number: int) -> list[Envelope]:
+    """The corpus with every generated Message-ID made new (and replies still pointing at the same round).
+
+    The generator's IDs all start `<SEED.`; rewriting that prefix everywhere keeps In-Reply-To and
+    References consistent within a round while making each round's bytes and IDs unseen.
+    """
+    out = []
+    for envelope in corpus:
+        data = _ID_PREFIX_RE.sub(lambda m: m.group(1) + f"r{round_number}-".encode() + m.group(2), envelope.data)
+        out.append(Envelope(envelope.mail_from, envelope.rcpt_to, data))
+    return out
+
+
+_ID_PREFIX_RE = re.compile(rb"(<)(\d+\.\d+\.[0-9a-f]{10}@)")

@@ -1,0 +1,208 @@
+"""Run the real `mailbridge serve` as a subprocess on a temporary config, and watch its database and memory."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import mailgen
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "b3nch-5ecret-7f2a9c4e1d8b6053"
+_LISTENING_RE = re.compile(r"listening for \w+ on [\d.]+:(\d+)")
+
+# One queue per product address of the generator, each with an agent, so a first mail queues
+# an acknowledgement and an agent notice as it would in production.
+_QUEUES = (
+    ("dynamics", "pomoc-dynamics@example.com", "DYN", "pl", "anna.kowalska@example.com"),
+    ("powerbi", "pomoc-powerbi@example.com", "PBI", "pl", "marta.wisniewska@example.com"),
+    ("soporte", "soporte@example.com", "SOP", "es", "lucia.garcia@example.com"),
+    ("support", "support@example.com", "SUP", "en", "john.smith@example.com"),
+    ("critical", "critical@example.com", "CRT", "en", "oncall@example.com"),
+)
+assert {q[1] for q in _QUEUES} == set(mailgen.PRODUCT_ADDRESSES)
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """A config with the five product queues on the default storage (SQLite under state_dir)."""
+    queues = "".join(
+        f'\n[[queues]]\nname = "{name}"\naddress = "{address}"\ncode_prefix = "{prefix}"\n'
+        f'language = "{language}"\nagents = ["{agent}"]\n'
+        for name, address, prefix, language, agent in _QUEUES
+    )
+    path = directory / "mailbridge.toml"
+    path.write_text(
+        f'[mailbridge]\nstate_dir = "{directory / "state"}"\nsecret = "{SECRET}"\n'
+        f'[listener]\nport = 0\nhostname = "bench.example.com"\n{queues}{extra}',
+        encoding="utf-8",
+    )
+    (directory / "state").mkdir(exist_ok=True)
+    return path
+
+
+def database_path(directory: Path) -> Path:
+    return directory / "state" / "mailbridge.sqlite3"
+
+
+@dataclass
+class ServeProcess:
+    """`mailbridge serve --config DIR/mailbridge.toml`, its port, and when it said it listens."""
+
+    directory: Path
+    process: subprocess.Popen | None = None
+    port: int = 0
+    ready_at: float = 0.0
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.directory / "serve.log"
+
+    def start(self, timeout: float = 60.0) -> ServeProcess:
+        config = self.directory / "mailbridge.toml"
+        command = [sys.executable, "-m", "mailbridge", "serve", "--config", str(config)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not self.port:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mailbridge serve did not start:\n{self.log_tail()}")
+            match = _LISTENING_RE.search(self.log_path.read_text(errors="replace"))
+            if match:
+                self.port, self.ready_at = int(match.group(1)), time.perf_counter()
+            else:
+                time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait: serve finishes the message in hand and exits 0."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+class DatabaseWatch:
+    """Read-only looks at the daemon's SQLite database while it runs (WAL lets us read alongside)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _query(self, sql: str) -> tuple:
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            return connection.execute(sql).fetchone()
+        finally:
+            connection.close()
+
+    def progress(self) -> tuple[int, int]:
+        """(raw messages accepted, of which finished: processed or quarantined)."""
+        total, finished = self._query("SELECT count(*), sum(state != 'pending') FROM raw_message")
+        return total, finished or 0
+
+    def counts(self) -> dict[str, int]:
+        tickets, = self._query("SELECT count(*) FROM ticket")
+        messages, = self._query("SELECT count(*) FROM message")
+        acks, = self._query("SELECT count(*) FROM outbox WHERE kind = 'ack'")
+        quarantined, = self._query("SELECT count(*) FROM quarantine")
+        return {"tickets": tickets, "stored_messages": messages, "acks_queued": acks, "quarantined": quarantined}
+
+    def wait_finished(self, expected: int, timeout: float, interval: float = 0.02) -> float | None:
+        """perf_counter time at which all `expected` messages were seen finished, or None on timeout.
+
+        Processing commits the ticket, the message and its acknowledgement together with the raw
+        row's state, so "finished" means the ticket is stored and its acknowledgement queued.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            total, finished = self.progress()
+            if total >= expected and finished >= expected:
+                return time.perf_counter()
+            time.sleep(interval)
+        return None
+
+
+class MemorySampler:
+    """Samples VmRSS and VmHWM of a process and its children (kB) in a thread until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid, self.interval = pid, interval
+        self.samples: list[tuple[float, int]] = []
+        self.peak_hwm_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        rss = hwm = 0
+        for pid in process_tree(self.pid):
+            values = _status(pid)
+            rss += values.get("VmRSS", 0)
+            hwm += values.get("VmHWM", 0)
+        if rss:
+            self.samples.append((time.perf_counter(), rss))
+            self.peak_hwm_kb = max(self.peak_hwm_kb, hwm)
+
+    @property
+    def peak_rss_kb(self) -> int:
+        return max((rss for _, rss in self.samples), default=0)
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and, recursively, its children (a worker process counts towards serve's memory)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _status(pid: int) -> dict[str, int]:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    values = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0])
+    return values
+

@@ -1,0 +1,28 @@
+"""`python -m bench --quick` runs every measurement end to end and prints every row (no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = ("1. SMTP end to end", "end-of-DATA → 250, flat out", "2. naive limit", "mailbridge / naive",
+        "at 200 msg/s offered", "3. IMAP end to end", "4. ingest cost", "5. serve RSS", "long run")
+
+
+def test_quick_run_prints_every_row_and_writes_json(tmp_path):
+    out = tmp_path / "latest.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in ROWS:
+        assert row in done.stdout, f"row {row!r} missing from:\n{done.stdout}"
+    figures = json.loads(out.read_text())
+    assert figures["quick"] is True
+    # Every message sent was answered 250 and ended as a stored message with nothing quarantined.
+    assert figures["smtp"]["refused"] == {} and figures["smtp"]["quarantined"] == 0
+    assert figures["smtp"]["stored_messages"] == figures["corpus"]["messages"]
+    assert figures["smtp"]["acks_queued"] == figures["smtp"]["tickets"] > 0
+    assert all(run["refused"] == {} for run in figures["naive"]["runs"])
+    assert figures["scale"]["large"]["messages"] > figures["scale"]["small"]["messages"]
+    assert "skipped" in figures["imap"] or figures["imap"]["stored_messages"] == figures["plan"]["imap_messages"]
