@@ -173,3 +173,13 @@ def dovecot():
     server = Dovecot(tls=True).start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def own_dovecot(dovecot):
+    """A Dovecot of the test's own, for tests that restart it or fail logins (which it penalises)."""
+    from dovecot import Dovecot
+
+    server = Dovecot().start()
+    yield server
+    server.close()

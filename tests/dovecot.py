@@ -1,4 +1,4 @@
-"""A throwaway Dovecot IMAP server for tests: a temporary directory, a loopback port, password-file users.
+"""A throwaway Dovecot IMAP server for tests: a temporary directory, a loopback port, one user per test.
 
 The server runs in the foreground (`dovecot -F`) so that the test owns its process. As root,
 Dovecot's own unprivileged users run the login and internal processes and mail belongs to
@@ -30,12 +30,15 @@ listen = 127.0.0.1
 ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# No delay after a failed login. (Dovecot also delays further logins from an address that
+# failed, for up to 15 s: tests of wrong passwords use a server of their own.)
+auth_failure_delay = 0
 stats_writer_socket_path =
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -80,7 +83,6 @@ class Dovecot:
         self.tls_port = free_port() if tls else 0
         self.tls = tls
         self.process: subprocess.Popen | None = None
-        (self.dir / "users").write_text("", encoding="utf-8")
         (self.dir / "home").mkdir()
         self._write_config()
 
@@ -88,7 +90,7 @@ class Dovecot:
         root = os.geteuid() == 0
         me = getpass.getuser()
         values = dict(
-            dir=self.dir, port=self.port, tls_port=self.tls_port,
+            dir=self.dir, port=self.port, password=PASSWORD, tls_port=self.tls_port,
             ssl="no" if not self.tls else f"yes\nssl_cert = <{self.dir}/cert.pem\nssl_key = <{self.dir}/key.pem",
             login_user="dovenull" if root else me, internal_user="dovecot" if root else me,
             mail_uid="nobody" if root else os.getuid(), mail_gid="nogroup" if root else os.getgid(),
@@ -100,8 +102,11 @@ class Dovecot:
         (self.dir / "dovecot.conf").write_text(_CONFIG.format(**values), encoding="utf-8")
 
     def start(self) -> Dovecot:
+        # A session of its own, so that stopping it can stop its imap processes too: a master
+        # alone may exit and leave them serving the connections it had.
         self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.dir / "dovecot.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True)
         deadline = time.monotonic() + 10
         while not self._accepting():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -118,11 +123,11 @@ class Dovecot:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
         if self.process is not None and self.process.stderr is not None:
             self.process.stderr.close()
@@ -136,12 +141,13 @@ class Dovecot:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def add_user(self, name: str | None = None, password: str = PASSWORD) -> str:
-        """A new mail user (created empty on first login); returns its login name."""
-        user = name or f"support-{uuid.uuid4().hex[:10]}@example.com"
-        with (self.dir / "users").open("a", encoding="utf-8") as users:
-            users.write(f"{user}:{{PLAIN}}{password}\n")
-        return user
+    def add_user(self) -> str:
+        """A fresh login name: every name logs in with PASSWORD, its mailbox made empty on first use.
+
+        (A passwd-file would need re-reading, which Dovecot does only when the file's size or
+        modification second changes; a static password needs nothing.)
+        """
+        return f"support-{uuid.uuid4().hex[:10]}@example.com"
 
     def log_tail(self, lines: int = 20) -> str:
         log = self.dir / "dovecot.log"
@@ -152,7 +158,7 @@ class Dovecot:
 def make_certificate(directory: Path) -> None:
     """A self-signed certificate for 127.0.0.1 and localhost (cert.pem, key.pem)."""
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
          "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
          "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
         check=True, capture_output=True,
@@ -167,7 +173,11 @@ class MailboxClient:
         from imapclient import IMAPClient
 
         self.client = IMAPClient("127.0.0.1", server.port, ssl=False, timeout=30)
-        self.client.login(user, password)
+        try:
+            self.client.login(user, password)
+        except Exception:
+            self.client.shutdown()
+            raise
 
     def append(self, raws: list[bytes], folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
         """APPEND the messages, a few hundred per MULTIAPPEND command."""
@@ -187,7 +197,7 @@ class MailboxClient:
 
     def recreate(self, folder: str) -> None:
         """Delete the folder and create it again: a new UIDVALIDITY."""
-        self.client.unselect_folder() if self.client.has_capability("UNSELECT") else None
+        self.client.select_folder("INBOX", readonly=True)  # a folder cannot be deleted while selected
         self.client.delete_folder(folder)
         self.client.create_folder(folder)
 

@@ -40,6 +40,7 @@ from mailbridge.store import imap_state
 from mailbridge.store.db import Database
 from mailbridge.store.imap_state import ImapMailbox
 from mailbridge.store.types import utcnow
+from mailbridge.worker import SessionBoundDatabase
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,7 @@ class Poller:
     def _take_batch(self, client: IMAPClient, batch: Sequence[int], uidvalidity: int) -> tuple[list[int], int]:
         """Store, then mark, then record one batch: (UIDs stored, highest UID settled or 0)."""
         messages = imap_client.fetch(client, batch)
-        stored: list[int] = []
-        for message in messages:
-            if self.stopping.is_set():
-                break
-            self._accept(message)
-            stored.append(message.uid)
+        stored = self._accept_all(messages)
         # Only now, with every one of them committed, may the mailbox copies be marked.
         imap_client.mark(client, self.account, stored)
         self._note_unfetched(set(batch) - {message.uid for message in messages})
@@ -209,17 +205,37 @@ class Poller:
                 log.error("IMAP %s: UID %d in %s could not be fetched %d times; it is left in the "
                           "mailbox, unmarked", self.account.name, uid, self.account.folder, UNFETCHABLE_TRIES)
 
-    def _accept(self, message: imap_client.Fetched) -> None:
+    def _accept_all(self, messages: Sequence[imap_client.Fetched]) -> list[int]:
+        """Commit the messages to intake in one transaction; returns their UIDs (fewer when stopping).
+
+        One commit per batch rather than per message: on SQLite each commit is a sync to disk
+        and a turn at the write lock the worker also needs.
+        """
+        accepted = []
+        with self.db.session() as session:
+            batch_db = SessionBoundDatabase(self.db, session)
+            for message in messages:
+                if self.stopping.is_set():
+                    break
+                accepted.append((message, *self._accept(message, batch_db)))
+        for message, row_id, created in accepted:
+            self._log_accepted(message, row_id, created)
+        return [message.uid for message, _, _ in accepted]
+
+    def _accept(self, message: imap_client.Fetched, db: SessionBoundDatabase) -> tuple[int, bool]:
         row, created = intake.accept_raw(
-            message.raw, db=self.db, source=f"imap:{self.account.name}/{self.account.folder}",
+            message.raw, db=db, source=f"imap:{self.account.name}/{self.account.folder}",
             received_at=message.internal_date or utcnow(), envelope_rcpts=self._envelope_rcpts())
+        return row.id, created
+
+    def _log_accepted(self, message: imap_client.Fetched, raw_id: int, created: bool) -> None:
         if created:
-            log.info("received raw #%d from IMAP %s UID %d, %d bytes", row.id, self.account.name,
+            log.info("received raw #%d from IMAP %s UID %d, %d bytes", raw_id, self.account.name,
                      message.uid, len(message.raw))
-            self.on_stored(row.id)
+            self.on_stored(raw_id)
         else:
             log.info("IMAP %s UID %d is already stored as raw #%d; marking it", self.account.name,
-                     message.uid, row.id)
+                     message.uid, raw_id)
 
     def _envelope_rcpts(self) -> tuple[str, ...]:
         # A mailbox that feeds one queue delivers as an MTA would for RCPT TO:<queue address>;
