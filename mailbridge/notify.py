@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from mailbridge import loops, outbox
+from mailbridge import clocks, loops, outbox
 from mailbridge.compose import Outgoing, compose
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.parse.model import ParsedMessage
@@ -113,7 +113,8 @@ def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datet
 def _render(mail: Mail, config: Config):
     ticket, about = mail.ticket, mail.about
     context = mail_context(
-        ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status},
+        ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
+                **clocks.mail_times(ticket, mail.queue, mail.language)},
         queue=mail.queue,
         customer={"name": ticket.requester_name, "address": ticket.requester},
         message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",

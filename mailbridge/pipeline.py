@@ -28,7 +28,8 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.config.models import Config, QueueConfig
-from mailbridge import notify
+from mailbridge import clocks, notify
+from mailbridge.classify import classify_ticket
 from mailbridge.errors import Discard
 from mailbridge.intake import accept_raw, get_raw, mark_retried
 from mailbridge.intake import quarantine as park
@@ -149,6 +150,11 @@ def _store(
                            secret=secret, now=now, received_at=raw_row.received_at)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
+    if placement.ticket is not None:
+        # Before the first flush below, so the status log stamps a reopen with this time.
+        placement.ticket.updated_at = now
+        if placement.created:
+            _classify_new(placement.ticket, message, raw_row, config)
     row = _message_row(raw_row, message, message_id, decision, placement, kind)
     session.add(row)
     session.flush()
@@ -156,11 +162,22 @@ def _store(
     for index, attachment in enumerate(message.attachments, start=1):
         repo.store_attachment(row.id, attachment, index, session=session)
     if placement.ticket is not None:
-        placement.ticket.updated_at = now
         session.add(placement.ticket)
+        # Before the effects: the acknowledgement says when to expect an answer.
+        clocks.refresh(placement.ticket, session=session, config=config, now=now)
     notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
                          session=session, config=config, secret=secret, now=now)
     return _outcome(placement, decision, message_id)
+
+
+def _classify_new(ticket: Ticket, message: ParsedMessage, raw_row: RawMessage, config: Config) -> None:
+    """A new ticket's priority, type and plan from the rules, and when it counts as received."""
+    queue = config.queue(ticket.queue)
+    found = classify_ticket(message, queue=queue.name, default_priority=queue.default_priority,
+                            default_type=queue.default_type, rules=config.classify.rules,
+                            customers=config.customers, envelope_rcpts=raw_row.envelope_rcpts)
+    ticket.priority, ticket.type, ticket.plan = found.priority, found.type, found.plan
+    ticket.deemed_received_at = clocks.deemed_received(queue, ticket.received_at, config=config)
 
 
 def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> str:

@@ -94,13 +94,15 @@ _FORMATS = {"pl": "%d.%m.%Y %H:%M", "es": "%d/%m/%Y %H:%M", "en": "%d {month} %Y
 
 
 def spoken(when: datetime | None, zone: ZoneInfo, language: str) -> str:
-    """`piątek 20.11.2026 21:14` in the queue's zone and the mail's language; "" for no time."""
+    """`20.11.2026 21:14 (piątek)`, `viernes 20/11/2026 21:14` in the queue's zone; "" for no time."""
     if when is None:
         return ""
     language = language if language in _FORMATS else "en"
     moment = when.astimezone(zone)
     text = moment.strftime(_FORMATS[language]).replace("{month}", _MONTHS[moment.month - 1])
-    return f"{_WEEKDAYS[language][moment.weekday()]} {text}"
+    weekday = _WEEKDAYS[language][moment.weekday()]
+    # Polish declines weekday names after "od" and "najpóźniej w"; in brackets the plain form reads right.
+    return f"{text} ({weekday})" if language == "pl" else f"{weekday} {text}"
 
 
 def mail_times(received_at: datetime, deemed_at: datetime | None, answer_by: datetime | None, zone: ZoneInfo,

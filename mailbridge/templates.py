@@ -119,7 +119,9 @@ def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, mess
 def sample_context(queue: QueueConfig, config: Config) -> dict:
     """Made-up values with every variable set, for checking templates before any mail exists."""
     return mail_context(
-        ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open"},
+        ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open",
+                "received": "Friday 20 Nov 2026 21:14", "counts_from": "Monday 23 Nov 2026 09:00",
+                "answer_by": "Monday 23 Nov 2026 11:00"},
         queue=queue,
         customer={"name": "Sample Customer", "address": "customer@example.org"},
         message={"sender": "customer@example.org", "sender_name": "Sample Customer",

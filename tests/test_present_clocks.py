@@ -48,8 +48,8 @@ def test_clock_lines_and_json():
 def test_mail_times_in_three_languages():
     received, deemed, due = at("2026-11-20 21:14"), at("2026-11-23 09:00"), at("2026-11-23 11:00")
     assert mail_times(received, deemed, due, WARSAW, "pl") == {
-        "received": "piątek 20.11.2026 21:14", "counts_from": "poniedziałek 23.11.2026 09:00",
-        "answer_by": "poniedziałek 23.11.2026 11:00"}
+        "received": "20.11.2026 21:14 (piątek)", "counts_from": "23.11.2026 09:00 (poniedziałek)",
+        "answer_by": "23.11.2026 11:00 (poniedziałek)"}
     assert mail_times(received, deemed, None, WARSAW, "es")["counts_from"] == "lunes 23/11/2026 09:00"
     assert mail_times(deemed, deemed, due, WARSAW, "en") == {
         "received": "Monday 23 Nov 2026 09:00", "counts_from": "", "answer_by": "Monday 23 Nov 2026 11:00"}

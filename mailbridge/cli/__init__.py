@@ -22,6 +22,7 @@ def _register() -> None:
     from mailbridge.cli import parse_cmd  # noqa: F401
     from mailbridge.cli import ingest_cmd  # noqa: F401
     from mailbridge.cli import tickets_cmd  # noqa: F401
+    from mailbridge.cli import tickets_sla_cmd  # noqa: F401
     from mailbridge.cli import explain_cmd  # noqa: F401
     from mailbridge.cli import quarantine_cmd  # noqa: F401
     from mailbridge.cli import serve_cmd  # noqa: F401

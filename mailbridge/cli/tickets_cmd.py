@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import present, status
+from mailbridge import clocks, present, present_clocks, status
 from mailbridge.cli import app
+from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import (
     ConfigOption,
     JsonOption,
@@ -18,7 +19,7 @@ from mailbridge.cli.common import (
     secret_for,
 )
 from mailbridge.errors import MailbridgeError
-from mailbridge.store import repo
+from mailbridge.store import repo, repo_clock
 from mailbridge.store.models import TICKET_STATUSES
 from mailbridge.store.types import utcnow
 
@@ -28,10 +29,12 @@ app.add_typer(tickets_app, name="tickets")
 LIST_HELP = """List tickets, most recently updated first.
 
 Examples:  mailbridge tickets list --queue dynamics --status open
+           mailbridge tickets list --overdue        (a response or resolution clock past due)
            mailbridge tickets list --json
 """
 
-SHOW_HELP = """Show one ticket: its people, then the whole conversation with attachments listed.
+SHOW_HELP = """Show one ticket: its people, the whole conversation with attachments listed, then its
+SLA clocks (target, due, elapsed, paused, met or breached, with their spans).
 
 Example:  mailbridge tickets show DYN-000123
 """
@@ -50,6 +53,8 @@ def list_command(
         str | None, typer.Option("--status", help="Only this status.", callback=_status)
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many tickets.")] = 200,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only tickets past a due time, most overdue first.")] = False,
+    now: NowOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -57,7 +62,10 @@ def list_command(
     if queue is not None and loaded.queue(queue) is None:
         fail(f"no queue named {queue!r} (queues: {', '.join(q.name for q in loaded.queues)})")
     with database(loaded) as db, db.session() as session:
-        tickets = repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
+        if overdue:
+            tickets = repo_clock.overdue(session=session, now=now_from(now), queue=queue, limit=limit)
+        else:
+            tickets = repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
     if as_json:
         print_json([present.ticket_json(t) for t in tickets])
     else:
@@ -67,6 +75,7 @@ def list_command(
 @tickets_app.command("show", help=SHOW_HELP)
 def show_command(
     code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
+    now: NowOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -78,10 +87,13 @@ def show_command(
         participants = repo.participants_of(ticket.id, session=session)
         messages = repo.messages_of(ticket.id, session=session)
         attachments = repo.attachments_of([m.id for m in messages], session=session)
+        timing = clocks.compute(ticket, session=session, config=loaded, now=now_from(now))
     if as_json:
-        print_json(present.conversation_json(ticket, participants, messages, attachments))
+        data = present.conversation_json(ticket, participants, messages, attachments)
+        print_json({**data, "clocks": [present_clocks.clock_json(c) for c in timing.clocks]})
     else:
         typer.echo(present.conversation_text(ticket, participants, messages, attachments))
+        typer.echo("\n".join(clocks.clock_text(ticket, timing, loaded)))
 
 
 STATUS_HELP = """{what} ticket CODE and queue the customer's {mail} mail (sent by `mailbridge serve`).
@@ -102,6 +114,7 @@ def _status_command(action: str, what: str, mail: str) -> None:
             try:
                 change = status.change_status(code, action, db=db, config=loaded, secret=secret_for(loaded),
                                               now=utcnow())
+                clocks.refresh_code(change.code, db=db, config=loaded, now=utcnow())
             except MailbridgeError as error:
                 fail(str(error))
         if as_json:

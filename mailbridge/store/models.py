@@ -77,6 +77,27 @@ class Ticket(SQLModel, table=True):
     closed_at: datetime | None = _when(nullable=True)
     reopened_count: int = 0
     linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    # SLA (mailbridge.clocks): when the ticket counts as received in its queue's calendar, the
+    # customer's plan, and the due times the overdue listing and escalation read by index.
+    deemed_received_at: datetime | None = _when(nullable=True)
+    plan: str | None = Field(default=None, max_length=64)
+    next_due_at: datetime | None = _when(nullable=True, index=True)
+    deadline_at: datetime | None = _when(nullable=True)
+    deadline_warn_at: datetime | None = _when(nullable=True, index=True)
+
+
+class TicketEvent(SQLModel, table=True):
+    """A change of a ticket's status, priority or type: the log SLA clocks are derived from."""
+
+    __tablename__ = "ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = _when()
+    # pending, open, resolved, reopened, closed (status changes), priority or type.
+    kind: str = Field(max_length=16)
+    before: str = Field(default="", max_length=16)
+    after: str = Field(default="", max_length=16)
 
 
 class Participant(SQLModel, table=True):

@@ -14,6 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+# Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
+from mailbridge.store import repo_clock  # noqa: F401
 from mailbridge.store.models import (
     Attachment,
     Blob,

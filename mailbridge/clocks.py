@@ -1,0 +1,134 @@
+"""A ticket's SLA clocks from what is stored: its messages and its status log, under its policy.
+
+The computing is `mailbridge.sla` (pure); this module gathers the events from the database,
+picks the policy and deadline the config gives the ticket, and writes back the due times
+that are read by index: `next_due_at` (the earliest due response or resolution clock still
+running) and the legal `deadline_at` with its `deadline_warn_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from mailbridge import present_clocks, sla
+from mailbridge.config.models import Config, QueueConfig
+from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
+from mailbridge.errors import NotFound
+from mailbridge.store import repo, repo_clock
+from mailbridge.store.db import Database
+from mailbridge.store.models import Ticket
+
+# Message kinds that are clock events; automatic mail and notes are not (the acknowledgement
+# is never a response).
+MESSAGE_EVENTS = frozenset({"customer", "agent"})
+
+
+@dataclass(frozen=True, slots=True)
+class TicketClocks:
+    """The clocks of one ticket as of `now`, with the policy and calendar that gave them."""
+
+    policy: sla.Policy | None
+    deadline: sla.Deadline | None
+    clocks: list[sla.Clock]
+
+    @property
+    def next_due(self) -> datetime | None:
+        """The earliest due time of a response or resolution clock that is still running."""
+        dues = [c.due_at for c in self.clocks if c.name != "deadline" and c.stopped_at is None and c.due_at]
+        return min(dues, default=None)
+
+    @property
+    def legal(self) -> sla.Clock | None:
+        return next((c for c in self.clocks if c.name == "deadline"), None)
+
+
+def events_of(ticket: Ticket, *, session: Session) -> list[sla.Event]:
+    """The ticket's clock events: customer and agent mail, and status changes, in time order."""
+    found = [sla.Event(m.received_at, m.kind) for m in repo.messages_of(ticket.id, session=session)
+             if m.kind in MESSAGE_EVENTS]
+    found += [sla.Event(e.at, e.kind) for e in repo_clock.status_events(ticket.id, session=session)]
+    return sorted(found, key=lambda event: event.at)
+
+
+def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime) -> TicketClocks:
+    """The clocks of `ticket` under the config's policy for it, as of `now`."""
+    queue = config.queue(ticket.queue)
+    if queue is None:
+        return TicketClocks(None, None, [])
+    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
+    deadline = ticket_deadline(config, queue, ticket.type)
+    if policy is None:
+        # No policy still gives the deadline its clock; an empty policy has no targets.
+        policy_for_clocks = sla.Policy("none", queue_calendar(config, queue))
+    else:
+        policy_for_clocks = policy
+    found = sla.clocks(events_of(ticket, session=session), received_at=ticket.received_at,
+                       policy=policy_for_clocks, now=now, deadline=deadline)
+    return TicketClocks(policy, deadline, found)
+
+
+def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime) -> TicketClocks:
+    """Recompute the ticket's clocks and store the due times that are looked up by index."""
+    computed = compute(ticket, session=session, config=config, now=now)
+    active = ticket.status in ("new", "open")
+    ticket.next_due_at = computed.next_due if active else None
+    legal = computed.legal
+    running = legal is not None and legal.stopped_at is None
+    ticket.deadline_at = legal.due_at if running else None
+    ticket.deadline_warn_at = legal.warn_at if running else None
+    session.add(ticket)
+    return computed
+
+
+def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:
+    """When mail received at `received_at` counts as received in the queue's calendar."""
+    return sla.deemed_receipt(queue_calendar(config, queue), received_at)
+
+
+def set_classification(code: str, field: str, value: str, *, db: Database, config: Config,
+                       now: datetime) -> tuple[str, str]:
+    """An agent sets a ticket's priority or type; the clocks follow. Returns (code, old value)."""
+    if field not in ("priority", "type"):
+        raise ValueError(f"not a classification field: {field}")
+    with db.session() as session:
+        ticket = _ticket(code, session=session)
+        before = getattr(ticket, field)
+        setattr(ticket, field, value)
+        ticket.updated_at = now
+        session.add(ticket)
+        session.flush()
+        refresh(ticket, session=session, config=config, now=now)
+        return ticket.code, before
+
+
+def refresh_code(code: str, *, db: Database, config: Config, now: datetime) -> TicketClocks:
+    """`refresh` for one ticket by code, in a transaction of its own (after a status command)."""
+    with db.session() as session:
+        return refresh(_ticket(code, session=session), session=session, config=config, now=now)
+
+
+def _ticket(code: str, *, session: Session) -> Ticket:
+    ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
+    if ticket is None:
+        raise NotFound(f"no ticket {code}")
+    return ticket
+
+
+def mail_times(ticket: Ticket, queue: QueueConfig, language: str) -> dict[str, str]:
+    """`ticket.received`, `ticket.counts_from` and `ticket.answer_by` for mail templates."""
+    return present_clocks.mail_times(ticket.received_at, ticket.deemed_received_at, ticket.next_due_at,
+                                     ZoneInfo(queue.time_zone), language)
+
+
+def clock_text(ticket: Ticket, timing: TicketClocks, config: Config) -> list[str]:
+    """The lines `tickets show` prints under the conversation: receipt, then every clock."""
+    queue = config.queue(ticket.queue)
+    zone = ZoneInfo(queue.time_zone if queue else "UTC")
+    lines = present_clocks.receipt_lines(ticket.received_at, ticket.deemed_received_at, zone)
+    lines.append(f"priority: {ticket.priority}  type: {ticket.type}  plan: {ticket.plan or '-'}")
+    policy = timing.policy.name if timing.policy else None
+    return lines + present_clocks.clock_lines(timing.clocks, zone, policy=policy)
