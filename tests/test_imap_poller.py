@@ -56,6 +56,27 @@ def test_mail_is_stored_then_moved_to_the_processed_folder(tmp_path, database, d
     assert drain(config, database) == (0, 0)
 
 
+def test_a_break_between_commit_and_mark_fetches_again_and_stores_once(tmp_path, database, dovecot, mailbox,
+                                                                       monkeypatch):
+    from mailbridge.sources import imap_client
+
+    config = configure(tmp_path, database, dovecot, mailbox.user)
+    mailbox.append([message(f"Przerwane {n}") for n in range(3)])
+    real_mark = imap_client.mark
+
+    def connection_lost(*args, **kwargs):
+        raise ConnectionResetError("connection lost before the MOVE")
+
+    monkeypatch.setattr(imap_client, "mark", connection_lost)
+    with pytest.raises(ConnectionResetError):
+        Poller(config.imap[0], db=database, config=config).drain()
+    assert count(database, RawMessage) == 3 and len(mailbox.uids("INBOX")) == 3
+    monkeypatch.setattr(imap_client, "mark", real_mark)
+    assert drain(config, database) == (3, 3)
+    assert count(database, RawMessage) == 3 and count(database, Ticket) == 3
+    assert mailbox.uids("INBOX") == [] and len(mailbox.uids(PROCESSED)) == 3
+
+
 def test_received_at_is_the_servers_internaldate(tmp_path, database, dovecot, mailbox):
     from datetime import UTC, datetime
 
