@@ -28,6 +28,7 @@ def _register() -> None:
     from mailbridge.cli import serve_cmd  # noqa: F401
     from mailbridge.cli import outbox_cmd  # noqa: F401
     from mailbridge.cli import calendar_cmd  # noqa: F401
+    from mailbridge.cli import imap_cmd  # noqa: F401
 
 
 def main() -> None:

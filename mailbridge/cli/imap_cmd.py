@@ -1,0 +1,39 @@
+"""`mailbridge imap check`: the command a sysadmin runs before `serve` to test the [[imap]] accounts."""
+
+from __future__ import annotations
+
+import typer
+
+from mailbridge.cli import app
+from mailbridge.cli.common import ConfigOption, config_or_exit
+
+imap_app = typer.Typer(help="IMAP mailboxes that `mailbridge serve` reads ([[imap]] in the config).",
+                       no_args_is_help=True)
+app.add_typer(imap_app, name="imap")
+
+CHECK_HELP = """Log in to each [[imap]] account, open its folder and print what serve would find there.
+
+Prints, per account, the server's IDLE/MOVE/UIDPLUS support, the folder's message and unseen counts, how stored mail will be marked, and how many messages the backlog rule would take at a first start. Nothing on the server is changed. Problems (a wrong password, a missing folder, a server that cannot keep the keyword) go to standard error, one line each, and the exit code is 1.
+
+Example: mailbridge imap check --config /etc/mailbridge/mailbridge.toml
+"""
+
+
+@imap_app.command("check", help=CHECK_HELP)
+def check_command(config: ConfigOption = None) -> None:
+    # Imported here so that other commands do not pay for imapclient.
+    from mailbridge.imap_check import check_accounts
+    from mailbridge.store.types import utcnow
+
+    loaded = config_or_exit(config)
+    if not loaded.imap:
+        typer.echo("no [[imap]] accounts in the config: nothing to check")
+        return
+    reports = check_accounts(loaded.imap, utcnow().date())
+    for report in reports:
+        typer.echo("\n".join(report.lines))
+    problems = [problem for report in reports for problem in report.problems]
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        raise typer.Exit(1)
