@@ -37,7 +37,8 @@ def measure(corpus: Sequence[bytes]) -> dict:
             serve = serve_proc.ServeProcess(root).start()
             try:
                 watch = serve_proc.DatabaseWatch(serve_proc.database_path(root))
-                done = watch.wait_finished(len(corpus), timeout=60 + DRAIN_SECONDS_PER_MESSAGE * len(corpus))
+                done = watch.wait_finished(len(corpus), timeout=60 + DRAIN_SECONDS_PER_MESSAGE * len(corpus),
+                                          alive=serve.alive)
                 if done is None:
                     raise RuntimeError(f"serve did not take in the mailbox:\n{serve.log_tail()}")
                 counts = watch.counts()

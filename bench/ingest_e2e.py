@@ -94,7 +94,8 @@ class MailbridgeRun:
 
     def _drain(self, result: LoadResult) -> float:
         self.expected += len(result.latencies)
-        done = self.watch.wait_finished(self.expected, timeout=30 + DRAIN_SECONDS_PER_MESSAGE * result.sent)
+        done = self.watch.wait_finished(self.expected, timeout=30 + DRAIN_SECONDS_PER_MESSAGE * result.sent,
+                                        alive=self.serve.alive)
         if done is None:
             raise RuntimeError(f"serve did not process {self.expected} messages:\n{self.serve.log_tail()}")
         return done

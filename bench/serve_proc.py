@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,10 @@ class ServeProcess:
         config = self.directory / "mailbridge.toml"
         command = [sys.executable, "-m", "mailbridge", "serve", "--config", str(config)]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            # A session of its own: a signal meant for the terminal or job running the benchmark
+            # must not stop the daemon halfway through a measurement.
+            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         deadline = time.monotonic() + timeout
         while not self.port:
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -94,6 +98,9 @@ class ServeProcess:
     def log_tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     @property
     def pid(self) -> int:
@@ -126,14 +133,15 @@ class DatabaseWatch:
         quarantined, = self._query("SELECT count(*) FROM quarantine")
         return {"tickets": tickets, "stored_messages": messages, "acks_queued": acks, "quarantined": quarantined}
 
-    def wait_finished(self, expected: int, timeout: float, interval: float = 0.02) -> float | None:
+    def wait_finished(self, expected: int, timeout: float, interval: float = 0.02,
+                      alive: Callable[[], bool] = lambda: True) -> float | None:
         """perf_counter time at which all `expected` messages were seen finished, or None on timeout.
 
         Processing commits the ticket, the message and its acknowledgement together with the raw
         row's state, so "finished" means the ticket is stored and its acknowledgement queued.
         """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and alive():
             total, finished = self.progress()
             if total >= expected and finished >= expected:
                 return time.perf_counter()
