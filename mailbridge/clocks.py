@@ -128,7 +128,8 @@ def clock_text(ticket: Ticket, timing: TicketClocks, config: Config) -> list[str
     """The lines `tickets show` prints under the conversation: receipt, then every clock."""
     queue = config.queue(ticket.queue)
     zone = ZoneInfo(queue.time_zone if queue else "UTC")
-    lines = present_clocks.receipt_lines(ticket.received_at, ticket.deemed_received_at, zone)
+    # A blank line first: these lines follow the conversation.
+    lines = ["", *present_clocks.receipt_lines(ticket.received_at, ticket.deemed_received_at, zone)]
     lines.append(f"priority: {ticket.priority}  type: {ticket.type}  plan: {ticket.plan or '-'}")
     policy = timing.policy.name if timing.policy else None
     return lines + present_clocks.clock_lines(timing.clocks, zone, policy=policy)

@@ -45,17 +45,24 @@ def events_of(ticket_id: int, *, session: Session) -> list[TicketEvent]:
 
 def overdue(*, session: Session, now: datetime, queue: str | None = None, limit: int = 200) -> list[Ticket]:
     """Tickets with a response or resolution clock past due, most overdue first (by index)."""
+    return list(session.exec(overdue_query(now, queue=queue, limit=limit)))
+
+
+def overdue_query(now: datetime, *, queue: str | None = None, limit: int = 200):
     statement = select(Ticket).where(col(Ticket.next_due_at) <= now)
     if queue is not None:
         statement = statement.where(Ticket.queue == queue)
-    return list(session.exec(statement.order_by(col(Ticket.next_due_at), col(Ticket.id)).limit(limit)))
+    return statement.order_by(col(Ticket.next_due_at), col(Ticket.id)).limit(limit)
 
 
 def deadline_warnings_due(*, session: Session, now: datetime, limit: int = 200) -> list[Ticket]:
     """Tickets whose legal-deadline warning time has come (by index), earliest first."""
-    statement = (select(Ticket).where(col(Ticket.deadline_warn_at) <= now)
-                 .order_by(col(Ticket.deadline_warn_at), col(Ticket.id)).limit(limit))
-    return list(session.exec(statement))
+    return list(session.exec(deadline_warnings_query(now, limit=limit)))
+
+
+def deadline_warnings_query(now: datetime, *, limit: int = 200):
+    return (select(Ticket).where(col(Ticket.deadline_warn_at) <= now)
+            .order_by(col(Ticket.deadline_warn_at), col(Ticket.id)).limit(limit))
 
 
 @event.listens_for(OrmSession, "before_flush")
