@@ -35,8 +35,9 @@ def check_accounts(accounts: tuple[ImapAccount, ...], today: date) -> list[Accou
 
 def check_account(account: ImapAccount, today: date) -> AccountReport:
     report = AccountReport(account)
+    login = ", OAuth 2.0" if account.auth == "oauth2" else ""
     report.lines.append(f"{account.name}: {account.user} at {account.host}:{account.server_port} "
-                        f"({_tls_label(account.tls)})")
+                        f"({_tls_label(account.tls)}{login})")
     try:
         client = imap_client.connect(account)
     except (ImapProblem, OSError, IMAPClientError) as exc:

@@ -36,9 +36,10 @@ auth_failure_delay = 0
 stats_writer_socket_path =
 default_login_user = {login_user}
 default_internal_user = {internal_user}
-passdb {{
+{oauth2}passdb {{
   driver = static
   args = password={password}
+  mechanisms = plain login
 }}
 userdb {{
   driver = static
@@ -75,13 +76,14 @@ def free_port() -> int:
 class Dovecot:
     """One Dovecot master process; `add_user()` gives each test a mailbox of its own."""
 
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, introspection_url: str = "") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="mb-dovecot-"))
         # The mail user must be able to reach its home below the temporary directory.
         self.dir.chmod(0o755)
         self.port = free_port()
         self.tls_port = free_port() if tls else 0
         self.tls = tls
+        self.introspection_url = introspection_url
         self.process: subprocess.Popen | None = None
         (self.dir / "home").mkdir()
         self._write_config()
@@ -99,7 +101,20 @@ class Dovecot:
             shutil.chown(self.dir / "home", "nobody", "nogroup")
         if self.tls:
             make_certificate(self.dir)
+        values["oauth2"] = self._oauth2_passdb()
         (self.dir / "dovecot.conf").write_text(_CONFIG.format(**values), encoding="utf-8")
+
+    def _oauth2_passdb(self) -> str:
+        """XOAUTH2 logins checked against a token introspection endpoint (RFC 7662), if one is given."""
+        if not self.introspection_url:
+            return ""
+        (self.dir / "oauth2.conf.ext").write_text(
+            f"introspection_url = {self.introspection_url}\nintrospection_mode = post\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n",
+            encoding="utf-8")
+        return ("auth_mechanisms = plain login xoauth2 oauthbearer\n"
+                f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {self.dir}/oauth2.conf.ext\n}}\n")
 
     def start(self) -> Dovecot:
         # A session of its own, so that stopping it can stop its imap processes too: a master

@@ -98,6 +98,23 @@ def test_an_unset_password_variable_is_one_line(tmp_path):
     assert problems(tmp_path, ACCOUNT, env={}) == ["imap[0].password: environment variable IMAP_PASSWORD is not set"]
 
 
+def test_oauth2_needs_its_client_and_no_password(tmp_path):
+    oauth = ('[[imap]]\nname = "m365"\nhost = "outlook.office365.com"\nuser = "soporte@example.com"\n'
+             'auth = "oauth2"\n')
+    found = problems(tmp_path, oauth)
+    assert len(found) == 1 and found[0].startswith("imap[0]: ")
+    assert 'auth = "oauth2" needs oauth2_client_id, oauth2_client_secret, oauth2_tenant (or oauth2_token_url)' in found[0]
+    account = load(tmp_path, oauth + 'oauth2_tenant = "contoso.onmicrosoft.com"\noauth2_client_id = "c1"\n'
+                                      'oauth2_client_secret = "env:IMAP_PASSWORD"\n').imap[0]
+    assert account.token_url == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    assert "app-password" not in repr(account)
+
+
+def test_a_missing_password_is_named_by_its_key(tmp_path):
+    assert problems(tmp_path, '[[imap]]\nname = "x"\nhost = "h"\nuser = "u"\n') == [
+        'imap[0].password: required key is missing (or set auth = "oauth2")']
+
+
 def test_a_required_key_missing_is_named(tmp_path):
     assert problems(tmp_path, '[[imap]]\nname = "x"\nhost = "h"\npassword = "p"\n') == [
         "imap[0].user: required key is missing"]
@@ -142,7 +159,8 @@ def test_the_example_config_documents_every_key_with_its_default():
     assert load_config(example, env={}).imap == ()
     defaults = ImapAccount(name="x", host="h", user="u", password="p")
     for key, field in ImapAccount.model_fields.items():
-        if field.is_required():
+        # The password has no default to show: it is required unless auth = "oauth2".
+        if field.is_required() or key == "password":
             assert f"#   {key} " in text, key
         else:
             documented = _documented_default(text, key)

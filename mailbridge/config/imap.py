@@ -9,7 +9,18 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Servers drop an IDLE after 30 minutes of silence at the latest (RFC 2177 asks clients to
 # renew within 29); renewing earlier is safe, later is not.
@@ -74,7 +85,15 @@ class ImapAccount(BaseModel):
     allow_plaintext: StrictBool = False
     ca_file: StrictStr = ""
     user: Annotated[StrictStr, AfterValidator(_not_empty)]
-    password: Annotated[StrictStr, AfterValidator(_not_empty)] = Field(repr=False)
+    # "password": LOGIN with user and password. "oauth2": an OAuth 2.0 token from the client
+    # credentials flow (Microsoft 365, where passwords are refused), sent with XOAUTH2.
+    auth: Literal["password", "oauth2"] = "password"
+    password: StrictStr = Field(default="", repr=False, validate_default=True)
+    oauth2_tenant: StrictStr = ""
+    oauth2_token_url: StrictStr = ""
+    oauth2_client_id: StrictStr = ""
+    oauth2_client_secret: StrictStr = Field(default="", repr=False)
+    oauth2_scope: StrictStr = "https://outlook.office365.com/.default"
     folder: Annotated[StrictStr, AfterValidator(_not_empty)] = "INBOX"
     queue: StrictStr = ""
     after_processing: Literal["move", "flag"] = "move"
@@ -87,6 +106,15 @@ class ImapAccount(BaseModel):
     backlog: Annotated[StrictStr, AfterValidator(_backlog)] = "unseen"
     timeout: StrictInt = Field(default=60, ge=5, le=600)
 
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        # A field check rather than a table check, so that the problem is named by its key (and
+        # not reported twice when an unset env: variable already was).
+        if not value and info.data.get("auth", "password") == "password":
+            raise ValueError('required key is missing (or set auth = "oauth2")')
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ImapAccount:
         if self.tls == "none" and not self.allow_plaintext and not is_loopback(self.host):
@@ -94,6 +122,7 @@ class ImapAccount(BaseModel):
                 f'tls = "none" sends the password in clear to {self.host}: use "implicit" or '
                 '"starttls", or set allow_plaintext = true (only on a network you trust)'
             )
+        _check_login(self)
         if self.ca_file and not Path(self.ca_file).is_file():
             raise ValueError(f"ca_file: no such file: {self.ca_file}")
         if self.after_processing == "move" and not self.processed_folder.strip():
@@ -101,6 +130,13 @@ class ImapAccount(BaseModel):
         if self.after_processing == "move" and self.processed_folder == self.folder:
             raise ValueError("processed_folder must differ from folder")
         return self
+
+    @property
+    def token_url(self) -> str:
+        """Where OAuth 2.0 tokens come from: oauth2_token_url, else Microsoft's for the tenant."""
+        if self.oauth2_token_url:
+            return self.oauth2_token_url
+        return f"https://login.microsoftonline.com/{self.oauth2_tenant}/oauth2/v2.0/token"
 
     @property
     def server_port(self) -> int:
@@ -111,6 +147,19 @@ class ImapAccount(BaseModel):
     def backlog_since(self) -> date | None:
         """The date of a `since:YYYY-MM-DD` backlog rule, else None."""
         return date.fromisoformat(self.backlog[6:]) if self.backlog.startswith("since:") else None
+
+
+def _check_login(account: ImapAccount) -> None:
+    if account.auth == "password":
+        return
+    missing = [key for key in ("oauth2_client_id", "oauth2_client_secret", "oauth2_scope")
+               if not getattr(account, key)]
+    if not account.oauth2_tenant and not account.oauth2_token_url:
+        missing.append("oauth2_tenant (or oauth2_token_url)")
+    if missing:
+        raise ValueError(f'auth = "oauth2" needs {", ".join(missing)}')
+    if account.oauth2_token_url and not account.oauth2_token_url.startswith(("https://", "http://127.", "http://localhost")):
+        raise ValueError("oauth2_token_url must be an https:// URL")
 
 
 def imap_conflicts(accounts: object, queues: object) -> list[str]:

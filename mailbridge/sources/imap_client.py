@@ -65,15 +65,31 @@ def connect(account: ImapAccount) -> IMAPClient:
     client.normalise_times = False
     try:
         _secure(client, account, context)
-        client.login(account.user, account.password)
-    except LoginError as exc:
-        _close(client)
-        raise ImapProblem("login", f"IMAP login failed for {account.name}: check user/password "
-                                   f"({_reason(exc)})") from None
+        _login(client, account)
     except BaseException:
         _close(client)
         raise
     return client
+
+
+def _login(client: IMAPClient, account: ImapAccount) -> None:
+    if account.auth == "password":
+        try:
+            client.login(account.user, account.password)
+        except LoginError as exc:
+            raise ImapProblem("login", f"IMAP login failed for {account.name}: check user/password "
+                                       f"({_reason(exc)})") from None
+        return
+    # Imported here: only OAuth 2.0 accounts need an HTTP client.
+    from mailbridge.sources import imap_oauth
+
+    try:
+        client.oauth2_login(account.user, imap_oauth.access_token(account))
+    except LoginError as exc:
+        imap_oauth.forget(account)
+        raise ImapProblem("login", f"IMAP login failed for {account.name}: the server refused the "
+                                   f"OAuth 2.0 token for {account.user} (check the app's IMAP permission "
+                                   f"and its access to this mailbox) ({_reason(exc)})") from None
 
 
 def _secure(client: IMAPClient, account: ImapAccount, context: ssl.SSLContext) -> None:
