@@ -73,6 +73,7 @@ class Poller:
         self.backoff_cap_seconds = BACKOFF_CAP_SECONDS
         self.taken = 0
         self._problem: str | None = None
+        self._failures = 0
         self._unfetched: dict[int, int] = {}
         self._given_up: set[int] = set()
         self._watching_logged = False
@@ -97,14 +98,12 @@ class Poller:
 
     def run(self) -> None:
         """Poll until stopped; every failure is logged (once per change) and retried later."""
-        attempt = 0
         while not self.stopping.is_set():
             try:
                 self._session()
-                attempt = 0
             except Exception as exc:  # noqa: BLE001 - whatever breaks, this thread must go on
-                attempt += 1
-                delay = self._retry_delay(exc, attempt)
+                self._failures += 1
+                delay = self._retry_delay(exc, self._failures)
                 self._report(exc, delay)
                 self.stopping.wait(delay)
 
@@ -128,6 +127,8 @@ class Poller:
             while not self.stopping.is_set():
                 self._take_all(client, row)
                 row = imap_state.get_mailbox(self.account.name, self.account.folder, db=self.db) or row
+                # A pass went through: the next failure starts the backoff afresh.
+                self._failures = 0
                 if self._problem is not None:
                     self._recovered()
                 self._wait_for_mail(client)
