@@ -34,7 +34,7 @@ class Plan:
     seed: int
 
 
-FULL = Plan(messages=2000, clients=8, paced_messages=1000, rate=200.0, long_seconds=60.0, long_messages=500,
+FULL = Plan(messages=2000, clients=8, paced_messages=1000, rate=200.0, long_seconds=120.0, long_messages=500,
             scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, seed=1)
 QUICK = Plan(messages=40, clients=4, paced_messages=40, rate=200.0, long_seconds=0.0, long_messages=20,
              scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, seed=1)

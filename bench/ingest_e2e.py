@@ -78,18 +78,16 @@ class MailbridgeRun:
 
     def long_run(self, corpus: Sequence[Envelope], clients: int, seconds: float) -> dict:
         """Send the corpus again and again (fresh Message-IDs each round) for `seconds`; sample RSS."""
-        rounds, started = 0, time.perf_counter()
+        rounds, started, by_round = 0, time.perf_counter(), []
         with serve_proc.MemorySampler(self.serve.pid, interval=0.5) as memory:
-            first_round_rss = None
             while time.perf_counter() - started < seconds or rounds == 0:
                 rounds += 1
                 result = smtp_load.run_closed(self.serve.port, renamed(corpus, rounds), clients)
                 self._drain(result)
-                if first_round_rss is None:
-                    first_round_rss = memory.samples[-1][1] if memory.samples else 0
-        end_rss = memory.samples[-1][1] if memory.samples else 0
+                memory.sample()
+                by_round.append(memory.samples[-1][1] / 1024 if memory.samples else 0.0)
         return {"seconds": time.perf_counter() - started, "rounds": rounds, "messages": rounds * len(corpus),
-                "rss_after_first_round_mb": (first_round_rss or 0) / 1024, "rss_end_mb": end_rss / 1024,
+                "rss_after_first_round_mb": by_round[0], "rss_end_mb": by_round[-1], "rss_by_round_mb": by_round,
                 "peak_rss_mb": memory.peak_rss_kb / 1024, "peak_hwm_mb": memory.peak_hwm_kb / 1024}
 
     def _drain(self, result: LoadResult) -> float:
