@@ -255,7 +255,8 @@ class Poller:
         deadline = time.monotonic() + min(self.account.poll_interval, self.account.idle_renew)
         client.idle()
         try:
-            self._idle_until(client, deadline)
+            if not _arrived_before_idle(client):
+                self._idle_until(client, deadline)
         finally:
             client.idle_done()
 
@@ -314,6 +315,19 @@ def settled_uid(batch: Sequence[int], done: set[int]) -> int:
             break
         settled = uid
     return settled
+
+
+def _arrived_before_idle(client: IMAPClient) -> bool:
+    """Whether the server announced new mail between our last SEARCH and the IDLE starting.
+
+    Such an EXISTS comes before the server's "+ idling" and imaplib files it with the other
+    untagged responses, where `idle_check` never looks: without this, that mail would wait for
+    the next safety-net poll.
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if not isinstance(pending, dict):
+        return False
+    return pending.pop("EXISTS", None) is not None
 
 
 def _new_mail(response: object) -> bool:
