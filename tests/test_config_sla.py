@@ -133,3 +133,52 @@ calendar = "gone"
     assert "sla.policies[0].calendar: no calendar 'nope'" in text
     assert "sla.policies[0].queues: no queue 'ghost'" in text
     assert "sla.deadlines.petition.calendar: no calendar 'gone'" in text
+
+
+def test_each_missing_name_is_a_line_of_its_own_with_its_path(tmp_path):
+    found = problems(tmp_path, QUEUE + """
+[calendars.pl]
+zone = "Europe/Warsaw"
+[[sla.policies]]
+name = "fine"
+calendar = "pl"
+[[sla.policies]]
+name = "typo"
+calendar = "pl-biz"
+queues = ["dynamics", "ghost"]
+[[classify.rules]]
+type = "claim"
+queues = ["nowhere"]
+""")
+    assert found == [
+        "sla.policies[1].calendar: no calendar 'pl-biz'",
+        "sla.policies[1].queues: no queue 'ghost'",
+        "classify.rules[0].queues: no queue 'nowhere'",
+    ]
+
+
+def test_missing_names_are_reported_with_the_other_problems_of_the_file(tmp_path):
+    found = problems(tmp_path, QUEUE.replace('code_prefix = "DYN"', 'code_prefix = "DYN"\ncalendar = "pl-biz"') + """
+[listener]
+port = "smtp"
+""")
+    assert "queues[0].calendar: no calendar 'pl-biz' (24x7, business)" in found
+    assert any(line.startswith("listener.port:") for line in found), found
+    assert not any(line.startswith("(top level)") for line in found), found
+
+
+def test_a_config_built_in_code_still_refuses_missing_names():
+    from pydantic import ValidationError
+
+    from mailbridge.config import Config
+
+    with pytest.raises(ValidationError, match="sla.policies\\[0\\].calendar: no calendar 'nope'"):
+        Config.model_validate({"queues": [{"name": "q", "address": "q@example.com", "code_prefix": "QQ"}],
+                               "sla": {"policies": [{"name": "x", "calendar": "nope"}]}})
+
+
+def test_the_tick_interval(tmp_path):
+    assert load(tmp_path, QUEUE).sla.tick_seconds == 60
+    assert load(tmp_path, QUEUE + "[sla]\ntick_seconds = 15\n").sla.tick_seconds == 15
+    found = problems(tmp_path, QUEUE + "[sla]\ntick_seconds = 0\n")
+    assert "sla.tick_seconds: must be greater than or equal to 1" in found

@@ -14,6 +14,7 @@ from mailbridge.config.checks import queue_conflicts
 from mailbridge.config.imap import imap_conflicts
 from mailbridge.config.models import Config
 from mailbridge.config.problems import format_loc, toml_problem, validation_problems
+from mailbridge.config.sla import name_conflicts
 from mailbridge.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/mailbridge/mailbridge.toml")
@@ -54,6 +55,7 @@ def load_config(
     reported = frozenset(line.split(": ", 1)[0] for line in problems)
     problems += queue_conflicts(data.get("queues"))
     problems += imap_conflicts(data.get("imap"), data.get("queues"))
+    problems += name_conflicts(data)
     context = {"env": env, "source": source, "conflicts_checked": True}
     try:
         config = Config.model_validate(data, context=context)

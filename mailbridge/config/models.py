@@ -179,11 +179,9 @@ class Config(_Section):
         if not context.get("conflicts_checked"):
             conflicts = queue_conflicts([q.model_dump() for q in self.queues])
             conflicts += imap_conflicts([a.model_dump() for a in self.imap], [q.model_dump() for q in self.queues])
+            conflicts += name_problems(self)
             if conflicts:
                 raise ValueError("; ".join(conflicts))
-        unknown_names = name_problems(self)
-        if unknown_names:
-            raise ValueError("; ".join(unknown_names))
         # Resolved once, at load, so that a later change of directory or environment cannot
         # move the database or the secret under a running daemon.
         env = context.get("env", os.environ)

@@ -82,8 +82,10 @@ DEFAULT_DEADLINES = {kind: DeadlineConfig(days=15) for kind in ("petition", "com
 
 
 class SlaSection(_Table):
-    """`[sla]`: the ordered policies and the deadlines by ticket type."""
+    """`[sla]`: the ordered policies, the deadlines by ticket type, and how often `serve` looks at them."""
 
+    # Seconds between two looks of `mailbridge serve` for legal-deadline warnings that are due.
+    tick_seconds: StrictInt = Field(default=60, ge=1, le=3600)
     policies: tuple[PolicyConfig, ...] = DEFAULT_POLICIES
     deadlines: dict[TicketType, DeadlineConfig] = Field(default_factory=lambda: dict(DEFAULT_DEADLINES))
 
@@ -94,26 +96,61 @@ class SlaSection(_Table):
 
 
 def name_problems(config) -> list[str]:
-    """Calendars and queues named by queues, policies and deadlines that do not exist."""
-    calendars, queues = known(config.calendars), {q.name for q in config.queues}
+    """`name_conflicts` of a Config built in code (the loader checks the file's tables instead)."""
+    return name_conflicts(config.model_dump())
+
+
+def name_conflicts(data: object) -> list[str]:
+    """Calendars and queues named by queues, policies, deadlines and rules that do not exist.
+
+    Works on the raw tables, like `checks.queue_conflicts`, so that a file with other problems
+    still gets one line per missing name with its TOML path. A list or table of the wrong shape
+    is its own problem, reported by validation: the names in it are not checked here.
+    """
+    if not isinstance(data, dict):
+        return []
+    queues = _tables(data.get("queues"))
+    calendars = data.get("calendars", {})
+    calendar_names = known(calendars) if isinstance(calendars, dict) else None
+    queue_names = {q.get("name") for _, q in queues} if isinstance(data.get("queues"), list) else None
+    sla, classify = _table(data.get("sla")), _table(data.get("classify"))
     problems = []
-    for index, queue in enumerate(config.queues):
-        if queue.calendar and queue.calendar not in calendars:
-            problems.append(f"queues[{index}].calendar: no calendar {queue.calendar!r} ({', '.join(calendars)})")
-    for index, policy in enumerate(config.sla.policies):
-        if policy.calendar and policy.calendar not in calendars:
-            problems.append(f"sla.policies[{index}].calendar: no calendar {policy.calendar!r}")
-        for name in policy.queues:
-            if name not in queues:
-                problems.append(f"sla.policies[{index}].queues: no queue {name!r}")
-    for kind, deadline in config.sla.deadlines.items():
-        if deadline.calendar and deadline.calendar not in calendars:
-            problems.append(f"sla.deadlines.{kind}.calendar: no calendar {deadline.calendar!r}")
-    for index, rule in enumerate(config.classify.rules):
-        for name in rule.queues:
-            if name not in queues:
-                problems.append(f"classify.rules[{index}].queues: no queue {name!r}")
+    for index, queue in queues:
+        problems += _calendar(f"queues[{index}].calendar", queue, calendar_names, listed=True)
+    for index, policy in _tables(sla.get("policies")):
+        problems += _calendar(f"sla.policies[{index}].calendar", policy, calendar_names)
+        problems += _queues(f"sla.policies[{index}].queues", policy, queue_names)
+    for kind, deadline in _table(sla.get("deadlines")).items():
+        problems += _calendar(f"sla.deadlines.{kind}.calendar", _table(deadline), calendar_names)
+    for index, rule in _tables(classify.get("rules")):
+        problems += _queues(f"classify.rules[{index}].queues", rule, queue_names)
     return problems
+
+
+def _calendar(where: str, table: dict, names: tuple[str, ...] | None, *, listed: bool = False) -> list[str]:
+    name = table.get("calendar")
+    if names is None or not isinstance(name, str) or not name or name in names:
+        return []
+    known_names = f" ({', '.join(names)})" if listed else ""
+    return [f"{where}: no calendar {name!r}{known_names}"]
+
+
+def _queues(where: str, table: dict, names: set | None) -> list[str]:
+    listed = table.get("queues")
+    if names is None or not isinstance(listed, list | tuple):
+        return []
+    return [f"{where}: no queue {name!r}" for name in listed if isinstance(name, str) and name not in names]
+
+
+def _table(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _tables(value: object) -> list[tuple[int, dict]]:
+    """The (index, table) pairs of an array of tables; items that are not tables are skipped."""
+    if not isinstance(value, list | tuple):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
 
 
 # From config to the values the pure `sla` module computes with ------------------------------------
