@@ -1,4 +1,9 @@
-"""Status changes made by a person (resolve, close, reopen), each queuing the customer's mail with it."""
+"""Status changes made by a person (resolve, close, reopen), each queuing the customer's mail with it.
+
+The change, its logged event (the `before_flush` hook of `store.repo_clock`), the ticket's
+recomputed due times and the customer's mail share one transaction: a crash cannot leave a
+resolved ticket with a running due time, nor a reopened one without its new one.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbridge import notify
+from mailbridge import clocks, notify
 from mailbridge.config.models import Config
 from mailbridge.errors import MailbridgeError, NotFound
 from mailbridge.store import repo
@@ -38,7 +43,7 @@ class StatusChange:
 
 def change_status(code: str, action: str, *, db: Database, config: Config, secret: bytes,
                   now: datetime) -> StatusChange:
-    """Apply `action` to the ticket `code` and queue the matching mail, in one transaction."""
+    """Apply `action` to the ticket `code`, refresh its clocks and queue the matching mail, in one transaction."""
     after, allowed, kind = ACTIONS[action]
     with db.session() as session:
         ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
@@ -49,7 +54,9 @@ def change_status(code: str, action: str, *, db: Database, config: Config, secre
             raise StatusError(f"{ticket.code} is {before}: cannot {action} it")
         _apply(ticket, after, now)
         session.add(ticket)
+        # The flush logs the event the clocks are computed from; the mail then states the new due time.
         session.flush()
+        clocks.refresh(ticket, session=session, config=config, now=now)
         queued = _queue_customer_mail(ticket, kind, session=session, config=config, secret=secret, now=now)
         return StatusChange(ticket.code, before, after, queued)
 
@@ -77,14 +84,15 @@ def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config:
     mail = notify.Mail(
         # reopened_count tells a second resolve (after a reopen) from the first one.
         f"{kind}:{ticket.id}:{ticket.reopened_count}", kind, ticket, queue, ticket.requester,
-        ticket.requester_name, queue.answer_language(ticket.language), latest, _references(customer_mail),
+        ticket.requester_name, queue.answer_language(ticket.language), latest,
+        thread_references(customer_mail),
         automatic=False, limited=False, auto_submitted="auto-generated",
     )
     return notify.queue_mail(mail, cause=None, envelope_from=None, session=session, config=config,
                              secret=secret, now=now)
 
 
-def _references(messages: list[Message]) -> list[str]:
+def thread_references(messages: list[Message]) -> list[str]:
     """The first and the latest customer mail: enough for any client to place ours in the thread."""
     ids = [m.message_id for m in (messages[:1] + messages[-1:])]
     return list(dict.fromkeys(ids))

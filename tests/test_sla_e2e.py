@@ -190,3 +190,38 @@ def test_a_colombian_petition_has_its_legal_deadline(database, run):
     with database.session() as session:
         warnings = repo_clock.deadline_warnings_due(session=session, now=at("2026-01-30 17:00", BOGOTA))
     assert [t.code for t in warnings] == ["SOP-000001"]
+
+
+def test_a_status_command_leaves_the_due_time_right_in_its_own_transaction(database, config, run, cli, monkeypatch):
+    run(mail("first@klient.pl"), at("2026-11-23 09:00"))
+    assert cli("tickets", "priority", "DYN-000001", "urgent").exit_code == 0
+    status.change_status("DYN-000001", "resolve", db=database, config=config, secret=config.secret_bytes(),
+                         now=at("2026-11-23 10:00"))
+    assert ticket(database, "DYN-000001").next_due_at is None
+    status.change_status("DYN-000001", "reopen", db=database, config=config, secret=config.secret_bytes(),
+                         now=at("2026-11-24 10:00"))
+    # No separate refresh: the urgent policy's second resolution cycle is due right after the command.
+    reopened = ticket(database, "DYN-000001")
+    with database.session() as session:
+        expected = clocks.compute(reopened, session=session, config=config, now=at("2026-11-24 10:00")).next_due
+    assert reopened.next_due_at == expected == at("2026-11-26 17:00")
+
+    # A failure after the clocks were refreshed (here: queuing the mail) undoes the change, its
+    # event and the due time together.
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(status.notify, "queue_mail", broken)
+    with pytest.raises(RuntimeError):
+        status.change_status("DYN-000001", "resolve", db=database, config=config, secret=config.secret_bytes(),
+                             now=at("2026-11-24 11:00"))
+    after = ticket(database, "DYN-000001")
+    assert (after.status, after.next_due_at) == ("open", at("2026-11-26 17:00"))
+    with database.session() as session:
+        kinds = [e.kind for e in repo_clock.status_events(after.id, session=session)]
+    assert kinds == ["resolved", "reopened"]
+
+    monkeypatch.undo()
+    result = cli("tickets", "resolve", "DYN-000001")
+    assert result.exit_code == 0, result.output
+    assert ticket(database, "DYN-000001").next_due_at is None

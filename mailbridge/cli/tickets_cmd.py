@@ -114,7 +114,6 @@ def _status_command(action: str, what: str, mail: str) -> None:
             try:
                 change = status.change_status(code, action, db=db, config=loaded, secret=secret_for(loaded),
                                               now=utcnow())
-                clocks.refresh_code(change.code, db=db, config=loaded, now=utcnow())
             except MailbridgeError as error:
                 fail(str(error))
         if as_json:
