@@ -9,12 +9,12 @@ running) and the legal `deadline_at` with its `deadline_warn_at`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from mailbridge import present_clocks, sla
+from mailbridge import bizcal, present_clocks, sla
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
 from mailbridge.errors import NotFound
@@ -78,8 +78,14 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime) 
     ticket.next_due_at = computed.next_due if active else None
     legal = computed.legal
     running = legal is not None and legal.stopped_at is None
+    warn_at = legal.warn_at if running else None
+    warned = ticket.deadline_warn_at is None and ticket.deadline_at == (legal.due_at if legal else None)
+    if warn_at is not None and warn_at <= now and warned:
+        # The warning for this same deadline was given: `deadlines.warn_due` empties the time when
+        # it mails the agents, and arming it again would only make the next tick claim it for nothing.
+        warn_at = None
     ticket.deadline_at = legal.due_at if running else None
-    ticket.deadline_warn_at = legal.warn_at if running else None
+    ticket.deadline_warn_at = warn_at
     session.add(ticket)
     return computed
 
@@ -105,12 +111,6 @@ def set_classification(code: str, field: str, value: str, *, db: Database, confi
         return ticket.code, before
 
 
-def refresh_code(code: str, *, db: Database, config: Config, now: datetime) -> TicketClocks:
-    """`refresh` for one ticket by code, in a transaction of its own (after a status command)."""
-    with db.session() as session:
-        return refresh(_ticket(code, session=session), session=session, config=config, now=now)
-
-
 def _ticket(code: str, *, session: Session) -> Ticket:
     ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
     if ticket is None:
@@ -122,6 +122,17 @@ def mail_times(ticket: Ticket, queue: QueueConfig, language: str) -> dict[str, s
     """`ticket.received`, `ticket.counts_from` and `ticket.answer_by` for mail templates."""
     return present_clocks.mail_times(ticket.received_at, ticket.deemed_received_at, ticket.next_due_at,
                                      ZoneInfo(queue.time_zone), language)
+
+
+def deadline_times(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config,
+                   now: datetime) -> dict[str, str]:
+    """`ticket.deadline` and `ticket.deadline_left` (open time left on the deadline's calendar) for templates."""
+    if ticket.deadline_at is None:
+        return present_clocks.deadline_times(None, timedelta(0), ZoneInfo(queue.time_zone), language)
+    deadline = ticket_deadline(config, queue, ticket.type)
+    calendar = deadline.calendar if deadline else queue_calendar(config, queue)
+    left = bizcal.business_time_between(calendar, now, ticket.deadline_at) if now < ticket.deadline_at else timedelta(0)
+    return present_clocks.deadline_times(ticket.deadline_at, left, ZoneInfo(queue.time_zone), language)
 
 
 def clock_text(ticket: Ticket, timing: TicketClocks, config: Config) -> list[str]:

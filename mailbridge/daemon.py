@@ -2,10 +2,11 @@
 
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 worker, which first picks up whatever a crash left pending, and the outbox worker, which sends
-what processing queued (woken after each processing round) and retries what is due. Stop: refuse new mail with 421, let
-DATA already being stored finish, close the connections, let the worker finish the message in
-hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in the
-database and is processed at the next start if it was not yet.
+what processing queued (woken after each processing round) and retries what is due, and the
+legal-deadline tick (`mailbridge.deadlines`), which queues warnings to agents. Stop: refuse new
+mail with 421, let DATA already being stored finish, close the connections, let the worker
+finish the message in hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry;
+mail answered 250 is in the database and is processed at the next start if it was not yet.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge import outbox_worker
+from mailbridge import deadlines, outbox_worker
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, MailbridgeError
@@ -80,6 +81,8 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     _on_signals(loop, stop)
     work = asyncio.create_task(_work(Worker(db=db, config=config), wake, stop, processed=send))
     sending = asyncio.create_task(outbox_worker.run(OutboxWorker(db=db, config=config), stop, send))
+    # Legal-deadline warnings every [sla] tick_seconds; mail they queue wakes the outbox worker.
+    warning = asyncio.create_task(deadlines.run(db=db, config=config, stop=stop, sent=send))
     # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
     pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(wake.set))
     port = server.sockets[0].getsockname()[1]
@@ -92,6 +95,7 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     wake.set()
     await work
     await sending
+    await warning
     log.info("stopped")
 
 

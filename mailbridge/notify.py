@@ -96,7 +96,7 @@ def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | 
         log.info("%s to %s on %s not sent: %s", mail.kind, mail.recipient, mail.ticket.code, decision.reason)
         return False
     message_id = our_message_id(mail.ticket.id, secret, config.message_domain)
-    content = compose(_render(mail, config), _outgoing(mail, message_id), secret=secret, now=now)
+    content = compose(_render(mail, config, now), _outgoing(mail, message_id), secret=secret, now=now)
     return outbox.enqueue(
         session=session, intent=mail.intent, kind=mail.kind, ticket_id=mail.ticket.id, message_id=message_id,
         mail_from=mail.queue.address, recipient=mail.recipient, content=content, automatic=mail.automatic,
@@ -110,11 +110,13 @@ def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datet
     return loops.RecipientState(recent, outbox.undeliverable_until(mail.recipient, session=session))
 
 
-def _render(mail: Mail, config: Config):
+def _render(mail: Mail, config: Config, now: datetime):
     ticket, about = mail.ticket, mail.about
     context = mail_context(
         ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
-                **clocks.mail_times(ticket, mail.queue, mail.language)},
+                "priority": ticket.priority, "type": ticket.type,
+                **clocks.mail_times(ticket, mail.queue, mail.language),
+                **clocks.deadline_times(ticket, mail.queue, mail.language, config=config, now=now)},
         queue=mail.queue,
         customer={"name": ticket.requester_name, "address": ticket.requester},
         message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",

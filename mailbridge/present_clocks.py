@@ -114,3 +114,10 @@ def mail_times(received_at: datetime, deemed_at: datetime | None, answer_by: dat
         "counts_from": spoken(deemed_at, zone, language) if differs else "",
         "answer_by": spoken(answer_by, zone, language),
     }
+
+
+def deadline_times(deadline_at: datetime | None, left: timedelta, zone: ZoneInfo, language: str) -> dict[str, str]:
+    """The template variables `ticket.deadline` and `ticket.deadline_left` (business time), "" for no deadline."""
+    if deadline_at is None:
+        return {"deadline": "", "deadline_left": ""}
+    return {"deadline": spoken(deadline_at, zone, language), "deadline_left": duration(max(left, timedelta(0)))}

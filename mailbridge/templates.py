@@ -27,7 +27,7 @@ from jinja2 import (
 from mailbridge.config.models import Config, QueueConfig
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "templates"
-KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply")
+KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning")
 
 
 class TemplateProblem(ValueError):
@@ -121,7 +121,8 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
     return mail_context(
         ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open",
                 "received": "Friday 20 Nov 2026 21:14", "counts_from": "Monday 23 Nov 2026 09:00",
-                "answer_by": "Monday 23 Nov 2026 11:00"},
+                "answer_by": "Monday 23 Nov 2026 11:00", "priority": "routine", "type": "petition",
+                "deadline": "Monday 14 Dec 2026 17:00", "deadline_left": "16h00m"},
         queue=queue,
         customer={"name": "Sample Customer", "address": "customer@example.org"},
         message={"sender": "customer@example.org", "sender_name": "Sample Customer",

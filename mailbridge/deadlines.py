@@ -1,0 +1,111 @@
+"""Legal-deadline warnings: claim the tickets whose warning time has come and mail their queue's agents.
+
+`warn_due` is one pass (tests call it with an injected `now`); `run` is the daemon's loop
+around it, every `[sla] tick_seconds`. A ticket is claimed by emptying its `deadline_warn_at` in
+the transaction that queues its mails, one per agent, so each warning is given once: on
+PostgreSQL the due tickets are picked `FOR UPDATE SKIP LOCKED` (two instances never take the
+same one) and SQLite transactions begin IMMEDIATE (one writer at a time). The outbox intent
+`deadline:<ticket>:<deadline>:<agent>` is unique besides, so a warning armed again for the same
+deadline (a clock refresh racing the claim) queues nothing twice; a deadline that moves (a type
+or calendar change) is a new intent and warns again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from mailbridge import notify
+from mailbridge.config.models import Config
+from mailbridge.store import repo, repo_clock
+from mailbridge.store.db import Database
+from mailbridge.store.models import Message, Ticket
+from mailbridge.status import thread_references
+from mailbridge.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+# Tickets claimed per transaction: a backlog after downtime is taken in several short ones.
+BATCH = 100
+# A resolved or closed ticket has met (or missed) its deadline: a warning would say nothing.
+FINISHED = frozenset({"resolved", "closed"})
+
+
+def warn_due(*, db: Database, config: Config, secret: bytes, now: datetime, batch: int = BATCH) -> int:
+    """Claim every ticket whose warning is due at `now` and queue its warnings; how many mails were queued."""
+    queued = 0
+    while True:
+        claimed, mails = _warn_batch(db=db, config=config, secret=secret, now=now, batch=batch)
+        queued += mails
+        if claimed < batch:
+            return queued
+
+
+def _warn_batch(*, db: Database, config: Config, secret: bytes, now: datetime, batch: int) -> tuple[int, int]:
+    """One transaction: up to `batch` due tickets claimed and warned; (tickets claimed, mails queued)."""
+    statement = repo_clock.deadline_warnings_query(now, limit=batch).with_for_update(skip_locked=True)
+    with db.session() as session:
+        tickets = list(session.exec(statement))
+        mails = 0
+        for ticket in tickets:
+            mails += _warn(ticket, session=session, config=config, secret=secret, now=now)
+            ticket.deadline_warn_at = None
+            session.add(ticket)
+    return len(tickets), mails
+
+
+def _warn(ticket: Ticket, *, session: Session, config: Config, secret: bytes, now: datetime) -> int:
+    """Queue the warning of one ticket to each agent of its queue; how many mails were queued."""
+    queue = config.queue(ticket.queue)
+    if ticket.status in FINISHED or ticket.deadline_at is None or queue is None:
+        return 0
+    if not queue.agents:
+        log.warning("legal deadline of %s is near but queue %s has no agents to warn", ticket.code, queue.name)
+        return 0
+    about, references = _thread(ticket, session=session)
+    deadline = ticket.deadline_at.astimezone(UTC).isoformat(timespec="minutes")
+    queued = 0
+    for agent in queue.agents:
+        mail = notify.Mail(f"deadline:{ticket.id}:{deadline}:{agent.lower()}", "deadline_warning", ticket, queue,
+                           agent, "", queue.language, about, references, limited=False,
+                           auto_submitted="auto-generated")
+        queued += notify.queue_mail(mail, cause=None, envelope_from=None, session=session, config=config,
+                                    secret=secret, now=now)
+    log.info("legal deadline of %s (%s, due %s): %d warning(s) queued", ticket.code, ticket.type, deadline, queued)
+    return queued
+
+
+def _thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[str]]:
+    """The latest customer mail (what the agents answer) and the References that place ours by it."""
+    customer = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
+    if not customer:
+        return None, []
+    return customer[-1], thread_references(customer)
+
+
+async def run(*, db: Database, config: Config, stop: asyncio.Event, sent: asyncio.Event,
+              clock: Callable[[], datetime] = utcnow) -> None:
+    """Every `[sla] tick_seconds` until `stop`: queue the due warnings, then wake the outbox worker (`sent`)."""
+    every = config.sla.tick_seconds
+    while not stop.is_set():
+        try:
+            queued = await asyncio.to_thread(_tick, db, config, clock())
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again at the next tick
+            log.error("deadline warnings paused: %s: %s; retrying in %s s", type(exc).__name__,
+                      str(exc).splitlines()[0][:300] if str(exc) else "", every)
+        else:
+            if queued:
+                sent.set()
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+
+
+def _tick(db: Database, config: Config, now: datetime) -> int:
+    # The secret may be read from its file (made at the first need): in the thread, not the loop.
+    return warn_due(db=db, config=config, secret=config.secret_bytes(), now=now)
