@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP
 from mailbridge import deadlines, outbox_worker
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
-from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.errors import ConfigError, ListenError
 from mailbridge.outbox_worker import OutboxWorker
 from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, error_line, protocol_factory
@@ -44,10 +44,6 @@ POLL_SECONDS = 5.0
 # (5 + 10 connections by default) however many SMTP clients are connected at once.
 DATABASE_THREADS = 8
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class ListenError(MailbridgeError):
-    """The listener cannot bind its address (in use, not ours, no permission)."""
 
 
 def run(config: Config, db: Database, *, log_level: str | None = None) -> int:

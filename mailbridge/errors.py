@@ -5,6 +5,7 @@
     ├── Unroutable        no queue serves any recipient of the message, and no catch-all queue
     ├── ParseError        nothing readable in the bytes given to `parse_message`
     ├── Discard           an expected outcome, not a failure: the message belongs on no ticket
+    ├── ListenError       `serve` cannot bind its listener address (in use, not ours, no permission)
     └── StoreError        the database cannot be used as it is
         ├── DatabaseUnavailable   cannot connect (wrong host, port, credentials, missing file dir)
         ├── SchemaOutOfDate       the schema is behind (or ahead of) this mailbridge's migrations
@@ -43,6 +44,10 @@ class Discard(MailbridgeError):
         super().__init__(f"{rule}: {detail}")
         self.rule = rule
         self.detail = detail
+
+
+class ListenError(MailbridgeError):
+    """The listener cannot bind its address (in use, not ours, no permission)."""
 
 
 class StoreError(MailbridgeError):
