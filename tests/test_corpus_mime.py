@@ -22,7 +22,7 @@ import pytest
 from mailbridge.errors import ParseError
 from mailbridge.parse import ParsedMessage, parse_message, safe_filename
 from mailbridge.parse.charset import decode_text
-from mailbridge.parse.parts import extract_uuencoded
+from mailbridge.parse.uuencode import extract_uuencoded
 
 pytestmark = pytest.mark.corpus
 

@@ -3,7 +3,9 @@
 import pytest
 
 from mailbridge.parse import parse_message
-from mailbridge.parse.parts import extract_uuencoded, safe_filename, unflow
+from mailbridge.parse.filenames import safe_filename
+from mailbridge.parse.flowed import unflow
+from mailbridge.parse.uuencode import extract_uuencoded
 
 
 def mime(content_type: str, *parts: str, headers: str = "") -> bytes:

@@ -12,11 +12,12 @@ import unicodedata
 from mailbridge.errors import ParseError
 from mailbridge.parse.auto import detect_auto
 from mailbridge.parse.bounce import notice_text, parse_bounce
+from mailbridge.parse.filenames import safe_filename
 from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.model import ParsedMessage
-from mailbridge.parse.parts import extract_body, safe_filename
+from mailbridge.parse.parts import extract_body
 from mailbridge.parse.quotes import reply_part
 
 __all__ = ["ParseError", "ParsedMessage", "parse_message", "safe_filename"]

@@ -8,19 +8,18 @@ is. Every leaf that does not end up as body text is an attachment, with its deco
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from email.generator import BytesGenerator
 from email.message import Message
-from io import BytesIO
 
 from mailbridge.parse.charset import decode_text
+from mailbridge.parse.flowed import unflow
 from mailbridge.parse.headers import decode_header, get_param
 from mailbridge.parse.htmltext import html_to_text
 from mailbridge.parse.model import Attachment
+from mailbridge.parse.transfer import payload_bytes
+from mailbridge.parse.uuencode import uuencoded_attachments
 
 # Parts nested deeper than this are kept whole as one attachment instead of being walked: real
 # mail nests a few levels, hostile mail thousands, and the walk must not blow the stack.
@@ -174,80 +173,7 @@ def _leaf(part: Message, defects: list[str]) -> _Leaf:
     return _Leaf(part, content_type, disposition, filename)
 
 
-# --- decoding ---------------------------------------------------------------------------------
-
-def payload_bytes(part: Message, defects: list[str]) -> bytes:
-    """The decoded bytes of one leaf part (a nested message: its bytes as sent)."""
-    if part.is_multipart():
-        return _serialised_payload(part, defects)
-    declared = str(part.get("Content-Transfer-Encoding", ""))
-    cte = declared.strip().lower()
-    if cte == "base64":
-        return decode_base64(str(part.get_payload()).encode("ascii", "ignore"), defects)
-    if cte != declared.lower() and cte == "quoted-printable":
-        # The stdlib compares the raw value, so "quoted-printable " (trailing blanks) would go
-        # undecoded; for a value it does not know it returns the bytes as sent, decoded here.
-        return _decode_cte(part.get_payload(decode=True) or b"", cte, defects)
-    try:
-        data = part.get_payload(decode=True)
-    except (ValueError, TypeError, UnicodeError) as error:
-        defects.append(f"mime: undecodable payload ({type(error).__name__}), kept as sent")
-        data = str(part.get_payload()).encode("ascii", "surrogateescape")
-    return data or b""
-
-
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
-_WHITESPACE = b" \t\r\n\f\v"
-_PADDING = re.compile(rb"=+")
-
-
-def decode_base64(data: bytes, defects: list[str]) -> bytes:
-    """Lenient base64: junk skipped, chunks glued after padding decoded, a dangling character
-    dropped. The stdlib returns the encoded text unchanged when the length is 4n+1."""
-    first_pad = data.find(b"=")
-    if first_pad == -1 or not data[first_pad:].strip(b"=\r\n \t"):
-        # The common case, well-formed: binascii skips line breaks itself, at C speed.
-        try:
-            return binascii.a2b_base64(data)
-        except binascii.Error:
-            pass
-    clean = data.translate(None, _NOT_BASE64)
-    if len(clean) != len(data.translate(None, _WHITESPACE)):
-        defects.append("mime: characters outside base64 skipped")
-    out = bytearray()
-    for chunk in _PADDING.split(clean):
-        if len(chunk) % 4 == 1:
-            defects.append("mime: base64 of impossible length, last character dropped")
-            chunk = chunk[:-1]
-        out += binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4))
-    return bytes(out)
-
-
-def _serialised_payload(part: Message, defects: list[str]) -> bytes:
-    chunks = []
-    for inner in part.get_payload():
-        buffer = BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(inner)
-        chunks.append(buffer.getvalue())
-    data = b"\n".join(chunks)
-    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-    if cte in ("base64", "quoted-printable"):
-        # The parser read the encoded text as a headerless message; decode what it held.
-        data = _decode_cte(data.lstrip(b"\r\n"), cte, defects)
-    return data
-
-
-def _decode_cte(data: bytes, cte: str, defects: list[str]) -> bytes:
-    if cte == "base64":
-        return decode_base64(data, defects)
-    helper = Message()
-    helper["Content-Transfer-Encoding"] = cte
-    helper.set_payload(data.decode("ascii", "surrogateescape"))
-    decoded = helper.get_payload(decode=True)
-    defects.extend(f"mime: {type(d).__name__}" for d in helper.defects)
-    return decoded or b""
-
+# --- body text --------------------------------------------------------------------------------
 
 def _decode_plain(leaf: _Leaf, defects: list[str]) -> str:
     text, defect = decode_text(payload_bytes(leaf.part, defects), leaf.part.get_content_charset())
@@ -277,10 +203,8 @@ def _plain_text(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[Atta
     texts: list[str] = []
     found: list[Attachment] = []
     for leaf in leaves:
-        text = _decode_plain(leaf, defects)
-        if "begin " in text:
-            text, blocks = extract_uuencoded(text)
-            found.extend(_uu_attachment(name, data) for name, data in blocks)
+        text, uuencoded = uuencoded_attachments(_decode_plain(leaf, defects))
+        found.extend(uuencoded)
         texts.append(text)
     return _join(texts), found
 
@@ -325,36 +249,6 @@ def _join(texts: list[str]) -> str:
     return "".join(t if t.endswith("\n") else t + "\n" for t in texts if t)
 
 
-# --- format=flowed ----------------------------------------------------------------------------
-
-def unflow(text: str, delsp: bool = False) -> str:
-    """Join the soft-broken lines of RFC 3676 format=flowed text."""
-    out: list[str] = []
-    paragraph: list[str] = []
-    paragraph_depth = 0
-    for line in text.split("\n"):
-        depth = len(line) - len(line.lstrip(">"))
-        content = line[depth:]
-        if content.startswith(" "):
-            content = content[1:]
-        flowed = content.endswith(" ") and content != "-- "
-        if paragraph and depth != paragraph_depth:
-            out.append(_quoted(paragraph_depth, "".join(paragraph)))
-            paragraph = []
-        paragraph_depth = depth
-        paragraph.append(content[:-1] if flowed and delsp else content)
-        if not flowed:
-            out.append(_quoted(depth, "".join(paragraph)))
-            paragraph = []
-    if paragraph:
-        out.append(_quoted(paragraph_depth, "".join(paragraph)))
-    return "\n".join(out)
-
-
-def _quoted(depth: int, content: str) -> str:
-    return ">" * depth + " " + content if depth else content
-
-
 # --- attachments ------------------------------------------------------------------------------
 
 def _attachment(leaf: _Leaf, cids: frozenset[str], defects: list[str]) -> Attachment:
@@ -364,12 +258,6 @@ def _attachment(leaf: _Leaf, cids: frozenset[str], defects: list[str]) -> Attach
     return Attachment(filename=leaf.filename, content_type=leaf.content_type, size=len(data),
                       sha256=hashlib.sha256(data).hexdigest(), inline=inline,
                       content_id=content_id, payload=data)
-
-
-def _uu_attachment(name: str, data: bytes) -> Attachment:
-    return Attachment(filename=name, content_type="application/octet-stream", size=len(data),
-                      sha256=hashlib.sha256(data).hexdigest(), inline=False, content_id=None,
-                      payload=data)
 
 
 def _content_id(part: Message, defects: list[str]) -> str | None:
@@ -382,83 +270,3 @@ def _cid_refs(html: str | None) -> frozenset[str]:
     if not html or "cid:" not in html.lower():
         return frozenset()
     return frozenset(ref.lower() for ref in _CID_REF.findall(html))
-
-
-# --- uuencode ---------------------------------------------------------------------------------
-
-_UU_BEGIN = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
-_UU_END = re.compile(r"^end[ \t]*$", re.MULTILINE)
-
-
-def extract_uuencoded(text: str) -> tuple[str, list[tuple[str, bytes]]]:
-    """Cut `begin 644 name` ... `end` blocks out of a text body; return the text and the files."""
-    blocks: list[tuple[str, bytes]] = []
-    kept: list[str] = []
-    position = 0
-    for begin in _UU_BEGIN.finditer(text):
-        if begin.start() < position:
-            continue
-        end = _UU_END.search(text, begin.end())
-        if end is None:
-            break
-        kept.append(text[position:begin.start()])
-        blocks.append((begin.group(1).strip(), _uu_decode(text[begin.end():end.start()])))
-        position = end.end() + 1
-    if not blocks:
-        return text, []
-    kept.append(text[position:])
-    return "".join(kept), blocks
-
-
-def _uu_decode(block: str) -> bytes:
-    out = bytearray()
-    for line in block.split("\n"):
-        if not line.strip() or line.strip() == "`":
-            continue
-        try:
-            out += binascii.a2b_uu(line)
-        except binascii.Error:
-            # Encoders that strip trailing spaces leave lines short; decode what the length byte says.
-            length = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
-            try:
-                out += binascii.a2b_uu(line[:length])
-            except binascii.Error:
-                continue
-    return bytes(out)
-
-
-# --- file names safe to write -----------------------------------------------------------------
-
-_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
-                       *(f"lpt{i}" for i in range(10))})
-_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\/]')
-MAX_FILENAME_BYTES = 200
-
-
-def safe_filename(name: str | None, fallback: str) -> str:
-    """A file name that is safe to create in a directory, for stages that write attachments.
-
-    The name reported in the message stays as sent; this is only for the disk: no directory
-    parts, no control or bidi characters, no hidden or reserved (CON, NUL…) names, bounded length.
-    """
-    if not name:
-        return fallback
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
-    name = _UNSAFE_CHARS.sub("_", name).strip(" .")
-    if not name:
-        return fallback
-    if name.split(".", 1)[0].lower() in _RESERVED:
-        name = "_" + name
-    return _truncate(name)
-
-
-def _truncate(name: str) -> str:
-    if len(name.encode("utf-8")) <= MAX_FILENAME_BYTES:
-        return name
-    stem, dot, extension = name.rpartition(".")
-    if not dot or len(extension) > 16:
-        stem, extension = name, ""
-    budget = MAX_FILENAME_BYTES - len(extension.encode("utf-8")) - len(dot)
-    shortened = stem.encode("utf-8")[:budget].decode("utf-8", "ignore")
-    return shortened + (dot + extension if extension else "")

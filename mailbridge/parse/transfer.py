@@ -1,0 +1,87 @@
+"""Decode a MIME part's Content-Transfer-Encoding leniently: the bytes a leaf part carries.
+
+The stdlib gives up quietly on some damage real mail has (a base64 body of 4n+1 characters is
+returned still encoded, a `quoted-printable ` with trailing blanks is not decoded at all); here
+each case is decoded as far as it goes and recorded as a defect.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from email.generator import BytesGenerator
+from email.message import Message
+from io import BytesIO
+
+
+def payload_bytes(part: Message, defects: list[str]) -> bytes:
+    """The decoded bytes of one leaf part (a nested message: its bytes as sent)."""
+    if part.is_multipart():
+        return _serialised_payload(part, defects)
+    declared = str(part.get("Content-Transfer-Encoding", ""))
+    cte = declared.strip().lower()
+    if cte == "base64":
+        return decode_base64(str(part.get_payload()).encode("ascii", "ignore"), defects)
+    if cte != declared.lower() and cte == "quoted-printable":
+        # The stdlib compares the raw value, so "quoted-printable " (trailing blanks) would go
+        # undecoded; for a value it does not know it returns the bytes as sent, decoded here.
+        return _decode_cte(part.get_payload(decode=True) or b"", cte, defects)
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, TypeError, UnicodeError) as error:
+        defects.append(f"mime: undecodable payload ({type(error).__name__}), kept as sent")
+        data = str(part.get_payload()).encode("ascii", "surrogateescape")
+    return data or b""
+
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
+_WHITESPACE = b" \t\r\n\f\v"
+_PADDING = re.compile(rb"=+")
+
+
+def decode_base64(data: bytes, defects: list[str]) -> bytes:
+    """Lenient base64: junk skipped, chunks glued after padding decoded, a dangling character
+    dropped. The stdlib returns the encoded text unchanged when the length is 4n+1."""
+    first_pad = data.find(b"=")
+    if first_pad == -1 or not data[first_pad:].strip(b"=\r\n \t"):
+        # The common case, well-formed: binascii skips line breaks itself, at C speed.
+        try:
+            return binascii.a2b_base64(data)
+        except binascii.Error:
+            pass
+    clean = data.translate(None, _NOT_BASE64)
+    if len(clean) != len(data.translate(None, _WHITESPACE)):
+        defects.append("mime: characters outside base64 skipped")
+    out = bytearray()
+    for chunk in _PADDING.split(clean):
+        if len(chunk) % 4 == 1:
+            defects.append("mime: base64 of impossible length, last character dropped")
+            chunk = chunk[:-1]
+        out += binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4))
+    return bytes(out)
+
+
+def _serialised_payload(part: Message, defects: list[str]) -> bytes:
+    chunks = []
+    for inner in part.get_payload():
+        buffer = BytesIO()
+        BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(inner)
+        chunks.append(buffer.getvalue())
+    data = b"\n".join(chunks)
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte in ("base64", "quoted-printable"):
+        # The parser read the encoded text as a headerless message; decode what it held.
+        data = _decode_cte(data.lstrip(b"\r\n"), cte, defects)
+    return data
+
+
+def _decode_cte(data: bytes, cte: str, defects: list[str]) -> bytes:
+    if cte == "base64":
+        return decode_base64(data, defects)
+    helper = Message()
+    helper["Content-Transfer-Encoding"] = cte
+    helper.set_payload(data.decode("ascii", "surrogateescape"))
+    decoded = helper.get_payload(decode=True)
+    defects.extend(f"mime: {type(d).__name__}" for d in helper.defects)
+    return decoded or b""
