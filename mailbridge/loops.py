@@ -3,8 +3,8 @@
 `decide` answers with the first rule that objects, in this order:
 
 1. it is our own mail coming back (our signed Message-ID, or our X-Loop value);
-2. the message that would be answered is automatic (auto-reply, bounce, list, loop…), or
-   carries a mailing-list manager's headers (parsing may not have called those automatic);
+2. parsing called the message that would be answered automatic (an auto-reply, a bounce, list
+   mail or a list manager's notice, a loop…);
 3. its envelope sender is null (`MAIL FROM:<>`): RFC 3834 says never to answer those;
 4. the recipient is empty, not a plain address, a mailer-daemon/postmaster, a no-reply
    address, or one of our own queue addresses;
@@ -28,12 +28,6 @@ from mailbridge.parse.bounce_text import is_daemon_address
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.route import base_address, queue_for_address
 from mailbridge.tokens import is_our_message_id
-
-
-LIST_MANAGER_HEADERS = (
-    "List-Id", "List-Unsubscribe", "List-Subscribe", "List-Help", "List-Post", "List-Owner",
-    "Mailing-List", "X-Mailing-List", "X-MLServer", "X-ML-Name", "X-Mailman-Version", "X-Sympa-To",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +84,6 @@ def _message_reason(message: ParsedMessage, queues: Sequence[QueueConfig], secre
             return f"our own mail came back (X-Loop: {value.strip()})"
     if message.auto is not None:
         return f"automatic mail ({message.auto.kind}: {message.auto.reason})"
-    return _list_manager_reason(message)
-
-
-def _list_manager_reason(message: ParsedMessage) -> str | None:
-    # A second net under parsing's verdict: list managers (ezmlm, fml, Mailman, Sympa) mark their
-    # own notices with these headers, and answering one starts a conversation with a robot.
-    for name in LIST_MANAGER_HEADERS:
-        if message.header(name) is not None:
-            return f"mailing-list mail ({name} header)"
     return None
 
 

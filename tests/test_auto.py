@@ -44,6 +44,7 @@ def message(headers: str, body: str = "Hello.\n") -> email.message.Message:
         ("auto_rfc3834_auto_submitted_auto_replied.eml", "auto-reply", "Auto-Submitted: auto-replied"),
         ("auto_x_autoreply_header.eml", "auto-reply", "X-Autoreply: yes"),
         ("auto_list_mail_with_list_id.eml", "list", "List-Id"),
+        ("auto_ezmlm_notice.eml", "list", "Mailing-List: contact lista-help@lists.klient.pl; run by ezmlm"),
         ("auto_arf_feedback_report.eml", "complaint", "ARF"),
         ("bounce_postfix_dsn_user_unknown_5_1_1.eml", "bounce", "5.1.1"),
         ("bounce_delay_warning_4_4_1.eml", "delay", "delayed"),
@@ -129,6 +130,12 @@ def test_human_subjects_that_mention_the_words_do_not_match(subject):
         ("Precedence: junk", "other-auto", "Precedence: junk"),
         ("Precedence: list", "list", "Precedence: list"),
         ("List-Unsubscribe: <mailto:u@lists.example>", "list", "List-Unsubscribe"),
+        ("Mailing-List: contact lista-help@lists.example; run by ezmlm", "list", "Mailing-List: contact"),
+        ("X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]", "list", "X-MLServer: fml"),
+        ("X-ML-Name: neko-nyaan", "list", "X-ML-Name: neko-nyaan"),
+        ("List-Subscribe: <mailto:neko-ctl@example.org?body=subscribe>", "list", "List-Subscribe"),
+        ("List-Post: <mailto:lista@lists.example>", "list", "List-Post"),
+        ("X-Mailing-List: <linux-kernel@vger.example>", "list", "X-Mailing-List"),
         ("X-Loop: support@example.com", "loop", "X-Loop: support@example.com"),
         ("X-MS-Exchange-Inbox-Rules-Loop: user@contoso.com", "loop", "Inbox-Rules-Loop"),
         ("X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent", "other-auto", "Mailbox Rules"),
@@ -155,6 +162,12 @@ def test_postmaster_sender_without_bounce_content_is_other_auto():
 def test_no_reply_sender_is_other_auto():
     msg = message("From: Shop <no-reply@shop.example>\nSubject: Your order")
     assert verdict_for(msg).kind == "other-auto"
+
+
+def test_list_id_names_the_list_when_a_list_manager_sends_several_headers():
+    msg = message("From: owner@lists.example\nSubject: Digest\nList-Post: <mailto:l@lists.example>\n"
+                  "X-MLServer: fml\nList-Id: <l.lists.example>")
+    assert verdict_for(msg).reason == "List-Id: <l.lists.example>"
 
 
 def test_auto_reply_wins_over_list_headers():

@@ -15,7 +15,9 @@
 7. an out-of-office subject, in any of our customers' languages → `auto-reply`;
 8. `X-MS-Exchange-Generated-Message-Source` (mail made by an Exchange agent) → `other-auto`;
 9. `Precedence: list|bulk` → `list` (newsletters are bulk mail to a list of people),
-   `Precedence: junk` → `other-auto`, `List-Id` / `List-Unsubscribe` → `list`;
+   `Precedence: junk` → `other-auto`; a list manager's header (`LIST_HEADERS`: RFC 2919
+   `List-Id`, the RFC 2369 `List-*` family, ezmlm's `Mailing-List`, fml's `X-MLServer` and
+   `X-ML-Name`, Mailman's and Sympa's own) → `list`, with the header as the reason;
 10. `X-Loop` or `X-MS-Exchange-Inbox-Rules-Loop` → `loop` (whether it is OUR loop is for a
     later stage to decide: the reason carries the header value);
 11. the null sender (`Return-Path: <>`) or a mailer-daemon/postmaster sender → `other-auto`;
@@ -39,6 +41,13 @@ from mailbridge.parse.model import Address, AutoVerdict, Bounce
 AUTORESPONDER_HEADERS = (
     "X-Autoreply", "X-Autorespond", "X-Autoresponse", "X-Auto-Response", "X-Autoresponder",
     "X-Autoreply-From", "X-Mail-Autoreply", "X-Vacation", "X-Auto-Reply", "X-AutoReply",
+)
+# List managers mark their posts and their own notices ("you are not a member", "loop alert")
+# with these; List-Id comes first so that the usual reason names the list. Answering any of them
+# starts a conversation with a robot or with every subscriber.
+LIST_HEADERS = (
+    "List-Id", "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Help", "List-Owner",
+    "Mailing-List", "X-Mailing-List", "X-MLServer", "X-ML-Name", "X-Mailman-Version", "X-Sympa-To",
 )
 NEGATIVE_VALUES = frozenset({"no", "false", "0", "off"})
 NOREPLY_RE = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|donotreply|noreply[-_.\w]*)$", re.I)
@@ -161,8 +170,8 @@ def from_exchange_agent(msg: email.message.Message) -> AutoVerdict | None:
 
 
 def from_list_headers(msg: email.message.Message) -> AutoVerdict | None:
-    """RFC 2919 List-Id and RFC 2369 List-Unsubscribe mark list and newsletter mail."""
-    for name in ("List-Id", "List-Unsubscribe"):
+    """List and newsletter mail, and the notices list managers send: the first of `LIST_HEADERS`."""
+    for name in LIST_HEADERS:
         if value := header(msg, name):
             return AutoVerdict("list", f"{name}: {value}")
     return None
