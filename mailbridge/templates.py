@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from jinja2 import (
@@ -26,7 +27,8 @@ from jinja2 import (
 
 from mailbridge.config.models import Config, QueueConfig
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "templates"
+# The repository's `templates/` folder, used when running from a checkout (or an editable install).
+CHECKOUT_DIR = Path(__file__).resolve().parents[1] / "templates"
 KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning")
 
 
@@ -101,7 +103,17 @@ def templates_for(config: Config) -> Templates:
 @cache
 def _templates(own: tuple[Path, ...]) -> Templates:
     # One environment per set of folders, so jinja's compiled-template cache is kept across mails.
-    return Templates([*own, BUNDLED_DIR])
+    return Templates([*own, bundled_dir()])
+
+
+def bundled_dir() -> Path:
+    """The templates that come with mailbridge: package data when installed, else the checkout's folder.
+
+    A wheel installs `templates/` as `mailbridge/bundled_templates` (see pyproject.toml); a
+    checkout has only the folder at the repository root.
+    """
+    installed = Path(str(resources.files("mailbridge") / "bundled_templates"))
+    return installed if installed.is_dir() else CHECKOUT_DIR
 
 
 def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
