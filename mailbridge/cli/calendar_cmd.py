@@ -8,19 +8,32 @@ from typing import Annotated
 import typer
 
 from mailbridge import bizcal
-from mailbridge.cli import app
+from mailbridge.cli import SETUP_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from mailbridge.config.calendars import known, resolve
 
-calendar_app = typer.Typer(help="Check business-hours calendars.", no_args_is_help=True)
-app.add_typer(calendar_app, name="calendar")
+calendar_app = group("calendar", """Check the business-hours calendars the SLA clocks count in.
 
-SHOW_HELP = """Print a calendar's open hours and holidays for a period, one line per day.
+A calendar (a `[calendars.<name>]` table in the config, or the built-in `business` and `24x7`)
+says when a queue is open: weekly hours, a country's public holidays and your own closed days.
+SLA clocks only run while the calendar is open, and mail that arrives outside its hours counts
+from the next opening. Look at a calendar here before you rely on it.
 
-Hours are local to the calendar's zone; "(23 h)" on a DST night is the real open time.
+Examples:
 
-Examples:  mailbridge calendar show pl-business --from 2026-12-20 --days 14
-           mailbridge calendar show business --zone Europe/Madrid --json
+    mailbridge calendar show pl-business --from 2026-12-20
+""", SETUP_PANEL)
+
+SHOW_HELP = """Print a calendar's open hours and holidays, day by day.
+
+Use it to check a new calendar, or to see why a clock is paused on a given day. Hours are local
+to the calendar's zone; a figure like `(23 h)` on a DST night is the real open time of that day.
+With `--json`, one object with the calendar and a `days` list.
+
+Examples:
+
+    mailbridge calendar show pl-business --from 2026-12-20 --days 14
+    mailbridge calendar show business --zone Europe/Madrid --json
 """
 
 
@@ -35,11 +48,16 @@ def _date(value: str | None) -> str | None:
 
 @calendar_app.command("show", help=SHOW_HELP)
 def show_command(
-    name: Annotated[str, typer.Argument(help="A [calendars.<name>] table, or business / 24x7.", show_default=False)],
-    start: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default today.",
-                                              callback=_date)] = None,
-    count: Annotated[int, typer.Option("--days", min=1, max=3660, help="How many days.")] = 14,
-    zone: Annotated[str, typer.Option("--zone", help="Zone of a built-in calendar (business, 24x7).")] = "UTC",
+    name: Annotated[str, typer.Argument(
+        help="A `[calendars.<name>]` table of the config, or `business` / `24x7`.", metavar="NAME",
+        show_default=False)],
+    start: Annotated[str | None, typer.Option(
+        "--from", help="The first day to show (YYYY-MM-DD).", metavar="DATE", callback=_date,
+        show_default="today in the calendar's zone")] = None,
+    count: Annotated[int, typer.Option("--days", min=1, max=3660, metavar="N", help="How many days to show.")] = 14,
+    zone: Annotated[str, typer.Option(
+        "--zone", metavar="ZONE", help="The time zone of a built-in calendar (`business`, `24x7`); "
+        "a configured calendar has its own.")] = "UTC",
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:

@@ -22,7 +22,8 @@ def _instant(value: str | None) -> str | None:
 
 
 NowOption = Annotated[str | None, typer.Option(
-    "--now", help="Judge clocks as of this instant (ISO 8601 with offset); default: now.", callback=_instant)]
+    "--now", metavar="TIME", callback=_instant, show_default="the current time",
+    help="Judge clocks as of this instant, in ISO 8601 with its offset (2026-11-23T11:00:00+01:00).")]
 
 
 def now_from(value: str | None) -> datetime:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from mailbridge.cli import app
+from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
 from mailbridge.templates import check_templates
@@ -19,22 +19,33 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Config file. Default: $MAILBRIDGE_CONFIG, else /etc/mailbridge/mailbridge.toml.",
-        show_default=False,
+        help="The TOML config file to read.",
+        show_default="$MAILBRIDGE_CONFIG, else /etc/mailbridge/mailbridge.toml",
+        metavar="FILE",
         dir_okay=False,
     ),
 ]
 
-# One paragraph per line: typer rewraps the help text to the terminal's width.
-HELP = """Check the config file and print what mailbridge understood from it.
+HELP = """Check the config file and say what mailbridge understood.
 
-Prints the queues (addresses, code prefix, language, agents), the database URL (password masked), the state directory, where the signing secret comes from and where outgoing mail goes. Every mail template a queue can use is rendered with sample values, so a broken template is reported here rather than on the first customer mail. On problems, prints one line per problem to standard error, named by the key's path (queues[2].address: not an email address), and exits 1. Nothing is written: the state directory and the secret are only created when mailbridge runs.
+Run it after every change to the config, before (re)starting `mailbridge serve`. It prints the
+queues (addresses, code prefix, language, agents), the database URL (password masked), the
+state directory, where the signing secret comes from and where outgoing mail goes. Every mail
+template a queue can use is rendered with sample values, so a broken template is reported here
+rather than on the first customer mail.
 
-Example: mailbridge check-config --config config/mailbridge.example.toml
+On problems it prints one line per problem to standard error, named by the key's path
+(`queues[2].address: not an email address`), and exits 1. Nothing is written: the state
+directory and the secret are only created when mailbridge runs.
+
+Examples:
+
+    mailbridge check-config
+    mailbridge check-config --config config/mailbridge.example.toml
 """
 
 
-@app.command("check-config", help=HELP)
+@app.command("check-config", help=HELP, rich_help_panel=SETUP_PANEL)
 def check_config(config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     problems = check_templates(loaded)

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli import app
+from mailbridge.cli import SETUP_PANEL, group
 from mailbridge.cli.config_cmd import ConfigOption, config_or_exit, masked_url
 from mailbridge.errors import StoreError
 from mailbridge.store import db as store_db
 
-db_app = typer.Typer(help="Database schema: upgrade it after installing a new mailbridge.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+db_app = group("db", """Create or upgrade the database schema.
 
-UPGRADE_HELP = """Apply the schema migrations this mailbridge carries to the configured database.
+The commands that use the database create its schema on first use, and refuse a database whose
+schema is older than they need: after installing a new mailbridge, run `mailbridge db upgrade`
+once before restarting `mailbridge serve`. The database is the `database_url` of the config
+(a SQLite file in the state directory by default, or PostgreSQL).
+
+Examples:
+
+    mailbridge db upgrade
+""", SETUP_PANEL)
+
+UPGRADE_HELP = """Migrate the configured database to this mailbridge's schema.
 
 Creates the schema on an empty database; running it again when the schema is current does
-nothing. Stop the running mailbridge instances first when the release notes say a migration
-rewrites a large table.
+nothing and says so. Run it after each upgrade of mailbridge. Stop the running mailbridge
+instances first when the release notes say a migration rewrites a large table.
 
-Examples:  mailbridge db upgrade
-           mailbridge db upgrade --config /etc/mailbridge/mailbridge.toml
+Examples:
+
+    mailbridge db upgrade
+    mailbridge db upgrade --config /etc/mailbridge/mailbridge.toml
 """
 
 

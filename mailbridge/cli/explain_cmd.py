@@ -7,24 +7,31 @@ from typing import Annotated
 import typer
 
 from mailbridge import present
-from mailbridge.cli import app
+from mailbridge.cli import MAIL_PANEL, app
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
 from mailbridge.store import repo
 from mailbridge.store.models import Ticket
 
-HELP = """Explain where a stored message went and why: the routing rule and the header that chose
-the queue, and the threading rule that chose the ticket (or why it opened a new one).
+HELP = """Say why a stored message went to its queue and ticket.
 
-MESSAGE-ID is the message's Message-ID, with or without <>; a message that had none is known by
-the derived id `mailbridge tickets show --json` lists.
+Use it when a mail landed in the wrong queue or on the wrong ticket (or opened a new one when it
+should not have). It names the routing rule and the header that chose the queue, and the
+threading rule that chose the ticket: a signed reply token, one of our Message-IDs, a stored
+reference, a ticket code in the subject, or none (a new ticket), with the detail that decided.
 
-Example:  mailbridge explain '<CAGmail-reply-2@mail.gmail.com>'
+MESSAGE-ID is the message's Message-ID, with or without the angle brackets; a message that had
+none is known by the derived id that `mailbridge tickets show CODE --json` lists.
+
+Examples:
+
+    mailbridge explain '<CAGmail-reply-2@mail.gmail.com>'
+    mailbridge explain CAGmail-reply-2@mail.gmail.com --json
 """
 
 
-@app.command("explain", help=HELP)
+@app.command("explain", help=HELP, rich_help_panel=MAIL_PANEL)
 def explain_command(
-    message_id: Annotated[str, typer.Argument(help="The Message-ID.", show_default=False)],
+    message_id: Annotated[str, typer.Argument(help="The Message-ID, with or without <>.", metavar="MESSAGE-ID", show_default=False)],
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli import app
+from mailbridge.cli import SETUP_PANEL, group
 from mailbridge.cli.common import ConfigOption, config_or_exit
 
-imap_app = typer.Typer(help="IMAP mailboxes that `mailbridge serve` reads ([[imap]] in the config).",
-                       no_args_is_help=True)
-app.add_typer(imap_app, name="imap")
+imap_app = group("imap", """Test the IMAP mailboxes that `mailbridge serve` reads.
 
-CHECK_HELP = """Log in to each [[imap]] account, open its folder and print what serve would find there.
+Each `[[imap]]` table of the config names one mailbox (Microsoft 365, Gmail, Dovecot …) that
+`mailbridge serve` polls next to its SMTP listener; `docs/imap.md` explains the keys. Check the
+accounts here before the first start and after changing passwords or folders.
 
-Prints, per account, the server's IDLE/MOVE/UIDPLUS support, the folder's message and unseen counts, how stored mail will be marked, and how many messages the backlog rule would take at a first start. Nothing on the server is changed. Problems (a wrong password, a missing folder, a server that cannot keep the keyword) go to standard error, one line each, and the exit code is 1.
+Examples:
 
-Example: mailbridge imap check --config /etc/mailbridge/mailbridge.toml
+    mailbridge imap check
+""", SETUP_PANEL)
+
+CHECK_HELP = """Log in to each `[[imap]]` account and report what it holds.
+
+Prints, per account, the server's IDLE/MOVE/UIDPLUS support, the folder's message and unseen
+counts, how stored mail will be marked (moved or flagged), and how many messages the backlog
+rule would take at a first start. Nothing on the server is changed. Problems (a wrong password,
+a missing folder, a server that cannot keep the keyword) go to standard error, one line each,
+and the exit code is 1.
+
+Examples:
+
+    mailbridge imap check
+    mailbridge imap check --config /etc/mailbridge/mailbridge.toml
 """
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mailbridge import pipeline
-from mailbridge.cli import app
+from mailbridge.cli import MAIL_PANEL, app
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, print_json, secret_for
 from mailbridge.config import Config
 from mailbridge.outcome import Outcome, Tally
@@ -20,30 +20,36 @@ from mailbridge.sources.files import FileMessage, SourceError, count_messages, i
 from mailbridge.store.db import Database
 from mailbridge.store.types import utcnow
 
-HELP = """Ingest mail files: each message becomes a ticket or an entry on an existing one.
+HELP = """Read mail files into tickets: .eml, mbox or Maildir.
 
-PATH may be an .eml file, an mbox file, a Maildir folder (new/ and cur/), or a folder of .eml
-files. Each message is stored durably first, then parsed, routed to its queue and threaded; the
-same message ingested twice is stored once. A message that fails a stage goes to quarantine
-(see `mailbridge quarantine`) and the rest of the batch goes on.
+Use it to import an old mailbox, to replay mail saved elsewhere, or to try a config on real
+mail before going live (with `--dry-run`). PATH may be an .eml file, an mbox file, a Maildir
+folder (with `new/` and `cur/`), or a folder of .eml files. Each message is stored durably first,
+then parsed, routed to its queue and threaded, exactly as `mailbridge serve` would; the same
+message ingested twice is stored once. A message that fails a stage goes to quarantine (see
+`mailbridge quarantine`) and the rest of the batch goes on.
 
-Prints a summary (created, threaded, duplicates, dropped, quarantined); exits 1 when a path
-could not be read or a message was quarantined.
+Prints a summary (created, threaded, duplicates, dropped, quarantined). With `--json`, standard
+output carries one JSON object per message and the summary goes to standard error. Exits 1 when
+a path could not be read or a message was quarantined.
 
---dry-run writes nothing: each message is processed in a transaction that is rolled back, so
-messages of the same batch do not see each other (a reply to a mail in the same batch shows as
-a new ticket).
+`--dry-run` writes nothing: each message is processed in a transaction that is rolled back, so
+messages of one batch do not see each other (a reply to a mail of the same batch shows as a new
+ticket).
 
-Examples:  mailbridge ingest support.mbox
-           mailbridge ingest ~/Maildir/.Support --dry-run --json
+Examples:
+
+    mailbridge ingest support.mbox
+    mailbridge ingest ~/Maildir/.Support --dry-run --json
 """
 
 
-@app.command("ingest", help=HELP)
+@app.command("ingest", help=HELP, rich_help_panel=MAIL_PANEL)
 def ingest_command(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Files or folders to read (.eml, mbox, Maildir).", exists=True, show_default=False),
+        typer.Argument(help="Files or folders to read (.eml, mbox, Maildir).", metavar="PATH", exists=True,
+                       show_default=False),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; write nothing.")] = False,
     as_json: JsonOption = False,

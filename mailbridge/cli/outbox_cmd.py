@@ -8,28 +8,77 @@ import typer
 from sqlmodel import col, select
 
 from mailbridge import outbox
-from mailbridge.cli import app
+from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
 from mailbridge.outbox_worker import OutboxWorker
 from mailbridge.store.db import Database
 from mailbridge.store.models import OUTBOX_STATES, Outbox, Ticket
 from mailbridge.store.types import utcnow
 
-outbox_app = typer.Typer(
-    help="Mail mailbridge sends (acknowledgements, notifications, status mail): list, retry, drop, send.",
-    no_args_is_help=True,
-)
-app.add_typer(outbox_app, name="outbox")
+outbox_app = group("outbox", """See the mail mailbridge sends, and unstick it.
 
-IdArgument = Annotated[int, typer.Argument(help="The outbox id (see `outbox list`).", show_default=False)]
+Every mail mailbridge sends (acknowledgements, agent notifications, status mail, deadline
+warnings) is first queued here, in the same transaction as its cause, and `mailbridge serve`
+delivers it through the relay of `[outbox]` (or into a Maildir when there is none), retrying
+temporary failures with growing pauses. Look here when a customer says they got nothing: a
+mail may be retrying, held by loop protection, failed or bounced.
 
-LIST_HELP = """List outgoing mail, newest first: state, kind, ticket, recipient, attempts, last error.
+Examples:
 
-States: queued (waiting or retrying), sent, held (loop protection: rate limit or a bounced
-address), failed (refused for good, or out of attempts), bounced (a DSN came back), dropped.
+    mailbridge outbox list --state failed
+    mailbridge outbox retry 42
+    mailbridge outbox send
+""", TICKETS_PANEL)
 
-Examples:  mailbridge outbox list --state failed
-           mailbridge outbox list --json
+IdArgument = Annotated[int, typer.Argument(help="The outbox id (see `outbox list`).", metavar="ID",
+                                           show_default=False)]
+
+LIST_HELP = """List outgoing mail, newest first.
+
+One entry per mail: id, state, kind, ticket, recipient, attempts, when it was sent or is next
+tried, and the last error under it. The states: `queued` (waiting or retrying), `sent`, `held`
+(loop protection: rate limit or a bounced address), `failed` (refused for good, or out of
+attempts), `bounced` (a DSN came back), `dropped` (given up by an operator).
+
+Examples:
+
+    mailbridge outbox list --state failed
+    mailbridge outbox list --json
+"""
+
+RETRY_HELP = """Queue held, failed or bounced mail again, to be sent now.
+
+Use it once the cause is fixed (the relay is back, the address works again, the rate limit was
+a false alarm). The mail keeps its Message-ID and starts with fresh attempts; `mailbridge
+serve` sends it (or run `mailbridge outbox send`). Give an ID, or `--all` for every held and
+failed mail (bounced mail only by its ID).
+
+Examples:
+
+    mailbridge outbox retry 42
+    mailbridge outbox retry --all
+"""
+
+DROP_HELP = """Give up on a mail that is not sent yet.
+
+Use it for mail that should not go out any more (a notice about a ticket already answered by
+phone, a mail to an address that will never work). It stays listed as `dropped`; a sent mail
+cannot be dropped.
+
+Examples:
+
+    mailbridge outbox drop 42
+"""
+
+SEND_HELP = """Deliver every mail due now, then exit.
+
+This is what `mailbridge serve` does all the time; use it when serve is not running (a test
+setup, a cron job next to `mailbridge ingest`) or to send retried mail at once. Prints how
+many were sent and how many are still queued.
+
+Examples:
+
+    mailbridge outbox send
 """
 
 
@@ -41,8 +90,10 @@ def _state(value: str | None) -> str | None:
 
 @outbox_app.command("list", help=LIST_HELP)
 def list_command(
-    state: Annotated[str | None, typer.Option("--state", help="Only this state.", callback=_state)] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
+    state: Annotated[str | None, typer.Option(
+        "--state", metavar="STATE", callback=_state, show_default="every state",
+        help=f"Only mail in this state: {', '.join(OUTBOX_STATES)}.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")] = 200,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -58,9 +109,10 @@ def list_command(
         typer.echo("\n".join(_row_line(row, codes) for row in rows))
 
 
-@outbox_app.command("retry", help="Queue held, failed or bounced mail again now (an ID, or --all failed and held).")
+@outbox_app.command("retry", help=RETRY_HELP)
 def retry_command(
-    row_id: Annotated[int | None, typer.Argument(help="The outbox id.", show_default=False)] = None,
+    row_id: Annotated[int | None, typer.Argument(help="The outbox id (see `outbox list`); or use --all.",
+                                                 metavar="ID", show_default=False)] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every held and failed mail.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -75,7 +127,7 @@ def retry_command(
     typer.echo(f"{released} mail(s) queued again; `mailbridge serve` sends them")
 
 
-@outbox_app.command("drop", help="Give up on a mail that is not sent yet; it stays listed as dropped.")
+@outbox_app.command("drop", help=DROP_HELP)
 def drop_command(row_id: IdArgument, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
@@ -84,7 +136,7 @@ def drop_command(row_id: IdArgument, config: ConfigOption = None) -> None:
     typer.echo(f"outbox {row_id} dropped")
 
 
-@outbox_app.command("send", help="Deliver every mail due now and exit (what `serve` does all the time).")
+@outbox_app.command("send", help=SEND_HELP)
 def send_command(config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:

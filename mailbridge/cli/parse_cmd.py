@@ -9,35 +9,38 @@ from typing import Annotated, BinaryIO
 
 import typer
 
-from mailbridge.cli import app
+from mailbridge.cli import MAIL_PANEL, app
 from mailbridge.errors import ParseError
 from mailbridge.parse import parse_message
 from mailbridge.parse.model import ParsedMessage
 
-HELP = """Parse mail files and show what mailbridge reads in them.
+HELP = """Show what mailbridge reads in mail files; stores nothing.
 
-Each FILE is one message as delivered (.eml); - reads one message from standard input.
+Use it when a message was filed oddly: it shows the sender and recipients, the subject, the
+automatic-mail verdict (auto-reply, bounce, list mail), the attachments, every decoding defect
+and the new text of the message with the quoted history cut off. It needs no config and no
+database. Each FILE is one message as delivered (.eml); `-` reads one message from standard input.
 
-With --json, each input gives one JSON object on its own line (JSON Lines), in input order, with the fields file, message_id, in_reply_to, references, from, to, cc, reply_to, subject, date, text, html, reply_text, attachments, auto, bounce, defects and language. An input that cannot be read gives {"file": ..., "error": ...} and the others still follow.
+With `--json`, each input gives one JSON object on its own line (JSON Lines), in input order,
+with the fields `file`, `message_id`, `in_reply_to`, `references`, `from`, `to`, `cc`,
+`reply_to`, `subject`, `date`, `text`, `html`, `reply_text`, `attachments`, `auto`, `bounce`,
+`defects` and `language`. An input that cannot be read gives `{"file": ..., "error": ...}` and
+the others still follow. This output is a contract that tests and other tools rely on.
 
-Without --json, a summary for a person: sender, recipients, subject, date, automatic-mail verdict, attachments, defects, then the new text of the message.
-
-Exit status: 0 when every input produced an object, 1 otherwise.
+Exits 0 when every input produced an object, 1 otherwise.
 
 Examples:
 
-  mailbridge parse message.eml
-
-  mailbridge parse --json spool/*.eml | jq .subject
-
-  mailbridge parse --json - < message.eml
+    mailbridge parse message.eml
+    mailbridge parse --json spool/*.eml | jq .subject
+    mailbridge parse --json - < message.eml
 """
 
 
-@app.command("parse", help=HELP)
+@app.command("parse", help=HELP, rich_help_panel=MAIL_PANEL)
 def parse_command(
-    files: Annotated[list[str], typer.Argument(help="Mail files to parse; - reads standard input.",
-                                               metavar="FILE...")],
+    files: Annotated[list[str], typer.Argument(help="Mail files to parse; `-` reads standard input.",
+                                               metavar="FILE", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input (JSON Lines).")] = False,
 ) -> None:
     out = _utf8_stdout()

@@ -8,26 +8,81 @@ from typing import Annotated
 import typer
 
 from mailbridge import intake, pipeline, present
-from mailbridge.cli import app
+from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine
 from mailbridge.store.types import utcnow
 
-quarantine_app = typer.Typer(
-    help="Messages that failed a stage: look at them, retry them after a fix, or drop them.",
-    no_args_is_help=True,
-)
-app.add_typer(quarantine_app, name="quarantine")
+quarantine_app = group("quarantine", """Look at mail that failed a stage; retry or drop it.
 
-IdArgument = Annotated[int, typer.Argument(help="The quarantine id (see `quarantine list`).", show_default=False)]
+A message that cannot be parsed, routed or stored (a bug, a config gap, a database outage) is
+not lost: it is kept in quarantine with its raw bytes, the stage that failed and the error,
+and the rest of the mail goes on. Look here when `mailbridge ingest` or the log reports a
+quarantined message; fix the cause, then retry it.
+
+Examples:
+
+    mailbridge quarantine list
+    mailbridge quarantine show 7
+    mailbridge quarantine retry --all
+""", TICKETS_PANEL)
+
+IdArgument = Annotated[int, typer.Argument(help="The quarantine id (see `quarantine list`).", metavar="ID",
+                                           show_default=False)]
+
+LIST_HELP = """List quarantined messages, oldest first.
+
+One line per entry: id, failed stage, state, tries, since when, and the error. Only the
+entries still held are listed unless you ask for `--all` (retried and dropped ones too).
+
+Examples:
+
+    mailbridge quarantine list
+    mailbridge quarantine list --all --json
+"""
+
+SHOW_HELP = """Show why a message is quarantined, and its headers.
+
+Prints the stage that failed, the error, how often it was tried, where the message came from
+(size, source, sha256) and its first header lines. `--raw` prints the message's exact bytes
+instead, for `mailbridge parse -` or a bug report.
+
+Examples:
+
+    mailbridge quarantine show 7
+    mailbridge quarantine show 7 --raw | mailbridge parse -
+"""
+
+RETRY_HELP = """Run quarantined mail through the pipeline again.
+
+Use it after fixing the cause (the config, the database, or a new mailbridge). A retry that
+goes through marks the entry retried and prints where the message went; one that fails again
+keeps it held with the new error and exits 1. Give an ID, or `--all` for every held message.
+
+Examples:
+
+    mailbridge quarantine retry 7
+    mailbridge quarantine retry --all --json
+"""
+
+DROP_HELP = """Give up on a quarantined message.
+
+Use it for mail that should never become a ticket (spam that slipped through, a test). The
+entry is marked dropped and no longer listed; its raw bytes stay stored.
+
+Examples:
+
+    mailbridge quarantine drop 7
+"""
+
 # How many header lines `show` prints; `--raw` gives the whole message.
 _HEADER_LINES = 40
 
 
-@quarantine_app.command("list", help="List quarantined messages (held ones; --all for every state).")
+@quarantine_app.command("list", help=LIST_HELP)
 def list_command(
-    everything: Annotated[bool, typer.Option("--all", help="Include retried and dropped entries.")] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Also list retried and dropped entries.")] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -40,10 +95,10 @@ def list_command(
         typer.echo(present.quarantine_table(entries))
 
 
-@quarantine_app.command("show", help="Show why a message is quarantined; --raw prints its exact bytes.")
+@quarantine_app.command("show", help=SHOW_HELP)
 def show_command(
     entry_id: IdArgument,
-    raw_bytes: Annotated[bool, typer.Option("--raw", help="Print the raw message, byte for byte.")] = False,
+    raw_bytes: Annotated[bool, typer.Option("--raw", help="Print the raw message, byte for byte, instead.")] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -60,15 +115,10 @@ def show_command(
         typer.echo(present.quarantine_text(entry, raw, _header_lines(raw.content)))
 
 
-RETRY_HELP = """Run a quarantined message through the pipeline again (after fixing the config or
-upgrading mailbridge). A retry that succeeds marks the entry retried; one that fails again keeps
-it held with the new error. Give an ID, or --all for every held message.
-"""
-
-
 @quarantine_app.command("retry", help=RETRY_HELP)
 def retry_command(
-    entry_id: Annotated[int | None, typer.Argument(help="The quarantine id.", show_default=False)] = None,
+    entry_id: Annotated[int | None, typer.Argument(help="The quarantine id (see `quarantine list`); or use --all.",
+                                                   metavar="ID", show_default=False)] = None,
     everything: Annotated[bool, typer.Option("--all", help="Retry every held message.")] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -87,7 +137,7 @@ def retry_command(
         raise typer.Exit(1)
 
 
-@quarantine_app.command("drop", help="Give up on a quarantined message (its raw bytes stay stored).")
+@quarantine_app.command("drop", help=DROP_HELP)
 def drop_command(entry_id: IdArgument, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:

@@ -6,28 +6,39 @@ from typing import Annotated
 
 import typer
 
-from mailbridge.cli import app
+from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.cli.common import ConfigOption, config_or_exit, database, fail
 from mailbridge.errors import MailbridgeError
 
-HELP = """Take mail from the MTA over SMTP or LMTP and turn it into tickets, until SIGTERM/SIGINT.
+HELP = """Run the daemon: take mail in, make tickets, send mail out.
 
-Listens where `[listener]` says (default 127.0.0.1:2525, SMTP), accepts only the queue
-addresses, answers 250 only once a message is stored, and logs one line per message. A bad
-config prints one line per problem and exits 1; so does a port already in use.
+This is what the systemd unit runs. It listens for the MTA where `[listener]` says (default
+127.0.0.1:2525, SMTP or LMTP), accepts only the queue addresses and answers 250 only once a
+message is stored; it polls the `[[imap]]` mailboxes; it processes each message, sends the
+outbox (acknowledgements, notifications, status mail) and warns agents of legal deadlines,
+until SIGTERM or SIGINT. It logs one line per message.
 
-Examples:  mailbridge serve --config config/mailbridge.example.toml
-           swaks --server 127.0.0.1:2525 --to pomoc-dynamics@example.com
+A bad config prints one line per problem and exits 1, and so does a port already in use. Run
+`mailbridge check-config` and `mailbridge db upgrade` first.
+
+Examples:
+
+    mailbridge serve --config /etc/mailbridge/mailbridge.toml
+    mailbridge serve --log-level debug
+
+and, from another shell, a test mail (with swaks):
+
+    swaks --server 127.0.0.1:2525 --to pomoc-dynamics@example.com
 """
 
 LogLevelOption = Annotated[
     str | None,
-    typer.Option("--log-level", help="debug, info, warning or error. Default: [listener] log_level.",
-                  show_default=False),
+    typer.Option("--log-level", metavar="LEVEL", help="How much to log: debug, info, warning or error.",
+                 show_default="log_level in [listener], else info"),
 ]
 
 
-@app.command("serve", help=HELP)
+@app.command("serve", help=HELP, rich_help_panel=SETUP_PANEL)
 def serve(config: ConfigOption = None, log_level: LogLevelOption = None) -> None:
     # Imported here so that other commands do not pay for asyncio, aiosmtpd and the pipeline.
     from mailbridge import daemon

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mailbridge import clocks, present, present_clocks, status
-from mailbridge.cli import app
+from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import (
     ConfigOption,
@@ -23,20 +23,53 @@ from mailbridge.store import repo, repo_clock
 from mailbridge.store.models import TICKET_STATUSES
 from mailbridge.store.types import utcnow
 
-tickets_app = typer.Typer(help="List tickets, show their conversations, change their status.", no_args_is_help=True)
-app.add_typer(tickets_app, name="tickets")
+tickets_app = group("tickets", """Look at tickets and conversations; change their status.
+
+A ticket is one customer request: its code (`DYN-000123`), its queue, its people, every message
+on it, the mail mailbridge sent for it and its SLA clocks. Agents usually work by mail; these
+commands are for looking a ticket up, for scripts (`--json`), and for status changes and
+corrections from the shell. A status change queues the customer's mail, which
+`mailbridge serve` sends.
+
+Examples:
+
+    mailbridge tickets list --overdue
+    mailbridge tickets show DYN-000123
+    mailbridge tickets resolve DYN-000123
+""", TICKETS_PANEL)
+
+CodeArgument = Annotated[str, typer.Argument(
+    help="The ticket code, e.g. DYN-000123 (case and [] do not matter).", metavar="CODE", show_default=False)]
 
 LIST_HELP = """List tickets, most recently updated first.
 
-Examples:  mailbridge tickets list --queue dynamics --status open
-           mailbridge tickets list --overdue        (a response or resolution clock past due)
-           mailbridge tickets list --json
+One line per ticket: code, queue, status, last update, requester and subject. Filter by queue
+and status, or ask for the tickets past a response or resolution due time (`--overdue`, most
+overdue first, judged as of `--now`).
+
+Examples:
+
+    mailbridge tickets list --queue dynamics --status open
+    mailbridge tickets list --overdue
+    mailbridge tickets list --json | jq -r '.[].code'
 """
 
-SHOW_HELP = """Show one ticket: its people, the whole conversation with attachments listed, then its
-SLA clocks (target, due, elapsed, paused, met or breached, with their spans).
+SHOW_HELP = """Show a ticket: its people, conversation and SLA clocks.
 
-Example:  mailbridge tickets show DYN-000123
+Prints the ticket's queue, status, priority and type, its requester and other participants,
+then its timeline in time order: each message (the new text only, attachments listed) and each
+mail mailbridge sent for it (acknowledgement, agent notices, status mail, deadline warnings)
+with whether it was sent, is still waiting or retrying, or failed and why. Last come the SLA
+clocks: target, due time, elapsed and paused time, met or breached, with their spans.
+
+With `--json`, one object with the ticket's fields, `participants`, `messages`, `sent` (our
+mail) and `clocks`.
+
+Examples:
+
+    mailbridge tickets show DYN-000123
+    mailbridge tickets show DYN-000123 --now 2026-11-23T11:00:00+01:00
+    mailbridge tickets show DYN-000123 --json | jq '.sent[].state'
 """
 
 
@@ -48,12 +81,14 @@ def _status(value: str | None) -> str | None:
 
 @tickets_app.command("list", help=LIST_HELP)
 def list_command(
-    queue: Annotated[str | None, typer.Option("--queue", help="Only this queue (by name).")] = None,
-    status: Annotated[
-        str | None, typer.Option("--status", help="Only this status.", callback=_status)
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many tickets.")] = 200,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only tickets past a due time, most overdue first.")] = False,
+    queue: Annotated[str | None, typer.Option(
+        "--queue", metavar="NAME", help="Only the tickets of this queue.", show_default="every queue")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", metavar="STATUS", callback=_status, show_default="every status",
+        help=f"Only tickets in this status: {', '.join(TICKET_STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many tickets.")] = 200,
+    overdue: Annotated[bool, typer.Option(
+        "--overdue", help="Only tickets past a response or resolution due time, most overdue first.")] = False,
     now: NowOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -74,7 +109,7 @@ def list_command(
 
 @tickets_app.command("show", help=SHOW_HELP)
 def show_command(
-    code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
+    code: CodeArgument,
     now: NowOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -96,16 +131,37 @@ def show_command(
         typer.echo("\n".join(clocks.clock_text(ticket, timing, loaded)))
 
 
-STATUS_HELP = """{what} ticket CODE and queue the customer's {mail} mail (sent by `mailbridge serve`).
+STATUS_HELP = """{summary}
 
-Example:  mailbridge tickets {action} DYN-000123
+{why} The change is recorded on the ticket, its SLA clocks follow it, and the customer's
+{mail} mail is queued in the same transaction (`mailbridge serve` or `mailbridge outbox send`
+delivers it). A ticket that cannot make the change from its current status is refused with one
+line and exit status 1.
+
+Examples:
+
+    mailbridge tickets {action} DYN-000123
+    mailbridge tickets {action} DYN-000123 --json
 """
 
+# action → (one-line summary, when to use it, the customer's mail it queues)
+_STATUS_TEXTS = {
+    "resolve": ("Mark a ticket resolved and tell the customer.",
+                "Use it when the request is answered. A customer reply reopens the ticket.", "'resolved'"),
+    "close": ("Close a ticket for good and tell the customer.",
+              "Use it when nothing more will happen. A customer reply within the reopen window reopens "
+              "the ticket; a later one opens a new ticket linked to it.", "'closed'"),
+    "reopen": ("Reopen a resolved or closed ticket.",
+               "Use it when a ticket was resolved or closed too early; its clocks run again.", "'reopened'"),
+}
 
-def _status_command(action: str, what: str, mail: str) -> None:
-    @tickets_app.command(action, help=STATUS_HELP.format(what=what, mail=mail, action=action))
+
+def _status_command(action: str) -> None:
+    summary, why, mail = _STATUS_TEXTS[action]
+
+    @tickets_app.command(action, help=STATUS_HELP.format(summary=summary, why=why, mail=mail, action=action))
     def command(
-        code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
+        code: CodeArgument,
         as_json: JsonOption = False,
         config: ConfigOption = None,
     ) -> None:
@@ -124,6 +180,5 @@ def _status_command(action: str, what: str, mail: str) -> None:
             typer.echo(f"{change.code}: {change.before} → {change.after}; {queued}")
 
 
-_status_command("resolve", "Resolve", "'resolved'")
-_status_command("close", "Close", "'closed'")
-_status_command("reopen", "Reopen", "'reopened'")
+for _action in _STATUS_TEXTS:
+    _status_command(_action)

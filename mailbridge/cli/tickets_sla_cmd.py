@@ -7,14 +7,26 @@ import typer
 from mailbridge import clocks
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
-from mailbridge.cli.tickets_cmd import tickets_app
+from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app
 from mailbridge.config.classify import PRIORITIES, TYPES
 from mailbridge.errors import MailbridgeError
 
-SET_HELP = """Set ticket CODE's {field} ({values}); its SLA clocks follow the policy that now applies.
+SET_HELP = """Correct a ticket's {field}; its SLA clocks follow.
 
-Example:  mailbridge tickets {field} DYN-000123 {example}
+mailbridge guesses a ticket's {field} from its first mail ({why}); use this when the guess was
+wrong. The {field} is one of: {values}. The change is recorded on the ticket and its clocks are
+recomputed at once under the SLA policy that now applies, as of `--now`.
+
+Examples:
+
+    mailbridge tickets {field} DYN-000123 {example}
+    mailbridge tickets {field} DYN-000123 {example} --json
 """
+
+_WHY = {
+    "priority": "the rules of the config and the queue's default",
+    "type": "the rules of the config; petitions, complaints and claims have legal answer deadlines",
+}
 
 
 def _set_command(field: str, values: tuple[str, ...], example: str) -> None:
@@ -23,10 +35,13 @@ def _set_command(field: str, values: tuple[str, ...], example: str) -> None:
             raise typer.BadParameter(f"must be one of {', '.join(values)}")
         return value
 
-    @tickets_app.command(field, help=SET_HELP.format(field=field, values=", ".join(values), example=example))
+    text = SET_HELP.format(field=field, why=_WHY[field], values=", ".join(values), example=example)
+
+    @tickets_app.command(field, help=text)
     def command(
-        code: Annotated[str, typer.Argument(help="The ticket code, e.g. DYN-000123.", show_default=False)],
-        value: Annotated[str, typer.Argument(help=f"The new {field}.", callback=check, show_default=False)],
+        code: CodeArgument,
+        value: Annotated[str, typer.Argument(help=f"The new {field}: {', '.join(values)}.", metavar="VALUE",
+                                             callback=check, show_default=False)],
         now: NowOption = None,
         as_json: JsonOption = False,
         config: ConfigOption = None,
