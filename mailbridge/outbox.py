@@ -165,3 +165,10 @@ def mark_undeliverable(address: str, *, session: Session, until: datetime, statu
               "bounces": table.c.bounces + 1},
     )
     session.execute(statement)
+
+
+def sent_for_ticket(ticket_id: int, *, session: Session) -> list[Outbox]:
+    """Every mail queued for a ticket, in any state, oldest first (for `tickets show`)."""
+    statement = (select(Outbox).where(Outbox.ticket_id == ticket_id)
+                 .order_by(col(Outbox.created_at), col(Outbox.id)))
+    return list(session.exec(statement))

@@ -1,4 +1,4 @@
-"""Turn stored tickets, messages and quarantine entries into readable text and JSON for the CLI.
+"""Turn stored tickets, messages, our outgoing mail and quarantine entries into text and JSON for the CLI.
 
 Pure: it takes rows already loaded and returns strings or plain dicts. Storage knows nothing of
 how things are shown, and the CLI commands stay thin. Times are shown in UTC for now (queues
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
 
-from mailbridge.store.models import Attachment, Message, Participant, Quarantine, RawMessage, Ticket
+from mailbridge.store.models import Attachment, Message, Outbox, Participant, Quarantine, RawMessage, Ticket
 
 # How much of a quarantined error or a body a one-line listing shows.
 _ONE_LINE = 100
@@ -115,11 +117,13 @@ def conversation_json(
     participants: Sequence[Participant],
     messages: Sequence[Message],
     attachments: Mapping[int, Sequence[Attachment]],
+    sent: Sequence[Outbox] = (),
 ) -> dict:
-    """A ticket with its participants and its whole conversation, oldest first."""
+    """A ticket with its participants, its whole conversation and the mail we sent, oldest first."""
     data = ticket_json(ticket)
     data["participants"] = [{"address": p.address, "name": p.name, "role": p.role} for p in participants]
     data["messages"] = [message_json(m, attachments.get(m.id, ())) for m in messages]
+    data["sent"] = [outgoing_json(row) for row in sent]
     return data
 
 
@@ -128,13 +132,33 @@ def conversation_text(
     participants: Sequence[Participant],
     messages: Sequence[Message],
     attachments: Mapping[int, Sequence[Attachment]],
+    sent: Sequence[Outbox] = (),
 ) -> str:
-    """A ticket as people read it: a header block, then each message with its attachments."""
+    """A ticket as people read it: a header block, then its timeline.
+
+    The timeline is each message with its attachments and, between them, one line per mail we
+    sent for the ticket, in time order: a message by when it arrived, our mail by when it was
+    queued (a tie puts the message first, since it caused the mail).
+    """
     lines = _ticket_header(ticket, participants)
-    for number, message in enumerate(messages, start=1):
-        lines.append("")
-        lines.extend(_message_block(number, message, attachments.get(message.id, ())))
+    after_sent = False
+    for number, item in _timeline(messages, sent):
+        if isinstance(item, Outbox):
+            # Mails queued together (an acknowledgement and the agents' notices) form one block.
+            lines.extend([outgoing_line(item)] if after_sent else ["", outgoing_line(item)])
+        else:
+            lines.append("")
+            lines.extend(_message_block(number, item, attachments.get(item.id, ())))
+        after_sent = isinstance(item, Outbox)
     return "\n".join(lines)
+
+
+def _timeline(messages: Sequence[Message], sent: Sequence[Outbox]) -> list[tuple[int, Message | Outbox]]:
+    """Messages (numbered in their own order) and our mail merged by time."""
+    entries = [(m.received_at, 0, number, m) for number, m in enumerate(messages, start=1)]
+    entries += [(row.created_at, 1, index, row) for index, row in enumerate(sent)]
+    entries.sort(key=lambda entry: entry[:3])
+    return [(number, item) for _, _, number, item in entries]
 
 
 def _ticket_header(ticket: Ticket, participants: Sequence[Participant]) -> list[str]:
@@ -173,6 +197,70 @@ def _attachment_line(attachment: Attachment) -> str:
     shown = attachment.filename or attachment.safe_name
     extra = ", inline" if attachment.inline else ""
     return f"{shown} ({attachment.content_type}, {human_size(attachment.size)}{extra})"
+
+
+# Outgoing mail ------------------------------------------------------------------------------
+
+# What each kind of our mail is, for people; an unknown kind is shown by its name.
+_OUTGOING_KINDS = {
+    "ack": "acknowledgement",
+    "agent_new": "new-ticket notice",
+    "agent_reply": "reply notice",
+    "resolved": "'resolved' mail",
+    "closed": "'closed' mail",
+    "reopened": "'reopened' mail",
+    "deadline_warning": "deadline warning",
+}
+
+
+def outgoing_kind(kind: str) -> str:
+    """`ack` → `acknowledgement`: the name a support person uses for one kind of our mail."""
+    return _OUTGOING_KINDS.get(kind, kind.replace("_", " "))
+
+
+def delivery(row: Outbox) -> str:
+    """Where a mail of ours stands: sent when, waiting, retrying (why, next try), or why it did not go."""
+    if row.state == "sent":
+        return f"sent {short_time(row.sent_at)}"
+    if row.state == "queued" and not row.last_error:
+        return "waiting to be sent"
+    if row.state == "queued":
+        return (f"retrying after {row.attempts} attempt(s), next {short_time(row.next_attempt_at)}: "
+                f"{one_line(row.last_error)}")
+    if row.state == "dropped":
+        return "dropped by an operator"
+    reason = one_line(row.last_error.removeprefix(f"{row.state}: ")) or "no reason recorded"
+    return f"{row.state}: {reason}"
+
+
+def outgoing_line(row: Outbox) -> str:
+    """One mail of ours on a ticket's timeline: when it was queued, what, to whom, and how it went."""
+    return f"→ {short_time(row.created_at)}  {outgoing_kind(row.kind)} to {row.recipient}: {delivery(row)}"
+
+
+def outgoing_json(row: Outbox) -> dict:
+    """One mail of ours on a ticket, for scripts: what, to whom, its state and its times."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "what": outgoing_kind(row.kind),
+        "recipient": row.recipient,
+        "subject": mail_subject(row.content),
+        "message_id": row.message_id,
+        "automatic": row.automatic,
+        "state": row.state,
+        "attempts": row.attempts,
+        "queued_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
+        "next_attempt_at": iso(row.next_attempt_at) if row.state == "queued" else None,
+        "last_error": row.last_error,
+    }
+
+
+def mail_subject(content: bytes) -> str:
+    """The decoded Subject of a finished mail of ours ("" when it has none)."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
+    return str(headers.get("subject", ""))
 
 
 def human_size(size: int) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
+from mailbridge import present
 from mailbridge.cli import _register, app
+from mailbridge.store.models import Outbox
 
 THREADS = Path(__file__).resolve().parent / "fixtures" / "threads"
 CONFIG = THREADS / "mailbridge.toml"
@@ -78,6 +82,69 @@ def test_tickets_show_json_lists_messages_and_attachments(cli, conversation):
     [attachment] = data["messages"][0]["attachments"]
     assert (attachment["filename"], attachment["size"]) == ("zrzut ekranu.png", 70)
     assert {p["role"] for p in data["participants"]} == {"requester", "cc"}
+
+
+def _set_outbox(database, kind: str, **values) -> None:
+    with database.session() as session:
+        session.execute(update(Outbox).where(Outbox.kind == kind).values(**values))
+
+
+def test_tickets_show_puts_the_mail_we_sent_on_the_timeline(cli, conversation, database):
+    before = json.loads(cli("tickets", "show", "DYN-000001", "--json").stdout)
+    received = [datetime.fromisoformat(m["received_at"]) for m in before["messages"]]
+    # Ingesting queued the acknowledgement, the new-ticket notice and a reply notice per
+    # follow-up just now; date them after the messages that caused them, and give them fates.
+    minute = timedelta(minutes=1)
+    _set_outbox(database, "ack", created_at=received[0] + minute, state="sent", attempts=1,
+                sent_at=received[0] + 2 * minute)
+    _set_outbox(database, "agent_new", created_at=received[0] + minute, attempts=2,
+                next_attempt_at=received[0] + 5 * minute, last_error="451 4.3.0 relay busy")
+    _set_outbox(database, "agent_reply", created_at=received[-1] + minute, state="failed", attempts=1,
+                last_error="550 5.1.1 <anna.agent@example.com>: no such user")
+
+    out = cli("tickets", "show", "DYN-000001").stdout
+    ack = "→ 2026-02-03 08:13 UTC  acknowledgement to jan.kowalski@klient.pl: sent 2026-02-03 08:14 UTC"
+    notice = ("→ 2026-02-03 08:13 UTC  new-ticket notice to anna.agent@example.com: retrying after 2 "
+              "attempt(s), next 2026-02-03 08:17 UTC: 451 4.3.0 relay busy")
+    failed = "reply notice to anna.agent@example.com: failed: 550 5.1.1 <anna.agent@example.com>: no such user"
+    assert ack in out and notice in out and failed in out
+    # In time order: each mail after the message that caused it, the reply notices at the end.
+    assert out.index("── 1. customer") < out.index(ack) < out.index(notice) < out.index("── 2. customer")
+    assert out.index("── 3. customer") < out.index(failed)
+    # The customer of the other ticket and its mail stay there.
+    assert "carlos.agente@example.com" not in out and "maria.gomez@cliente.co" not in out
+
+    sent = json.loads(cli("tickets", "show", "DYN-000001", "--json").stdout)["sent"]
+    assert [(m["kind"], m["state"]) for m in sent] == [
+        ("ack", "sent"), ("agent_new", "queued"), ("agent_reply", "failed"), ("agent_reply", "failed")]
+    assert sent[0]["recipient"] == "jan.kowalski@klient.pl" and sent[0]["what"] == "acknowledgement"
+    assert sent[0]["subject"].startswith("[DYN-000001] Otrzymaliśmy Twoje zgłoszenie")
+    assert sent[0]["sent_at"] == (received[0] + 2 * minute).isoformat()
+    assert sent[1]["last_error"] == "451 4.3.0 relay busy" and sent[1]["attempts"] == 2
+    assert sent[1]["next_attempt_at"] == (received[0] + 5 * minute).isoformat()
+
+
+def test_tickets_show_a_mail_not_tried_yet_is_waiting(cli, conversation):
+    out = cli("tickets", "show", "SOP-000001").stdout
+    assert "acknowledgement to maria.gomez@cliente.co: waiting to be sent" in out
+    assert "new-ticket notice to carlos.agente@example.com: waiting to be sent" in out
+    # A ticket's sent list is in JSON even when nothing went out yet.
+    data = json.loads(cli("tickets", "show", "SOP-000001", "--json").stdout)
+    assert {m["state"] for m in data["sent"]} == {"queued"} and len(data["sent"]) == 2
+
+
+@pytest.mark.parametrize(("state", "last_error", "shown"), [
+    ("held", "rate limit: 5 automatic mails in 1 h", "held: rate limit: 5 automatic mails in 1 h"),
+    ("bounced", "bounced: 5.1.1", "bounced: 5.1.1"),
+    ("failed", "", "failed: no reason recorded"),
+    ("dropped", "", "dropped by an operator"),
+])
+def test_the_fate_of_a_mail_that_did_not_go_reads_plainly(state, last_error, shown):
+    when = datetime.fromisoformat("2026-02-03T08:12:00+00:00")
+    row = Outbox(intent="x", kind="closed", message_id="m@example.com", mail_from="a@example.com",
+                 recipient="b@example.com", content=b"Subject: x\r\n\r\n", state=state, last_error=last_error,
+                 created_at=when, next_attempt_at=when)
+    assert present.outgoing_line(row) == f"→ 2026-02-03 08:12 UTC  'closed' mail to b@example.com: {shown}"
 
 
 def test_tickets_show_unknown_code_is_one_line_and_exit_1(cli, conversation):

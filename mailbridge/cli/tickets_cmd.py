@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import clocks, present, present_clocks, status
+from mailbridge import clocks, outbox, present, present_clocks, status
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import (
@@ -122,12 +122,13 @@ def show_command(
         participants = repo.participants_of(ticket.id, session=session)
         messages = repo.messages_of(ticket.id, session=session)
         attachments = repo.attachments_of([m.id for m in messages], session=session)
+        sent = outbox.sent_for_ticket(ticket.id, session=session)
         timing = clocks.compute(ticket, session=session, config=loaded, now=now_from(now))
     if as_json:
-        data = present.conversation_json(ticket, participants, messages, attachments)
+        data = present.conversation_json(ticket, participants, messages, attachments, sent)
         print_json({**data, "clocks": [present_clocks.clock_json(c) for c in timing.clocks]})
     else:
-        typer.echo(present.conversation_text(ticket, participants, messages, attachments))
+        typer.echo(present.conversation_text(ticket, participants, messages, attachments, sent))
         typer.echo("\n".join(clocks.clock_text(ticket, timing, loaded)))
 
 
