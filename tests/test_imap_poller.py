@@ -21,7 +21,9 @@ PROCESSED = "mailbridge-processed"
 
 
 def configure(tmp_path, db, server: Dovecot, user: str, **keys):
-    path = write_config(tmp_path, database_url=db.url)
+    # Tests of the connection alone pass no database: the URL is then one nothing opens.
+    url = db.url if db is not None else f"sqlite:///{tmp_path / 'unused.sqlite3'}"
+    path = write_config(tmp_path, database_url=url)
     with path.open("a", encoding="utf-8") as config:
         config.write(imap_table(server, user, **keys))
     return load_config(path, env={})
@@ -186,6 +188,68 @@ def test_idle_brings_new_mail_in_within_seconds_and_it_is_moved(tmp_path, databa
             wait_until(lambda: mailbox.uids("INBOX") == [], timeout=5, what="the mail moved")
             assert time.monotonic() - started < 10
     assert len(mailbox.uids(PROCESSED)) == 10
+
+
+def idle_session(config):
+    """A poller and its connection, standing where a pass ends and the wait for mail begins."""
+    from mailbridge.sources import imap_client
+
+    poller = Poller(config.imap[0], db=None, config=config)
+    client = imap_client.connect(config.imap[0])
+    imap_client.open_folder(client, config.imap[0])
+    # The pass's last SEARCH: nothing new. It also clears what SELECT announced.
+    assert client.search(["ALL"]) == []
+    client._imap.untagged_responses.clear()
+    return poller, client
+
+
+def read_late(client) -> None:
+    """Make `idle()` read its answer only once the server's EXISTS is on the socket as well.
+
+    That is what a loaded machine does to the poller's thread: "+ idling" and the EXISTS that
+    follows it at once arrive together in one read.
+    """
+    import socket
+
+    real = client._imap._get_response
+
+    def late() -> object:
+        wait_until(lambda: b"EXISTS" in client.socket().recv(4096, socket.MSG_PEEK), timeout=10,
+                   what="the EXISTS after '+ idling'")
+        client._imap._get_response = real
+        return real()
+
+    client._imap._get_response = late
+
+
+def test_mail_announced_as_idle_starts_ends_the_idle_even_when_read_late(tmp_path, dovecot, mailbox):
+    config = configure(tmp_path, None, dovecot, mailbox.user, poll_interval=30)
+    poller, client = idle_session(config)
+    try:
+        mailbox.append([message("Tuż przed IDLE")])
+        read_late(client)
+        started = time.monotonic()
+        poller._wait_for_mail(client)
+        # Without looking at what imaplib already buffered, this waits out the 30 s poll.
+        assert time.monotonic() - started < 5
+        assert client.search(["ALL"]) == [1]
+    finally:
+        client.logout()
+
+
+def test_idle_over_implicit_tls_wakes_for_new_mail_and_times_out_cleanly(tmp_path, dovecot, mailbox):
+    config = configure(tmp_path, None, dovecot, mailbox.user, host="localhost", port=dovecot.tls_port,
+                       tls="implicit", ca_file=str(dovecot.dir / "cert.pem"), poll_interval=1)
+    poller, client = idle_session(config)
+    try:
+        started = time.monotonic()
+        poller._wait_for_mail(client)  # nothing arrives: the 1 s safety-net poll ends it
+        assert 0.9 < time.monotonic() - started < 5
+        mailbox.append([message("Przez TLS w trakcie IDLE")])
+        poller._wait_for_mail(client)
+        assert client.search(["ALL"]) == [1]
+    finally:
+        client.logout()
 
 
 def test_2000_messages_already_there_at_start_are_all_taken_once(tmp_path, dovecot, mailbox, request):

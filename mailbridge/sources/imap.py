@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -255,7 +256,7 @@ class Poller:
         deadline = time.monotonic() + min(self.account.poll_interval, self.account.idle_renew)
         client.idle()
         try:
-            if not _arrived_before_idle(client):
+            if not (_arrived_before_idle(client) or _unread_after_idling(client)):
                 self._idle_until(client, deadline)
         finally:
             client.idle_done()
@@ -328,6 +329,30 @@ def _arrived_before_idle(client: IMAPClient) -> bool:
     if not isinstance(pending, dict):
         return False
     return pending.pop("EXISTS", None) is not None
+
+
+def _unread_after_idling(client: IMAPClient) -> bool:
+    """Whether the server said more after "+ idling" that imaplib has already read into its buffer.
+
+    Dovecot answers IDLE with "+ idling" and then at once with the EXISTS of mail that came
+    since the last command. A thread that reads late (a loaded machine) gets both lines in one
+    read: `idle()` takes the first, the second waits in imaplib's buffer, and `idle_check`,
+    which asks the socket whether there is anything to read, does not see it until the next
+    safety-net poll. Whatever is waiting there is worth a pass.
+    """
+    reader = getattr(getattr(client, "_imap", None), "file", None)
+    if not hasattr(reader, "peek"):
+        return False
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    # Non-blocking, so that with nothing buffered the peek returns at once instead of waiting.
+    sock.settimeout(0.0)
+    try:
+        return bool(reader.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _new_mail(response: object) -> bool:
