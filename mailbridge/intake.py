@@ -44,7 +44,8 @@ def accept_raw(
         "received_at": received_at,
         "state": "pending",
     }
-    with db.session() as session:
+    # Urgent: the source answers its sender only after this commit.
+    with db.session(urgent=True) as session:
         table = RawMessage.__table__
         insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
         created = session.execute(insert).scalar_one_or_none() is not None

@@ -114,7 +114,8 @@ class SessionBoundDatabase:
         self._session = session
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, urgent: bool = False) -> Iterator[Session]:
+        # `urgent` asks for an early turn at the write lock; the open transaction already holds it.
         with self._session.begin_nested():
             yield self._session
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
 from mailbridge.errors import DatabaseUnavailable, SchemaOutOfDate
+from mailbridge.store.turns import WriterTurns
 
 # How long a SQLite writer waits for another one (another process ingesting) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -36,15 +37,23 @@ class Database:
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
+        # Every SQLite transaction takes the database's write lock at BEGIN (see
+        # `_sqlite_on_begin`): the threads of this process take turns for it (see WriterTurns).
+        self._turns = WriterTurns() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session committed when the block ends normally and rolled back when it raises."""
-        with self._sessions() as session, session.begin():
+    def session(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A session committed when the block ends normally and rolled back when it raises.
+
+        `urgent`: someone is waiting for this commit (an SMTP client for its 250), so on SQLite
+        it goes before other writers of this process that are waiting for their turn.
+        """
+        turn = self._turns.turn(urgent=urgent) if self._turns is not None else nullcontext()
+        with turn, self._sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
