@@ -204,6 +204,10 @@ class MailboxClient:
         self.client.select_folder(folder, readonly=True)
         return self.client.search(criteria)
 
+    def count(self, folder: str = "INBOX") -> int:
+        """How many messages the folder holds (STATUS: no SELECT, no list of UIDs to parse)."""
+        return self.client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"]
+
     def flags(self, folder: str = "INBOX") -> dict[int, set[bytes]]:
         self.client.select_folder(folder, readonly=True)
         uids = self.client.search("ALL")

@@ -121,12 +121,18 @@ class ServerThread:
         self._ready.set()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition",
+               interval: float = 0.02) -> None:
+    """Check `predicate` every `interval` seconds until it holds; fail after `timeout` seconds.
+
+    A predicate that costs the system under test work (a search in a big mailbox) deserves a
+    longer interval, so that the test's own looking does not slow down what it waits for.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 def count(db: Database, model: type, *where: object) -> int:

@@ -176,17 +176,17 @@ def test_mail_arriving_by_smtp_and_by_imap_is_one_ticket(tmp_path, database, dov
     assert count(database, Ticket) == 1 and count(database, Message) == 1
 
 
-def test_idle_brings_new_mail_in_within_seconds_and_it_is_moved(tmp_path, database, dovecot, mailbox):
-    # A poll interval of a minute: only IDLE can bring the mail in this fast.
-    config = configure(tmp_path, database, dovecot, mailbox.user, poll_interval=60)
+def test_idle_brings_new_mail_in_and_it_is_moved(tmp_path, database, dovecot, mailbox):
+    # The safety-net poll and the IDLE renewal come only after an hour: whatever arrives within
+    # the generous deadlines below was brought in by IDLE, however slow a loaded machine is.
+    config = configure(tmp_path, database, dovecot, mailbox.user, poll_interval=3600, idle_renew=1700)
     with ServerThread(config, database):
         wait_until(lambda: imap_state.get_mailbox("support", "INBOX", db=database), what="the first look")
         for round_ in range(2):
-            started = time.monotonic()
             mailbox.append([message(f"IDLE {round_}-{n}") for n in range(5)])
-            wait_until(lambda: count(database, Ticket) == 5 * (round_ + 1), timeout=10, what="tickets")
-            wait_until(lambda: mailbox.uids("INBOX") == [], timeout=5, what="the mail moved")
-            assert time.monotonic() - started < 10
+            wait_until(lambda: count(database, RawMessage) == 5 * (round_ + 1), timeout=60, what="the mail taken")
+            wait_until(lambda: mailbox.uids("INBOX") == [], timeout=30, what="the mail moved")
+            wait_until(lambda: count(database, Ticket) == 5 * (round_ + 1), timeout=60, what="tickets")
     assert len(mailbox.uids(PROCESSED)) == 10
 
 
@@ -223,15 +223,15 @@ def read_late(client) -> None:
 
 
 def test_mail_announced_as_idle_starts_ends_the_idle_even_when_read_late(tmp_path, dovecot, mailbox):
-    config = configure(tmp_path, None, dovecot, mailbox.user, poll_interval=30)
+    config = configure(tmp_path, None, dovecot, mailbox.user, poll_interval=60)
     poller, client = idle_session(config)
     try:
         mailbox.append([message("Tuż przed IDLE")])
         read_late(client)
         started = time.monotonic()
         poller._wait_for_mail(client)
-        # Without looking at what imaplib already buffered, this waits out the 30 s poll.
-        assert time.monotonic() - started < 5
+        # Without looking at what imaplib already buffered, this waits out the 60 s poll.
+        assert time.monotonic() - started < 20
         assert client.search(["ALL"]) == [1]
     finally:
         client.logout()
@@ -244,7 +244,7 @@ def test_idle_over_implicit_tls_wakes_for_new_mail_and_times_out_cleanly(tmp_pat
     try:
         started = time.monotonic()
         poller._wait_for_mail(client)  # nothing arrives: the 1 s safety-net poll ends it
-        assert 0.9 < time.monotonic() - started < 5
+        assert 0.9 < time.monotonic() - started < 20
         mailbox.append([message("Przez TLS w trakcie IDLE")])
         poller._wait_for_mail(client)
         assert client.search(["ALL"]) == [1]
@@ -264,7 +264,10 @@ def test_2000_messages_already_there_at_start_are_all_taken_once(tmp_path, dovec
     with ServerThread(config, db):
         # The poller's part: every message durable once and moved. The worker turns them into
         # tickets meanwhile, at the pipeline's own pace (tested elsewhere); some are done here.
-        wait_until(lambda: mailbox.uids("INBOX") == [], timeout=45, what="the folder emptied")
+        # Looked at five times a second, and by message count: a SELECT and SEARCH of 2,000 UIDs
+        # every few milliseconds contends with the poller's MOVEs for Dovecot's locks and for
+        # this process's CPU. The deadline leaves room for a loaded machine (unloaded: ~6 s).
+        wait_until(lambda: mailbox.count("INBOX") == 0, timeout=120, what="the folder emptied", interval=0.2)
         wait_until(lambda: count(db, Ticket) > 0, what="tickets appearing")
     assert len(mailbox.uids(PROCESSED)) == 2000
     with db.session() as session:
@@ -286,7 +289,9 @@ def test_a_dovecot_restart_mid_stream_is_logged_once_and_nothing_is_lost(tmp_pat
         own_dovecot.restart()
         client = MailboxClient(own_dovecot, user)
         client.append([message(f"Po {n}") for n in range(5)])
-        wait_until(lambda: count(database, Ticket) == 10, timeout=20, what="tickets after the restart")
+        # The reconnects back off (1, 2, 4 s ...) while the server restarts: a loaded machine may
+        # take several of them.
+        wait_until(lambda: count(database, Ticket) == 10, timeout=60, what="tickets after the restart")
         wait_until(lambda: client.uids("INBOX") == [], what="all moved")
     client.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
