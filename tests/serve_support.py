@@ -87,7 +87,8 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self._thread.start()
-        if not self._ready.wait(10):
+        # Unloaded, the listener is up in well under a second; the rest is room for a busy machine.
+        if not self._ready.wait(60):
             raise TimeoutError("the listener did not start")
         if self._error is not None:
             raise self._error
@@ -99,7 +100,7 @@ class ServerThread:
     def stop(self) -> None:
         if self._thread.is_alive() and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
+        self._thread.join(60)
         assert not self._thread.is_alive(), "the daemon did not stop"
 
     def _run(self) -> None:
@@ -214,8 +215,11 @@ class ServeProcess:
         self.process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
 
-    def start(self, timeout: float = 20.0) -> ServeProcess:
-        """Start it and wait for its "listening" line (or its exit, for failures)."""
+    def start(self, timeout: float = 60.0) -> ServeProcess:
+        """Start it and wait for its "listening" line (or its exit, for failures).
+
+        Unloaded, a start takes 1-2 s; the deadline leaves room for a machine busy with other runs.
+        """
         self.lines = []
         self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, encoding="utf-8")
@@ -231,13 +235,13 @@ class ServeProcess:
             if found:
                 self.port = int(found.group(1))
 
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         """Send `signum` and return the exit code."""
         assert self.process is not None
         self.process.send_signal(signum)
         return self.wait(timeout)
 
-    def wait(self, timeout: float = 20.0) -> int:
+    def wait(self, timeout: float = 60.0) -> int:
         assert self.process is not None
         code = self.process.wait(timeout)
         self._reader.join(5)

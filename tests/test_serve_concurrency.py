@@ -21,7 +21,7 @@ def test_fifty_concurrent_clients_lose_nothing(tmp_path, database):
 
     def client(number: int) -> None:
         try:
-            start.wait(10)
+            start.wait(60)  # all fifty threads started: seconds on a loaded machine
             with connect(server.port) as smtp:
                 for index in range(MESSAGES_EACH):
                     message_id = f"c{number}m{index}@load.example.org"
