@@ -121,6 +121,76 @@ def test_one_line_removes_every_control_character():
     assert one_line("a\r\nb\tc\x00d\x7fe\u2029f") == "a b c d e f"
 
 
+
+def _compose_rendered(config, rendered, *, name="Jan Kowalski", refs=()):
+    outgoing = Outgoing(config.queues[0], "jan@klient.pl", name, "DYN-000007", 7,
+                        our_message_id(7, SECRET, "example.com"), "orig@klient.pl", refs, "auto-replied")
+    raw = compose(rendered, outgoing, secret=SECRET, now=NOW)
+    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def _lines(raw: bytes) -> list[bytes]:
+    assert b"\n" not in raw.replace(b"\r\n", b""), "every line ends in CRLF"
+    return raw.split(b"\r\n")
+
+
+@pytest.mark.parametrize("subject", [
+    "x" * 1200, "ż" * 400, "Problema con la factura nº 7 — urgente " * 30, "słowo " * 300,
+])
+def test_long_subjects_fold_under_78_columns_and_read_back_the_same(config, subject):
+    raw, mail = _compose(config, subject=subject, name="Zażółć gęślą jaźń " * 20)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in _lines(head)) <= 78
+    assert mail["Subject"] == f"[DYN-000007] {' '.join(subject.split())}"
+    assert parse_message(raw).subject == mail["Subject"]
+    assert not mail.defects
+
+
+def test_long_references_and_body_lines_stay_under_998_bytes(config):
+    refs = [f"{'r' * 880}{n}@thread.example" for n in range(30)]
+    rendered = Rendered("Temat", "ł" * 5000 + "\n" + "a" * 3000 + "\n", "<p>" + "ñ" * 4000 + "</p>")
+    raw, mail = _compose_rendered(config, rendered, refs=refs)
+    assert max(len(line) for line in _lines(raw)) <= 998
+    assert len(mail["References"].split()) == 20
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == rendered.text
+    assert mail.get_body(("html",)).get_content().replace("\r\n", "\n") == rendered.html + "\n"
+
+
+def test_text_that_looks_like_an_encoded_word_is_kept_as_written(config):
+    raw, mail = _compose(config, subject="=?utf-8?q?abc?= and more", name="=?utf-8?q?Admin?=")
+    assert mail["Subject"] == "[DYN-000007] =?utf-8?q?abc?= and more"
+    assert mail["To"].addresses[0].display_name == "=?utf-8?q?Admin?="
+    assert parse_message(raw).subject == mail["Subject"]
+
+
+@pytest.mark.parametrize(("name", "header"), [
+    ('He said "hi", ok; <x>', '"He said \\"hi\\", ok; <x>" <jan@klient.pl>'),
+    ("Ruiz, María", None),
+    ("Jan Kowalski", "Jan Kowalski <jan@klient.pl>"),
+    ("", "jan@klient.pl"),
+])
+def test_display_names_with_specials_stay_one_mailbox(config, name, header):
+    raw, mail = _compose(config, name=name)
+    [address] = mail["To"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "jan@klient.pl")
+    line = next(line for line in _lines(raw) if line.startswith(b"To:"))
+    if header is not None:
+        assert line.decode() == f"To: {header}"
+
+
+def test_spanish_mail_with_html_is_two_utf8_alternatives_our_parser_reads_back(config):
+    text = "Estimado cliente:\n\nHemos recibido su solicitud nº 7 — gracias.\n"
+    rendered = Rendered("Solicitud recibida: ¿cuándo?", text, "<p>Hemos recibido su solicitud — ñ</p>\n")
+    raw, mail = _compose_rendered(config, rendered, name="José Núñez")
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [part.get_content_charset() for part in mail.iter_parts()] == ["utf-8", "utf-8"]
+    assert mail["To"].addresses[0].display_name == "José Núñez"
+    parsed = parse_message(raw)
+    assert parsed.subject == "[DYN-000007] Solicitud recibida: ¿cuándo?"
+    assert "Hemos recibido su solicitud nº 7 — gracias." in parsed.text
+    assert not mail.defects and all(not part.defects for part in mail.walk())
+
+
 # --- loop decisions -----------------------------------------------------------------------------
 
 
