@@ -8,7 +8,7 @@ the user for anything we can name.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -32,6 +32,17 @@ def fail(message: str) -> NoReturn:
     """Print `mailbridge: <message>` to stderr and exit 1."""
     typer.echo(f"mailbridge: {message}", err=True)
     raise typer.Exit(1)
+
+
+def one_of(values: Sequence[str]) -> Callable[[str | None], str | None]:
+    """A typer callback that accepts only `values` (or no value), naming them when it refuses."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise typer.BadParameter(f"must be one of {', '.join(values)}")
+        return value
+
+    return check
 
 
 def print_json(data: Any) -> None:

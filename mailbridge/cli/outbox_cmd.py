@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from mailbridge import outbox
 from mailbridge.cli import TICKETS_PANEL, group
-from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
 from mailbridge.outbox_worker import OutboxWorker
 from mailbridge.store.db import Database
 from mailbridge.store.models import OUTBOX_STATES, Outbox, Ticket
@@ -82,16 +82,10 @@ Examples:
 """
 
 
-def _state(value: str | None) -> str | None:
-    if value is not None and value not in OUTBOX_STATES:
-        raise typer.BadParameter(f"must be one of {', '.join(OUTBOX_STATES)}")
-    return value
-
-
 @outbox_app.command("list", help=LIST_HELP)
 def list_command(
     state: Annotated[str | None, typer.Option(
-        "--state", metavar="STATE", callback=_state, show_default="every state",
+        "--state", metavar="STATE", callback=one_of(OUTBOX_STATES), show_default="every state",
         help=f"Only mail in this state: {', '.join(OUTBOX_STATES)}.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")] = 200,
     as_json: JsonOption = False,

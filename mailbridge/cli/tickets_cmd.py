@@ -15,6 +15,7 @@ from mailbridge.cli.common import (
     config_or_exit,
     database,
     fail,
+    one_of,
     print_json,
     secret_for,
 )
@@ -73,18 +74,12 @@ Examples:
 """
 
 
-def _status(value: str | None) -> str | None:
-    if value is not None and value not in TICKET_STATUSES:
-        raise typer.BadParameter(f"must be one of {', '.join(TICKET_STATUSES)}")
-    return value
-
-
 @tickets_app.command("list", help=LIST_HELP)
 def list_command(
     queue: Annotated[str | None, typer.Option(
         "--queue", metavar="NAME", help="Only the tickets of this queue.", show_default="every queue")] = None,
     status: Annotated[str | None, typer.Option(
-        "--status", metavar="STATUS", callback=_status, show_default="every status",
+        "--status", metavar="STATUS", callback=one_of(TICKET_STATUSES), show_default="every status",
         help=f"Only tickets in this status: {', '.join(TICKET_STATUSES)}.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many tickets.")] = 200,
     overdue: Annotated[bool, typer.Option(

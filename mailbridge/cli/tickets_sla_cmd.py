@@ -6,7 +6,7 @@ import typer
 
 from mailbridge import clocks
 from mailbridge.cli.clock_options import NowOption, now_from
-from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
 from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app
 from mailbridge.config.classify import PRIORITIES, TYPES
 from mailbridge.errors import MailbridgeError
@@ -30,18 +30,13 @@ _WHY = {
 
 
 def _set_command(field: str, values: tuple[str, ...], example: str) -> None:
-    def check(value: str) -> str:
-        if value not in values:
-            raise typer.BadParameter(f"must be one of {', '.join(values)}")
-        return value
-
     text = SET_HELP.format(field=field, why=_WHY[field], values=", ".join(values), example=example)
 
     @tickets_app.command(field, help=text)
     def command(
         code: CodeArgument,
         value: Annotated[str, typer.Argument(help=f"The new {field}: {', '.join(values)}.", metavar="VALUE",
-                                             callback=check, show_default=False)],
+                                             callback=one_of(values), show_default=False)],
         now: NowOption = None,
         as_json: JsonOption = False,
         config: ConfigOption = None,
