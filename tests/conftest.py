@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,15 @@ def own_dovecot(dovecot):
     server = Dovecot().start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def tls_certificate(tmp_path_factory):
+    """(cert.pem, key.pem) made once with openssl; openssl missing skips, or fails in CI."""
+    from tls import make_certificate
+
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("openssl is needed for the TLS tests in CI")
+        pytest.skip("openssl is not installed")
+    return make_certificate(tmp_path_factory.mktemp("tls"))

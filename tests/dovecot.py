@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tls import make_certificate
+
 DOVECOT = Path("/usr/sbin/dovecot")
 PASSWORD = "k9Wq2vT7zLm4Rp8x"
 
@@ -168,17 +170,6 @@ class Dovecot:
         log = self.dir / "dovecot.log"
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-def make_certificate(directory: Path) -> None:
-    """A self-signed certificate for 127.0.0.1 and localhost (cert.pem, key.pem)."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-        check=True, capture_output=True,
-    )
-    (directory / "key.pem").chmod(0o644)
 
 
 class MailboxClient:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import smtplib
 import ssl
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,19 +19,9 @@ MAIL = b"From: pomoc@example.com\r\nTo: jan@klient.pl\r\nSubject: test\r\n\r\nbo
 USER, PASSWORD = "mailbridge", "relay-password-0123456789"
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for localhost (its own CA) and its key, made with openssl."""
-    if shutil.which("openssl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("openssl is needed for the relay TLS tests in CI")
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("relay-tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
-    return cert, key
+@pytest.fixture
+def certificate(tls_certificate) -> tuple[Path, Path]:
+    return tls_certificate
 
 
 def server_context(certificate) -> ssl.SSLContext:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import smtplib
 import socket
 import ssl
-import subprocess
 
 import pytest
 from serve_support import (
@@ -261,18 +259,10 @@ def test_a_stopping_listener_refuses_new_mail_with_421(serve, sqlite_db):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A throwaway self-signed certificate and key (PEM) made with openssl."""
-    if shutil.which("openssl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("openssl is needed for the STARTTLS tests in CI")
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
-                   check=True, capture_output=True)
+@pytest.fixture
+def certificate(tls_certificate) -> str:
+    """The listener's TLS keys as config lines."""
+    cert, key = tls_certificate
     return f'tls_cert = "{cert}"\ntls_key = "{key}"'
 
 
