@@ -196,3 +196,12 @@ def tls_certificate(tmp_path_factory):
             pytest.fail("openssl is needed for the TLS tests in CI")
         pytest.skip("openssl is not installed")
     return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def threads_config(database, tmp_path):
+    """The config of the conversations in tests/fixtures/threads, on the test's database."""
+    from mailbridge.config import load_config
+
+    env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+    return load_config(Path(__file__).resolve().parent / "fixtures" / "threads" / "mailbridge.toml", env=env)

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import func, select
 
+from db_support import without_fsync
 from mailbridge import pipeline
 from mailbridge.config import load_config
 from mailbridge.errors import ParseError
@@ -49,8 +49,7 @@ def mailbridge(tmp_path):
     )
     config = load_config(path, env={})
     db = open_database(config.database_url)
-    event.listen(db.engine, "connect", lambda connection, _: connection.execute("PRAGMA synchronous=OFF"))
-    db.engine.dispose()
+    without_fsync(db)
     yield config, db
     db.dispose()
 

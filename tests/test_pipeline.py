@@ -9,7 +9,6 @@ import pytest
 from sqlmodel import func, select
 
 from mailbridge import intake, pipeline
-from mailbridge.config import load_config
 from mailbridge.store import repo
 from mailbridge.store.models import Attachment, Blob, Message, Participant, Quarantine, RawMessage, Ticket
 from mailbridge.tokens import our_message_id, ticket_token
@@ -20,9 +19,8 @@ CUSTOMER = "jan.kowalski@klient.pl"
 
 
 @pytest.fixture
-def config(database, tmp_path):
-    env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
-    return load_config(THREADS / "mailbridge.toml", env=env)
+def config(threads_config):
+    return threads_config
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from sqlmodel import func, select
 
 from mailbridge import pipeline
-from mailbridge.config import load_config
 from mailbridge.store.models import Message, RawMessage, Ticket
 
 THREADS = Path(__file__).resolve().parent / "fixtures" / "threads"
@@ -19,9 +18,8 @@ NOW = datetime(2026, 2, 12, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def config(database, tmp_path):
-    env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
-    return load_config(THREADS / "mailbridge.toml", env=env)
+def config(threads_config):
+    return threads_config
 
 
 def copies(count: int) -> list[bytes]:

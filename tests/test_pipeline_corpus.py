@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
+from db_support import without_fsync
 from mailbridge import pipeline
 from mailbridge.config import load_config
 
@@ -67,19 +67,8 @@ def config(database, tmp_path):
         '[[queues]]\nname = "support"\naddress = "support@example.com"\ncode_prefix = "SUP"\ncatch_all = true\n',
         encoding="utf-8",
     )
-    _without_fsync(database)
+    without_fsync(database)
     return load_config(path)
-
-
-def _without_fsync(database) -> None:
-    # Hundreds of messages, two durable commits each: this test is about outcomes, not fsync.
-    def relax(connection, _record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA synchronous=OFF" if database.dialect == "sqlite" else "SET synchronous_commit TO off")
-        cursor.close()
-
-    event.listen(database.engine, "connect", relax)
-    database.engine.dispose()
 
 
 def _ingest_all(files: list[Path], database, config, show: tuple[str, ...] = ("quarantined",)) -> Counter:

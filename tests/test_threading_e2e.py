@@ -12,11 +12,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import func, select
 
+from db_support import without_fsync
 from mailbridge import pipeline
-from mailbridge.config import load_config
 from mailbridge.sources.files import iter_path
 from mailbridge.store import repo
 from mailbridge.store.models import Message, Ticket
@@ -26,9 +25,8 @@ NOW = datetime(2026, 2, 12, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def config(database, tmp_path):
-    env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
-    return load_config(THREADS / "mailbridge.toml", env=env)
+def config(threads_config):
+    return threads_config
 
 
 @pytest.fixture
@@ -155,23 +153,8 @@ def _conversation(thread: int) -> list[bytes]:
     return messages
 
 
-def _without_fsync(database) -> None:
-    """Skip the flush to disk at each commit: this test is about threading, not durability.
-
-    Two durable commits per message would make 1,100 messages take a quarter of a minute.
-    """
-
-    def relax(connection, _record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA synchronous=OFF" if database.dialect == "sqlite" else "SET synchronous_commit TO off")
-        cursor.close()
-
-    event.listen(database.engine, "connect", relax)
-    database.engine.dispose()
-
-
 def test_a_thousand_replies_in_shuffled_order_all_land_on_their_thread(database, config):
-    _without_fsync(database)
+    without_fsync(database)
     messages = [(thread, raw) for thread in range(THREAD_COUNT) for raw in _conversation(thread)]
     random.Random(20260212).shuffle(messages)
     codes: dict[int, set[str]] = {}
