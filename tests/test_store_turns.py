@@ -89,3 +89,31 @@ def test_a_thread_asking_again_waits_behind_those_already_waiting():
         order.append("worker")
     waiting.join(5)
     assert order == ["poller", "worker"]
+
+
+def test_turns_of_two_processes_exclude_each_other_through_the_lock_file(tmp_path):
+    # Two WriterTurns on one lock file stand for two processes: each has its own open file.
+    mine, theirs = WriterTurns(tmp_path / "db-turn"), WriterTurns(tmp_path / "db-turn")
+    order = []
+
+    def other():
+        with theirs.turn():
+            order.append("theirs")
+
+    with mine.turn():
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.2)
+        order.append("mine")
+    thread.join(5)
+    assert order == ["mine", "theirs"]
+    mine.close()
+    theirs.close()
+
+
+def test_without_a_usable_lock_file_turns_still_work(tmp_path):
+    turns = WriterTurns(tmp_path / "missing-folder" / "db-turn")
+    with turns.turn():
+        with turns.turn(urgent=True):
+            pass
+    turns.close()

@@ -39,7 +39,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         # Every SQLite transaction takes the database's write lock at BEGIN (see
         # `_sqlite_on_begin`): the threads of this process take turns for it (see WriterTurns).
-        self._turns = WriterTurns() if self.dialect == "sqlite" else None
+        self._turns = WriterTurns(_lock_file(self.engine)) if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -58,6 +58,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._turns is not None:
+            self._turns.close()
 
 
 def connect(url: str) -> Database:
@@ -88,6 +90,14 @@ def _sqlite_engine(url: str) -> Engine:
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _lock_file(engine: Engine) -> Path | None:
+    """The file whose lock the processes writing to a SQLite database take turns at (see WriterTurns)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().with_name(Path(database).name + "-turn")
 
 
 def _ensure_sqlite_directory(url: str) -> None:
