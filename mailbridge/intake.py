@@ -1,7 +1,8 @@
 """Durable intake and quarantine: raw mail is committed once per content before anything else runs.
 
-A source acknowledges a message (SMTP 250, IMAP flag, file counted) only after `accept_raw`
-returns. Idempotence rests on the unique `sha256` column and INSERT … ON CONFLICT DO NOTHING, so
+A source acknowledges a message (IMAP flag, file counted) only after `accept_raw` returns; the
+SMTP listener, whose clients wait for their 250, writes to the spool instead (`mailbridge.spool`)
+and the worker moves the spool into the same table with `load_spool`. Idempotence rests on the unique `sha256` column and INSERT … ON CONFLICT DO NOTHING, so
 two deliveries of the same bytes racing each other (two threads, two processes, two instances on
 PostgreSQL) or a replay after a crash leave exactly one row. A message that fails a later stage
 is parked here with the stage and the error, one row per raw message, and can be retried.
@@ -17,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from mailbridge.errors import NotFound
+from mailbridge.spool import Spool, SpoolFileError
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine, RawMessage
 from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, mark_raw
@@ -33,9 +35,45 @@ def accept_raw(
     envelope_rcpts: Sequence[str] = (),
 ) -> tuple[RawMessage, bool]:
     """Commit the bytes once; returns the stored row and whether this call created it."""
-    digest = hashlib.sha256(raw).hexdigest()
-    values = {
-        "sha256": digest,
+    values = _raw_values(raw, source, received_at, envelope_from, envelope_rcpts)
+    # Urgent: the source answers its sender only after this commit.
+    with db.session(urgent=True) as session:
+        table = RawMessage.__table__
+        insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
+        created = session.execute(insert).scalar_one_or_none() is not None
+        row = session.exec(select(RawMessage).where(RawMessage.sha256 == values["sha256"])).one()
+    return row, created
+
+
+def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
+    """Move up to `limit` spooled messages into raw_message in one transaction; returns how many were taken.
+
+    The files are removed only after the commit; bytes already stored (a load cut short by a
+    crash, the same mail sent twice) are not stored again.
+    """
+    loaded = []
+    for path in spool.waiting(limit):
+        try:
+            loaded.append(spool.read(path))
+        except FileNotFoundError:
+            continue  # another worker on the same state directory took it first
+        except SpoolFileError as exc:
+            spool.set_aside(path, str(exc))
+    if loaded:
+        table = RawMessage.__table__
+        with db.session() as session:
+            for item in loaded:
+                values = _raw_values(item.raw, item.source, item.received_at, item.envelope_from,
+                                     item.envelope_rcpts)
+                session.execute(insert_ignoring_conflicts(session, table, values, ["sha256"]))
+        spool.remove([item.path for item in loaded])
+    return len(loaded)
+
+
+def _raw_values(raw: bytes, source: str, received_at: datetime, envelope_from: str | None,
+                envelope_rcpts: Sequence[str]) -> dict:
+    return {
+        "sha256": hashlib.sha256(raw).hexdigest(),
         "content": raw,
         "size": len(raw),
         "source": source[:1000],
@@ -44,13 +82,6 @@ def accept_raw(
         "received_at": received_at,
         "state": "pending",
     }
-    # Urgent: the source answers its sender only after this commit.
-    with db.session(urgent=True) as session:
-        table = RawMessage.__table__
-        insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
-        created = session.execute(insert).scalar_one_or_none() is not None
-        row = session.exec(select(RawMessage).where(RawMessage.sha256 == digest)).one()
-    return row, created
 
 
 def pending_raw(db: Database, limit: int = 100) -> list[RawMessage]:

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from mailbridge import intake, pipeline
 from mailbridge.config import Config
 from mailbridge.outcome import Outcome
+from mailbridge.spool import Spool
 from mailbridge.store.db import Database
 from mailbridge.store.models import RawMessage
 from mailbridge.store.types import utcnow
@@ -40,10 +41,12 @@ class Worker:
     """Drains pending raw messages; `process` is the pipeline's `process` (replaceable in tests)."""
 
     def __init__(self, *, db: Database, config: Config,
-                 process: Callable[..., Outcome] = pipeline.process) -> None:
+                 process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None) -> None:
         self.db = db
         self.config = config
         self.process = process
+        # The listener's spool, moved into the database before each batch is claimed.
+        self.spool = spool
         self._failures: dict[int, int] = {}
         # The raw row being processed, so a crash can be counted against it.
         self._current: int | None = None
@@ -54,6 +57,8 @@ class Worker:
         count = 0
         while not should_stop():
             self._current = None
+            if self.spool is not None:
+                intake.load_spool(self.spool, self.db, BATCH)
             try:
                 with claim() as rows:
                     if not rows:

@@ -8,6 +8,7 @@ that exists was processed completely: nothing is half-stored.
 
 from __future__ import annotations
 
+import os
 import random
 import smtplib
 import threading
@@ -88,8 +89,10 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path, databas
             thread.join(max(1.0, DEADLINE_SECONDS - (time.monotonic() - started)))
         assert not any(thread.is_alive() for thread in threads), "the senders did not finish in time"
         stop.set()
-        wait_until(lambda: count(database, RawMessage, RawMessage.state == "pending") == 0, 90,
-                   "the restarted daemon to process what was pending")
+        spooled = tmp_path / "state" / "spool" / "new"
+        wait_until(lambda: not os.listdir(spooled) and
+                   count(database, RawMessage, RawMessage.state == "pending") == 0, 90,
+                   "the restarted daemon to load its spool and process what was pending")
     finally:
         stop.set()
         code = server.stop()

@@ -87,7 +87,7 @@ def test_accepted_mail_becomes_a_ticket(serve_any, database):
         smtp.mail("klient@example.org")
         smtp.rcpt("pomoc-dynamics@example.com")
         code, reply = smtp.data(message())
-    assert code == 250 and reply.startswith(b"2.0.0 OK stored as raw #")
+    assert code == 250 and reply.startswith(b"2.0.0 OK queued as ")
     wait_until(lambda: tickets(database) == 1, what="the ticket")
     with database.session() as session:
         ticket = session.exec(Ticket.__table__.select()).one()
@@ -168,24 +168,42 @@ def test_a_bounce_with_the_null_sender_is_accepted(serve_any, database):
         assert smtp.docmd("MAIL FROM:<>")[0] == 250
         smtp.rcpt("pomoc-dynamics@example.com")
         assert smtp.data(message(sender="mailer-daemon@example.org"))[0] == 250
+    wait_until(lambda: count(database, RawMessage) == 1, what="the worker to load the spool")
     with database.session() as session:
         raw = session.exec(RawMessage.__table__.select()).one()
     assert raw.envelope_from == "" and raw.envelope_rcpts == ["pomoc-dynamics@example.com"]
 
 
-def test_database_unavailable_gives_451_and_a_retry_makes_one_ticket(serve_any, database):
+def test_mail_is_accepted_while_the_database_is_down_and_becomes_one_ticket_after(serve_any, database, tmp_path):
     server = serve_any()
     raw = message()
     postgres_url = os.environ.get("MAILBRIDGE_TEST_POSTGRES_URL")
     with database_unavailable(database, postgres_url):
+        assert send(server, raw) == {}
+        # The MTA retried after a lost reply: the same bytes again.
+        assert send(server, raw) == {}
+    # The worker retries every few seconds; then the spool is loaded once and processed once.
+    wait_until(lambda: count(database, RawMessage, RawMessage.state == "done") == 1, timeout=30,
+               what="processing after the database came back")
+    wait_until(lambda: not os.listdir(tmp_path / "state" / "spool" / "new"), what="the spool to empty")
+    assert tickets(database) == 1 and count(database, Message) == 1 and count(database, RawMessage) == 1
+
+
+def test_a_spool_that_cannot_be_written_gives_451_and_nothing_is_half_stored(serve, sqlite_db, tmp_path):
+    server = serve()
+    new = tmp_path / "state" / "spool" / "new"
+    new.rmdir()
+    new.write_text("not a folder")  # rename into it fails, as on a broken or full disk
+    try:
         with pytest.raises(smtplib.SMTPDataError) as refused:
-            send(server, raw)
-        assert refused.value.smtp_code == 451
-        assert refused.value.smtp_error.startswith(b"4.3.0 ")
-    assert count(database, RawMessage) == 0
-    assert send(server, raw) == {}
-    wait_until(lambda: count(database, RawMessage, RawMessage.state == "done") == 1, what="processing")
-    assert tickets(database) == 1 and count(database, Message) == 1
+            send(server, message())
+    finally:
+        new.unlink()
+        new.mkdir()
+    assert refused.value.smtp_code == 451 and refused.value.smtp_error.startswith(b"4.3.0 ")
+    assert not os.listdir(tmp_path / "state" / "spool" / "tmp")
+    assert send(server, message()) == {}
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket of the retried mail")
 
 
 def test_lmtp_answers_once_per_recipient(serve_any, database):

@@ -217,6 +217,11 @@ class Config(_Section):
         return self.state_dir / Path(self.outbox.maildir or "outbox-maildir").expanduser()
 
     @property
+    def spool_dir(self) -> Path:
+        """Where the listener keeps accepted mail until the worker has it in the database."""
+        return self.state_dir / "spool"
+
+    @property
     def secret_path(self) -> Path:
         """Where the generated secret is kept when none is configured."""
         return self.state_dir / "secret.key"

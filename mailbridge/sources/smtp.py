@@ -1,4 +1,4 @@
-"""SMTP/LMTP intake: refuse at RCPT what we do not serve, answer 250 only once the raw mail is durable.
+"""SMTP/LMTP intake: refuse at RCPT what we do not serve, answer 250 only once the raw mail is durable in the spool.
 
 The hooks follow aiosmtpd's handler interface: each is named after the SMTP verb and returns the
 reply line, so every refusal is a status code a sending MTA understands, never an exception.
@@ -18,11 +18,10 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from mailbridge import intake
 from mailbridge.config import QueueConfig
 from mailbridge.config.listener import ListenerSection
 from mailbridge.route import queue_for_address
-from mailbridge.store.db import Database
+from mailbridge.spool import Spool
 from mailbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -39,13 +38,13 @@ _MAILBOX = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+")
 class IntakeHandler:
     """The aiosmtpd handler: sender policy at MAIL, queue addresses at RCPT, durable intake at DATA.
 
-    `on_stored(raw_id)` is called for each newly stored raw message, so the worker can start on
-    it at once instead of waiting for its next poll.
+    `on_stored(name)` is called for each message written to the spool, so the worker can start
+    on it at once instead of waiting for its next poll.
     """
 
-    def __init__(self, *, db: Database, queues: Sequence[QueueConfig], listener: ListenerSection,
-                 on_stored: Callable[[int], None] = lambda raw_id: None) -> None:
-        self.db = db
+    def __init__(self, *, spool: Spool, queues: Sequence[QueueConfig], listener: ListenerSection,
+                 on_stored: Callable[[str], None] = lambda name: None) -> None:
+        self.spool = spool
         self.queues = tuple(queues)
         self.listener = listener
         self.on_stored = on_stored
@@ -95,10 +94,10 @@ class IntakeHandler:
         sender = _reverse_path(envelope.mail_from)
         self.in_flight += 1
         try:
-            # The database call blocks, so it runs in a thread; the 250 is sent only after it
-            # returns, i.e. after the commit.
-            row, created = await asyncio.to_thread(
-                intake.accept_raw, raw, db=self.db, source="smtp", received_at=utcnow(),
+            # Writing and syncing blocks, so it runs in a thread; the 250 is sent only after it
+            # returns, i.e. once the file is on disk.
+            name = await asyncio.to_thread(
+                self.spool.put, raw, source="smtp", received_at=utcnow(),
                 envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
         except Exception as exc:  # noqa: BLE001 - any failure to store must become a 451
             log.error("not stored (from=<%s> to=%s, %d bytes): %s; answered 451",
@@ -106,11 +105,9 @@ class IntakeHandler:
             return TEMPORARY_FAILURE
         finally:
             self.in_flight -= 1
-        log.info("received raw #%d from=<%s> to=%s, %d bytes%s", row.id, sender,
-                 ",".join(envelope.rcpt_tos), len(raw), "" if created else " (already stored)")
-        if created:
-            self.on_stored(row.id)
-        return f"250 2.0.0 OK stored as raw #{row.id}"
+        log.info("received %s from=<%s> to=%s, %d bytes", name, sender, ",".join(envelope.rcpt_tos), len(raw))
+        self.on_stored(name)
+        return f"250 2.0.0 OK queued as {name}"
 
 
 class PerRecipientLMTP(LMTP):

@@ -1,0 +1,133 @@
+"""The listener's durable queue on disk: each accepted message is a synced file before its 250, loaded into the database by the worker.
+
+Answering 250 only after a database commit made every SMTP client wait for the database's one
+write lock, which processing holds most of the time; a file of its own needs no lock. The
+layout is a Maildir's: a message is written and synced in `tmp/`, renamed into `new/` and the
+directory synced, so a file in `new/` is always whole, and whatever is in `tmp/` was never
+answered 250 (the sender retries it). Each file is one header line of JSON (the envelope and
+when the message was received) followed by the message's bytes, untouched.
+
+The worker moves files into `raw_message` in batches (`intake.load_spool`): one transaction for
+the batch, then the files are removed. A crash between the two leaves files whose rows exist;
+loading them again finds the same bytes already stored (unique sha256) and only removes them.
+A file that cannot be read as ours is moved to `bad/` with the reason logged, never deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"mailbridge-spool-1 "
+
+
+class SpoolFileError(ValueError):
+    """A file in the spool that is not a message we wrote."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """One message read back from the spool, with what the listener knew about it."""
+
+    path: Path
+    raw: bytes
+    source: str
+    envelope_from: str | None
+    envelope_rcpts: tuple[str, ...]
+    received_at: datetime
+
+
+class Spool:
+    """The `tmp/`, `new/` and `bad/` folders under one directory (`<state_dir>/spool` by default)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.tmp, self.new, self.bad = (self.directory / name for name in ("tmp", "new", "bad"))
+        self._names = itertools.count(1)
+
+    def create(self) -> Spool:
+        """Make the folders (mode 0700: mail is personal data); returns self."""
+        for folder in (self.directory, self.tmp, self.new, self.bad):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self
+
+    def put(self, raw: bytes, *, source: str, received_at: datetime, envelope_from: str | None = None,
+            envelope_rcpts: tuple[str, ...] = ()) -> str:
+        """Write the message durably; returns its name. Raises OSError (disk full, …) when it could not."""
+        name = f"{received_at.strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}.{next(self._names)}"
+        header = json.dumps({"source": source, "envelope_from": envelope_from,
+                             "envelope_rcpts": list(envelope_rcpts), "received_at": received_at.isoformat()})
+        temporary = self.tmp / name
+        try:
+            _write_synced(temporary, MAGIC + header.encode() + b"\n" + raw)
+            os.rename(temporary, self.new / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _sync_directory(self.new)
+        return name
+
+    def waiting(self, limit: int | None = None) -> list[Path]:
+        """Files in `new/`, oldest first (the names start with the time received)."""
+        names = sorted(os.listdir(self.new))
+        return [self.new / name for name in names[:limit]]
+
+    def read(self, path: Path) -> Spooled:
+        """One file back as a `Spooled`; raises SpoolFileError for anything we did not write."""
+        data = path.read_bytes()
+        if not data.startswith(MAGIC) or b"\n" not in data:
+            raise SpoolFileError("no mailbridge spool header")
+        header, raw = data[len(MAGIC):].split(b"\n", 1)
+        try:
+            fields = json.loads(header)
+            return Spooled(path=path, raw=raw, source=fields["source"], envelope_from=fields["envelope_from"],
+                           envelope_rcpts=tuple(fields["envelope_rcpts"]),
+                           received_at=datetime.fromisoformat(fields["received_at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpoolFileError(f"unreadable spool header: {exc}") from None
+
+    def remove(self, paths: list[Path]) -> None:
+        """Forget files whose messages are in the database (another loader may have been first)."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    def set_aside(self, path: Path, reason: str) -> None:
+        """Move a file we cannot load to `bad/`, where an operator can look at it."""
+        os.rename(path, self.bad / path.name)
+        log.error("spool file %s is not a message mailbridge wrote (%s): moved to %s", path.name, reason, self.bad)
+
+    def clear_unfinished(self) -> int:
+        """Delete `tmp/` files, never answered 250; only at start, before the listener writes new ones."""
+        count = 0
+        for path in self.tmp.iterdir():
+            path.unlink(missing_ok=True)
+            count += 1
+        return count
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is: without this a power cut could
+    # leave the file in tmp/ (or nowhere) after the sender was told 250.
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

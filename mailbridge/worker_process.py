@@ -1,0 +1,187 @@
+"""The processing worker in a process of its own: started by `serve`, woken through a pipe, restarted if it dies.
+
+Accepting mail (the listener's event loop, its database threads, the outbox worker) and
+processing it (parse, thread, store, queue the acknowledgement) are both CPU-bound Python, so in
+one process they share one core through the GIL. `serve` therefore runs the worker as a child,
+`python -m mailbridge.worker_process`, and talks to it over the child's standard streams:
+
+- stdin, parent → child: first the pickled `Config` and the database URL (length-prefixed), then
+  one byte per "mail was spooled or stored, look for it" (the child moves the listener's spool
+  into the database before each batch it processes); end of file means "finish the message in hand and
+  exit" (a stop, or the parent died: either way the child must not outlive it);
+- stdout, child → parent: one byte after each round of processing, which wakes the outbox worker.
+
+The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
+and SIGTERM (systemd's unit uses KillMode=mixed, so its stop signal goes to `serve` alone): the
+parent decides when it stops, after the listener. A child that dies anyway loses nothing (its transaction rolls back, the raw row
+stays pending); the parent starts a new one after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+from collections.abc import Callable
+
+from mailbridge.config import Config
+from mailbridge.logs import configure_logging
+from mailbridge.sources.smtp import error_line
+from mailbridge.spool import Spool
+from mailbridge.store.db import connect
+from mailbridge.worker import Worker
+
+log = logging.getLogger(__name__)
+
+# How often the worker looks for pending mail it was not told about: rows another instance
+# stored (several instances on PostgreSQL) or rows a failed attempt left behind.
+POLL_SECONDS = 5.0
+# Pause before starting a worker again after one died; doubled up to the maximum while it keeps dying.
+RESTART_SECONDS = 1.0
+RESTART_MAX_SECONDS = 30.0
+# How long a stopping worker may take to finish the message in hand before it is killed.
+STOP_SECONDS = 60.0
+WAKE, PROCESSED = b"w", b"p"
+_LENGTH = struct.Struct("!I")
+
+
+class WorkerProcess:
+    """The parent's side: start the child, wake it, hear from it, restart it, stop it."""
+
+    def __init__(self, config: Config, url: str, *, on_processed: Callable[[], None],
+                 log_level: str = "info") -> None:
+        self._setup = pickle.dumps((config, url, log_level))
+        self._on_processed = on_processed
+        self._process: asyncio.subprocess.Process | None = None
+        self._stopping = False
+        self._supervisor: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Start the child and the task that restarts it if it dies."""
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    def wake(self) -> None:
+        """Tell the child that mail was stored (a no-op while it is being restarted)."""
+        process = self._process
+        if process is not None and process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.write(WAKE)
+
+    async def stop(self) -> None:
+        """Let the child finish the message in hand and exit; kill it if it takes too long."""
+        self._stopping = True
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            except TimeoutError:
+                log.error("the processing worker did not stop within %.0f s: killed", STOP_SECONDS)
+                process.kill()
+                await process.wait()
+        if self._supervisor is not None:
+            await self._supervisor
+
+    async def _spawn(self) -> None:
+        # A process group of its own: Ctrl-C in a terminal signals the foreground group, and
+        # the worker must stop when serve tells it, after the listener, not at the same moment.
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mailbridge.worker_process",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
+        self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
+
+    async def _supervise(self) -> None:
+        pause = RESTART_SECONDS
+        while True:
+            await self._listen(self._process)
+            code = await self._process.wait()
+            if self._stopping:
+                return
+            log.error("the processing worker exited with %s; starting it again in %.0f s",
+                      _exit_text(code), pause)
+            await asyncio.sleep(pause)
+            if self._stopping:
+                return
+            pause = min(pause * 2, RESTART_MAX_SECONDS)
+            await self._spawn()
+
+    async def _listen(self, process: asyncio.subprocess.Process) -> None:
+        """Wake the outbox worker whenever the child says it finished a round, until it exits."""
+        while chunk := await process.stdout.read(4096):
+            if PROCESSED in chunk:
+                self._on_processed()
+
+
+def _exit_text(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"code {code}"
+
+
+class ParentLink:
+    """The child's side of the pipes: wake-ups and end of file from stdin, reports to stdout."""
+
+    def __init__(self, stdin, stdout) -> None:
+        self._stdin, self._stdout = stdin, stdout
+        self.woken = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._read, name="parent-link", daemon=True).start()
+
+    def _read(self) -> None:
+        while self._stdin.read1(4096):
+            self.woken.set()
+        self.closed.set()
+        self.woken.set()
+
+    def report_processed(self) -> None:
+        try:
+            self._stdout.write(PROCESSED)
+            self._stdout.flush()
+        except BrokenPipeError:
+            self.closed.set()
+
+
+def run_child(worker: Worker, link: ParentLink, poll_seconds: float = POLL_SECONDS) -> None:
+    """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go."""
+    while not link.closed.is_set():
+        link.woken.clear()
+        try:
+            worker.drain(link.closed.is_set)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
+            log.error("processing paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
+        link.report_processed()
+        link.woken.wait(poll_seconds)
+
+
+def _read_setup(stdin) -> tuple[Config, str, str]:
+    header = stdin.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        raise SystemExit("mailbridge.worker_process is started by `mailbridge serve`, not by hand")
+    (length,) = _LENGTH.unpack(header)
+    # The parent wrote it a moment ago through a pipe only it holds: trusted input.
+    return pickle.loads(stdin.read(length))
+
+
+def main() -> int:
+    """The child: read the setup, then process mail until stdin closes."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    config, url, level = _read_setup(stdin)
+    configure_logging(level)
+    log.info("processing worker started (pid %d)", os.getpid())
+    db = connect(url)
+    try:
+        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create())
+        run_child(worker, ParentLink(stdin, stdout))
+    finally:
+        db.dispose()
+    log.info("processing worker stopped (pid %d)", os.getpid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

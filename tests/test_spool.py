@@ -1,0 +1,96 @@
+"""The listener's spool: whole files only, bytes kept exactly, loaded into the database once, odd files set aside."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from serve_support import count
+from sqlmodel import select
+
+from mailbridge import intake
+from mailbridge.spool import Spool, SpoolFileError
+from mailbridge.store.models import RawMessage
+
+WHEN = datetime(2026, 11, 20, 21, 5, 7, 123456, tzinfo=UTC)
+# Raw 8-bit UTF-8 in a header and a windows-1250 body: the spool must not touch a byte.
+POLISH = ("Subject: Zażółć gęślą jaźń\r\nFrom: klient@example.org\r\n"
+          "Content-Type: text/plain; charset=windows-1250\r\n\r\n").encode() + "Dzień dobry\r\n".encode("cp1250")
+
+
+@pytest.fixture
+def spool(tmp_path) -> Spool:
+    return Spool(tmp_path / "spool").create()
+
+
+def test_a_spooled_message_reads_back_byte_for_byte_with_its_envelope(spool):
+    name = spool.put(POLISH, source="smtp", received_at=WHEN, envelope_from="",
+                     envelope_rcpts=("pomoc-dynamics@example.com", "soporte@example.com"))
+    [path] = spool.waiting()
+    assert path.name == name and not os.listdir(spool.tmp)
+    item = spool.read(path)
+    assert item.raw == POLISH and item.received_at == WHEN and item.envelope_from == ""
+    assert item.envelope_rcpts == ("pomoc-dynamics@example.com", "soporte@example.com")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_waiting_files_come_oldest_first(spool):
+    later = spool.put(b"Subject: b\r\n\r\nb", source="smtp", received_at=WHEN.replace(second=9))
+    earlier = spool.put(b"Subject: a\r\n\r\na", source="smtp", received_at=WHEN)
+    assert [p.name for p in spool.waiting()] == [earlier, later]
+    assert [p.name for p in spool.waiting(1)] == [earlier]
+
+
+def test_half_written_files_are_cleared_at_start_and_never_loaded(spool):
+    (spool.tmp / "20261120T210507.1.1").write_bytes(b"mailbridge-spool-1 {\"sou")
+    assert spool.clear_unfinished() == 1
+    assert spool.waiting() == [] and not os.listdir(spool.tmp)
+
+
+@pytest.mark.parametrize("content", [b"", b"From: x\r\n\r\nnot ours", b'mailbridge-spool-1 {"source": 1}\nx',
+                                     b"mailbridge-spool-1 not json\nx"])
+def test_a_file_we_did_not_write_is_refused(spool, content):
+    path = spool.new / "odd"
+    path.write_bytes(content)
+    with pytest.raises(SpoolFileError):
+        spool.read(path)
+
+
+def test_loading_moves_files_into_raw_message_and_removes_them(spool, database):
+    for n in range(3):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN, envelope_from="klient@example.org",
+                  envelope_rcpts=("pomoc-dynamics@example.com",))
+    assert intake.load_spool(spool, database, limit=2) == 2
+    assert len(spool.waiting()) == 1 and count(database, RawMessage) == 2
+    assert intake.load_spool(spool, database) == 1 and intake.load_spool(spool, database) == 0
+    with database.session() as session:
+        rows = session.exec(select(RawMessage).order_by(RawMessage.id)).all()
+    assert [row.content for row in rows] == [POLISH + b"0", POLISH + b"1", POLISH + b"2"]
+    assert {row.state for row in rows} == {"pending"} and rows[0].received_at == WHEN
+    assert rows[0].envelope_rcpts == ["pomoc-dynamics@example.com"] and rows[0].source == "smtp"
+
+
+def test_a_load_cut_short_after_its_commit_stores_nothing_twice(spool, database, monkeypatch):
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    # The crash: the rows are committed, the files are still there.
+    monkeypatch.setattr(Spool, "remove", lambda self, paths: None)
+    intake.load_spool(spool, database)
+    monkeypatch.undo()
+    assert intake.load_spool(spool, database) == 1
+    assert spool.waiting() == [] and count(database, RawMessage) == 1
+
+
+def test_the_same_bytes_spooled_twice_are_one_raw_message(spool, database):
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    intake.load_spool(spool, database)
+    assert count(database, RawMessage) == 1
+
+
+def test_an_odd_file_is_set_aside_and_the_rest_is_loaded(spool, database, caplog):
+    (spool.new / "0-garbage").write_bytes(b"\x00\x01 not a spool file")
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    assert intake.load_spool(spool, database) == 1
+    assert os.listdir(spool.bad) == ["0-garbage"] and spool.waiting() == []
+    assert "0-garbage is not a message mailbridge wrote" in caplog.text

@@ -1,0 +1,79 @@
+"""`serve` runs processing in a child process: restarted when it dies, never outliving `serve`."""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import time
+from pathlib import Path
+
+import pytest
+from serve_support import ServeProcess, count, message, wait_until, write_config
+
+from mailbridge.store.db import open_database
+from mailbridge.store.models import Ticket
+
+_STARTED = re.compile(r"processing worker started \(pid (\d+)\)")
+
+
+@pytest.fixture
+def serve(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}")
+    server = ServeProcess(write_config(tmp_path, database_url=db.url)).start()
+    yield server, db
+    server.kill()
+    db.dispose()
+
+
+def worker_pids(server: ServeProcess) -> list[int]:
+    return [int(m.group(1)) for line in server.lines if (m := _STARTED.search(line))]
+
+
+def send(server: ServeProcess, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test", timeout=15) as smtp:
+        smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], message(subject))
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody has reaped yet (a container's init may not)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" in status.read_text()
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_worker_is_started_again_and_mail_meanwhile_is_not_lost(serve):
+    server, db = serve
+    wait_until(lambda: worker_pids(server), what="the worker to start")
+    [first] = worker_pids(server)
+    os.kill(first, 9)
+    send(server, "Wysłane, gdy nikt nie przetwarzał")
+    wait_until(lambda: len(worker_pids(server)) == 2, timeout=30, what="the worker to be started again")
+    wait_until(lambda: count(db, Ticket) == 1, timeout=30, what="the ticket")
+    assert any("processing worker exited with signal 9; starting it again" in line for line in server.lines)
+    assert server.stop() == 0 and gone(worker_pids(server)[-1])
+
+
+def test_the_worker_does_not_outlive_a_killed_serve(serve):
+    server, _ = serve
+    wait_until(lambda: worker_pids(server), what="the worker to start")
+    [child] = worker_pids(server)
+    server.kill()
+    wait_until(lambda: gone(child), timeout=30, what="the orphaned worker to exit")
+
+
+def test_a_stop_signal_to_the_worker_alone_is_ignored(serve):
+    # systemd and Ctrl-C signal the whole group; the worker waits for serve to stop it.
+    server, db = serve
+    wait_until(lambda: worker_pids(server), what="the worker to start")
+    [child] = worker_pids(server)
+    os.kill(child, 15)
+    os.kill(child, 2)
+    time.sleep(0.5)
+    assert not gone(child)
+    send(server, "Po sygnale")
+    wait_until(lambda: count(db, Ticket) == 1, timeout=30, what="the ticket")
+    assert server.stop() == 0
+    wait_until(lambda: gone(child), what="the worker to exit with serve")
