@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,18 +15,26 @@ from bench.ingest_e2e import DRAIN_SECONDS_PER_MESSAGE
 def unavailable() -> str | None:
     """Why the IMAP measurement cannot run here, or None when it can."""
     try:
-        from tests.dovecot import DOVECOT
+        dovecot = _dovecot_support()
     except ImportError as exc:
         return f"the Dovecot test support (tests/dovecot.py) does not import: {exc}"
-    if not DOVECOT.exists():
-        return f"Dovecot is not installed ({DOVECOT} missing; apt-get install dovecot-imapd)"
+    if not dovecot.DOVECOT.exists():
+        return f"Dovecot is not installed ({dovecot.DOVECOT} missing; apt-get install dovecot-imapd)"
     return None
+
+
+def _dovecot_support():
+    """tests/dovecot.py, imported the way pytest imports it: with tests/ on the path (it imports `tls`)."""
+    tests = str(serve_proc.ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)
+    return importlib.import_module("dovecot")
 
 
 def measure(corpus: Sequence[bytes]) -> dict:
     """Messages per second from serve being ready (its pollers started) to the last ticket stored."""
-    from tests.dovecot import Dovecot, MailboxClient, imap_table
-
+    dovecot = _dovecot_support()
+    Dovecot, MailboxClient, imap_table = dovecot.Dovecot, dovecot.MailboxClient, dovecot.imap_table
     server = Dovecot().start()
     try:
         user = server.add_user()
