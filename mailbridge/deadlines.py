@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from mailbridge import notify
 from mailbridge.config.models import Config
+from mailbridge.errors import error_line
 from mailbridge.store import repo, repo_clock
 from mailbridge.store.db import Database
 from mailbridge.store.models import Message, Ticket
@@ -95,8 +96,7 @@ async def run(*, db: Database, config: Config, stop: asyncio.Event, sent: asynci
         try:
             queued = await asyncio.to_thread(_tick, db, config, clock())
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again at the next tick
-            log.error("deadline warnings paused: %s: %s; retrying in %s s", type(exc).__name__,
-                      str(exc).splitlines()[0][:300] if str(exc) else "", every)
+            log.error("deadline warnings paused: %s; retrying in %s s", error_line(exc), every)
         else:
             if queued:
                 sent.set()

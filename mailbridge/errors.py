@@ -64,3 +64,10 @@ class SchemaOutOfDate(StoreError):
 
 class NotFound(StoreError):
     """No stored row answers to the id or code given (a quarantine id, a ticket code)."""
+
+
+def error_line(exc: BaseException) -> str:
+    """`Type: first line` of an error, for one log line. A database error's own text includes the
+    statement's parameters, i.e. the whole message: only the driver's message is kept."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from mailbridge import outbox
 from mailbridge.config.models import Config
+from mailbridge.errors import error_line
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
@@ -71,8 +72,7 @@ async def run(worker: OutboxWorker, stop: asyncio.Event, wake: asyncio.Event,
         try:
             await asyncio.to_thread(worker.drain, stop.is_set)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-            log.error("sending paused: %s: %s; retrying in %.0f s", type(exc).__name__,
-                      str(exc).splitlines()[0][:300] if str(exc) else "", poll_seconds)
+            log.error("sending paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
         stopped = asyncio.ensure_future(stop.wait())
         woken = asyncio.ensure_future(wake.wait())
         await asyncio.wait((stopped, woken), timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from mailbridge import intake, pipeline
 from mailbridge.config import Config
+from mailbridge.errors import error_line
 from mailbridge.outcome import Outcome
 from mailbridge.spool import Spool
 from mailbridge.store.db import Database
@@ -103,7 +104,7 @@ class Worker:
     def _count_failure(self, raw_id: int, exc: Exception) -> None:
         attempts = self._failures.get(raw_id, 0) + 1
         self._failures[raw_id] = attempts
-        error = _error_line(exc)
+        error = error_line(exc)
         log.error("raw #%d: processing failed (attempt %d of %d): %s", raw_id, attempts, MAX_ATTEMPTS, error)
         if attempts >= MAX_ATTEMPTS:
             intake.quarantine(self.db, raw_id, "worker", error)
@@ -126,13 +127,6 @@ class SessionBoundDatabase:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
-
-
-def _error_line(exc: BaseException) -> str:
-    # A database error's own text carries the statement's parameters (the whole raw message):
-    # keep the driver's message, first line only.
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 def describe(outcome: Outcome) -> str:

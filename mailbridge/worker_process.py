@@ -31,12 +31,13 @@ from collections.abc import Callable
 
 from mailbridge.config import Config
 from mailbridge.logs import configure_logging
-from mailbridge.sources.smtp import error_line
+from mailbridge.errors import error_line
 from mailbridge.spool import Spool
 from mailbridge.store.db import connect
 from mailbridge.worker import Worker
 
-log = logging.getLogger(__name__)
+# Named, not __name__: run with -m, this module is __main__.
+log = logging.getLogger("mailbridge.worker_process")
 
 # How often the worker looks for pending mail it was not told about: rows another instance
 # stored (several instances on PostgreSQL) or rows a failed attempt left behind.

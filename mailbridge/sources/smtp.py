@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailbridge.config import QueueConfig
 from mailbridge.config.listener import ListenerSection
+from mailbridge.errors import error_line
 from mailbridge.route import queue_for_address
 from mailbridge.spool import Spool
 from mailbridge.store.types import utcnow
@@ -184,13 +185,6 @@ def peer_trusted(peer: Any, networks: Sequence[Any]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return any(address in network for network in networks)
-
-
-def error_line(exc: BaseException) -> str:
-    """`Type: first line` of an error, for one log line. A database error's own text includes the
-    statement's parameters, i.e. the whole message: only the driver's message is kept."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
 def _well_formed(address: str, *, null_ok: bool) -> bool:

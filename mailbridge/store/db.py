@@ -11,10 +11,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -23,6 +21,13 @@ from sqlmodel import Session, create_engine
 
 from mailbridge.errors import DatabaseUnavailable, SchemaOutOfDate
 from mailbridge.store.turns import WriterTurns
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+# alembic is imported only by the functions that look at the schema: the processing worker
+# process never does, and alembic (with mako) is about 10 MB of every process that imports it.
 
 # How long a SQLite writer waits for another one (another process ingesting) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -131,6 +136,8 @@ def _sqlite_on_begin(connection) -> None:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(resources.files("mailbridge.store") / "migrations"))
     return config
@@ -139,6 +146,8 @@ def _alembic_config() -> AlembicConfig:
 @cache
 def _script_directory() -> ScriptDirectory:
     # The migration scripts ship with the code, so reading them once per process is enough.
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config())
 
 
@@ -151,12 +160,16 @@ def head_revision() -> str:
 
 def current_revision(db: Database) -> str | None:
     """The revision stamped in the database, or None when it has never been migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     with _checked_connection(db) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Migrate the schema to `revision`; returns (revision before, revision after)."""
+    from alembic.runtime.migration import MigrationContext
+
     with _migration_transaction(db) as connection:
         before = MigrationContext.configure(connection).get_current_revision()
         _run_migrations(connection, revision)
@@ -196,6 +209,8 @@ def _check_schema(db: Database) -> None:
 
 def _create_if_empty(db: Database) -> bool:
     """Create the schema if the database is still empty once we hold the migration lock."""
+    from alembic.runtime.migration import MigrationContext
+
     with _migration_transaction(db) as connection:
         if MigrationContext.configure(connection).get_current_revision() is not None:
             return False
@@ -226,6 +241,8 @@ def _migration_transaction(db: Database):
 
 
 def _run_migrations(connection, revision: str) -> None:
+    from alembic import command
+
     config = _alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
