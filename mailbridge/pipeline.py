@@ -151,13 +151,11 @@ def _store(
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
     if placement.ticket is not None:
-        # Before the first flush below, so the status log stamps a reopen with this time.
+        # Before the next flush, so the status log stamps a reopen with this time.
         placement.ticket.updated_at = now
         if placement.created:
             _classify_new(placement.ticket, message, raw_row, config)
-    row = _message_row(raw_row, message, message_id, decision, placement, kind)
-    session.add(row)
-    session.flush()
+    row = repo.add_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
     repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
     for index, attachment in enumerate(message.attachments, start=1):
         repo.store_attachment(row.id, attachment, index, session=session)
