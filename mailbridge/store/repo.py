@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
@@ -115,8 +115,12 @@ def create_ticket(
     now: datetime,
     language: str | None = None,
     linked_ticket_id: int | None = None,
+    columns: Mapping[str, object] | None = None,
 ) -> Ticket:
-    """A new ticket with its code, the requester recorded as its first participant."""
+    """A new ticket with its code, the requester recorded as its first participant.
+
+    `columns`: further values known when it opens (its classification), stored with it.
+    """
     ticket = Ticket(
         code=allocate_code(code_prefix, session=session),
         queue=queue,
@@ -128,6 +132,7 @@ def create_ticket(
         updated_at=now,
         received_at=received_at,
         linked_ticket_id=linked_ticket_id,
+        **(columns or {}),
     )
     add_row(ticket, session=session)
     add_participant(ticket.id, requester, requester_name, "requester", session=session)
