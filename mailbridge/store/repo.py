@@ -151,12 +151,16 @@ def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
     return list(session.exec(statement))
 
 
+_PARTICIPANT = Participant.__table__
+_IS_PARTICIPANT = select(_PARTICIPANT.c.id).where(
+    _PARTICIPANT.c.ticket_id == bindparam("ticket_id"), _PARTICIPANT.c.address == bindparam("address")
+)
+
+
 def is_participant(ticket_id: int, address: str, *, session: Session) -> bool:
     """Whether `address` is recorded on the ticket (one lookup on the unique (ticket, address) index)."""
-    statement = select(Participant.id).where(
-        Participant.ticket_id == ticket_id, Participant.address == address.lower()
-    )
-    return session.exec(statement).first() is not None
+    found = session.execute(_IS_PARTICIPANT, {"ticket_id": ticket_id, "address": address.lower()})
+    return found.first() is not None
 
 
 def add_refs(
