@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from mailbridge.errors import NotFound
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine, RawMessage
-from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, mark_raw
+from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert
 from mailbridge.store.types import utcnow
 
 
@@ -46,11 +46,12 @@ def accept_raw(
     }
     # Urgent: the source answers its sender only after this commit.
     with db.session(urgent=True) as session:
-        table = RawMessage.__table__
-        insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
-        created = session.execute(insert).scalar_one_or_none() is not None
-        row = session.exec(select(RawMessage).where(RawMessage.sha256 == digest)).one()
-    return row, created
+        insert = prepared_insert(session, RawMessage.__table__, ignoring=["sha256"], returning="id")
+        raw_id = session.execute(insert, values).scalar_one_or_none()
+        if raw_id is None:
+            return session.exec(select(RawMessage).where(RawMessage.sha256 == digest)).one(), False
+    # Reading back the row just written would only cost a query: it holds what was written.
+    return RawMessage(**{**values, "received_at": received_at.astimezone(UTC)}, id=raw_id), True
 
 
 def pending_raw(db: Database, limit: int = 100) -> list[RawMessage]:
