@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -21,7 +21,7 @@ from mailbridge.errors import NotFound
 from mailbridge.spool import Spool, SpoolFileError
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine, RawMessage
-from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, mark_raw
+from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert
 from mailbridge.store.types import utcnow
 
 
@@ -38,11 +38,12 @@ def accept_raw(
     values = _raw_values(raw, source, received_at, envelope_from, envelope_rcpts)
     # Urgent: the source answers its sender only after this commit.
     with db.session(urgent=True) as session:
-        table = RawMessage.__table__
-        insert = insert_ignoring_conflicts(session, table, values, ["sha256"]).returning(table.c.id)
-        created = session.execute(insert).scalar_one_or_none() is not None
-        row = session.exec(select(RawMessage).where(RawMessage.sha256 == values["sha256"])).one()
-    return row, created
+        insert = prepared_insert(session, RawMessage.__table__, ignoring=["sha256"], returning="id")
+        raw_id = session.execute(insert, values).scalar_one_or_none()
+        if raw_id is None:
+            return session.exec(select(RawMessage).where(RawMessage.sha256 == values["sha256"])).one(), False
+    # Reading back the row just written would only cost a query: it holds what was written.
+    return RawMessage(**{**values, "received_at": received_at.astimezone(UTC)}, id=raw_id), True
 
 
 def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
@@ -60,12 +61,10 @@ def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
         except SpoolFileError as exc:
             spool.set_aside(path, str(exc))
     if loaded:
-        table = RawMessage.__table__
+        rows = [_raw_values(item.raw, item.source, item.received_at, item.envelope_from, item.envelope_rcpts)
+                for item in loaded]
         with db.session() as session:
-            for item in loaded:
-                values = _raw_values(item.raw, item.source, item.received_at, item.envelope_from,
-                                     item.envelope_rcpts)
-                session.execute(insert_ignoring_conflicts(session, table, values, ["sha256"]))
+            session.execute(prepared_insert(session, RawMessage.__table__, ignoring=["sha256"]), rows)
         spool.remove([item.path for item in loaded])
     return len(loaded)
 

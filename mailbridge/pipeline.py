@@ -147,17 +147,13 @@ def _store(
     kind = classify(message, _queue_of(found, decision, config), thread.rule)
     try:
         placement = _place(message, message_id, decision, thread, kind, session=session, config=config,
-                           secret=secret, now=now, received_at=raw_row.received_at)
+                           secret=secret, now=now, raw_row=raw_row)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
     if placement.ticket is not None:
-        # Before the first flush below, so the status log stamps a reopen with this time.
+        # Before the next flush, so the status log stamps a reopen with this time.
         placement.ticket.updated_at = now
-        if placement.created:
-            _classify_new(placement.ticket, message, raw_row, config)
-    row = _message_row(raw_row, message, message_id, decision, placement, kind)
-    session.add(row)
-    session.flush()
+    row = repo.add_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
     repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
     for index, attachment in enumerate(message.attachments, start=1):
         repo.store_attachment(row.id, attachment, index, session=session)
@@ -170,14 +166,14 @@ def _store(
     return _outcome(placement, decision, message_id)
 
 
-def _classify_new(ticket: Ticket, message: ParsedMessage, raw_row: RawMessage, config: Config) -> None:
+def _classify_new(message: ParsedMessage, queue_name: str, raw_row: RawMessage, config: Config) -> dict:
     """A new ticket's priority, type and plan from the rules, and when it counts as received."""
-    queue = config.queue(ticket.queue)
+    queue = config.queue(queue_name)
     found = classify_ticket(message, queue=queue.name, default_priority=queue.default_priority,
                             default_type=queue.default_type, rules=config.classify.rules,
                             customers=config.customers, envelope_rcpts=raw_row.envelope_rcpts)
-    ticket.priority, ticket.type, ticket.plan = found.priority, found.type, found.plan
-    ticket.deemed_received_at = clocks.deemed_received(queue, ticket.received_at, config=config)
+    return {"priority": found.priority, "type": found.type, "plan": found.plan,
+            "deemed_received_at": clocks.deemed_received(queue, raw_row.received_at, config=config)}
 
 
 def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> str:
@@ -192,7 +188,7 @@ def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> st
 
 def _place(
     message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, kind: str, *,
-    session: Session, config: Config, secret: bytes, now: datetime, received_at: datetime,
+    session: Session, config: Config, secret: bytes, now: datetime, raw_row: RawMessage,
 ) -> Placement:
     """Choose the ticket for a message, or raise `Discard` when it belongs on none."""
     if is_our_message_id(message_id, secret):
@@ -210,12 +206,11 @@ def _place(
         # and an agent's "thanks, closing this" must not start a new ticket either.
         return Placement(ticket, False, thread.rule, thread.detail)
     if ticket is None:
-        opened = _open_ticket(message, decision.queue, config.queues, session=session, now=now,
-                              received_at=received_at)
+        opened = _open_ticket(message, decision.queue, session=session, config=config, now=now, raw_row=raw_row)
         return Placement(opened, True, thread.rule, thread.detail)
     if auto is None and ticket.status in REOPENED_FROM:
         return _reopen_or_follow(ticket, message, decision, thread, session=session, config=config,
-                                 now=now, received_at=received_at)
+                                 now=now, raw_row=raw_row)
     if thread.rule == "referenced-by":
         _adopt_original(ticket, message, decision.queue, config.queues, session=session)
     if auto is None and ticket.status == "pending":
@@ -257,13 +252,13 @@ def _place_report(message: ParsedMessage, *, session: Session, secret: bytes) ->
 
 def _reopen_or_follow(
     ticket: Ticket, message: ParsedMessage, decision: RouteDecision, thread: ThreadDecision, *,
-    session: Session, config: Config, now: datetime, received_at: datetime,
+    session: Session, config: Config, now: datetime, raw_row: RawMessage,
 ) -> Placement:
     """A customer writing to a resolved ticket reopens it; to a long-closed one, starts anew."""
     window = timedelta(days=config.threading.reopen_window_days)
     if ticket.status == "closed" and (ticket.closed_at is None or now - ticket.closed_at > window):
-        opened = _open_ticket(message, decision.queue, config.queues, session=session, now=now,
-                              received_at=received_at, linked_to=ticket)
+        opened = _open_ticket(message, decision.queue, session=session, config=config, now=now, raw_row=raw_row,
+                              linked_to=ticket)
         detail = f"{thread.detail}; {ticket.code} closed more than {window.days} days ago"
         return Placement(opened, True, "closed-ticket-new", detail)
     previous = ticket.status
@@ -275,10 +270,10 @@ def _reopen_or_follow(
 
 
 def _open_ticket(
-    message: ParsedMessage, queue: QueueConfig, queues: Sequence[QueueConfig], *, session: Session, now: datetime,
-    received_at: datetime, linked_to: Ticket | None = None,
+    message: ParsedMessage, queue: QueueConfig, *, session: Session, config: Config, now: datetime,
+    raw_row: RawMessage, linked_to: Ticket | None = None,
 ) -> Ticket:
-    """A new ticket in the routed queue, with the first message's people as its participants."""
+    """A new ticket in the routed queue, classified, with the first message's people as its participants."""
     sender = message.from_ or None
     ticket = repo.create_ticket(
         session=session,
@@ -287,12 +282,14 @@ def _open_ticket(
         requester=_clean(sender.address if sender else "")[:320],
         requester_name=_clean(sender.name if sender else "")[:500],
         subject=_clean(message.subject),
-        received_at=received_at,
+        received_at=raw_row.received_at,
         now=now,
         language=message.language or queue.language,
         linked_ticket_id=linked_to.id if linked_to else None,
+        # Known before it is stored, so the new row is written once, not written and then updated.
+        columns=_classify_new(message, queue.name, raw_row, config),
     )
-    for address, name, role in _first_participants(message, queue, queues):
+    for address, name, role in _first_participants(message, queue, config.queues):
         repo.add_participant(ticket.id, address, name, role, session=session)
     return ticket
 

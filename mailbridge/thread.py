@@ -14,7 +14,8 @@ The rules run in the order of DESIGN.md, first match wins (`RULES` below is that
                       a participant, or an agent of the ticket's queue.
 8. new                none of the above.
 
-Every lookup is one indexed query. Reopening closed tickets is the pipeline's business: this
+The Message-ID lookups of rules 1, 4, 5 and 6 are one indexed query, made once; every other
+lookup is one indexed query too. Reopening closed tickets is the pipeline's business: this
 module only says which ticket the message belongs to.
 """
 
@@ -66,6 +67,8 @@ class _Inputs:
     envelope_rcpts: Sequence[str]
     queues: Sequence
     message_id: str
+    # What the database knows of this Message-ID and of its references (rules 1, 4, 5 and 6).
+    known: repo_thread.Known
     # Things looked at and rejected, so that "why did this open a new ticket?" has an answer.
     notes: list[str] = field(default_factory=list)
 
@@ -80,7 +83,9 @@ def find_thread(
     queues: Sequence = (),
 ) -> ThreadDecision:
     """Apply the threading rules in order; `queues` (all configured) finds agents of other queues."""
-    inputs = _Inputs(message, route, session, secret, envelope_rcpts, queues, effective_message_id(message))
+    message_id = effective_message_id(message)
+    known = repo_thread.known([message_id, *_references(message)], session=session)
+    inputs = _Inputs(message, route, session, secret, envelope_rcpts, queues, message_id, known)
     for rule in RULES:
         decision = rule(inputs)
         if decision is not None:
@@ -147,7 +152,7 @@ def _references(message: ParsedMessage) -> list[str]:
 
 
 def _duplicate(inputs: _Inputs) -> ThreadDecision | None:
-    stored = repo_thread.stored_messages([inputs.message_id], session=inputs.session)
+    stored = inputs.known.stored
     if inputs.message_id not in stored:
         return None
     row = stored[inputs.message_id]
@@ -179,9 +184,8 @@ def _our_message_id(inputs: _Inputs) -> ThreadDecision | None:
 
 
 def _stored_reference(inputs: _Inputs) -> ThreadDecision | None:
-    refs = _references(inputs.message)
-    stored = repo_thread.stored_messages(refs, session=inputs.session)
-    for ref in refs:
+    stored = inputs.known.stored
+    for ref in _references(inputs.message):
         row = stored.get(ref)
         if row is not None and row.ticket_id is not None:
             code = _code(inputs, row.ticket_id)
@@ -190,7 +194,7 @@ def _stored_reference(inputs: _Inputs) -> ThreadDecision | None:
 
 
 def _referenced_by(inputs: _Inputs) -> ThreadDecision | None:
-    found = repo_thread.referencing_messages([inputs.message_id], session=inputs.session)
+    found = inputs.known.referencing
     if inputs.message_id not in found:
         return None
     ticket_id, child = found[inputs.message_id]
@@ -202,7 +206,7 @@ def _shared_reference(inputs: _Inputs) -> ThreadDecision | None:
     # Two people answering the same outside mail (an announcement sent to many) share a parent
     # without sharing a request, so a sibling joins only when its sender belongs to the ticket.
     refs = _references(inputs.message)
-    found = repo_thread.referencing_messages(refs, session=inputs.session)
+    found = inputs.known.referencing
     sender = _sender(inputs)
     for ref in (ref for ref in refs if ref in found):
         ticket_id, sibling = found[ref]

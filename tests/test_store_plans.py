@@ -99,3 +99,10 @@ def test_a_participant_check_uses_the_ticket_address_index(filled, capsys):
     statement = select(Participant.id).where(Participant.ticket_id == 1234, Participant.address == "c1@example.com")
     plan = _plan(filled, statement, capsys, "participant of a ticket")
     _assert_indexed(filled, plan, "sqlite_autoindex_participant_1", "uq_participant_ticket_id_address")
+
+
+def test_the_one_threading_lookup_uses_both_indexes(filled, capsys):
+    statement = repo_thread.select_known(["m-1234@example.com", "parent-7@example.com"])
+    plan = _plan(filled, statement, capsys, "stored and referencing Message-IDs in one")
+    _assert_indexed(filled, plan, "sqlite_autoindex_message_1", "uq_message_message_id")
+    _assert_indexed(filled, plan, "ix_message_ref_ref", "ix_message_ref_ref")

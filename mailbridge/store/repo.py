@@ -5,14 +5,16 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
 from mailbridge.store import repo_clock  # noqa: F401
@@ -36,13 +38,45 @@ _MESSAGE_ID_CONSTRAINT = "uq_message_message_id"
 
 def dialect_insert(session: Session, table, values: dict):
     """An INSERT that knows ON CONFLICT, for this session's database (SQLite or PostgreSQL)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).values(**values)
+    return prepared_insert(session, table).values(**values)
 
 
 def insert_ignoring_conflicts(session: Session, table, values: dict, conflict_columns: Sequence[str]):
     """An INSERT … ON CONFLICT DO NOTHING: the race-free way to store something at most once."""
-    return dialect_insert(session, table, values).on_conflict_do_nothing(index_elements=conflict_columns)
+    return prepared_insert(session, table, ignoring=conflict_columns).values(**values)
+
+
+def prepared_insert(session: Session, table, *, ignoring: Sequence[str] = (), returning: str | None = None):
+    """An INSERT built once per shape, run as `session.execute(statement, values)`.
+
+    `ignoring`: ON CONFLICT on these columns DO NOTHING; `returning`: the column it returns.
+    Building a statement with `.values()` costs more than running it, and a statement reused as it
+    is skips that and is found in the compiled-statement cache.
+    """
+    return _insert(session.get_bind().dialect.name, table, tuple(ignoring), returning)
+
+
+@cache
+def _insert(dialect_name: str, table, ignoring: tuple[str, ...], returning: str | None):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    if ignoring:
+        statement = statement.on_conflict_do_nothing(index_elements=list(ignoring))
+    return statement.returning(table.c[returning]) if returning else statement
+
+
+def add_row(row: SQLModel, *, session: Session) -> SQLModel:
+    """Insert an ORM object with one Core INSERT … RETURNING id and attach it as if flushed.
+
+    A flush of one new object costs several times the statement it runs; the object is then
+    in the session like a loaded one, so later changes to it are flushed as usual.
+    """
+    table = row.__table__
+    values = {column.key: getattr(row, column.key) for column in table.columns if column.key != "id"}
+    row.id = session.execute(prepared_insert(session, table, returning="id"), values).scalar_one()
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def format_code(prefix: str, number: int) -> str:
@@ -50,19 +84,22 @@ def format_code(prefix: str, number: int) -> str:
     return f"{prefix}-{number:0{CODE_DIGITS}d}"
 
 
+_COUNTER = CodeCounter.__table__
+_BUMP = (
+    update(_COUNTER)
+    .where(_COUNTER.c.prefix == bindparam("code_prefix"))
+    .values(last_value=_COUNTER.c.last_value + 1)
+    .returning(_COUNTER.c.last_value)
+)
+
+
 def allocate_code(prefix: str, *, session: Session) -> str:
     """The next ticket code for `prefix`, from one atomic increment (no read-then-write race)."""
-    bump = (
-        update(CodeCounter.__table__)
-        .where(CodeCounter.__table__.c.prefix == prefix)
-        .values(last_value=CodeCounter.__table__.c.last_value + 1)
-        .returning(CodeCounter.__table__.c.last_value)
-    )
-    value = session.execute(bump).scalar_one_or_none()
+    value = session.execute(_BUMP, {"code_prefix": prefix}).scalar_one_or_none()
     if value is None:
         first = {"prefix": prefix, "last_value": 0}
-        session.execute(insert_ignoring_conflicts(session, CodeCounter.__table__, first, ["prefix"]))
-        value = session.execute(bump).scalar_one()
+        session.execute(prepared_insert(session, _COUNTER, ignoring=["prefix"]), first)
+        value = session.execute(_BUMP, {"code_prefix": prefix}).scalar_one()
     return format_code(prefix, value)
 
 
@@ -78,8 +115,12 @@ def create_ticket(
     now: datetime,
     language: str | None = None,
     linked_ticket_id: int | None = None,
+    columns: Mapping[str, object] | None = None,
 ) -> Ticket:
-    """A new ticket with its code, the requester recorded as its first participant."""
+    """A new ticket with its code, the requester recorded as its first participant.
+
+    `columns`: further values known when it opens (its classification), stored with it.
+    """
     ticket = Ticket(
         code=allocate_code(code_prefix, session=session),
         queue=queue,
@@ -91,19 +132,18 @@ def create_ticket(
         updated_at=now,
         received_at=received_at,
         linked_ticket_id=linked_ticket_id,
+        **(columns or {}),
     )
-    session.add(ticket)
-    session.flush()
+    add_row(ticket, session=session)
     add_participant(ticket.id, requester, requester_name, "requester", session=session)
     return ticket
 
 
 def add_participant(ticket_id: int, address: str, name: str, role: str, *, session: Session) -> bool:
     """Record someone on a ticket (lowercased address); False when they were already there."""
-    table = Participant.__table__
     values = {"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
-    statement = insert_ignoring_conflicts(session, table, values, ["ticket_id", "address"])
-    return session.execute(statement.returning(table.c.id)).scalar_one_or_none() is not None
+    statement = prepared_insert(session, Participant.__table__, ignoring=["ticket_id", "address"], returning="id")
+    return session.execute(statement, values).scalar_one_or_none() is not None
 
 
 def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
@@ -111,25 +151,29 @@ def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
     return list(session.exec(statement))
 
 
+_PARTICIPANT = Participant.__table__
+_IS_PARTICIPANT = select(_PARTICIPANT.c.id).where(
+    _PARTICIPANT.c.ticket_id == bindparam("ticket_id"), _PARTICIPANT.c.address == bindparam("address")
+)
+
+
 def is_participant(ticket_id: int, address: str, *, session: Session) -> bool:
     """Whether `address` is recorded on the ticket (one lookup on the unique (ticket, address) index)."""
-    statement = select(Participant.id).where(
-        Participant.ticket_id == ticket_id, Participant.address == address.lower()
-    )
-    return session.exec(statement).first() is not None
+    found = session.execute(_IS_PARTICIPANT, {"ticket_id": ticket_id, "address": address.lower()})
+    return found.first() is not None
 
 
 def add_refs(
     message_row_id: int, *, in_reply_to: Iterable[str], references: Iterable[str], session: Session
 ) -> None:
     """Record the Message-IDs a stored message names, In-Reply-To first, each once."""
-    seen: set[str] = set()
+    rows: dict[str, dict] = {}
     for kind, refs in (("in-reply-to", in_reply_to), ("references", references)):
         for ref in refs:
-            if ref and ref not in seen:
-                seen.add(ref)
-                session.add(MessageRef(message_row_id=message_row_id, ref=ref, kind=kind))
-    session.flush()
+            if ref and ref not in rows:
+                rows[ref] = {"message_row_id": message_row_id, "ref": ref, "kind": kind}
+    if rows:
+        session.execute(prepared_insert(session, MessageRef.__table__), list(rows.values()))
 
 
 def store_attachment(
@@ -137,7 +181,7 @@ def store_attachment(
 ) -> Attachment:
     """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
     blob = {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
-    session.execute(insert_ignoring_conflicts(session, Blob.__table__, blob, ["sha256"]))
+    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), blob)
     row = Attachment(
         message_row_id=message_row_id,
         filename=attachment.filename,
@@ -148,8 +192,7 @@ def store_attachment(
         inline=attachment.inline,
         content_id=attachment.content_id,
     )
-    session.add(row)
-    return row
+    return add_row(row, session=session)
 
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\-() ]+")
@@ -184,10 +227,13 @@ def is_duplicate_message_error(error: BaseException) -> bool:
     return "UNIQUE constraint failed: message.message_id" in str(error.orig)
 
 
+_RAW = RawMessage.__table__
+_MARK_RAW = update(_RAW).where(_RAW.c.id == bindparam("raw_id")).values(state=bindparam("new_state"))
+
+
 def mark_raw(raw_id: int, state: str, *, session: Session) -> None:
     """Set a raw message's state ("done" in the same transaction that stores its message)."""
-    table = RawMessage.__table__
-    session.execute(update(table).where(table.c.id == raw_id).values(state=state))
+    session.execute(_MARK_RAW, {"raw_id": raw_id, "new_state": state})
 
 
 def ticket_by_code(code: str, *, session: Session) -> Ticket | None:

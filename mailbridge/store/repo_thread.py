@@ -1,4 +1,4 @@
-"""The lookups threading makes: each one statement on an indexed column, never a scan.
+"""The lookups threading makes: one statement, each of its halves on an indexed column, never a scan.
 
 The statements are built by public functions so that a test can ask the database for their
 query plans (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL) and prove the index is used.
@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Select
-from sqlmodel import Session, col, select
+from sqlalchemy import CompoundSelect, Select, bindparam, literal_column, select, union_all
+from sqlmodel import Session
 
 from mailbridge.store.models import Message, MessageRef
+
+_MESSAGE = Message.__table__
+_REF = MessageRef.__table__
+# Which half of the combined lookup a row comes from.
+_STORED, _REFERENCING = 0, 1
 
 
 class StoredMessage(NamedTuple):
@@ -22,36 +27,57 @@ class StoredMessage(NamedTuple):
     ticket_id: int | None
 
 
+class Known(NamedTuple):
+    """What the database knows of some Message-IDs: stored as, and named by a ticketed message."""
+
+    # Message-ID → its stored row.
+    stored: dict[str, StoredMessage]
+    # Message-ID → (ticket id, Message-ID) of the first ticketed stored message that names it.
+    referencing: dict[str, tuple[int, str]]
+
+
+def _by_message_ids(ids) -> Select:
+    return select(
+        literal_column(str(_STORED)).label("found"), _MESSAGE.c.message_id.label("key"), _MESSAGE.c.id,
+        _MESSAGE.c.ticket_id, _MESSAGE.c.message_id.label("message_id"),
+    ).where(_MESSAGE.c.message_id.in_(ids))
+
+
+def _referencing(refs) -> Select:
+    return (
+        select(literal_column(str(_REFERENCING)), _REF.c.ref, _MESSAGE.c.id, _MESSAGE.c.ticket_id,
+               _MESSAGE.c.message_id)
+        .join(_MESSAGE, _MESSAGE.c.id == _REF.c.message_row_id)
+        .where(_REF.c.ref.in_(refs), _MESSAGE.c.ticket_id.is_not(None))
+    )
+
+
+# Built once: a statement reused as it is is compiled once and then found in the statement cache.
+_IDS = bindparam("ids", expanding=True)
+_KNOWN = union_all(_by_message_ids(_IDS), _referencing(_IDS)).order_by("found", "id")
+
+
 def select_by_message_ids(message_ids: Sequence[str]) -> Select:
     """Stored messages with one of these Message-IDs (unique index on message.message_id)."""
-    return select(Message.message_id, Message.id, Message.ticket_id).where(
-        col(Message.message_id).in_(list(message_ids))
-    )
+    return _by_message_ids(list(message_ids))
 
 
 def select_referencing(refs: Sequence[str]) -> Select:
     """Ticketed messages that name one of `refs` in In-Reply-To/References (index on message_ref.ref)."""
-    return (
-        select(MessageRef.ref, Message.ticket_id, Message.message_id)
-        .join(Message, col(Message.id) == col(MessageRef.message_row_id))
-        .where(col(MessageRef.ref).in_(list(refs)), col(Message.ticket_id).is_not(None))
-        .order_by(col(Message.id))
-    )
+    return _referencing(list(refs)).order_by(_MESSAGE.c.id)
 
 
-def stored_messages(message_ids: Sequence[str], *, session: Session) -> dict[str, StoredMessage]:
-    """Message-ID → stored row, for those of `message_ids` that are stored."""
-    if not message_ids:
-        return {}
-    rows = session.exec(select_by_message_ids(message_ids))
-    return {message_id: StoredMessage(row_id, ticket_id) for message_id, row_id, ticket_id in rows}
+def select_known(message_ids: Sequence[str]) -> CompoundSelect:
+    """Both of the above in one statement: stored rows first, each half in row order."""
+    return _KNOWN.params(ids=list(message_ids))
 
 
-def referencing_messages(refs: Sequence[str], *, session: Session) -> dict[str, tuple[int, str]]:
-    """Ref → (ticket id, Message-ID) of the first ticketed stored message that names it."""
-    if not refs:
-        return {}
-    found: dict[str, tuple[int, str]] = {}
-    for ref, ticket_id, message_id in session.exec(select_referencing(refs)):
-        found.setdefault(ref, (ticket_id, message_id))
+def known(message_ids: Sequence[str], *, session: Session) -> Known:
+    """Which of `message_ids` are stored, and which are named by a ticketed stored message."""
+    found = Known({}, {})
+    for half, key, row_id, ticket_id, message_id in session.execute(_KNOWN, {"ids": list(message_ids)}):
+        if half == _STORED:
+            found.stored[key] = StoredMessage(row_id, ticket_id)
+        else:
+            found.referencing.setdefault(key, (ticket_id, message_id))
     return found
