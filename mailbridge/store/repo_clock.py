@@ -1,4 +1,4 @@
-"""Data access for SLA clocks: the ticket status log, and the indexed due-time lookups.
+"""Data access for SLA clocks: the ticket status log, the events clocks are computed from, and due-time lookups.
 
 Every change of a ticket's status, priority or type is logged as a `TicketEvent` by a
 `before_flush` hook, whoever makes it (the pipeline, a status command, a later web UI), at
