@@ -174,6 +174,9 @@ def _needs_encoding(word: str) -> bool:
 
 def _encoded_words(text: str) -> str:
     """Base64 encoded words of whole characters, each under 76 columns, separated by spaces."""
+    if 0 < len(text.encode("utf-8")) <= _WORD_BYTES:
+        # The usual display name or short subject: one word, without weighing every character.
+        return _encoded_word(text)
     words, chunk, size = [], [], 0
     for char in text:
         length = len(char.encode("utf-8"))
@@ -193,6 +196,9 @@ def _encoded_word(text: str) -> str:
 
 def fold(name: str, value: str) -> str:
     """`Name: value` CRLF, folded before a space so lines stay under 78 columns where the words allow."""
+    if len(name) + 2 + len(value) <= 78:
+        # Most headers fit on one line, which is what the loop below would make of them.
+        return f"{name}: {value}\r\n"
     line = f"{name}:"
     lines = []
     for word in value.split(" "):

@@ -105,9 +105,8 @@ def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | 
 
 
 def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datetime) -> loops.RecipientState:
-    since = now - timedelta(hours=config.outbox.per_hours)
-    recent = outbox.recent_automatic(mail.recipient, session=session, since=since) if mail.limited else 0
-    return loops.RecipientState(recent, outbox.undeliverable_until(mail.recipient, session=session))
+    since = now - timedelta(hours=config.outbox.per_hours) if mail.limited else None
+    return loops.RecipientState(*outbox.recipient_state(mail.recipient, session=session, since=since))
 
 
 def _render(mail: Mail, config: Config, now: datetime):

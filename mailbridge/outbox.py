@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import Insert, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
@@ -31,6 +31,19 @@ MAX_RETRY = timedelta(hours=1)
 # Automatic mail that counts towards the rate limit: everything we meant to send.
 _COUNTED_STATES = ("queued", "sent", "failed", "bounced")
 RELEASABLE_STATES = ("held", "failed", "bounced")
+
+# The statements of every processed mail are built once, with bound parameters: executing the
+# same construct again reuses its compiled SQL, and building one per mail cost more than running it.
+_OUTBOX = Outbox.__table__
+_HEALTH = AddressHealth.__table__
+_ENQUEUE: dict[str, Insert] = {}
+# Held mail is not counted: it was not sent.
+_RECENT = select(func.count()).select_from(_OUTBOX).where(
+    _OUTBOX.c.recipient == bindparam("address"), _OUTBOX.c.automatic.is_(True),
+    _OUTBOX.c.created_at >= bindparam("since"), _OUTBOX.c.state.in_(_COUNTED_STATES),
+)
+_UNTIL = select(_HEALTH.c.undeliverable_until).where(_HEALTH.c.address == bindparam("address"))
+_RECENT_AND_UNTIL = select(_RECENT.scalar_subquery(), _UNTIL.scalar_subquery())
 
 
 def backoff(attempt: int) -> timedelta:
@@ -50,23 +63,25 @@ def enqueue(*, session: Session, intent: str, kind: str, ticket_id: int | None, 
         "automatic": automatic, "state": state, "attempts": 0, "next_attempt_at": now,
         "created_at": now, "sent_at": None, "last_error": note,
     }
-    table = Outbox.__table__
-    statement = insert_ignoring_conflicts(session, table, values, ["intent"]).returning(table.c.id)
-    return session.execute(statement).scalar_one_or_none() is not None
+    return session.execute(_enqueue_statement(session), values).scalar_one_or_none() is not None
 
 
-def recent_automatic(recipient: str, *, session: Session, since: datetime) -> int:
-    """How many automatic mails to `recipient` were queued since `since` (held ones not counted)."""
-    statement = select(func.count()).select_from(Outbox).where(
-        Outbox.recipient == recipient.lower(), col(Outbox.automatic).is_(True),
-        col(Outbox.created_at) >= since, col(Outbox.state).in_(_COUNTED_STATES),
-    )
-    return session.exec(statement).one()
+def _enqueue_statement(session: Session) -> Insert:
+    """The INSERT of `enqueue` for the session's database, built once: its values come at execution."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _ENQUEUE:
+        statement = insert_ignoring_conflicts(session, _OUTBOX, {}, ["intent"])
+        _ENQUEUE[dialect] = statement.returning(_OUTBOX.c.id)
+    return _ENQUEUE[dialect]
 
 
-def undeliverable_until(address: str, *, session: Session) -> datetime | None:
-    health = session.get(AddressHealth, address.lower())
-    return health.undeliverable_until if health else None
+def recipient_state(recipient: str, *, session: Session, since: datetime | None) -> tuple[int, datetime | None]:
+    """Automatic mails to `recipient` queued since `since` (not counted when None), and its undeliverable_until."""
+    address = recipient.lower()
+    if since is None:
+        return 0, session.execute(_UNTIL, {"address": address}).scalar_one_or_none()
+    recent, until = session.execute(_RECENT_AND_UNTIL, {"address": address, "since": since}).one()
+    return recent, until
 
 
 def claim(db: Database, now: datetime) -> Outbox | None:

@@ -160,7 +160,8 @@ def _store(
     if placement.ticket is not None:
         session.add(placement.ticket)
         # Before the effects: the acknowledgement says when to expect an answer.
-        clocks.refresh(placement.ticket, session=session, config=config, now=now)
+        clocks.refresh(placement.ticket, session=session, config=config, now=now,
+                       opened_by=row if placement.created else None)
     notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
                          session=session, config=config, secret=secret, now=now)
     return _outcome(placement, decision, message_id)

@@ -5,6 +5,7 @@ A `.txt` template's first line is the subject, then a blank line, then the body;
 for one queue, and `[outbox] templates_dir` is searched before the bundled `templates/` folder.
 Undefined variables are errors (`StrictUndefined`), so `check_templates` renders every template
 a queue can use with sample values and a broken one is found by `check-config`, not by a customer.
+A process finds and compiles each template once, so a changed template is used after a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -53,33 +55,52 @@ class Templates:
         self._text = Environment(loader=loader, undefined=StrictUndefined, autoescape=False,
                                  keep_trailing_newline=True)
         self._html = Environment(loader=loader, undefined=StrictUndefined, autoescape=True)
+        # The template chosen for each list of names, and the HTML beside each, found once:
+        # searching the folders for every mail cost a failed lookup and a stat per file. Like the
+        # config they are read when the process starts (`check_templates` checks them then), so a
+        # changed file is seen after a restart.
+        self._chosen: dict[tuple[str, ...], Template] = {}
+        self._beside: dict[tuple[str, str | None], Template | None] = {}
 
     def render(self, kind: str, queue: str, language: str, context: Mapping) -> Rendered:
         """Render one kind for one queue and language; raises TemplateProblem."""
-        names = [f"{kind}.{queue}.{language}.txt", f"{kind}.{language}.txt"]
+        names = (f"{kind}.{queue}.{language}.txt", f"{kind}.{language}.txt")
         name = names[-1]
         try:
-            template = self._text.select_template(names)
+            template = self._choose(names)
             name = template.name or name
             subject, text = split_subject(template.render(context), name)
-            html = self._render_html(name, template.filename, context)
+            html = self._html_beside(name, template.filename)
+            html_text = html.render(context) if html is not None else None
         except TemplatesNotFound:
             raise TemplateProblem(f"no template {names[-1]} (nor {names[0]})") from None
         except TemplateSyntaxError as error:
             raise TemplateProblem(f"{error.name or error.filename} line {error.lineno}: {error.message}") from None
         except TemplateError as error:
             raise TemplateProblem(f"{name}: {error.message or error}") from None
-        return Rendered(subject, text, html)
+        return Rendered(subject, text, html_text)
 
-    def _render_html(self, text_name: str, text_file: str | None, context: Mapping) -> str | None:
+    def _choose(self, names: tuple[str, ...]) -> Template:
+        """The first of `names` that exists."""
+        if names not in self._chosen:
+            self._chosen[names] = self._text.select_template(names)
+        return self._chosen[names]
+
+    def _html_beside(self, text_name: str, text_file: str | None) -> Template | None:
         """The HTML beside the chosen text template (same name and folder), so the two always agree."""
+        key = (text_name, text_file)
+        if key not in self._beside:
+            self._beside[key] = self._find_html(text_name, text_file)
+        return self._beside[key]
+
+    def _find_html(self, text_name: str, text_file: str | None) -> Template | None:
         try:
             template = self._html.get_template(text_name.removesuffix(".txt") + ".html")
         except TemplateNotFound:
             return None
         if text_file is None or Path(template.filename or "").parent != Path(text_file).parent:
             return None
-        return template.render(context)
+        return template
 
 
 def split_subject(rendered: str, name: str | None) -> tuple[str, str]:
