@@ -84,27 +84,42 @@ def recipient_state(recipient: str, *, session: Session, since: datetime | None)
     return recent, until
 
 
-def claim(db: Database, now: datetime) -> Outbox | None:
-    """The next due mail, leased to the caller (attempts counted), or None when nothing is due."""
+def claim(db: Database, now: datetime, limit: int = 1) -> list[Outbox]:
+    """Up to `limit` due mails, oldest first, leased to the caller (attempts counted), in one transaction."""
     statement = (
         select(Outbox)
         .where(Outbox.state == "queued", col(Outbox.next_attempt_at) <= now)
         .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
     with db.session() as session:
-        row = session.exec(statement).first()
-        if row is None:
-            return None
-        row.attempts += 1
-        row.next_attempt_at = now + LEASE
-        session.add(row)
-    return row
+        rows = list(session.exec(statement))
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = now + LEASE
+            session.add(row)
+    return rows
 
 
-def mark_sent(db: Database, row_id: int, now: datetime) -> None:
-    _set(db, row_id, state="sent", sent_at=now, last_error="")
+def mark_sent(db: Database, row_ids: Sequence[int], now: datetime) -> None:
+    """Record mails as sent, all in one transaction."""
+    if not row_ids:
+        return
+    table = Outbox.__table__
+    with db.session() as session:
+        session.execute(update(table).where(table.c.id.in_(list(row_ids)))
+                        .values(state="sent", sent_at=now, last_error=""))
+
+
+def give_back(db: Database, row_ids: Sequence[int], now: datetime) -> None:
+    """Give back claimed mails that were not tried (a stop came first): due now, the attempt uncounted."""
+    if not row_ids:
+        return
+    table = Outbox.__table__
+    with db.session() as session:
+        session.execute(update(table).where(table.c.id.in_(list(row_ids)))
+                        .values(next_attempt_at=now, attempts=table.c.attempts - 1))
 
 
 def mark_retry(db: Database, row: Outbox, now: datetime, error: str, max_attempts: int) -> bool:

@@ -349,3 +349,39 @@ def test_two_mailbridges_answering_each_other_stop_by_themselves(database, tmp_p
 
 def _queue(name: str, address: str, prefix: str) -> str:
     return f'[[queues]]\nname = "{name}"\naddress = "{address}"\ncode_prefix = "{prefix}"\nlanguage = "pl"\n'
+
+
+# --- Batches: claimed and recorded together, a stop gives the untried back -----------------------
+
+def _many_customers(world: World, count: int) -> None:
+    for n in range(count):
+        world.ingest(customer_mail(sender=f"klient{n}@example.org", to="soporte@example.com",
+                                   subject=f"Consulta {n}", body="Hola", message_id=f"batch-{n}@example.org"))
+
+
+def test_more_mail_than_one_batch_is_all_sent_once(world):
+    from mailbridge.outbox_worker import CLAIM_BATCH
+
+    _many_customers(world, CLAIM_BATCH + 5)
+    assert world.send() == CLAIM_BATCH + 5
+    assert len(world.rows(state="sent")) == CLAIM_BATCH + 5 and world.rows(state="queued") == []
+    assert sorted(r.rcpt_tos[0] for r in world.sink.received) == sorted(
+        f"klient{n}@example.org" for n in range(CLAIM_BATCH + 5))
+    assert {row.attempts for row in world.rows()} == {1}
+
+
+def test_a_stop_in_the_middle_of_a_batch_gives_the_untried_mail_back_due_now(world):
+    _many_customers(world, 5)
+    tried = []
+    real_deliver = world.worker._deliver
+
+    def deliver(row):
+        tried.append(row.id)
+        return real_deliver(row)
+
+    world.worker._deliver = deliver
+    assert world.worker.drain(should_stop=lambda: len(tried) >= 2) == 2
+    untried = world.rows(state="queued")
+    assert len(world.rows(state="sent")) == 2 and len(untried) == 3
+    assert [(row.attempts, row.next_attempt_at) for row in untried] == [(0, world.now)] * 3
+    assert world.send() == 3 and len(world.sink.received) == 5
