@@ -95,7 +95,12 @@ def test_accepted_mail_becomes_a_ticket(serve_any, database):
     assert count(database, RawMessage, RawMessage.state == "done") == 1
 
 
-def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, sqlite_db):
+def nothing_stored(db, tmp_path) -> bool:
+    """No raw message in the database and none waiting in the listener's spool."""
+    return count(db, RawMessage) == 0 and not os.listdir(tmp_path / "state" / "spool" / "new")
+
+
+def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, sqlite_db, tmp_path):
     server = serve()
     with client(server) as smtp:
         smtp.ehlo()
@@ -106,7 +111,7 @@ def test_unknown_recipient_is_refused_at_rcpt_and_nothing_is_stored(serve, sqlit
     assert code == 503
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(server, message(), to=["relay-me@elsewhere.example"])
-    assert count(sqlite_db, RawMessage) == 0 and tickets(sqlite_db) == 0
+    assert nothing_stored(sqlite_db, tmp_path) and tickets(sqlite_db) == 0
 
 
 def test_aliases_sub_addresses_and_case_are_accepted(serve, sqlite_db):
@@ -118,7 +123,7 @@ def test_aliases_sub_addresses_and_case_are_accepted(serve, sqlite_db):
             assert smtp.rcpt(address)[0] == 250, address
 
 
-def test_oversize_mail_gets_552_whether_declared_or_not(serve, sqlite_db):
+def test_oversize_mail_gets_552_whether_declared_or_not(serve, sqlite_db, tmp_path):
     server = serve("max_message_size = 2048")
     big = message(body="x" * 70 + ("\r\n" + "y" * 70) * 60)
     with client(server) as smtp:
@@ -129,7 +134,12 @@ def test_oversize_mail_gets_552_whether_declared_or_not(serve, sqlite_db):
         smtp.mail("klient@example.org")
         smtp.rcpt("pomoc-dynamics@example.com")
         assert smtp.data(big)[0] == 552
-    assert count(sqlite_db, RawMessage) == 0
+        # The session goes on after a refusal: the next, smaller message is taken.
+        smtp.mail("klient@example.org")
+        smtp.rcpt("pomoc-dynamics@example.com")
+        assert smtp.data(message(subject="Mniejsza"))[0] == 250
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the small message's ticket")
+    assert count(sqlite_db, RawMessage) == 1
 
 
 def test_too_many_recipients_get_452(serve, sqlite_db):
@@ -144,7 +154,7 @@ def test_too_many_recipients_get_452(serve, sqlite_db):
     wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
 
 
-def test_bad_commands_and_long_lines_get_5xx(serve, sqlite_db):
+def test_bad_commands_and_long_lines_get_5xx(serve, sqlite_db, tmp_path):
     server = serve()
     with client(server) as smtp:
         assert smtp.docmd("RCPT TO:<pomoc-dynamics@example.com>")[0] == 503  # before HELO
@@ -158,7 +168,44 @@ def test_bad_commands_and_long_lines_get_5xx(serve, sqlite_db):
         smtp.rcpt("pomoc-dynamics@example.com")
         long_line = message(body="w" * 1200)
         assert smtp.data(long_line)[0] == 500
-    assert count(sqlite_db, RawMessage) == 0
+    assert nothing_stored(sqlite_db, tmp_path)
+
+
+def test_dot_stuffed_lines_and_8bit_bytes_are_stored_exactly(serve, sqlite_db):
+    server = serve()
+    raw = message(body="Linie z kropką:\r\n.\r\n..dwie\r\n.koniec") + "Zażółć\r\n".encode("cp1250")
+    assert send(server, raw) == {}  # smtplib doubles the leading dots on the wire
+    wait_until(lambda: count(sqlite_db, RawMessage) == 1, what="the raw message")
+    with sqlite_db.session() as session:
+        stored = session.exec(RawMessage.__table__.select()).one()
+    assert stored.content == raw
+
+
+def test_pipelined_commands_after_the_final_dot_are_answered(serve, sqlite_db):
+    server = serve()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        stream = sock.makefile("rwb")
+
+        def say(line: bytes) -> bytes:
+            stream.write(line)
+            stream.flush()
+            return stream.readline()
+
+        stream.readline()  # greeting
+        stream.write(b"EHLO client.test\r\n")
+        stream.flush()
+        while not stream.readline().startswith(b"250 "):
+            pass
+        assert say(b"MAIL FROM:<klient@example.org>\r\n").startswith(b"250")
+        assert say(b"RCPT TO:<pomoc-dynamics@example.com>\r\n").startswith(b"250")
+        assert say(b"DATA\r\n").startswith(b"354")
+        # The message, its end mark, and the next commands in one write, as a pipelining MTA may.
+        stream.write(b"Subject: Potok\r\n\r\nTekst\r\n.\r\nNOOP\r\nQUIT\r\n")
+        stream.flush()
+        replies = [stream.readline() for _ in range(3)]
+    assert replies[0].startswith(b"250 2.0.0 OK queued as ")
+    assert replies[1].startswith(b"250") and replies[2].startswith(b"221")
+    wait_until(lambda: tickets(sqlite_db) == 1, what="the ticket")
 
 
 def test_a_bounce_with_the_null_sender_is_accepted(serve_any, database):

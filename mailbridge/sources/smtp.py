@@ -22,6 +22,7 @@ from mailbridge.config import QueueConfig
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import error_line
 from mailbridge.route import queue_for_address
+from mailbridge.sources.smtp_data import BlockData
 from mailbridge.spool import Spool
 from mailbridge.store.types import utcnow
 
@@ -111,7 +112,11 @@ class IntakeHandler:
         return f"250 2.0.0 OK queued as {name}"
 
 
-class PerRecipientLMTP(LMTP):
+class BlockSMTP(BlockData, SMTP):
+    """aiosmtpd's SMTP with DATA read in blocks (`smtp_data`)."""
+
+
+class PerRecipientLMTP(BlockData, LMTP):
     """LMTP whose final DATA reply, refusals included, is repeated once per accepted recipient.
 
     RFC 2033 section 4.2 wants one reply per recipient after the final dot. Our fate is the same
@@ -132,7 +137,7 @@ class PerRecipientLMTP(LMTP):
 
 def protocol_factory(handler: IntakeHandler, listener: ListenerSection, hostname: str) -> Callable[[], SMTP]:
     """A factory for `loop.create_server`: one SMTP or LMTP protocol object per connection."""
-    protocol = PerRecipientLMTP if listener.protocol == "lmtp" else SMTP
+    protocol = PerRecipientLMTP if listener.protocol == "lmtp" else BlockSMTP
     tls = tls_context(listener.tls_cert, listener.tls_key) if listener.tls_cert else None
     users = dict(listener.users)
     options = dict(

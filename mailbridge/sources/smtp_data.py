@@ -1,0 +1,134 @@
+"""The SMTP DATA phase read in blocks: aiosmtpd's own reader costs more CPU than everything else the listener does.
+
+aiosmtpd reads DATA one line at a time (an awaited `readuntil` per line, with its stream's
+buffer capped near 2 KB), which for our mail (hundreds of lines, thousands with attachments)
+was most of the listener's CPU, on the core it shares with processing. `BlockData.smtp_DATA`
+replaces that one method and keeps what it answers:
+
+- the data ends at a line holding a lone dot; dot-stuffing is undone (RFC 5321 4.5.2);
+- a line longer than `line_length_limit` bytes with its CRLF gets `500 Line too long`, more
+  data than `data_size_limit` gets `552`, both only once the data has been read to its end,
+  and refused data is dropped as it comes rather than kept;
+- whatever the client sent after the dot (pipelined commands) is handed back to the stream.
+
+The content is handed to the handler as bytes (aiosmtpd's `decode_data=False`, which we use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiosmtpd.smtp import MISSING, syntax
+
+log = logging.getLogger(__name__)
+
+END = b"\r\n.\r\n"
+# More than the stream can hold (its buffer stops growing near 2 * its 1001-byte limit plus one
+# socket read of at most 256 KiB), so each read empties it and what we hand back stays in order.
+READ_SIZE = 64 << 20
+LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+TOO_MUCH = "552 Error: Too much mail data"
+
+
+class DataReader:
+    """The DATA of one message, fed block by block: `done` at the end mark, then `content` or `refusal`."""
+
+    def __init__(self, size_limit: int | None, line_limit: int) -> None:
+        self.size_limit, self.line_limit = size_limit, line_limit
+        # CRLF in front, so that the end mark is "\r\n.\r\n" even for an empty message.
+        self._data = bytearray(b"\r\n")
+        self._dropped = 0  # bytes dropped from the front since the message was refused
+        self._line_start = 2  # where the first line not yet checked for length begins
+        self.refusal: str | None = None
+        self.content: bytes | None = None
+        self.rest = b""
+        self.done = False
+
+    def feed(self, block: bytes) -> None:
+        search_from = max(0, len(self._data) - (len(END) - 1))
+        self._data += block
+        end = self._data.find(END, search_from)
+        if self.refusal is None:
+            self._check_lines(len(self._data) if end < 0 else end + 2)
+        if end < 0:
+            self._check_size(len(self._data) - len(END))
+            if self.refusal is not None:
+                self._drop()
+            return
+        self.done, self.rest = True, bytes(self._data[end + len(END):])
+        self._check_size(end)
+        if self.refusal is None:
+            # A dot starting a line was doubled by the client (transparency): drop one. Every
+            # line, the first too, follows a CRLF here.
+            self.content = bytes(self._data[:end + 2]).replace(b"\r\n.", b"\r\n")[2:]
+        self._data = bytearray()
+
+    def _check_lines(self, stop: int) -> None:
+        """Refuse when a line between the last check and `stop` is too long (an unfinished one too)."""
+        last = self._data.rfind(b"\r\n", self._line_start, stop)
+        if last >= 0:
+            lines = bytes(self._data[self._line_start:last]).split(b"\r\n")
+            if max(map(len, lines)) + 2 > self.line_limit:
+                self.refusal = LINE_TOO_LONG
+            self._line_start = last + 2
+        if stop - self._line_start > self.line_limit:
+            self.refusal = self.refusal or LINE_TOO_LONG
+
+    def _check_size(self, data_end: int) -> None:
+        # Bytes of the message so far: all that came before `data_end`, less our CRLF in front.
+        if self.refusal is None and self.size_limit and self._dropped + data_end > self.size_limit:
+            self.refusal = TOO_MUCH
+
+    def _drop(self) -> None:
+        """Forget refused data, keeping only a tail where the end mark may have begun."""
+        cut = len(self._data) - (len(END) - 1)
+        if cut > 0:
+            del self._data[:cut]
+            self._dropped += cut
+
+
+class BlockData:
+    """A mixin for aiosmtpd's SMTP and LMTP classes: DATA read in blocks (see the module docstring)."""
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        data = await self._read_data()
+        if data is None:
+            return
+        if data.refusal is not None:
+            self._set_post_data_state()
+            await self.push(data.refusal)
+            return
+        self.envelope.content = self.envelope.original_content = data.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> DataReader | None:
+        """The message read to its end mark, or None when the client went away first."""
+        data = DataReader(self.data_size_limit, self.line_length_limit)
+        try:
+            while not data.done:
+                block = await self._reader.read(READ_SIZE)
+                if not block:
+                    return None
+                data.feed(block)
+        except asyncio.CancelledError:
+            # The connection was reset during DATA (aiosmtpd cancels the session's task).
+            log.info("connection lost during DATA")
+            self._writer.close()
+            raise
+        if data.rest and not self._reader.at_eof():
+            # Pipelined commands after the dot: the stream is empty, so appending keeps the order.
+            self._reader.feed_data(data.rest)
+        return data
