@@ -7,15 +7,17 @@ finished or still pending, and pending rows are simply processed again at the ne
 On PostgreSQL several instances share the work: each claims one row with `FOR UPDATE SKIP
 LOCKED` and runs the pipeline inside that same transaction (as savepoints), so the row stays
 locked until its result is committed and no other instance can take it meanwhile. SQLite is one
-machine and one daemon; there the pipeline runs in its own transactions, which keeps the
-database write lock short (a parse never holds it).
+machine and one daemon; there up to GROUP messages share one transaction, each in a savepoint
+of its own (a bad message is quarantined without undoing the others): one synced commit for
+the group instead of one per message. The SMTP listener does not wait for this write lock (it
+writes to its spool); IMAP intake and the outbox worker wait at most one group.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -36,16 +38,23 @@ log = logging.getLogger(__name__)
 # messages are quarantined by the pipeline) is parked so it cannot stall the queue forever.
 MAX_ATTEMPTS = 3
 BATCH = 100
+GROUP = 10
+
+# A claim: groups of rows, each processed inside the transaction its opener gives.
+Group = tuple[Callable[[], AbstractContextManager[Any]], list[RawMessage]]
 
 
 class Worker:
     """Drains pending raw messages; `process` is the pipeline's `process` (replaceable in tests)."""
 
     def __init__(self, *, db: Database, config: Config,
-                 process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None) -> None:
+                 process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None,
+                 on_progress: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.config = config
         self.process = process
+        # Called after each committed group: what it queued can be sent while the rest is processed.
+        self.on_progress = on_progress
         # The listener's spool, moved into the database before each batch is claimed.
         self.spool = spool
         self._failures: dict[int, int] = {}
@@ -61,14 +70,13 @@ class Worker:
             if self.spool is not None:
                 intake.load_spool(self.spool, self.db, BATCH)
             try:
-                with claim() as rows:
-                    if not rows:
+                with claim() as groups:
+                    if not groups:
                         return count
-                    for row, db in rows:
+                    for transaction, rows in groups:
+                        count += self._process_group(transaction, rows, should_stop)
                         if should_stop():
                             return count
-                        self._process_one(row, db)
-                        count += 1
             except OperationalError:
                 # The database is down or locked: not the message's fault, so no attempt is
                 # counted; the daemon retries the whole drain later.
@@ -81,25 +89,43 @@ class Worker:
                 raise
         return count
 
-    @contextmanager
-    def _claim_batch(self) -> Iterator[list[tuple[RawMessage, Database]]]:
-        yield [(row, self.db) for row in intake.pending_raw(self.db, BATCH)]
+    def _process_group(self, transaction: Callable[[], AbstractContextManager[Any]], rows: list[RawMessage],
+                       should_stop: Callable[[], bool]) -> int:
+        """Process rows in one transaction; each outcome is logged once it is committed."""
+        done = []
+        with transaction() as db:
+            for row in rows:
+                if should_stop():
+                    break
+                self._current = row.id
+                done.append((row.id, self.process(row, db=db, config=self.config, now=utcnow())))
+        for raw_id, outcome in done:
+            self._failures.pop(raw_id, None)
+            log.info("raw #%d %s", raw_id, describe(outcome))
+        if done:
+            self.on_progress()
+        return len(done)
 
     @contextmanager
-    def _claim_locked(self) -> Iterator[list[tuple[RawMessage, Database]]]:
+    def _claim_batch(self) -> Iterator[list[Group]]:
+        rows = intake.pending_raw(self.db, BATCH)
+        yield [(self._group_transaction, rows[start:start + GROUP]) for start in range(0, len(rows), GROUP)]
+
+    @contextmanager
+    def _group_transaction(self) -> Iterator[SessionBoundDatabase]:
+        with self.db.session() as session:
+            yield SessionBoundDatabase(self.db, session)
+
+    @contextmanager
+    def _claim_locked(self) -> Iterator[list[Group]]:
         # One row per transaction: the lock is held while that row is processed, and the
         # claim commits together with the result.
         statement = (select(RawMessage).where(RawMessage.state == "pending")
                      .order_by(col(RawMessage.id)).limit(1).with_for_update(skip_locked=True))
         with self.db.session() as session:
             row = session.exec(statement).first()
-            yield [(row, SessionBoundDatabase(self.db, session))] if row else []
-
-    def _process_one(self, row: RawMessage, db: Database) -> None:
-        self._current = row.id
-        outcome = self.process(row, db=db, config=self.config, now=utcnow())
-        self._failures.pop(row.id, None)
-        log.info("raw #%d %s", row.id, describe(outcome))
+            bound = SessionBoundDatabase(self.db, session)
+            yield [(lambda: nullcontext(bound), [row])] if row else []
 
     def _count_failure(self, raw_id: int, exc: Exception) -> None:
         attempts = self._failures.get(raw_id, 0) + 1

@@ -9,7 +9,8 @@ one process they share one core through the GIL. `serve` therefore runs the work
   one byte per "mail was spooled or stored, look for it" (the child moves the listener's spool
   into the database before each batch it processes); end of file means "finish the message in hand and
   exit" (a stop, or the parent died: either way the child must not outlive it);
-- stdout, child → parent: one byte after each round of processing, which wakes the outbox worker.
+- stdout, child → parent: one byte after each committed group of messages and each round,
+  which wakes the outbox worker (acknowledgements go out while a backlog is worked through).
 
 The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
 and SIGTERM (systemd's unit uses KillMode=mixed, so its stop signal goes to `serve` alone): the
@@ -180,8 +181,10 @@ def main() -> int:
     log.info("processing worker started (pid %d)", os.getpid())
     db = connect(url)
     try:
-        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create())
-        run_child(worker, ParentLink(stdin, stdout))
+        link = ParentLink(stdin, stdout)
+        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(),
+                        on_progress=link.report_processed)
+        run_child(worker, link)
     finally:
         db.dispose()
     log.info("processing worker stopped (pid %d)", os.getpid())

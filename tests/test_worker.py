@@ -80,6 +80,26 @@ def test_a_crashing_pipeline_is_retried_then_quarantined(database, config):
     assert worker.drain() == 0
 
 
+def test_a_crash_amid_others_loses_and_duplicates_none_of_them(database, config):
+    # On SQLite the others share the crashing message's transaction (a group), which is undone.
+    ids = [accept(database, message(f"Sąsiad {number}")) for number in range(4)]
+    poisoned = ids[2]
+
+    def process(row, **kwargs):
+        if row.id == poisoned:
+            raise RuntimeError("bug in a stage")
+        return pipeline.process(row, **kwargs)
+
+    worker = Worker(db=database, config=config, process=process)
+    for _ in range(MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            worker.drain()
+    assert worker.drain() >= 1
+    assert count(database, Quarantine, Quarantine.raw_id == poisoned) == 1
+    assert count(database, Message) == 3 and count(database, Ticket) == 3
+    assert count(database, RawMessage, RawMessage.state == "done") == 3
+
+
 def test_a_database_error_is_not_counted_against_the_message(database, config):
     accept(database, message("Baza nie działa"))
 
