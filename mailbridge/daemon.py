@@ -89,8 +89,12 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 
 def _open_spool(config: Config) -> Spool:
     """The listener's spool, without the half-written files of a crash (their senders retry them)."""
-    spool = Spool(config.spool_dir).create()
-    cleared = spool.clear_unfinished()
+    try:
+        spool = Spool(config.spool_dir).create()
+        cleared = spool.clear_unfinished()
+    except OSError as exc:
+        raise ListenError(f"cannot use the spool folder {config.spool_dir}: {exc.strerror or exc}; "
+                          "it must be a folder the service user can write (it lives in state_dir)") from None
     if cleared:
         log.info("removed %d half-written spool file(s) never answered 250", cleared)
     return spool

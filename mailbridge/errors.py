@@ -47,7 +47,7 @@ class Discard(MailbridgeError):
 
 
 class ListenError(MailbridgeError):
-    """The listener cannot bind its address (in use, not ours, no permission)."""
+    """The listener cannot start: its address is in use or not ours, or its spool folder is unusable."""
 
 
 class StoreError(MailbridgeError):

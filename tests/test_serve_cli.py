@@ -64,6 +64,18 @@ def test_a_port_in_use_is_one_clear_line(tmp_path):
     assert result.stderr.splitlines() == [f"mailbridge: cannot listen on 127.0.0.1:{port}: address already in use"]
 
 
+def test_an_unusable_spool_folder_is_one_clear_line(tmp_path):
+    config = write_config(tmp_path, database_url=f"sqlite:///{tmp_path / 'mb.sqlite3'}",
+                          listener=f"port = {free_port()}")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "spool").write_text("a file where the spool folder belongs")
+    result = run_cli("serve", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"mailbridge: cannot use the spool folder {tmp_path / 'state' / 'spool'}: File exists; it must be a "
+        "folder the service user can write (it lives in state_dir)"]
+
+
 def test_an_unreachable_database_is_one_clear_line(tmp_path):
     config = write_config(tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
                           listener=f"port = {free_port()}")
