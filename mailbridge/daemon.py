@@ -2,9 +2,9 @@
 
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 processing worker in its own process (`mailbridge.worker_process`: accepting and processing then
-use a core each), which first picks up whatever a crash left pending, and the outbox worker,
-which sends what processing queued (woken after each processing round) and retries what is due,
-and the legal-deadline tick (`mailbridge.deadlines`), which queues warnings to agents. Stop:
+use a core each), which first picks up whatever a crash left pending, and whose outbox thread
+sends what processing queued and retries what is due; and the legal-deadline tick
+(`mailbridge.deadlines`), which queues warnings to agents. Stop:
 refuse new mail with 421, let DATA already being stored finish, close the connections, let the
 worker finish the message in hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry;
 mail answered 250 is in the database and is processed at the next start if it was not yet.
@@ -23,12 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge import deadlines, outbox_worker
+from mailbridge import deadlines
 from mailbridge.logs import configure_logging
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
-from mailbridge.outbox_worker import OutboxWorker
 from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, protocol_factory
 from mailbridge.spool import Spool
@@ -59,9 +58,7 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     loop.set_default_executor(ThreadPoolExecutor(DATABASE_THREADS, thread_name_prefix="db"))
     stop = stop or asyncio.Event()
     _check_templates(config)
-    # Set after each processing round, which may have queued acknowledgements and notices.
-    send = asyncio.Event()
-    worker = WorkerProcess(config, db.url, on_processed=send.set,
+    worker = WorkerProcess(config, db.url,
                            log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()))
     handler = IntakeHandler(spool=_open_spool(config), queues=config.queues, listener=config.listener,
                             on_stored=lambda name: worker.wake())
@@ -69,9 +66,8 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     server = await _listen(handler, config.listener, connections)
     _on_signals(loop, stop)
     await worker.start()
-    sending = asyncio.create_task(outbox_worker.run(OutboxWorker(db=db, config=config), stop, send))
-    # Legal-deadline warnings every [sla] tick_seconds; mail they queue wakes the outbox worker.
-    warning = asyncio.create_task(deadlines.run(db=db, config=config, stop=stop, sent=send))
+    # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
+    warning = asyncio.create_task(deadlines.run(db=db, config=config, stop=stop, on_queued=worker.wake))
     # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
     pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(worker.wake))
     port = server.sockets[0].getsockname()[1]
@@ -82,7 +78,6 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     await _stop_listener(server, handler, connections)
     await asyncio.to_thread(imap.stop_pollers, pollers)
     await worker.stop()
-    await sending
     await warning
     log.info("stopped")
 

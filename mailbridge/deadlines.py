@@ -88,9 +88,9 @@ def _thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[s
     return customer[-1], thread_references(customer)
 
 
-async def run(*, db: Database, config: Config, stop: asyncio.Event, sent: asyncio.Event,
+async def run(*, db: Database, config: Config, stop: asyncio.Event, on_queued: Callable[[], None],
               clock: Callable[[], datetime] = utcnow) -> None:
-    """Every `[sla] tick_seconds` until `stop`: queue the due warnings, then wake the outbox worker (`sent`)."""
+    """Every `[sla] tick_seconds` until `stop`: queue the due warnings, then wake the outbox worker (`on_queued`)."""
     every = config.sla.tick_seconds
     while not stop.is_set():
         try:
@@ -99,7 +99,7 @@ async def run(*, db: Database, config: Config, stop: asyncio.Event, sent: asynci
             log.error("deadline warnings paused: %s; retrying in %s s", error_line(exc), every)
         else:
             if queued:
-                sent.set()
+                on_queued()
         try:
             await asyncio.wait_for(stop.wait(), every)
         except TimeoutError:

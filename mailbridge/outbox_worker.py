@@ -1,15 +1,16 @@
 """The outbox worker: deliver due mail through the transport and record each result.
 
 `drain()` is burst mode: it sends everything due now and returns, which is what tests and a
-one-off CLI run use; `run()` is the daemon's loop around it (woken when the pipeline queued mail,
-and every POLL_SECONDS for retries whose time has come). Delivery never touches intake: what we
+one-off CLI run use; `SendingThread` is the daemon's loop around it, in the processing worker's
+process (woken after each group of messages processed, and every POLL_SECONDS for retries whose
+time has come), so that sending never takes CPU or the GIL from the SMTP listener. Delivery never touches intake: what we
 send leaves through the relay or a Maildir folder and is never read back in as incoming mail.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -79,17 +80,33 @@ class OutboxWorker:
         return None
 
 
-async def run(worker: OutboxWorker, stop: asyncio.Event, wake: asyncio.Event,
-              poll_seconds: float = POLL_SECONDS) -> None:
-    """Drain whenever woken and every `poll_seconds`, until `stop` is set."""
-    while not stop.is_set():
-        wake.clear()
-        try:
-            await asyncio.to_thread(worker.drain, stop.is_set)
-        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-            log.error("sending paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
-        stopped = asyncio.ensure_future(stop.wait())
-        woken = asyncio.ensure_future(wake.wait())
-        await asyncio.wait((stopped, woken), timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-        for future in (stopped, woken):
-            future.cancel()
+class SendingThread:
+    """The outbox worker in a thread of its own: drains when woken and every `poll_seconds`, until stopped."""
+
+    def __init__(self, worker: OutboxWorker, poll_seconds: float = POLL_SECONDS) -> None:
+        self.worker, self.poll_seconds = worker, poll_seconds
+        self._woken, self._stopping = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+
+    def start(self) -> SendingThread:
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """Mail was queued: look now rather than at the next poll."""
+        self._woken.set()
+
+    def stop(self) -> None:
+        """Finish the mail in hand (the rest of a claimed batch is given back), then return."""
+        self._stopping.set()
+        self._woken.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._woken.clear()
+            try:
+                self.worker.drain(self._stopping.is_set)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
+                log.error("sending paused: %s; retrying in %.0f s", error_line(exc), self.poll_seconds)
+            self._woken.wait(self.poll_seconds)

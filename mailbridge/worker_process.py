@@ -1,21 +1,20 @@
-"""The processing worker in a process of its own: started by `serve`, woken through a pipe, restarted if it dies.
+"""The processing and outbox workers in a process of their own: started by `serve`, woken through a pipe, restarted if it dies.
 
-Accepting mail (the listener's event loop, its database threads, the outbox worker) and
-processing it (parse, thread, store, queue the acknowledgement) are both CPU-bound Python, so in
-one process they share one core through the GIL. `serve` therefore runs the worker as a child,
-`python -m mailbridge.worker_process`, and talks to it over the child's standard streams:
-
-- stdin, parent → child: first the pickled `Config` and the database URL (length-prefixed), then
-  one byte per "mail was spooled or stored, look for it" (the child moves the listener's spool
-  into the database before each batch it processes); end of file means "finish the message in hand and
-  exit" (a stop, or the parent died: either way the child must not outlive it);
-- stdout, child → parent: one byte after each committed group of messages and each round,
-  which wakes the outbox worker (acknowledgements go out while a backlog is worked through).
+Accepting mail (the listener's event loop and its threads) and processing and sending it
+(parse, thread, store, queue and send the acknowledgement) are all CPU-bound Python, so in one
+process they share one core through the GIL, and every 250 waited behind them. `serve`
+therefore runs the workers as a child, `python -m mailbridge.worker_process`, and talks to it
+over the child's stdin: first the pickled `Config` and the database URL (length-prefixed),
+then one byte per "mail was spooled, stored or queued, look for it" (the child moves the
+listener's spool into the database before each batch it processes, and wakes its outbox thread
+after each group it commits and each round); end of file means "finish the message in hand and
+exit" (a stop, or the parent died: either way the child must not outlive it).
 
 The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
 and SIGTERM (systemd's unit uses KillMode=mixed, so its stop signal goes to `serve` alone): the
-parent decides when it stops, after the listener. A child that dies anyway loses nothing (its transaction rolls back, the raw row
-stays pending); the parent starts a new one after a pause.
+parent decides when it stops, after the listener. A child that dies anyway loses nothing (its
+transaction rolls back, the raw row stays pending, a mail being sent is due again after its
+lease); the parent starts a new one after a pause.
 """
 
 from __future__ import annotations
@@ -31,8 +30,9 @@ import threading
 from collections.abc import Callable
 
 from mailbridge.config import Config
-from mailbridge.logs import configure_logging
 from mailbridge.errors import error_line
+from mailbridge.logs import configure_logging
+from mailbridge.outbox_worker import OutboxWorker, SendingThread
 from mailbridge.spool import Spool
 from mailbridge.store.db import connect
 from mailbridge.worker import Worker
@@ -48,7 +48,7 @@ RESTART_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
 # How long a stopping worker may take to finish the message in hand before it is killed.
 STOP_SECONDS = 60.0
-WAKE, PROCESSED = b"w", b"p"
+WAKE = b"w"
 # Processing runs flat out through a backlog, while an SMTP client is waiting for each 250: the
 # worker yields the CPU to the listener whenever both want it, and has all of it otherwise.
 NICENESS = 10
@@ -58,10 +58,8 @@ _LENGTH = struct.Struct("!I")
 class WorkerProcess:
     """The parent's side: start the child, wake it, hear from it, restart it, stop it."""
 
-    def __init__(self, config: Config, url: str, *, on_processed: Callable[[], None],
-                 log_level: str = "info") -> None:
+    def __init__(self, config: Config, url: str, *, log_level: str = "info") -> None:
         self._setup = pickle.dumps((config, url, log_level))
-        self._on_processed = on_processed
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
         self._supervisor: asyncio.Task | None = None
@@ -97,13 +95,12 @@ class WorkerProcess:
         # the worker must stop when serve tells it, after the listener, not at the same moment.
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mailbridge.worker_process",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
 
     async def _supervise(self) -> None:
         pause = RESTART_SECONDS
         while True:
-            await self._listen(self._process)
             code = await self._process.wait()
             if self._stopping:
                 return
@@ -115,22 +112,16 @@ class WorkerProcess:
             pause = min(pause * 2, RESTART_MAX_SECONDS)
             await self._spawn()
 
-    async def _listen(self, process: asyncio.subprocess.Process) -> None:
-        """Wake the outbox worker whenever the child says it finished a round, until it exits."""
-        while chunk := await process.stdout.read(4096):
-            if PROCESSED in chunk:
-                self._on_processed()
-
 
 def _exit_text(code: int) -> str:
     return f"signal {-code}" if code < 0 else f"code {code}"
 
 
 class ParentLink:
-    """The child's side of the pipes: wake-ups and end of file from stdin, reports to stdout."""
+    """The child's side of the pipe: wake-ups and end of file from stdin."""
 
-    def __init__(self, stdin, stdout) -> None:
-        self._stdin, self._stdout = stdin, stdout
+    def __init__(self, stdin) -> None:
+        self._stdin = stdin
         self.woken = threading.Event()
         self.closed = threading.Event()
         threading.Thread(target=self._read, name="parent-link", daemon=True).start()
@@ -141,15 +132,9 @@ class ParentLink:
         self.closed.set()
         self.woken.set()
 
-    def report_processed(self) -> None:
-        try:
-            self._stdout.write(PROCESSED)
-            self._stdout.flush()
-        except BrokenPipeError:
-            self.closed.set()
 
-
-def run_child(worker: Worker, link: ParentLink, poll_seconds: float = POLL_SECONDS) -> None:
+def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
+              poll_seconds: float = POLL_SECONDS) -> None:
     """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go."""
     while not link.closed.is_set():
         link.woken.clear()
@@ -157,7 +142,7 @@ def run_child(worker: Worker, link: ParentLink, poll_seconds: float = POLL_SECON
             worker.drain(link.closed.is_set)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
             log.error("processing paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
-        link.report_processed()
+        after_round()
         link.woken.wait(poll_seconds)
 
 
@@ -175,17 +160,17 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     os.nice(NICENESS)
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdin = sys.stdin.buffer
     config, url, level = _read_setup(stdin)
     configure_logging(level)
     log.info("processing worker started (pid %d)", os.getpid())
     db = connect(url)
+    sending = SendingThread(OutboxWorker(db=db, config=config)).start()
     try:
-        link = ParentLink(stdin, stdout)
-        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(),
-                        on_progress=link.report_processed)
-        run_child(worker, link)
+        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(), on_progress=sending.wake)
+        run_child(worker, ParentLink(stdin), after_round=sending.wake)
     finally:
+        sending.stop()
         db.dispose()
     log.info("processing worker stopped (pid %d)", os.getpid())
     return 0
