@@ -103,7 +103,12 @@ def allocate_code(prefix: str, *, session: Session) -> str:
     return format_code(prefix, value)
 
 
-def create_ticket(
+def create_ticket(*, session: Session, **fields) -> Ticket:
+    """A new ticket, stored, the requester recorded as its first participant (`fields`: see `new_ticket`)."""
+    return store_ticket(new_ticket(session=session, **fields), session=session)
+
+
+def new_ticket(
     *,
     session: Session,
     queue: str,
@@ -117,11 +122,11 @@ def create_ticket(
     linked_ticket_id: int | None = None,
     columns: Mapping[str, object] | None = None,
 ) -> Ticket:
-    """A new ticket with its code, the requester recorded as its first participant.
+    """A new ticket with its code, not stored yet: `store_ticket` writes it.
 
     `columns`: further values known when it opens (its classification), stored with it.
     """
-    ticket = Ticket(
+    return Ticket(
         code=allocate_code(code_prefix, session=session),
         queue=queue,
         requester=requester.lower(),
@@ -134,8 +139,12 @@ def create_ticket(
         linked_ticket_id=linked_ticket_id,
         **(columns or {}),
     )
+
+
+def store_ticket(ticket: Ticket, *, session: Session) -> Ticket:
+    """Insert a new ticket and record its requester as its first participant."""
     add_row(ticket, session=session)
-    add_participant(ticket.id, requester, requester_name, "requester", session=session)
+    add_participant(ticket.id, ticket.requester, ticket.requester_name, "requester", session=session)
     return ticket
 
 
@@ -236,8 +245,22 @@ def mark_raw(raw_id: int, state: str, *, session: Session) -> None:
     session.execute(_MARK_RAW, {"raw_id": raw_id, "new_state": state})
 
 
+def ticket_by_id(ticket_id: int, *, session: Session) -> Ticket | None:
+    """The ticket with this id, held for the rest of the transaction (see `_held`)."""
+    return _held(session.get(Ticket, ticket_id), session=session)
+
+
 def ticket_by_code(code: str, *, session: Session) -> Ticket | None:
-    return session.exec(select(Ticket).where(Ticket.code == code.upper())).first()
+    """The ticket with this code, held for the rest of the transaction (see `_held`)."""
+    return _held(session.exec(select(Ticket).where(Ticket.code == code.upper())).first(), session=session)
+
+
+def _held(ticket: Ticket | None, *, session: Session) -> Ticket | None:
+    # The session's identity map holds what it loaded only weakly: a ticket that threading
+    # looked at and let go was read again by the pipeline's next lookup of the same id.
+    if ticket is not None:
+        session.info.setdefault("held_tickets", {})[ticket.id] = ticket
+    return ticket
 
 
 def list_tickets(
