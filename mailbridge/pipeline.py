@@ -150,8 +150,9 @@ def _store(
                            secret=secret, now=now, raw_row=raw_row)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
-    if placement.ticket is not None:
-        # Before the next flush, so the status log stamps a reopen with this time.
+    if placement.ticket is not None and not placement.created:
+        # Before the next flush, so the status log stamps a reopen with this time (a new ticket
+        # was made at this time: setting it again only made the session flush it for nothing).
         placement.ticket.updated_at = now
     row = repo.add_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
     repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
