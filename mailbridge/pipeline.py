@@ -330,7 +330,8 @@ def _message_row(
     placement: Placement, kind: str,
 ) -> Message:
     sender = message.from_
-    return Message(
+    return repo.new_row(
+        Message,
         raw_id=raw_row.id,
         ticket_id=placement.ticket.id if placement.ticket else None,
         message_id=message_id,

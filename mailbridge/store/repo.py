@@ -8,9 +8,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -32,6 +32,7 @@ from mailbridge.store.models import (
 if TYPE_CHECKING:
     from mailbridge.parse.model import Attachment as ParsedAttachment
 
+Row = TypeVar("Row", bound=SQLModel)
 CODE_DIGITS = 6
 _MESSAGE_ID_CONSTRAINT = "uq_message_message_id"
 
@@ -63,6 +64,26 @@ def _insert(dialect_name: str, table, ignoring: tuple[str, ...], returning: str 
     if ignoring:
         statement = statement.on_conflict_do_nothing(index_elements=list(ignoring))
     return statement.returning(table.c[returning]) if returning else statement
+
+
+def new_row(model: type[Row], **values: object) -> Row:
+    """A new, unsaved row of a table model: `values` over the fields' defaults, not validated.
+
+    Made the way SQLAlchemy makes an object a query loads, not by the model's constructor,
+    which sets every field through SQLModel's and SQLAlchemy's attribute events and cost more
+    than the INSERT that stores the row (`add_row`). The constructor of a table model does not
+    validate either; it ignores an unknown name, which here is an error.
+    """
+    fields = model.model_fields
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    row = inspect(model).class_manager.new_instance()
+    # The given values first, then the defaults: the order (and repr) the constructor gives.
+    row.__dict__.update(values)
+    row.__dict__.update({name: field.get_default(call_default_factory=True) for name, field in fields.items()
+                         if name not in values and not field.is_required()})
+    return row
 
 
 def add_row(row: SQLModel, *, session: Session) -> SQLModel:
@@ -126,7 +147,8 @@ def new_ticket(
 
     `columns`: further values known when it opens (its classification), stored with it.
     """
-    return Ticket(
+    return new_row(
+        Ticket,
         code=allocate_code(code_prefix, session=session),
         queue=queue,
         requester=requester.lower(),
@@ -191,7 +213,8 @@ def store_attachment(
     """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
     blob = {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
     session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), blob)
-    row = Attachment(
+    row = new_row(
+        Attachment,
         message_row_id=message_row_id,
         filename=attachment.filename,
         safe_name=safe_filename(attachment.filename, attachment.content_type, index),
