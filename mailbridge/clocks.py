@@ -80,7 +80,7 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
     """
     computed = compute(ticket, session=session, config=config, now=now, opening=opening)
     active = ticket.status in ("new", "open")
-    ticket.next_due_at = computed.next_due if active else None
+    _set(ticket, "next_due_at", computed.next_due if active else None)
     legal = computed.legal
     running = legal is not None and legal.stopped_at is None
     warn_at = legal.warn_at if running else None
@@ -89,9 +89,16 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         # The warning for this same deadline was given: `deadlines.warn_due` empties the time when
         # it mails the agents, and arming it again would only make the next tick claim it for nothing.
         warn_at = None
-    ticket.deadline_at = legal.due_at if running else None
-    ticket.deadline_warn_at = warn_at
+    _set(ticket, "deadline_at", legal.due_at if running else None)
+    _set(ticket, "deadline_warn_at", warn_at)
     return computed
+
+
+def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
+    # Setting a due time to the one it has still marks the ticket changed, and the commit then
+    # ran an ORM flush with nothing to write: a reply mostly leaves the due times as they were.
+    if getattr(ticket, field) != value:
+        setattr(ticket, field, value)
 
 
 def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:
