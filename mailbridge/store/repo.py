@@ -124,7 +124,7 @@ def allocate_code(prefix: str, *, session: Session) -> str:
     return format_code(prefix, value)
 
 
-def create_ticket(*, session: Session, **fields) -> Ticket:
+def create_ticket(*, session: Session, **fields: object) -> Ticket:
     """A new ticket, stored, the requester recorded as its first participant (`fields`: see `new_ticket`)."""
     return store_ticket(new_ticket(session=session, **fields), session=session)
 
