@@ -78,7 +78,10 @@ def new_row(model: type[Row], **values: object) -> Row:
     unknown = values.keys() - fields.keys()
     if unknown:
         raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
-    row = inspect(model).class_manager.new_instance()
+    mapper = inspect(model)
+    # As the constructor does first: the models' mappings are completed at their first use.
+    mapper.registry.configure()
+    row = mapper.class_manager.new_instance()
     # The given values first, then the defaults: the order (and repr) the constructor gives.
     row.__dict__.update(values)
     row.__dict__.update({name: field.get_default(call_default_factory=True) for name, field in fields.items()
