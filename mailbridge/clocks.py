@@ -20,7 +20,7 @@ from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
 from mailbridge.errors import NotFound
 from mailbridge.store import repo, repo_clock
 from mailbridge.store.db import Database
-from mailbridge.store.models import Message, Ticket
+from mailbridge.store.models import Ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +42,20 @@ class TicketClocks:
         return next((c for c in self.clocks if c.name == "deadline"), None)
 
 
-def events_of(ticket: Ticket, *, session: Session, opened_by: Message | None = None) -> list[sla.Event]:
+def events_of(ticket: Ticket, *, session: Session, opening: sla.Event | None = None) -> list[sla.Event]:
     """The ticket's clock events: customer and agent mail, and status changes, in time order.
 
-    `opened_by` is the message that opened the ticket in this transaction: it is then the one
-    event there can be, and nothing needs to be read back.
+    `opening` is the received time and kind of the message that opens the ticket in this
+    transaction: it is then the one event there can be, and nothing needs to be read back.
     """
-    if opened_by is not None:
-        first = sla.Event(opened_by.received_at, opened_by.kind)
-        return [first] if opened_by.kind in repo_clock.MESSAGE_EVENTS else []
+    if opening is not None:
+        return [opening] if opening.kind in repo_clock.MESSAGE_EVENTS else []
     return [sla.Event(at, kind) for at, kind in repo_clock.clock_events(ticket.id, session=session)]
 
 
 def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime,
-            opened_by: Message | None = None) -> TicketClocks:
-    """The clocks of `ticket` under the config's policy for it, as of `now` (`opened_by`: see `events_of`)."""
+            opening: sla.Event | None = None) -> TicketClocks:
+    """The clocks of `ticket` under the config's policy for it, as of `now` (`opening`: see `events_of`)."""
     queue = config.queue(ticket.queue)
     if queue is None:
         return TicketClocks(None, None, [])
@@ -67,17 +66,21 @@ def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         policy_for_clocks = sla.Policy("none", queue_calendar(config, queue))
     else:
         policy_for_clocks = policy
-    found = sla.clocks(events_of(ticket, session=session, opened_by=opened_by), received_at=ticket.received_at,
+    found = sla.clocks(events_of(ticket, session=session, opening=opening), received_at=ticket.received_at,
                        policy=policy_for_clocks, now=now, deadline=deadline)
     return TicketClocks(policy, deadline, found)
 
 
 def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
-            opened_by: Message | None = None) -> TicketClocks:
-    """Recompute the ticket's clocks and store the due times that are looked up by index."""
-    computed = compute(ticket, session=session, config=config, now=now, opened_by=opened_by)
+            opening: sla.Event | None = None) -> TicketClocks:
+    """Recompute the ticket's clocks and set the due times that are looked up by index.
+
+    The ticket is one of the session's, whose changes its next flush writes, or (with `opening`,
+    see `events_of`) a new one not stored yet, whose INSERT then carries them.
+    """
+    computed = compute(ticket, session=session, config=config, now=now, opening=opening)
     active = ticket.status in ("new", "open")
-    ticket.next_due_at = computed.next_due if active else None
+    _set(ticket, "next_due_at", computed.next_due if active else None)
     legal = computed.legal
     running = legal is not None and legal.stopped_at is None
     warn_at = legal.warn_at if running else None
@@ -86,10 +89,16 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         # The warning for this same deadline was given: `deadlines.warn_due` empties the time when
         # it mails the agents, and arming it again would only make the next tick claim it for nothing.
         warn_at = None
-    ticket.deadline_at = legal.due_at if running else None
-    ticket.deadline_warn_at = warn_at
-    session.add(ticket)
+    _set(ticket, "deadline_at", legal.due_at if running else None)
+    _set(ticket, "deadline_warn_at", warn_at)
     return computed
+
+
+def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
+    # Setting a due time to the one it has still marks the ticket changed, and the commit then
+    # ran an ORM flush with nothing to write: a reply mostly leaves the due times as they were.
+    if getattr(ticket, field) != value:
+        setattr(ticket, field, value)
 
 
 def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.config.models import Config, QueueConfig
-from mailbridge import clocks, notify
+from mailbridge import clocks, notify, sla
 from mailbridge.classify import classify_ticket
 from mailbridge.errors import Discard
 from mailbridge.intake import accept_raw, get_raw, mark_retried
@@ -150,18 +150,19 @@ def _store(
                            secret=secret, now=now, raw_row=raw_row)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
-    if placement.ticket is not None:
-        # Before the next flush, so the status log stamps a reopen with this time.
+    if placement.ticket is not None and not placement.created:
+        # Before the next flush, so the status log stamps a reopen with this time (a new ticket
+        # was made at this time: setting it again only made the session flush it for nothing).
         placement.ticket.updated_at = now
     row = repo.add_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
     repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
     for index, attachment in enumerate(message.attachments, start=1):
         repo.store_attachment(row.id, attachment, index, session=session)
-    if placement.ticket is not None:
+    if placement.ticket is not None and not placement.created:
         session.add(placement.ticket)
-        # Before the effects: the acknowledgement says when to expect an answer.
-        clocks.refresh(placement.ticket, session=session, config=config, now=now,
-                       opened_by=row if placement.created else None)
+        # Before the effects: a notice says when to expect an answer (a new ticket's clocks are
+        # set before it is stored, see `_open_ticket`).
+        clocks.refresh(placement.ticket, session=session, config=config, now=now)
     notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
                          session=session, config=config, secret=secret, now=now)
     return _outcome(placement, decision, message_id)
@@ -207,10 +208,11 @@ def _place(
         # and an agent's "thanks, closing this" must not start a new ticket either.
         return Placement(ticket, False, thread.rule, thread.detail)
     if ticket is None:
-        opened = _open_ticket(message, decision.queue, session=session, config=config, now=now, raw_row=raw_row)
+        opened = _open_ticket(message, decision.queue, kind, session=session, config=config, now=now,
+                              raw_row=raw_row)
         return Placement(opened, True, thread.rule, thread.detail)
     if auto is None and ticket.status in REOPENED_FROM:
-        return _reopen_or_follow(ticket, message, decision, thread, session=session, config=config,
+        return _reopen_or_follow(ticket, message, decision, thread, kind, session=session, config=config,
                                  now=now, raw_row=raw_row)
     if thread.rule == "referenced-by":
         _adopt_original(ticket, message, decision.queue, config.queues, session=session)
@@ -252,14 +254,14 @@ def _place_report(message: ParsedMessage, *, session: Session, secret: bytes) ->
 
 
 def _reopen_or_follow(
-    ticket: Ticket, message: ParsedMessage, decision: RouteDecision, thread: ThreadDecision, *,
+    ticket: Ticket, message: ParsedMessage, decision: RouteDecision, thread: ThreadDecision, kind: str, *,
     session: Session, config: Config, now: datetime, raw_row: RawMessage,
 ) -> Placement:
     """A customer writing to a resolved ticket reopens it; to a long-closed one, starts anew."""
     window = timedelta(days=config.threading.reopen_window_days)
     if ticket.status == "closed" and (ticket.closed_at is None or now - ticket.closed_at > window):
-        opened = _open_ticket(message, decision.queue, session=session, config=config, now=now, raw_row=raw_row,
-                              linked_to=ticket)
+        opened = _open_ticket(message, decision.queue, kind, session=session, config=config, now=now,
+                              raw_row=raw_row, linked_to=ticket)
         detail = f"{thread.detail}; {ticket.code} closed more than {window.days} days ago"
         return Placement(opened, True, "closed-ticket-new", detail)
     previous = ticket.status
@@ -271,12 +273,12 @@ def _reopen_or_follow(
 
 
 def _open_ticket(
-    message: ParsedMessage, queue: QueueConfig, *, session: Session, config: Config, now: datetime,
+    message: ParsedMessage, queue: QueueConfig, kind: str, *, session: Session, config: Config, now: datetime,
     raw_row: RawMessage, linked_to: Ticket | None = None,
 ) -> Ticket:
     """A new ticket in the routed queue, classified, with the first message's people as its participants."""
     sender = message.from_ or None
-    ticket = repo.create_ticket(
+    ticket = repo.new_ticket(
         session=session,
         queue=queue.name,
         code_prefix=queue.code_prefix,
@@ -290,6 +292,10 @@ def _open_ticket(
         # Known before it is stored, so the new row is written once, not written and then updated.
         columns=_classify_new(message, queue.name, raw_row, config),
     )
+    # Its opening message (of `kind`) is its one clock event, so its due times are known now
+    # too and go into its INSERT rather than into an UPDATE after it.
+    clocks.refresh(ticket, session=session, config=config, now=now, opening=sla.Event(raw_row.received_at, kind))
+    repo.store_ticket(ticket, session=session)
     for address, name, role in _first_participants(message, queue, config.queues):
         repo.add_participant(ticket.id, address, name, role, session=session)
     return ticket
@@ -324,7 +330,8 @@ def _message_row(
     placement: Placement, kind: str,
 ) -> Message:
     sender = message.from_
-    return Message(
+    return repo.new_row(
+        Message,
         raw_id=raw_row.id,
         ticket_id=placement.ticket.id if placement.ticket else None,
         message_id=message_id,

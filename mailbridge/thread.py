@@ -32,7 +32,7 @@ from mailbridge.parse.model import ParsedMessage
 from mailbridge.route import RouteDecision, plus_tag
 from mailbridge.store import repo_thread
 from mailbridge.store.models import Ticket
-from mailbridge.store.repo import is_participant, ticket_by_code
+from mailbridge.store.repo import is_participant, ticket_by_code, ticket_by_id
 from mailbridge.tokens import read_ticket_token, ticket_from_message_id
 
 DERIVED_DOMAIN = "mailbridge.invalid"
@@ -210,7 +210,7 @@ def _shared_reference(inputs: _Inputs) -> ThreadDecision | None:
     sender = _sender(inputs)
     for ref in (ref for ref in refs if ref in found):
         ticket_id, sibling = found[ref]
-        ticket = inputs.session.get(Ticket, ticket_id)
+        ticket = ticket_by_id(ticket_id, session=inputs.session)
         role = _sender_role(inputs, ticket, sender)
         if role is not None:
             detail = f"stored <{sibling}> of {ticket.code} also refers to <{ref}>, sender is the {role}"
@@ -273,11 +273,11 @@ def _agents_of(inputs: _Inputs, queue_name: str) -> set[str]:
 
 
 def _existing_ticket(inputs: _Inputs, ticket_id: int | None) -> Ticket | None:
-    return inputs.session.get(Ticket, ticket_id) if ticket_id is not None else None
+    return ticket_by_id(ticket_id, session=inputs.session) if ticket_id is not None else None
 
 
 def _code(inputs: _Inputs, ticket_id: int) -> str:
-    ticket = inputs.session.get(Ticket, ticket_id)
+    ticket = ticket_by_id(ticket_id, session=inputs.session)
     return ticket.code if ticket else f"ticket {ticket_id}"
 
 

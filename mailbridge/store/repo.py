@@ -8,9 +8,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -32,6 +32,7 @@ from mailbridge.store.models import (
 if TYPE_CHECKING:
     from mailbridge.parse.model import Attachment as ParsedAttachment
 
+Row = TypeVar("Row", bound=SQLModel)
 CODE_DIGITS = 6
 _MESSAGE_ID_CONSTRAINT = "uq_message_message_id"
 
@@ -63,6 +64,29 @@ def _insert(dialect_name: str, table, ignoring: tuple[str, ...], returning: str 
     if ignoring:
         statement = statement.on_conflict_do_nothing(index_elements=list(ignoring))
     return statement.returning(table.c[returning]) if returning else statement
+
+
+def new_row(model: type[Row], **values: object) -> Row:
+    """A new, unsaved row of a table model: `values` over the fields' defaults, not validated.
+
+    Made the way SQLAlchemy makes an object a query loads, not by the model's constructor,
+    which sets every field through SQLModel's and SQLAlchemy's attribute events and cost more
+    than the INSERT that stores the row (`add_row`). The constructor of a table model does not
+    validate either; it ignores an unknown name, which here is an error.
+    """
+    fields = model.model_fields
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    mapper = inspect(model)
+    # As the constructor does first: the models' mappings are completed at their first use.
+    mapper.registry.configure()
+    row = mapper.class_manager.new_instance()
+    # The given values first, then the defaults: the order (and repr) the constructor gives.
+    row.__dict__.update(values)
+    row.__dict__.update({name: field.get_default(call_default_factory=True) for name, field in fields.items()
+                         if name not in values and not field.is_required()})
+    return row
 
 
 def add_row(row: SQLModel, *, session: Session) -> SQLModel:
@@ -103,7 +127,12 @@ def allocate_code(prefix: str, *, session: Session) -> str:
     return format_code(prefix, value)
 
 
-def create_ticket(
+def create_ticket(*, session: Session, **fields: object) -> Ticket:
+    """A new ticket, stored, the requester recorded as its first participant (`fields`: see `new_ticket`)."""
+    return store_ticket(new_ticket(session=session, **fields), session=session)
+
+
+def new_ticket(
     *,
     session: Session,
     queue: str,
@@ -117,11 +146,12 @@ def create_ticket(
     linked_ticket_id: int | None = None,
     columns: Mapping[str, object] | None = None,
 ) -> Ticket:
-    """A new ticket with its code, the requester recorded as its first participant.
+    """A new ticket with its code, not stored yet: `store_ticket` writes it.
 
     `columns`: further values known when it opens (its classification), stored with it.
     """
-    ticket = Ticket(
+    return new_row(
+        Ticket,
         code=allocate_code(code_prefix, session=session),
         queue=queue,
         requester=requester.lower(),
@@ -134,8 +164,12 @@ def create_ticket(
         linked_ticket_id=linked_ticket_id,
         **(columns or {}),
     )
+
+
+def store_ticket(ticket: Ticket, *, session: Session) -> Ticket:
+    """Insert a new ticket and record its requester as its first participant."""
     add_row(ticket, session=session)
-    add_participant(ticket.id, requester, requester_name, "requester", session=session)
+    add_participant(ticket.id, ticket.requester, ticket.requester_name, "requester", session=session)
     return ticket
 
 
@@ -182,7 +216,8 @@ def store_attachment(
     """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
     blob = {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
     session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), blob)
-    row = Attachment(
+    row = new_row(
+        Attachment,
         message_row_id=message_row_id,
         filename=attachment.filename,
         safe_name=safe_filename(attachment.filename, attachment.content_type, index),
@@ -236,8 +271,22 @@ def mark_raw(raw_id: int, state: str, *, session: Session) -> None:
     session.execute(_MARK_RAW, {"raw_id": raw_id, "new_state": state})
 
 
+def ticket_by_id(ticket_id: int, *, session: Session) -> Ticket | None:
+    """The ticket with this id, held for the rest of the transaction (see `_held`)."""
+    return _held(session.get(Ticket, ticket_id), session=session)
+
+
 def ticket_by_code(code: str, *, session: Session) -> Ticket | None:
-    return session.exec(select(Ticket).where(Ticket.code == code.upper())).first()
+    """The ticket with this code, held for the rest of the transaction (see `_held`)."""
+    return _held(session.exec(select(Ticket).where(Ticket.code == code.upper())).first(), session=session)
+
+
+def _held(ticket: Ticket | None, *, session: Session) -> Ticket | None:
+    # The session's identity map holds what it loaded only weakly: a ticket that threading
+    # looked at and let go was read again by the pipeline's next lookup of the same id.
+    if ticket is not None:
+        session.info.setdefault("held_tickets", {})[ticket.id] = ticket
+    return ticket
 
 
 def list_tickets(
