@@ -104,22 +104,12 @@ def claim(db: Database, now: datetime, limit: int = 1) -> list[Outbox]:
 
 def mark_sent(db: Database, row_ids: Sequence[int], now: datetime) -> None:
     """Record mails as sent, all in one transaction."""
-    if not row_ids:
-        return
-    table = Outbox.__table__
-    with db.session() as session:
-        session.execute(update(table).where(table.c.id.in_(list(row_ids)))
-                        .values(state="sent", sent_at=now, last_error=""))
+    _set_all(db, row_ids, state="sent", sent_at=now, last_error="")
 
 
 def give_back(db: Database, row_ids: Sequence[int], now: datetime) -> None:
     """Give back claimed mails that were not tried (a stop came first): due now, the attempt uncounted."""
-    if not row_ids:
-        return
-    table = Outbox.__table__
-    with db.session() as session:
-        session.execute(update(table).where(table.c.id.in_(list(row_ids)))
-                        .values(next_attempt_at=now, attempts=table.c.attempts - 1))
+    _set_all(db, row_ids, next_attempt_at=now, attempts=Outbox.__table__.c.attempts - 1)
 
 
 def mark_retry(db: Database, row: Outbox, now: datetime, error: str, max_attempts: int) -> bool:
@@ -179,9 +169,15 @@ def get(db: Database, row_id: int) -> Outbox | None:
 
 
 def _set(db: Database, row_id: int, **values: object) -> None:
+    _set_all(db, [row_id], **values)
+
+
+def _set_all(db: Database, row_ids: Sequence[int], **values: object) -> None:
+    if not row_ids:
+        return
     table = Outbox.__table__
     with db.session() as session:
-        session.execute(update(table).where(table.c.id == row_id).values(**values))
+        session.execute(update(table).where(table.c.id.in_(list(row_ids))).values(**values))
 
 
 def mark_undeliverable(address: str, *, session: Session, until: datetime, status: str, now: datetime) -> None:
