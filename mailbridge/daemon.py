@@ -4,10 +4,10 @@ Start (the database is already open): refuse broken mail templates, bind the lis
 processing worker in its own process (`mailbridge.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
 sends what processing queued and retries what is due; and the legal-deadline tick
-(`mailbridge.deadlines`), which queues warnings to agents. Stop:
-refuse new mail with 421, let DATA already being stored finish, close the connections, let the
-worker finish the message in hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry;
-mail answered 250 is in the database and is processed at the next start if it was not yet.
+(`mailbridge.deadlines`), which queues warnings to agents. Stop: refuse new mail with 421, let
+DATA already being stored finish, close the connections, let the worker finish the message in
+hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
+the spool or the database and is processed at the next start if it was not yet.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from aiosmtpd.smtp import SMTP
 
 from mailbridge import deadlines
-from mailbridge.logs import configure_logging
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
+from mailbridge.logs import configure_logging
 from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, protocol_factory
 from mailbridge.spool import Spool
@@ -37,10 +37,11 @@ from mailbridge.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
-# How long DATA already being written may take to reach the database once a stop is asked.
+# How long DATA already being written may take to reach the spool once a stop is asked.
 STOP_GRACE_SECONDS = 10.0
-# Database calls run in threads; a small fixed pool keeps them within the connection pool
-# (5 + 10 connections by default) however many SMTP clients are connected at once.
+# Spool writes and database calls (IMAP intake, deadline ticks) run in threads; a small fixed
+# pool keeps them within the connection pool (5 + 10 connections by default) and the disk's
+# patience however many SMTP clients are connected at once.
 DATABASE_THREADS = 8
 
 
