@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from mailbridge.sources.smtp_data import LINE_TOO_LONG, TOO_MUCH, DataReader
