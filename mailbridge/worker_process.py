@@ -56,7 +56,7 @@ _LENGTH = struct.Struct("!I")
 
 
 class WorkerProcess:
-    """The parent's side: start the child, wake it, hear from it, restart it, stop it."""
+    """The parent's side: start the child, wake it, restart it when it dies, stop it."""
 
     def __init__(self, config: Config, url: str, *, log_level: str = "info") -> None:
         self._setup = pickle.dumps((config, url, log_level))
@@ -70,7 +70,7 @@ class WorkerProcess:
         self._supervisor = asyncio.create_task(self._supervise())
 
     def wake(self) -> None:
-        """Tell the child that mail was stored (a no-op while it is being restarted)."""
+        """Tell the child that mail was spooled, stored or queued (a no-op while it is being restarted)."""
         process = self._process
         if process is not None and process.stdin is not None and not process.stdin.is_closing():
             process.stdin.write(WAKE)
