@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from bench import mailgen, serve_proc
-from mailbridge import intake, pipeline
+from mailbridge import pipeline
+from mailbridge.intake import durable
 from mailbridge.config import load_config
 from mailbridge.store.db import open_database
 from mailbridge.store.types import utcnow
@@ -29,7 +30,7 @@ def measure(messages: int, seed: int = 1, profile: bool = False) -> dict:
         config = load_config(serve_proc.write_config(root), env={})
         db = open_database(f"sqlite:///{serve_proc.database_path(root)}")
         try:
-            rows = [intake.accept_raw(raw, db=db, source="bench", received_at=utcnow())[0]
+            rows = [durable.accept_raw(raw, db=db, source="bench", received_at=utcnow())[0]
                     for raw in mailgen.generate(messages, seed)]
             profiler = _profiler() if profile else None
             started = time.perf_counter()

@@ -28,11 +28,13 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.config.models import Config, QueueConfig
-from mailbridge import clocks, notify, sla
+from mailbridge.sla import clocks
+from mailbridge.outgoing import notify
+from mailbridge.sla import clockmath
 from mailbridge.classify import classify_ticket
 from mailbridge.errors import Discard
-from mailbridge.intake import accept_raw, get_raw, mark_retried
-from mailbridge.intake import quarantine as park
+from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
+from mailbridge.intake.durable import quarantine as park
 from mailbridge.outcome import Outcome
 from mailbridge.parse import parse_message
 from mailbridge.parse.model import ParsedMessage
@@ -294,7 +296,7 @@ def _open_ticket(
     )
     # Its opening message (of `kind`) is its one clock event, so its due times are known now
     # too and go into its INSERT rather than into an UPDATE after it.
-    clocks.refresh(ticket, session=session, config=config, now=now, opening=sla.Event(raw_row.received_at, kind))
+    clocks.refresh(ticket, session=session, config=config, now=now, opening=clockmath.Event(raw_row.received_at, kind))
     repo.store_ticket(ticket, session=session)
     for address, name, role in _first_participants(message, queue, config.queues):
         repo.add_participant(ticket.id, address, name, role, session=session)

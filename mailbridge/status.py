@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbridge import clocks, notify
+from mailbridge.sla import clocks
+from mailbridge.outgoing import notify
 from mailbridge.config.models import Config
 from mailbridge.errors import MailbridgeError, NotFound
 from mailbridge.store import repo

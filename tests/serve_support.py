@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from mailbridge import daemon
+from mailbridge.service import daemon
 from mailbridge.config import Config, load_config
 from mailbridge.store.db import Database
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge import bizcal
-from mailbridge.bizcal import (
+from mailbridge.sla import bizcal
+from mailbridge.sla.bizcal import (
     Block,
     Calendar,
     CalendarError,

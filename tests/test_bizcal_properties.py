@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbridge import bizcal
-from mailbridge.bizcal import (
+from mailbridge.sla import bizcal
+from mailbridge.sla.bizcal import (
     Calendar,
     add_business_days,
     add_business_minutes,

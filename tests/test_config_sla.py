@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge import bizcal
+from mailbridge.sla import bizcal
 from mailbridge.config import ConfigError, load_config
 from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
 

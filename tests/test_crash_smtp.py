@@ -17,7 +17,7 @@ import time
 from serve_support import ServeProcess, count, free_port, message, wait_until, write_config
 from sqlmodel import select
 
-from mailbridge import intake
+from mailbridge.intake import durable
 from mailbridge.store.models import Message, RawMessage, Ticket
 
 MESSAGES = 240
@@ -113,7 +113,7 @@ def assert_stored_exactly_once(db, acknowledged: set[str], abandoned: set[str]) 
     assert all(stored.count(mid) == 1 for mid in acknowledged)
     assert len(stored) == len(set(stored)) and set(stored) <= acknowledged | abandoned
     # Nothing half-stored: each raw row is done and has its one message on a ticket.
-    held = [f"{q.stage}: {q.error}" for q in intake.list_quarantine(db, None)[:3]]
+    held = [f"{q.stage}: {q.error}" for q in durable.list_quarantine(db, None)[:3]]
     assert {state for _, state in raws} <= {"done"}, held
     assert sorted(m.raw_id for m in messages) == sorted(raw_id for raw_id, _ in raws)
     assert all(m.ticket_id is not None for m in messages)

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from mailbridge import deadlines, pipeline, status
+from mailbridge import pipeline, status
+from mailbridge.service import deadlines
 from mailbridge.config import load_config
 from mailbridge.store import repo
 from mailbridge.store.models import Outbox, Ticket

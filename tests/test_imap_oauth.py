@@ -19,7 +19,7 @@ from serve_support import count, message, wait_until, write_config
 from mailbridge.config import load_config
 from mailbridge.sources import imap_oauth
 from mailbridge.sources.imap import Poller
-from mailbridge.sources.imap_client import ImapProblem
+from mailbridge.sources.imap_problem import ImapProblem
 from mailbridge.store.models import RawMessage
 
 SECRET = "app-secret-7Hq2x"

@@ -15,7 +15,7 @@ from mailbridge.config import load_config
 from mailbridge.sources.imap import Poller
 from mailbridge.store import imap_state
 from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
-from mailbridge.worker import Worker
+from mailbridge.service.worker import Worker
 
 PROCESSED = "mailbridge-processed"
 
@@ -344,7 +344,7 @@ def test_tls_modes_with_a_private_ca(tmp_path, database, dovecot, mailbox, tls):
 
 
 def test_an_untrusted_certificate_is_a_clear_tls_problem(tmp_path, database, dovecot, mailbox):
-    from mailbridge.sources.imap_client import ImapProblem
+    from mailbridge.sources.imap_problem import ImapProblem
 
     config = configure(tmp_path, database, dovecot, mailbox.user, host="localhost", port=dovecot.tls_port,
                        tls="implicit")

@@ -12,7 +12,7 @@ from threading import Barrier
 import pytest
 from sqlmodel import func, select
 
-from mailbridge import intake
+from mailbridge.intake import durable
 from mailbridge.errors import NotFound
 from mailbridge.store.db import open_database
 from mailbridge.store.models import RawMessage
@@ -26,7 +26,7 @@ RAW = (
 
 
 def _accept(database, raw: bytes = RAW):
-    return intake.accept_raw(raw, db=database, source="file:/tmp/x.eml", received_at=RECEIVED)
+    return durable.accept_raw(raw, db=database, source="file:/tmp/x.eml", received_at=RECEIVED)
 
 
 def _raw_count(database) -> int:
@@ -43,11 +43,11 @@ def test_the_same_bytes_twice_are_stored_once(database):
 
 
 def test_raw_bytes_come_back_byte_for_byte_with_their_envelope(database):
-    row, _ = intake.accept_raw(
+    row, _ = durable.accept_raw(
         RAW, db=database, source="smtp", received_at=RECEIVED,
         envelope_from="zofia@example.pl", envelope_rcpts=["pomoc-dynamics+abc@example.com"],
     )
-    stored = intake.get_raw(database, row.id)
+    stored = durable.get_raw(database, row.id)
     assert stored.content == RAW
     assert stored.size == len(RAW)
     assert stored.envelope_rcpts == ["pomoc-dynamics+abc@example.com"]
@@ -75,7 +75,7 @@ _PROCESS_SCRIPT = textwrap.dedent(
     import sys, time
     from datetime import UTC, datetime
     from pathlib import Path
-    from mailbridge.intake import accept_raw
+    from mailbridge.intake.durable import accept_raw
     from mailbridge.store.db import connect
     db = connect(sys.argv[1])
     print("ready", flush=True)
@@ -109,53 +109,53 @@ def test_after_a_crash_the_accepted_message_is_pending_and_a_redelivery_is_not_a
     # A crash right after the commit: nothing else ran. A new process opens the same database.
     database.dispose()
     reopened = open_database(database.url)
-    assert [pending.id for pending in intake.pending_raw(reopened)] == [row.id]
+    assert [pending.id for pending in durable.pending_raw(reopened)] == [row.id]
     assert _accept(reopened)[1] is False
-    intake.mark_done(reopened, row.id)
-    assert intake.pending_raw(reopened) == []
+    durable.mark_done(reopened, row.id)
+    assert durable.pending_raw(reopened) == []
     reopened.dispose()
 
 
 def test_pending_raw_is_oldest_first_and_limited(database):
     ids = [_accept(database, RAW + str(n).encode())[0].id for n in range(5)]
-    assert [row.id for row in intake.pending_raw(database, limit=3)] == ids[:3]
+    assert [row.id for row in durable.pending_raw(database, limit=3)] == ids[:3]
 
 
 def test_quarantine_keeps_stage_and_error_and_takes_the_message_out_of_pending(database):
     row, _ = _accept(database)
-    held = intake.quarantine(database, row.id, "parse", "ValueError: boom")
+    held = durable.quarantine(database, row.id, "parse", "ValueError: boom")
     assert (held.raw_id, held.stage, held.error, held.attempts, held.state) == (
         row.id, "parse", "ValueError: boom", 1, "held",
     )
-    assert intake.pending_raw(database) == []
-    assert intake.get_raw(database, row.id).state == "quarantined"
-    assert [q.id for q in intake.list_quarantine(database)] == [held.id]
-    assert intake.get_quarantine(database, held.id).error == "ValueError: boom"
+    assert durable.pending_raw(database) == []
+    assert durable.get_raw(database, row.id).state == "quarantined"
+    assert [q.id for q in durable.list_quarantine(database)] == [held.id]
+    assert durable.get_quarantine(database, held.id).error == "ValueError: boom"
 
 
 def test_a_failed_retry_updates_the_same_quarantine_row(database):
     row, _ = _accept(database)
-    first = intake.quarantine(database, row.id, "parse", "first")
-    intake.mark_retried(database, first.id)
-    again = intake.quarantine(database, row.id, "thread", "second")
+    first = durable.quarantine(database, row.id, "parse", "first")
+    durable.mark_retried(database, first.id)
+    again = durable.quarantine(database, row.id, "thread", "second")
     assert (again.id, again.attempts, again.stage, again.error, again.state) == (
         first.id, 2, "thread", "second", "held",
     )
 
 
 def test_retried_and_dropped_leave_the_held_list_but_stay_listed_in_full(database):
-    retried = intake.quarantine(database, _accept(database, RAW + b"1")[0].id, "parse", "e1")
-    dropped = intake.quarantine(database, _accept(database, RAW + b"2")[0].id, "route", "e2")
-    intake.mark_retried(database, retried.id)
-    intake.drop(database, dropped.id)
-    assert intake.list_quarantine(database) == []
-    states = {q.id: q.state for q in intake.list_quarantine(database, state=None)}
+    retried = durable.quarantine(database, _accept(database, RAW + b"1")[0].id, "parse", "e1")
+    dropped = durable.quarantine(database, _accept(database, RAW + b"2")[0].id, "route", "e2")
+    durable.mark_retried(database, retried.id)
+    durable.drop(database, dropped.id)
+    assert durable.list_quarantine(database) == []
+    states = {q.id: q.state for q in durable.list_quarantine(database, state=None)}
     assert states == {retried.id: "retried", dropped.id: "dropped"}
     # Dropping does not delete: the raw bytes stay for inspection.
-    assert intake.get_raw(database, dropped.raw_id).content == RAW + b"2"
+    assert durable.get_raw(database, dropped.raw_id).content == RAW + b"2"
 
 
 def test_an_unknown_quarantine_id_is_a_named_error(database):
     with pytest.raises(NotFound, match="no quarantined message with id 999"):
-        intake.drop(database, 999)
-    assert intake.get_quarantine(database, 999) is None
+        durable.drop(database, 999)
+    assert durable.get_quarantine(database, 999) is None

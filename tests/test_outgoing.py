@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from mailbridge import outbox, pipeline, status
+from mailbridge import pipeline, status
+from mailbridge.outgoing import outbox
 from mailbridge.config import load_config
-from mailbridge.outbox_worker import OutboxWorker
+from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.store import repo
 from mailbridge.store.models import AddressHealth, Outbox
 from mailbridge.tokens import is_our_message_id
@@ -360,7 +361,7 @@ def _many_customers(world: World, count: int) -> None:
 
 
 def test_more_mail_than_one_batch_is_all_sent_once(world):
-    from mailbridge.outbox_worker import CLAIM_BATCH
+    from mailbridge.outgoing.outbox_worker import CLAIM_BATCH
 
     _many_customers(world, CLAIM_BATCH + 5)
     assert world.send() == CLAIM_BATCH + 5

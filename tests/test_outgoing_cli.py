@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mailbridge import outbox
+from mailbridge.outgoing import outbox
 from mailbridge.cli import _register, app
 from mailbridge.store.types import utcnow
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.compose import Outgoing, UnsafeAddress, compose, one_line, subject_with_code
+from mailbridge.outgoing.compose import Outgoing, UnsafeAddress, compose, one_line, subject_with_code
 from mailbridge.config import load_config
 from mailbridge.errors import ConfigError
-from mailbridge.loops import Limit, RecipientState, decide
-from mailbridge.outbox import backoff
+from mailbridge.outgoing.loops import Limit, RecipientState, decide
+from mailbridge.outgoing.outbox import backoff
 from mailbridge.parse import parse_message
-from mailbridge.templates import Rendered, TemplateProblem, check_templates, sample_context, templates_for
+from mailbridge.outgoing.templates import Rendered, TemplateProblem, check_templates, sample_context, templates_for
 from mailbridge.tokens import our_message_id
-from mailbridge.transport import MaildirTransport
+from mailbridge.outgoing.transport import MaildirTransport
 
 NOW = datetime(2026, 2, 12, 9, 0, tzinfo=UTC)
 SECRET = b"parts-tests-secret-0123456789abcdef"

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 
 from mailbridge.config.outbox import OutboxSection
-from mailbridge.transport import PermanentFailure, SmtpRelay, TemporaryFailure
+from mailbridge.outgoing.transport import PermanentFailure, SmtpRelay, TemporaryFailure
 from tests.serve_support import ServerThread, make_config, message
 from tests.smtp_sink import Sink, free_port
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import mailbridge
 from mailbridge.config import load_config
-from mailbridge.templates import bundled_dir, check_templates, sample_context, templates_for
+from mailbridge.outgoing.templates import bundled_dir, check_templates, sample_context, templates_for
 
 site = Path(sys.argv[1])
 config = load_config(Path(sys.argv[2]))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from mailbridge import intake, pipeline
+from mailbridge import pipeline
+from mailbridge.intake import durable
 from mailbridge.store import repo
 from mailbridge.store.models import Attachment, Blob, Message, Participant, Quarantine, RawMessage, Ticket
 from mailbridge.tokens import our_message_id, ticket_token
@@ -141,7 +142,7 @@ def test_mail_to_no_queue_without_catch_all_is_quarantined_at_route(database, ru
     assert (outcome.kind, outcome.stage) == ("quarantined", "route")
     assert "sprzedaz@example.com" in outcome.error
     assert _count(database, Ticket) == 0
-    [entry] = intake.list_quarantine(database)
+    [entry] = durable.list_quarantine(database)
     assert entry.stage == "route"
 
 
@@ -160,15 +161,15 @@ def test_failing_stage_quarantines_with_raw_bytes_then_retry_succeeds_once(datab
     assert (failed.kind, failed.stage) == ("quarantined", "thread")
     assert "thread lookup exploded" in failed.error
     assert after.kind == "quarantined"  # the whole batch still ran; each message on its own
-    [entry, _] = intake.list_quarantine(database)
-    assert intake.get_raw(database, entry.raw_id).content == raw
+    [entry, _] = durable.list_quarantine(database)
+    assert durable.get_raw(database, entry.raw_id).content == raw
     assert _count(database, Ticket) == 0
 
     monkeypatch.undo()
     retried = pipeline.retry(entry, db=database, config=config, now=NOW)
     assert (retried.kind, retried.ticket_code) == ("created", "DYN-000001")
-    assert intake.get_quarantine(database, entry.id).state == "retried"
-    assert intake.get_raw(database, entry.raw_id).state == "done"
+    assert durable.get_quarantine(database, entry.id).state == "retried"
+    assert durable.get_raw(database, entry.raw_id).state == "done"
     again = pipeline.retry(entry, db=database, config=config, now=NOW)
     assert again.kind == "duplicate"
     assert (_count(database, Ticket), _count(database, Message)) == (1, 1)
@@ -177,10 +178,10 @@ def test_failing_stage_quarantines_with_raw_bytes_then_retry_succeeds_once(datab
 def test_a_failure_again_on_retry_keeps_it_held_with_attempts_counted(database, config, run, monkeypatch):
     monkeypatch.setattr(pipeline, "find_thread", lambda *a, **k: 1 / 0)
     run(mail("stubborn@klient.pl"))
-    [entry] = intake.list_quarantine(database)
+    [entry] = durable.list_quarantine(database)
     outcome = pipeline.retry(entry, db=database, config=config, now=NOW)
     assert outcome.kind == "quarantined"
-    held = intake.get_quarantine(database, entry.id)
+    held = durable.get_quarantine(database, entry.id)
     assert (held.state, held.attempts) == ("held", 2)
 
 
@@ -360,9 +361,9 @@ def test_agent_reply_to_a_closed_ticket_neither_reopens_it_nor_opens_another(dat
 
 def test_bytes_accepted_before_a_crash_are_processed_when_delivered_again(database, run):
     raw = mail("crashed@klient.pl")
-    row, created = intake.accept_raw(raw, db=database, source="smtp", received_at=NOW)
+    row, created = durable.accept_raw(raw, db=database, source="smtp", received_at=NOW)
     assert created and row.state == "pending"
     outcome = run(raw)
     assert (outcome.kind, outcome.ticket_code) == ("created", "DYN-000001")
-    assert intake.get_raw(database, row.id).state == "done"
+    assert durable.get_raw(database, row.id).state == "done"
     assert _count(database, RawMessage) == 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailbridge import bizcal
-from mailbridge.present_clocks import clock_json, clock_lines, duration, mail_times, receipt_lines
-from mailbridge.sla import Event, Policy, clocks, parse_target
+from mailbridge.sla import bizcal
+from mailbridge.sla.present_clocks import clock_json, clock_lines, duration, mail_times, receipt_lines
+from mailbridge.sla.clockmath import Event, Policy, clocks, parse_target
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 

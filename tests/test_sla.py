@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge import bizcal
-from mailbridge.sla import Deadline, Event, Policy, Target, TargetError, clocks, parse_target
+from mailbridge.sla import bizcal
+from mailbridge.sla.clockmath import Deadline, Event, Policy, Target, TargetError, clocks, parse_target
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 PL = bizcal.business("pl", "Europe/Warsaw", "PL")

@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from mailbridge import clocks, pipeline, status
+from mailbridge import pipeline, status
+from mailbridge.sla import clocks
 from mailbridge.cli import _register, app
 from mailbridge.config import load_config
 from mailbridge.store import repo, repo_clock

@@ -9,8 +9,8 @@ import pytest
 from serve_support import count
 from sqlmodel import select
 
-from mailbridge import intake
-from mailbridge.spool import Spool, SpoolFileError
+from mailbridge.intake import durable
+from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.models import RawMessage
 
 WHEN = datetime(2026, 11, 20, 21, 5, 7, 123456, tzinfo=UTC)
@@ -61,9 +61,9 @@ def test_loading_moves_files_into_raw_message_and_removes_them(spool, database):
     for n in range(3):
         spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN, envelope_from="klient@example.org",
                   envelope_rcpts=("pomoc-dynamics@example.com",))
-    assert intake.load_spool(spool, database, limit=2) == 2
+    assert durable.load_spool(spool, database, limit=2) == 2
     assert len(spool.waiting()) == 1 and count(database, RawMessage) == 2
-    assert intake.load_spool(spool, database) == 1 and intake.load_spool(spool, database) == 0
+    assert durable.load_spool(spool, database) == 1 and durable.load_spool(spool, database) == 0
     with database.session() as session:
         rows = session.exec(select(RawMessage).order_by(RawMessage.id)).all()
     assert [row.content for row in rows] == [POLISH + b"0", POLISH + b"1", POLISH + b"2"]
@@ -75,22 +75,22 @@ def test_a_load_cut_short_after_its_commit_stores_nothing_twice(spool, database,
     spool.put(POLISH, source="smtp", received_at=WHEN)
     # The crash: the rows are committed, the files are still there.
     monkeypatch.setattr(Spool, "remove", lambda self, paths: None)
-    intake.load_spool(spool, database)
+    durable.load_spool(spool, database)
     monkeypatch.undo()
-    assert intake.load_spool(spool, database) == 1
+    assert durable.load_spool(spool, database) == 1
     assert spool.waiting() == [] and count(database, RawMessage) == 1
 
 
 def test_the_same_bytes_spooled_twice_are_one_raw_message(spool, database):
     spool.put(POLISH, source="smtp", received_at=WHEN)
     spool.put(POLISH, source="smtp", received_at=WHEN)
-    intake.load_spool(spool, database)
+    durable.load_spool(spool, database)
     assert count(database, RawMessage) == 1
 
 
 def test_an_odd_file_is_set_aside_and_the_rest_is_loaded(spool, database, caplog):
     (spool.new / "0-garbage").write_bytes(b"\x00\x01 not a spool file")
     spool.put(POLISH, source="smtp", received_at=WHEN)
-    assert intake.load_spool(spool, database) == 1
+    assert durable.load_spool(spool, database) == 1
     assert os.listdir(spool.bad) == ["0-garbage"] and spool.waiting() == []
     assert "0-garbage is not a message mailbridge wrote" in caplog.text

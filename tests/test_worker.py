@@ -9,16 +9,17 @@ import pytest
 from serve_support import count, make_config, message
 from sqlalchemy.exc import OperationalError
 
-from mailbridge import intake, pipeline
+from mailbridge import pipeline
+from mailbridge.intake import durable
 from mailbridge.outcome import Outcome
 from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
-from mailbridge.worker import MAX_ATTEMPTS, Worker, describe
+from mailbridge.service.worker import MAX_ATTEMPTS, Worker, describe
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def accept(db, raw: bytes) -> int:
-    row, created = intake.accept_raw(raw, db=db, source="smtp", received_at=NOW,
+    row, created = durable.accept_raw(raw, db=db, source="smtp", received_at=NOW,
                                      envelope_rcpts=("pomoc-dynamics@example.com",))
     assert created
     return row.id

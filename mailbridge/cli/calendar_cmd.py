@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import bizcal
+from mailbridge.sla import bizcal
 from mailbridge.cli import SETUP_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from mailbridge.config.calendars import known, resolve

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
-from mailbridge.templates import check_templates
+from mailbridge.outgoing.templates import check_templates
 
 # Shared by every command that reads the config, so `--config` reads the same everywhere.
 ConfigOption = Annotated[

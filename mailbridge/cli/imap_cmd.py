@@ -36,7 +36,7 @@ Examples:
 @imap_app.command("check", help=CHECK_HELP)
 def check_command(config: ConfigOption = None) -> None:
     # Imported here so that other commands do not pay for imapclient.
-    from mailbridge.imap_check import check_accounts
+    from mailbridge.sources.imap_check import check_accounts
     from mailbridge.store.types import utcnow
 
     loaded = config_or_exit(config)

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from sqlmodel import col, select
 
-from mailbridge import outbox
+from mailbridge.outgoing import outbox
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
-from mailbridge.outbox_worker import OutboxWorker
+from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.store.db import Database
 from mailbridge.store.models import OUTBOX_STATES, Outbox, Ticket
 from mailbridge.store.types import utcnow

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import intake, pipeline, present
+from mailbridge import pipeline, present
+from mailbridge.intake import durable
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, print_json
 from mailbridge.store.db import Database
@@ -88,7 +89,7 @@ def list_command(
 ) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
-        entries = intake.list_quarantine(db, state=None if everything else "held")
+        entries = durable.list_quarantine(db, state=None if everything else "held")
     if as_json:
         print_json([present.quarantine_json(e) for e in entries])
     else:
@@ -105,7 +106,7 @@ def show_command(
     loaded = config_or_exit(config)
     with database(loaded) as db:
         entry = _entry(db, entry_id)
-        raw = intake.get_raw(db, entry.raw_id)
+        raw = durable.get_raw(db, entry.raw_id)
     if raw_bytes:
         sys.stdout.buffer.write(raw.content)
         sys.stdout.buffer.flush()
@@ -128,7 +129,7 @@ def retry_command(
     loaded = config_or_exit(config)
     failed = 0
     with database(loaded) as db:
-        entries = intake.list_quarantine(db) if everything else [_held(db, entry_id)]
+        entries = durable.list_quarantine(db) if everything else [_held(db, entry_id)]
         for entry in entries:
             outcome = pipeline.retry(entry, db=db, config=loaded, now=utcnow())
             failed += outcome.kind == "quarantined"
@@ -142,12 +143,12 @@ def drop_command(entry_id: IdArgument, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
         _held(db, entry_id)
-        intake.drop(db, entry_id)
+        durable.drop(db, entry_id)
     typer.echo(f"quarantine {entry_id} dropped")
 
 
 def _entry(db: Database, entry_id: int) -> Quarantine:
-    entry = intake.get_quarantine(db, entry_id)
+    entry = durable.get_quarantine(db, entry_id)
     if entry is None:
         fail(f"no quarantined message with id {entry_id}")
     return entry

@@ -41,7 +41,7 @@ LogLevelOption = Annotated[
 @app.command("serve", help=HELP, rich_help_panel=SETUP_PANEL)
 def serve(config: ConfigOption = None, log_level: LogLevelOption = None) -> None:
     # Imported here so that other commands do not pay for asyncio, aiosmtpd and the pipeline.
-    from mailbridge import daemon
+    from mailbridge.service import daemon
 
     if log_level is not None and log_level.lower() not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import clocks, outbox, present, present_clocks, status
+from mailbridge import present, status
+from mailbridge.sla import clocks
+from mailbridge.outgoing import outbox
+from mailbridge.sla import present_clocks
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import (

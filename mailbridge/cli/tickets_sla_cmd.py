@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import clocks
+from mailbridge.sla import clocks
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
 from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app

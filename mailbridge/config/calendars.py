@@ -13,8 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
 
-from mailbridge import bizcal
-from mailbridge.bizcal import WEEKDAYS, Block, Calendar, CalendarError
+from mailbridge.sla import bizcal
+from mailbridge.sla.bizcal import WEEKDAYS, Block, Calendar, CalendarError
 
 BUILT_IN = ("business", "24x7")
 DEFAULT_HOURS = {day: ("09:00-17:00",) for day in WEEKDAYS[:5]}

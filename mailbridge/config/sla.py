@@ -12,10 +12,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from mailbridge.bizcal import Calendar
+from mailbridge.sla.bizcal import Calendar
 from mailbridge.config.calendars import known, resolve
 from mailbridge.config.classify import Priority, TicketType
-from mailbridge.sla import Deadline, Policy, Target, TargetError, parse_target
+from mailbridge.sla.clockmath import Deadline, Policy, Target, TargetError, parse_target
 
 
 def _target(value: str) -> str:

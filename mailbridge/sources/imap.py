@@ -2,7 +2,7 @@
 
 Order of work for each batch, which is what makes a crash at any point safe:
 
-    SEARCH (what is not yet marked) → FETCH by UID → `intake.accept_raw` commits each message
+    SEARCH (what is not yet marked) → FETCH by UID → `durable.accept_raw` commits each message
     → mark them in the mailbox (MOVE, or COPY + \\Deleted + EXPUNGE; or \\Seen + keyword)
     → record the last UID in `imap_mailbox`.
 
@@ -30,18 +30,19 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailbridge import intake
+from mailbridge.intake import durable
 from mailbridge.config import Config
 from mailbridge.config.imap import ImapAccount
 from mailbridge.errors import StoreError
 from mailbridge.sources import imap_client
-from mailbridge.sources.imap_client import FolderStatus, ImapProblem
+from mailbridge.sources.imap_client import FolderStatus
+from mailbridge.sources.imap_problem import ImapProblem
 from mailbridge.sources.imap_plan import Cursor, backoff_seconds, batches, new_uids, search_criteria
 from mailbridge.store import imap_state
 from mailbridge.store.db import Database
 from mailbridge.store.imap_state import ImapMailbox
 from mailbridge.store.types import utcnow
-from mailbridge.worker import SessionBoundDatabase
+from mailbridge.store.db import SessionBoundDatabase
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class Poller:
         return [message.uid for message, _, _ in accepted]
 
     def _accept(self, message: imap_client.Fetched, db: SessionBoundDatabase) -> tuple[int, bool]:
-        row, created = intake.accept_raw(
+        row, created = durable.accept_raw(
             message.raw, db=db, source=f"imap:{self.account.name}/{self.account.folder}",
             received_at=message.internal_date or utcnow(), envelope_rcpts=self._envelope_rcpts())
         return row.id, created

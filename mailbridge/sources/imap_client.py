@@ -17,19 +17,11 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbridge.config.imap import ImapAccount
-from mailbridge.errors import MailbridgeError
+from mailbridge.sources.imap_problem import ImapProblem
 
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 ANY_KEYWORD = b"\\*"
-
-
-class ImapProblem(MailbridgeError):
-    """A named IMAP failure; `kind` is login, connect, tls, folder or protocol."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)

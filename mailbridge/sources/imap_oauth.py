@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from mailbridge.config.imap import ImapAccount
-from mailbridge.sources.imap_client import ImapProblem
+from mailbridge.sources.imap_problem import ImapProblem
 
 # Renew a token this long before the expiry the endpoint announced.
 EXPIRY_MARGIN_SECONDS = 300

@@ -23,7 +23,7 @@ from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import error_line
 from mailbridge.route import queue_for_address
 from mailbridge.sources.smtp_data import BlockData
-from mailbridge.spool import Spool
+from mailbridge.intake.spool import Spool
 from mailbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,7 @@
-"""Storage: sqlmodel tables, the database handle with its migrations, and data-access functions."""
+"""Storage: sqlmodel tables, the database handle with its migrations, and data-access functions.
+
+`models` are the tables, `db` opens SQLite or PostgreSQL and checks the schema, `repo*` are the
+queries the rest of mailbridge runs (sessions passed in keyword-only), `migrations` are alembic's.
+A new table or query belongs here. It may import `config` types, `errors` and the pure helpers;
+never a source, the service, outgoing mail, the pipeline or the CLI.
+"""

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
@@ -270,3 +270,20 @@ def _masked(db: Database) -> str:
 def _first_line(error: BaseException | None) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+
+class SessionBoundDatabase:
+    """A `Database` stand-in whose sessions are savepoints in one open (claiming) transaction."""
+
+    def __init__(self, db: Database, session: Session) -> None:
+        self._db = db
+        self._session = session
+
+    @contextmanager
+    def session(self, *, urgent: bool = False) -> Iterator[Session]:
+        # `urgent` asks for an early turn at the write lock; the open transaction already holds it.
+        with self._session.begin_nested():
+            yield self._session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)

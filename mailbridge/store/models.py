@@ -77,7 +77,7 @@ class Ticket(SQLModel, table=True):
     closed_at: datetime | None = _when(nullable=True)
     reopened_count: int = 0
     linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
-    # SLA (mailbridge.clocks): when the ticket counts as received in its queue's calendar, the
+    # SLA (mailbridge.sla.clocks): when the ticket counts as received in its queue's calendar, the
     # customer's plan, and the due times the overdue listing and escalation read by index.
     deemed_received_at: datetime | None = _when(nullable=True)
     plan: str | None = Field(default=None, max_length=64)

@@ -15,7 +15,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbridge.config.imap import ImapAccount
 from mailbridge.sources import imap_client
-from mailbridge.sources.imap_client import ImapProblem
+from mailbridge.sources.imap_problem import ImapProblem
 from mailbridge.sources.imap_plan import Cursor, search_criteria
 
 

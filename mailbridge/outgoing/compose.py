@@ -26,7 +26,7 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from mailbridge.config.models import QueueConfig
-from mailbridge.templates import Rendered
+from mailbridge.outgoing.templates import Rendered
 from mailbridge.tokens import ticket_token
 
 # C0 controls, DEL and the Unicode line and paragraph separators: none belongs in a header.

@@ -3,7 +3,7 @@
 Accepting mail (the listener's event loop and its threads) and processing and sending it
 (parse, thread, store, queue and send the acknowledgement) are all CPU-bound Python, so in one
 process they share one core through the GIL, and every 250 waited behind them. `serve`
-therefore runs the workers as a child, `python -m mailbridge.worker_process`, and talks to it
+therefore runs the workers as a child, `python -m mailbridge.service.worker_process`, and talks to it
 over the child's stdin: first the pickled `Config` and the database URL (length-prefixed),
 then one byte per "mail was spooled, stored or queued, look for it" (the child moves the
 listener's spool into the database before each batch it processes, and wakes its outbox thread
@@ -32,13 +32,13 @@ from collections.abc import Callable
 from mailbridge.config import Config
 from mailbridge.errors import error_line
 from mailbridge.logs import configure_logging
-from mailbridge.outbox_worker import OutboxWorker, SendingThread
-from mailbridge.spool import Spool
+from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
+from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
-from mailbridge.worker import Worker
+from mailbridge.service.worker import Worker
 
 # Named, not __name__: run with -m, this module is __main__.
-log = logging.getLogger("mailbridge.worker_process")
+log = logging.getLogger("mailbridge.service.worker_process")
 
 # How often the worker looks for pending mail it was not told about: rows another instance
 # stored (several instances on PostgreSQL) or rows a failed attempt left behind.
@@ -94,7 +94,7 @@ class WorkerProcess:
         # A process group of its own: Ctrl-C in a terminal signals the foreground group, and
         # the worker must stop when serve tells it, after the listener, not at the same moment.
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mailbridge.worker_process",
+            sys.executable, "-m", "mailbridge.service.worker_process",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
 
@@ -149,7 +149,7 @@ def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
 def _read_setup(stdin) -> tuple[Config, str, str]:
     header = stdin.read(_LENGTH.size)
     if len(header) < _LENGTH.size:
-        raise SystemExit("mailbridge.worker_process is started by `mailbridge serve`, not by hand")
+        raise SystemExit("mailbridge.service.worker_process is started by `mailbridge serve`, not by hand")
     (length,) = _LENGTH.unpack(header)
     # The parent wrote it a moment ago through a pipe only it holds: trusted input.
     return pickle.loads(stdin.read(length))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailbridge.sla import Clock
+from mailbridge.sla.clockmath import Clock
 
 _LABELS = {"first_response": "first response", "next_response": "next response",
            "resolution": "resolution", "deadline": "legal deadline"}

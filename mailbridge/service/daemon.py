@@ -1,10 +1,10 @@
 """`mailbridge serve`: run the SMTP/LMTP listener, the processing and outbox workers until SIGTERM/SIGINT.
 
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
-processing worker in its own process (`mailbridge.worker_process`: accepting and processing then
+processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
 sends what processing queued and retries what is due; and the legal-deadline tick
-(`mailbridge.deadlines`), which queues warnings to agents. Stop: refuse new mail with 421, let
+(`mailbridge.service.deadlines`), which queues warnings to agents. Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
 the spool or the database and is processed at the next start if it was not yet.
@@ -23,17 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge import deadlines
+from mailbridge.service import deadlines
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
 from mailbridge.logs import configure_logging
 from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, protocol_factory
-from mailbridge.spool import Spool
+from mailbridge.intake.spool import Spool
 from mailbridge.store.db import Database
-from mailbridge.templates import check_templates
-from mailbridge.worker_process import WorkerProcess
+from mailbridge.outgoing.templates import check_templates
+from mailbridge.service.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 

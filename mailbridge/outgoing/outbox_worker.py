@@ -14,13 +14,13 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from mailbridge import outbox
+from mailbridge.outgoing import outbox
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
-from mailbridge.transport import PermanentFailure, TemporaryFailure, Transport, transport_for
+from mailbridge.outgoing.transport import PermanentFailure, TemporaryFailure, Transport, transport_for
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@
   `[outbox] undeliverable_days`, and the returned mail's outbox row `bounced`; a delay (4.x.x)
   is only recorded, as the message on its ticket.
 
-Every mail passes loop protection (`mailbridge.loops`) first; the rate limit applies to mail to
+Every mail passes loop protection (`mailbridge.outgoing.loops`) first; the rate limit applies to mail to
 customers, not to the queue's own agents. `queue_mail` is also what status changes use.
 """
 
@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from mailbridge import clocks, loops, outbox
-from mailbridge.compose import Outgoing, compose
+from mailbridge.sla import clocks
+from mailbridge.outgoing import loops
+from mailbridge.outgoing import outbox
+from mailbridge.outgoing.compose import Outgoing, compose
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.store.models import Message, Ticket
-from mailbridge.templates import mail_context, templates_for
+from mailbridge.outgoing.templates import mail_context, templates_for
 from mailbridge.thread import DERIVED_DOMAIN
 from mailbridge.tokens import is_our_message_id, our_message_id
 

@@ -30,7 +30,7 @@ from jinja2 import (
 from mailbridge.config.models import Config, QueueConfig
 
 # The repository's `templates/` folder, used when running from a checkout (or an editable install).
-CHECKOUT_DIR = Path(__file__).resolve().parents[1] / "templates"
+CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "templates"
 KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning")
 
 

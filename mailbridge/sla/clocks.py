@@ -1,6 +1,6 @@
 """A ticket's SLA clocks from what is stored: its messages and its status log, under its policy.
 
-The computing is `mailbridge.sla` (pure); this module gathers the events from the database,
+The computing is `mailbridge.sla.clockmath` (pure); this module gathers the events from the database,
 picks the policy and deadline the config gives the ticket, and writes back the due times
 that are read by index: `next_due_at` (the earliest due response or resolution clock still
 running) and the legal `deadline_at` with its `deadline_warn_at`.
@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from mailbridge import bizcal, present_clocks, sla
+from mailbridge.sla import bizcal
+from mailbridge.sla import present_clocks
+from mailbridge.sla import clockmath
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
 from mailbridge.errors import NotFound
@@ -27,9 +29,9 @@ from mailbridge.store.models import Ticket
 class TicketClocks:
     """The clocks of one ticket as of `now`, with the policy and calendar that gave them."""
 
-    policy: sla.Policy | None
-    deadline: sla.Deadline | None
-    clocks: list[sla.Clock]
+    policy: clockmath.Policy | None
+    deadline: clockmath.Deadline | None
+    clocks: list[clockmath.Clock]
 
     @property
     def next_due(self) -> datetime | None:
@@ -38,11 +40,11 @@ class TicketClocks:
         return min(dues, default=None)
 
     @property
-    def legal(self) -> sla.Clock | None:
+    def legal(self) -> clockmath.Clock | None:
         return next((c for c in self.clocks if c.name == "deadline"), None)
 
 
-def events_of(ticket: Ticket, *, session: Session, opening: sla.Event | None = None) -> list[sla.Event]:
+def events_of(ticket: Ticket, *, session: Session, opening: clockmath.Event | None = None) -> list[clockmath.Event]:
     """The ticket's clock events: customer and agent mail, and status changes, in time order.
 
     `opening` is the received time and kind of the message that opens the ticket in this
@@ -50,11 +52,11 @@ def events_of(ticket: Ticket, *, session: Session, opening: sla.Event | None = N
     """
     if opening is not None:
         return [opening] if opening.kind in repo_clock.MESSAGE_EVENTS else []
-    return [sla.Event(at, kind) for at, kind in repo_clock.clock_events(ticket.id, session=session)]
+    return [clockmath.Event(at, kind) for at, kind in repo_clock.clock_events(ticket.id, session=session)]
 
 
 def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime,
-            opening: sla.Event | None = None) -> TicketClocks:
+            opening: clockmath.Event | None = None) -> TicketClocks:
     """The clocks of `ticket` under the config's policy for it, as of `now` (`opening`: see `events_of`)."""
     queue = config.queue(ticket.queue)
     if queue is None:
@@ -63,16 +65,16 @@ def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime,
     deadline = ticket_deadline(config, queue, ticket.type)
     if policy is None:
         # No policy still gives the deadline its clock; an empty policy has no targets.
-        policy_for_clocks = sla.Policy("none", queue_calendar(config, queue))
+        policy_for_clocks = clockmath.Policy("none", queue_calendar(config, queue))
     else:
         policy_for_clocks = policy
-    found = sla.clocks(events_of(ticket, session=session, opening=opening), received_at=ticket.received_at,
+    found = clockmath.clocks(events_of(ticket, session=session, opening=opening), received_at=ticket.received_at,
                        policy=policy_for_clocks, now=now, deadline=deadline)
     return TicketClocks(policy, deadline, found)
 
 
 def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
-            opening: sla.Event | None = None) -> TicketClocks:
+            opening: clockmath.Event | None = None) -> TicketClocks:
     """Recompute the ticket's clocks and set the due times that are looked up by index.
 
     The ticket is one of the session's, whose changes its next flush writes, or (with `opening`,
@@ -103,7 +105,7 @@ def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
 
 def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:
     """When mail received at `received_at` counts as received in the queue's calendar."""
-    return sla.deemed_receipt(queue_calendar(config, queue), received_at)
+    return clockmath.deemed_receipt(queue_calendar(config, queue), received_at)
 
 
 def set_classification(code: str, field: str, value: str, *, db: Database, config: Config,

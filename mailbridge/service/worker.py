@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from mailbridge import intake, pipeline
+from mailbridge import pipeline
+from mailbridge.intake import durable
 from mailbridge.config import Config
 from mailbridge.errors import error_line
 from mailbridge.outcome import Outcome
-from mailbridge.spool import Spool
-from mailbridge.store.db import Database
+from mailbridge.intake.spool import Spool
+from mailbridge.store.db import Database, SessionBoundDatabase
 from mailbridge.store.models import RawMessage
 from mailbridge.store.types import utcnow
 
@@ -68,7 +69,7 @@ class Worker:
         while not should_stop():
             self._current = None
             if self.spool is not None:
-                intake.load_spool(self.spool, self.db, BATCH)
+                durable.load_spool(self.spool, self.db, BATCH)
             try:
                 with claim() as groups:
                     if not groups:
@@ -108,7 +109,7 @@ class Worker:
 
     @contextmanager
     def _claim_batch(self) -> Iterator[list[Group]]:
-        rows = intake.pending_raw(self.db, BATCH)
+        rows = durable.pending_raw(self.db, BATCH)
         yield [(self._group_transaction, rows[start:start + GROUP]) for start in range(0, len(rows), GROUP)]
 
     @contextmanager
@@ -133,26 +134,9 @@ class Worker:
         error = error_line(exc)
         log.error("raw #%d: processing failed (attempt %d of %d): %s", raw_id, attempts, MAX_ATTEMPTS, error)
         if attempts >= MAX_ATTEMPTS:
-            intake.quarantine(self.db, raw_id, "worker", error)
+            durable.quarantine(self.db, raw_id, "worker", error)
             self._failures.pop(raw_id, None)
             log.error("raw #%d quarantined after %d failed attempts", raw_id, attempts)
-
-
-class SessionBoundDatabase:
-    """A `Database` stand-in whose sessions are savepoints in one open (claiming) transaction."""
-
-    def __init__(self, db: Database, session: Session) -> None:
-        self._db = db
-        self._session = session
-
-    @contextmanager
-    def session(self, *, urgent: bool = False) -> Iterator[Session]:
-        # `urgent` asks for an early turn at the write lock; the open transaction already holds it.
-        with self._session.begin_nested():
-            yield self._session
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._db, name)
 
 
 def describe(outcome: Outcome) -> str:

@@ -1,7 +1,7 @@
 """Durable intake and quarantine: raw mail is committed once per content before anything else runs.
 
 A source acknowledges a message (IMAP flag, file counted) only after `accept_raw` returns; the
-SMTP listener, whose clients wait for their 250, writes to the spool instead (`mailbridge.spool`)
+SMTP listener, whose clients wait for their 250, writes to the spool instead (`mailbridge.intake.spool`)
 and the worker moves the spool into the same table with `load_spool`. Idempotence rests on the unique `sha256` column and INSERT … ON CONFLICT DO NOTHING, so
 two deliveries of the same bytes racing each other (two threads, two processes, two instances on
 PostgreSQL) or a replay after a crash leave exactly one row. A message that fails a later stage
@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from mailbridge.errors import NotFound
-from mailbridge.spool import Spool, SpoolFileError
+from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine, RawMessage
 from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from mailbridge import bizcal
-from mailbridge.bizcal import Calendar
+from mailbridge.sla import bizcal
+from mailbridge.sla.bizcal import Calendar
 
 EventKind = Literal["customer", "agent", "pending", "open", "resolved", "reopened", "closed"]
 Unit = Literal["business_minutes", "business_days", "clock_minutes"]

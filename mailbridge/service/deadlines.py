@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from mailbridge import notify
+from mailbridge.outgoing import notify
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
 from mailbridge.store import repo, repo_clock

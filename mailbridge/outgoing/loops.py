@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailbridge.compose import UnsafeAddress, safe_address
+from mailbridge.outgoing.compose import UnsafeAddress, safe_address
 from mailbridge.config.models import QueueConfig
 from mailbridge.parse.auto import NOREPLY_RE
 from mailbridge.parse.bounce_text import is_daemon_address

@@ -1,0 +1,9 @@
+"""The service: `mailbridge serve`'s moving parts, which start, supervise and stop everything else.
+
+`daemon` runs the SMTP/LMTP listener, the IMAP pollers and the periodic ticks in one event loop;
+`worker_process` is the child process that processes mail (`worker`) and sends it (the outbox
+worker); `deadlines` is the tick that warns agents before a legal deadline. A new background
+job (a tick, a runner) or a new health signal of the daemon belongs here. It may import
+everything below it (`pipeline`, `status`, `outgoing`, `sla`, `sources`, `intake`, `store`,
+`config`); only `cli` imports it.
+"""
