@@ -84,6 +84,8 @@ class Ticket(SQLModel, table=True):
     next_due_at: datetime | None = _when(nullable=True, index=True)
     deadline_at: datetime | None = _when(nullable=True)
     deadline_warn_at: datetime | None = _when(nullable=True, index=True)
+    # The agent (address) who owns the ticket: notices and escalations go to them when set.
+    owner: str | None = Field(default=None, max_length=320, index=True)
 
 
 class TicketEvent(SQLModel, table=True):
