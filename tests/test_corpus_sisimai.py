@@ -25,8 +25,8 @@ from mailbridge.parse.model import Address
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "sisimai"
 THRESHOLDS = {
     "bounce_detected": 0.99,
-    "recipient_count": 0.92,
-    "status": 0.91,
+    "recipient_count": 0.97,
+    "status": 0.92,
     "permanent": 0.99,
     "hard_is_permanent": 0.99,
     "vacation": 1.0,

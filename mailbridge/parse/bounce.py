@@ -6,7 +6,6 @@ that is not a failure or delay notice, success DSNs included. It never raises on
 
 from __future__ import annotations
 
-import email.header
 import email.message
 import email.parser
 import email.utils
@@ -15,18 +14,22 @@ import re
 
 from mailbridge.parse.bounce_dsn import dsn_recipients, is_failure
 from mailbridge.parse.bounce_ses import ses_bounce, ses_notification
+from mailbridge.parse.bounce_returned import after_marker, notice_part
 from mailbridge.parse.bounce_text import (
     DELAY_RE,
+    PERMANENT_RE,
+    RETRYING_RE,
     looks_like_bounce,
-    notice_part,
     text_recipients,
 )
+from mailbridge.parse.headers import decode_header
 from mailbridge.parse.model import Bounce, BounceRecipient
 
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status", "text/delivery-status")
 RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers")
 MESSAGE_ID_LINE_RE = re.compile(r"^\s*Message-I[dD]\s*:\s*<?([^<>\s]{1,250})>?", re.MULTILINE)
 TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+LIST_ADDRESS_RE = re.compile(r"[\w.+-]{1,64}@[\w.-]{1,253}")
 
 
 def parse_bounce(msg: email.message.Message, body: str | None = None) -> Bounce | None:
@@ -62,11 +65,11 @@ def _parse(msg: email.message.Message, body: str) -> Bounce | None:
         body=body,
     ):
         return None
-    delayed = is_delay_notice(decoded(msg.get("Subject", "")), body)
+    subject = decoded(msg.get("Subject", ""))
+    delayed = is_delay_notice(subject, body)
     exclude = {a.lower() for a in header_addresses(msg)}
-    recipients = text_recipients(notice_part(body), exclude, delayed=delayed)
-    if not recipients:
-        recipients = returned_recipients(msg, body, delayed=delayed)
+    notice = notice_part(body)
+    recipients = text_recipients(notice, exclude, delayed=delayed, returned=returned_recipients(msg, body))
     return make_bounce(recipients, original_message_id(msg, body), delayed=delayed)
 
 
@@ -80,9 +83,11 @@ def is_dsn_report(msg: email.message.Message) -> bool:
 def make_bounce(
     recipients: list[BounceRecipient], message_id: str | None, *, delayed: bool = False
 ) -> Bounce:
-    """A Bounce that is permanent when any recipient failed with a 5.x.x status or 5xx reply."""
+    """A Bounce that is permanent when any recipient failed with a 5.x.x status or 5xx reply,
+    or when a recipient's Action is `failed` with no status to say otherwise."""
     failed_hard = any(
-        r.action != "delayed" and (r.status or "").startswith("5") for r in recipients
+        r.action != "delayed" and ((r.status or "").startswith("5") or (r.action == "failed" and not r.status))
+        for r in recipients
     )
     no_codes = not any(r.status for r in recipients)
     permanent = failed_hard or (no_codes and not delayed)
@@ -147,13 +152,9 @@ def decode_bytes(raw: bytes, charset: str) -> str:
 
 
 def decoded(value) -> str:
-    """A header value as text: RFC 2047 words decoded, raw 8-bit bytes read as UTF-8."""
+    """A header value as text: RFC 2047 words decoded, raw 8-bit bytes recovered."""
     try:
-        parts = email.header.decode_header(str(value))
-        return "".join(
-            decode_bytes(text, charset or "utf-8") if isinstance(text, bytes) else text
-            for text, charset in parts
-        )
+        return decode_header(str(value), [], "subject")
     except Exception:  # noqa: BLE001 - a broken header is only a weaker signal.
         return str(value)
 
@@ -177,17 +178,31 @@ def envelope_sender(msg: email.message.Message) -> str:
 
 
 def header_addresses(msg: email.message.Message) -> list[str]:
-    """Addresses in the notice's own headers: its sender and the original sender it returns to."""
-    fields = [str(v) for name in ("From", "To", "Cc", "Reply-To", "Return-Path")
+    """Addresses in the notice's own headers: its sender, the original sender it returns to,
+    and the list it came through (a list server's notice names its own addresses in prose)."""
+    fields = [str(v) for name in ("From", "To", "Cc", "Reply-To", "Return-Path", "Sender", "Errors-To")
               for v in msg.get_all(name, [])]
-    return [address for _, address in email.utils.getaddresses(fields) if address]
+    found = [address for _, address in email.utils.getaddresses(fields) if address]
+    for name in ("List-Post", "List-Owner", "List-Help", "List-Subscribe", "List-Unsubscribe", "List-Id"):
+        found += LIST_ADDRESS_RE.findall(str(msg.get(name, "")))
+    return found
 
 
 def is_delay_notice(subject: str, body: str) -> bool:
-    """A warning that delivery is still being tried, not a final failure."""
+    """A warning that delivery is still being tried, not a final failure.
+
+    The subject decides first ("failed", "returned" is final); then a notice that says the MTA
+    keeps trying is a delay, one that says the failure is permanent (or gives 5.x.x) is not, and
+    only then do weaker words ("delayed", "temporary", "warning") count.
+    """
     if re.search(r"(?i)\b(?:fail|failure|failed|undeliver|returned|returning|permanent)", subject):
         return False
-    return bool(DELAY_RE.search(subject) or DELAY_RE.search(notice_part(body)[:5000]))
+    notice = notice_part(body)[:5000]
+    if RETRYING_RE.search(subject) or RETRYING_RE.search(notice):
+        return True
+    if PERMANENT_RE.search(notice):
+        return False
+    return bool(DELAY_RE.search(subject) or DELAY_RE.search(notice))
 
 
 def returned_parts(msg: email.message.Message):
@@ -217,20 +232,18 @@ def original_message_id(msg: email.message.Message, body: str) -> str | None:
 
 def returned_text_headers(body: str) -> email.message.Message | None:
     """Headers of a returned message pasted into the notice text after its marker line."""
-    rest = body[len(notice_part(body)):]
-    if not rest:
+    rest = after_marker(body)
+    if not rest.strip():
         return None
-    rest = rest.split("\n", 1)[1] if "\n" in rest else ""
     return email.parser.Parser().parsestr(rest.lstrip("\n")[:50000], headersonly=True)
 
 
-def returned_recipients(msg: email.message.Message, body: str, *, delayed: bool) -> list[BounceRecipient]:
-    """Last resort: the To addresses of the returned message, when the notice names nobody."""
+def returned_recipients(msg: email.message.Message, body: str) -> list[str]:
+    """The To addresses of the returned message, for a notice that names nobody as failed."""
     candidates = [returned_headers(part) for part in returned_parts(msg)]
     candidates.append(returned_text_headers(body))
-    action = "delayed" if delayed else "failed"
     for headers in candidates:
         if headers is not None and headers.get_all("To"):
             addresses = email.utils.getaddresses([str(v) for v in headers.get_all("To", [])])
-            return [BounceRecipient(a, None, action) for _, a in addresses if "@" in a][:50]
+            return [a for _, a in addresses if "@" in a][:50]
     return []

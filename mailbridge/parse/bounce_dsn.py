@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailbridge.parse.address_forms import normal_address
 from mailbridge.parse.model import BounceRecipient
 
 # A DSN status code (RFC 3463): class 2, 4 or 5, then subject and detail. The look-arounds keep
@@ -51,11 +52,8 @@ def recipient_records(blocks: list[list[tuple[str, str]]]) -> list[dict[str, str
 
 
 def clean_address(value: str) -> str:
-    """`rfc822; <user@example.com>` → `user@example.com` (the address type is dropped)."""
-    if ";" in value:
-        value = value.split(";", 1)[1]
-    value = value.strip().strip("<>\"' ").strip()
-    return value.split()[0] if value else ""
+    """`rfc822; <user@example.com>` → `user@example.com`; X.400 and Exchange forms converted."""
+    return normal_address(value)
 
 
 def best_status(record: dict[str, str]) -> str | None:
@@ -77,8 +75,12 @@ def best_status(record: dict[str, str]) -> str | None:
 
 def to_recipient(record: dict[str, str]) -> BounceRecipient | None:
     """One BounceRecipient from a record, or None when it names no usable address."""
-    raw = record.get("final-recipient") or record.get("original-recipient") or ""
-    address = clean_address(raw) or clean_address(record.get("x-actual-recipient", ""))
+    final = clean_address(record.get("final-recipient", ""))
+    original = clean_address(record.get("original-recipient", ""))
+    # The Original-Recipient is the address the sender wrote; a Final-Recipient that differs is
+    # the alias or mailbox it was rewritten to, which the sender (and the ticket) never knew.
+    address = original if "@" in original else final
+    address = address or clean_address(record.get("x-actual-recipient", ""))
     if not address:
         return None
     action = record.get("action", "").split()[0].lower() if record.get("action") else None

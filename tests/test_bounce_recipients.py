@@ -1,0 +1,118 @@
+"""Bounces name only the recipients that failed, in RFC 822 form, with the right verdict."""
+
+from __future__ import annotations
+
+import email
+
+import pytest
+
+from mailbridge.parse import parse_message
+from mailbridge.parse.address_forms import normal_address, x400_to_rfc822
+from mailbridge.parse.bounce import parse_bounce
+from mailbridge.parse.headers import RAW_POLICY
+
+
+def bounce_of(mail_fixture, name: str):
+    return parse_message(mail_fixture(name))
+
+
+def from_text(raw: str):
+    return email.message_from_string(raw, policy=RAW_POLICY)
+
+
+def test_list_server_bounce_names_the_failed_member_not_the_list_or_the_returned_headers(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_list_server_polish_names_only_the_failed_member.eml")
+    assert [r.address for r in message.bounce.recipients] == ["jan.nowak@odbiorca.example.pl"]
+    assert message.bounce.recipients[0].status == "5.1.1"
+    assert message.bounce.original_message_id == "ack-dyn-9@example.com"
+
+
+def test_a_text_bounce_from_a_list_server_is_a_bounce_not_list_mail(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_list_server_polish_names_only_the_failed_member.eml")
+    assert message.auto.kind == "bounce"
+
+
+def test_exchange_ndr_x400_and_smtp_prefixed_recipients_become_rfc822(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_exchange_spanish_x400_and_smtp_prefix.eml")
+    recipients = {r.address: r.status for r in message.bounce.recipients}
+    assert recipients == {"lucia.garcia@empresa.example.es": "5.1.1", "interno@empresa.example.es": "5.2.2"}
+    assert message.bounce.permanent
+
+
+def test_original_recipient_is_preferred_over_a_rewritten_final_recipient(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_dsn_original_recipient_alias_polish.eml")
+    assert [r.address for r in message.bounce.recipients] == ["biuro@firma.example.pl"]
+
+
+def test_dsn_action_failed_without_status_is_permanent(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_dsn_original_recipient_alias_polish.eml")
+    assert message.bounce.permanent
+    assert message.auto.kind == "bounce"
+
+
+def test_will_keep_trying_is_a_delay_even_when_it_mentions_permanent_return(mail_fixture):
+    message = bounce_of(mail_fixture, "bounce_text_delay_spanish_seguira_intentando.eml")
+    assert not message.bounce.permanent
+    assert [(r.address, r.status, r.action) for r in message.bounce.recipients] == [
+        ("cliente@lento.example.es", "4.4.1", "delayed")]
+    assert message.auto.kind == "delay"
+
+
+NOTICE = """Return-Path: <>
+From: MAILER-DAEMON@mx.example.org
+To: help@example.com
+Subject: Mail delivery problem
+
+{body}
+"""
+
+
+@pytest.mark.parametrize("body, permanent, action", [
+    ("Delivery to <a@example.net> has been delayed. The server will keep trying.\n"
+     "a@example.net: 421 try later", False, "delayed"),
+    ("Delivery to <a@example.net> failed permanently:\n550 5.1.1 user unknown", True, "failed"),
+    ("Doręczenie do <a@example.net> opóźnione, serwer nadal próbuje.\n4.4.1 timeout", False, "delayed"),
+    ("Błąd trwały: nie można dostarczyć do <a@example.net>.", True, "failed"),
+])
+def test_delay_or_permanent_is_read_from_the_words_and_codes(body, permanent, action):
+    bounce = parse_bounce(from_text(NOTICE.format(body=body)))
+    assert bounce.permanent is permanent
+    assert [(r.address, r.action) for r in bounce.recipients] == [("a@example.net", action)]
+
+
+def test_alias_a_recipient_was_expanded_from_is_not_a_second_recipient():
+    body = ("could not be delivered to one or more recipients:\n\n"
+            "  kasia@example.net\n    (ultimately generated from zespol@example.net)\n"
+            "    550 5.2.2 mailbox full\n")
+    bounce = parse_bounce(from_text(NOTICE.format(body=body)))
+    assert [r.address for r in bounce.recipients] == ["kasia@example.net"]
+
+
+def test_the_sender_quoted_alone_on_a_line_is_not_a_recipient():
+    body = ("A message sent by\n\n  <remitente@example.es>\n\ncould not be delivered to:\n\n"
+            "  destino@example.net\n    550 5.1.1 unknown user\n")
+    bounce = parse_bounce(from_text(NOTICE.format(body=body)))
+    assert [r.address for r in bounce.recipients] == ["destino@example.net"]
+
+
+def test_help_desk_address_in_prose_is_not_taken_when_the_returned_message_names_the_recipient():
+    body = ("Your message could not be delivered. For assistance write to ayuda@isp.example.es.\n\n"
+            "------ This is a copy of the message, including all the headers. ------\n\n"
+            "From: soporte@example.com\nTo: cliente@example.es\nSubject: Hola\n\nTexto\n")
+    bounce = parse_bounce(from_text(NOTICE.format(body=body)))
+    assert [r.address for r in bounce.recipients] == ["cliente@example.es"]
+
+
+@pytest.mark.parametrize("written, address", [
+    ("rfc822; <jan@example.pl>", "jan@example.pl"),
+    ("RFC822;SMTP:jan@example.pl", "jan@example.pl"),
+    ("smtp=jan@example.pl", "jan@example.pl"),
+    ("x400; /RFC-822=jan.kowalski(a)firma.example.pl/ADMD= /C=PL/", "jan.kowalski@firma.example.pl"),
+    ("/C=ES/ADMD= /PRMD=correo/O=Empresa/S=Garcia/G=Lucia/", "lucia.garcia@empresa.correo.es"),
+])
+def test_report_address_forms_become_rfc822(written, address):
+    assert normal_address(written) == address
+
+
+def test_x400_without_a_name_or_domain_is_not_an_address():
+    assert x400_to_rfc822("/C=PL/ADMD= /") is None
