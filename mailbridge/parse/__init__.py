@@ -13,6 +13,7 @@ from mailbridge.errors import ParseError
 from mailbridge.parse.auto import detect_auto
 from mailbridge.parse.bounce import notice_text, parse_bounce
 from mailbridge.parse.filenames import safe_filename
+from mailbridge.parse.header_repair import repair_headers
 from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
@@ -36,7 +37,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     defects += _stdlib_defects(msg)
     headers = decode_all(msg, defects)
     subject = decode_header(msg.get("Subject"), [], "subject")
-    sender = first_address(msg.get("From"), [], "from")
+    # A garbage first From (a duplicate header, an empty mailbox) must not hide a valid one.
+    sender = first_address(msg.get_all("From", []), [], "from")
     body = extract_body(msg, defects)
     if not headers and _unreadable(body.text):
         raise ParseError("no mail headers and no readable text")
@@ -68,7 +70,20 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _parse_tree(raw: bytes, defects: list[str]):
-    """The stdlib's parse; a MIME tree too deep for its recursion is read as headers plus text."""
+    """The stdlib's parse; a MIME tree too deep for its recursion is read as headers plus text.
+
+    When the stdlib ended the header block early (a pasted line above it, a field without a
+    colon), the block is mended field by field and parsed again, so the headers are not lost.
+    """
+    msg = _parse_bytes(raw, defects)
+    if any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in msg.defects):
+        if (repaired := repair_headers(raw)) is not None:
+            defects += repaired[1]
+            msg = _parse_bytes(repaired[0], defects)
+    return msg
+
+
+def _parse_bytes(raw: bytes, defects: list[str]):
     try:
         return _PARSER.parsebytes(raw)
     except RecursionError:

@@ -139,7 +139,7 @@ def parse_addresses(value: str | None, defects: list[str], name: str = "address"
     words: list[str] = []
     protected = _ENCODED_WORD.sub(lambda m: _placeholder(m, words), text)
     result = []
-    for display, address in _getaddresses(protected):
+    for display, address in _angle_entries(protected) or _getaddresses(protected):
         address = address.strip()
         display = _restore(display, words)
         if not address and not display:
@@ -166,6 +166,57 @@ def _restore(display: str, words: list[str]) -> str:
     return _PLACEHOLDER.sub(lambda m: words[int(m.group(1))], display)
 
 
+_BARE_ENTRY = re.compile(r'\s*([^\s<>"(),:;@]+@[^\s<>"(),:;@]+)\s*(?:\(([^()]*)\))?\s*')
+_ANGLE_ENTRY = re.compile(r'\s*(.*?)\s*<([^<>"]*)>\s*(?:\([^()]*\))?\s*', re.DOTALL)
+
+
+def _angle_entries(text: str) -> list[tuple[str, str]] | None:
+    """(name, address) pairs when every comma-separated entry is `name <address>` (or a bare
+    `user@domain`), else None.
+
+    Senders leave specials unquoted in display names ("Max Kohl | [example.com] <kohl@x>"),
+    which the RFC 5322 grammar reads as several addresses; an angle address per entry is
+    unambiguous, so the name is everything before it.
+    """
+    if "<" not in text:
+        return None
+    pairs = []
+    for entry in _top_level_split(text):
+        if bare := _BARE_ENTRY.fullmatch(entry):
+            pairs.append((bare.group(2) or "", bare.group(1)))
+            continue
+        match = _ANGLE_ENTRY.fullmatch(entry)
+        if match is None or ":" in match.group(1).replace('\\"', "").split('"')[0]:
+            return None  # Not all name <address>, or a group ("team: a <a@x>;"): the RFC parser.
+        name = match.group(1).strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        pairs.append((name.strip(), match.group(2).strip().rpartition(":")[2]))
+    return pairs
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split an address list at commas outside quotes, angle brackets and comments."""
+    entries, current, quoted, depth, angle, escaped = [], [], False, 0, False, False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"' and not angle:
+            quoted = not quoted
+        elif not quoted:
+            angle = (angle or ch == "<") and ch != ">"
+            depth += (ch == "(") - (ch == ")") if not angle else 0
+            if ch == "," and not angle and depth <= 0:
+                entries.append("".join(current))
+                current = []
+                continue
+        current.append(ch)
+    entries.append("".join(current))
+    return [entry for entry in entries if entry.strip()]
+
+
 def _getaddresses(text: str) -> list[tuple[str, str]]:
     # Python 3.11.10+ added a strict mode that turns any oddity into [("", "")]: real mail is odd.
     try:
@@ -174,10 +225,12 @@ def _getaddresses(text: str) -> list[tuple[str, str]]:
         return email.utils.getaddresses([text])
 
 
-def first_address(value: str | None, defects: list[str], name: str = "from") -> Address | None:
-    """The first mailbox of an address header, or None."""
-    addresses = parse_addresses(value, defects, name)
-    return addresses[0] if addresses else None
+def first_address(value: str | list[str] | None, defects: list[str], name: str = "from") -> Address | None:
+    """The first mailbox of an address header (or of several, such as duplicate From headers)
+    that has an address; else the first entry (a name alone), or None."""
+    values = value if isinstance(value, list) else [value]
+    addresses = [a for v in values for a in parse_addresses(v, defects, name)]
+    return next((a for a in addresses if "@" in a.address), addresses[0] if addresses else None)
 
 
 # --- message ids ------------------------------------------------------------------------------
@@ -196,7 +249,8 @@ def parse_id_list(value: str | None) -> tuple[str, ...]:
     found = [_SPACES.sub("", m) for m in _BRACKETED_ID.findall(text)]
     if not found:
         # Ids without brackets: keep tokens that look like ids, not the prose around them.
-        tokens = [t.strip(",;") for t in text.split()]
+        # An unbalanced bracket ("<id@x" or "id@x>") is the sender's typo, not part of the id.
+        tokens = [t.strip(",;<>") for t in text.split()]
         found = [t for t in tokens if "@" in t] or tokens[:1]
     seen: dict[str, None] = {}
     for item in found:
