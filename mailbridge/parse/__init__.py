@@ -7,6 +7,7 @@ input with nothing readable in it raises `ParseError`.
 from __future__ import annotations
 
 import email.parser
+import re
 import unicodedata
 
 from mailbridge.errors import ParseError
@@ -35,11 +36,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
     defects: list[str] = []
     msg = _parse_tree(raw, defects)
     defects += _stdlib_defects(msg)
-    headers = decode_all(msg, defects)
-    subject = decode_header(msg.get("Subject"), [], "subject")
+    # Raw 8-bit header bytes and unlabelled parts are most likely in a charset the message
+    # declares somewhere else, so those charsets are tried before any guess.
+    hints = _DeclaredCharsets(raw)
+    headers = decode_all(msg, defects, hints)
+    subject = decode_header(msg.get("Subject"), [], "subject", hints)
     # A garbage first From (a duplicate header, an empty mailbox) must not hide a valid one.
-    sender = first_address(msg.get_all("From", []), [], "from")
-    body = extract_body(msg, defects)
+    sender = first_address(msg.get_all("From", []), [], "from", hints)
+    body = extract_body(msg, defects, hints)
     if not headers and _unreadable(body.text):
         raise ParseError("no mail headers and no readable text")
     # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
@@ -51,9 +55,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         in_reply_to=parse_id_list(msg.get("In-Reply-To")),
         references=parse_id_list(msg.get("References")),
         from_=sender,
-        to=parse_addresses(msg.get("To"), [], "to"),
-        cc=parse_addresses(msg.get("Cc"), [], "cc"),
-        reply_to=parse_addresses(msg.get("Reply-To"), [], "reply-to"),
+        to=parse_addresses(msg.get("To"), [], "to", hints),
+        cc=parse_addresses(msg.get("Cc"), [], "cc", hints),
+        reply_to=parse_addresses(msg.get("Reply-To"), [], "reply-to", hints),
         subject=subject,
         date=parse_date(msg.get("Date"), defects),
         text=body.text,
@@ -89,6 +93,32 @@ def _parse_bytes(raw: bytes, defects: list[str]):
     except RecursionError:
         defects.append("mime: nesting too deep to parse; the body is kept as one text part")
         return _PARSER.parsebytes(raw, headersonly=True)
+
+
+# Charset labels anywhere in the message: Content-Type parameters and RFC 2047 words. A scan
+# of the raw bytes costs a fraction of walking the parsed tree for them.
+_CHARSET_LABEL = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})|=\?([A-Za-z0-9_.:-]{1,40})[*?]""",
+                            re.IGNORECASE)
+_HINT_SCAN = 256 * 1024
+
+
+class _DeclaredCharsets:
+    """The charsets the message declares, looked for only when a decoding falls back on them."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._found: tuple[str, ...] | None = None
+
+    def __iter__(self):
+        if self._found is None:
+            self._found = _declared_charsets(self._raw)
+        return iter(self._found)
+
+
+def _declared_charsets(raw: bytes) -> tuple[str, ...]:
+    """The charsets a message declares, in order of first mention, lower case."""
+    found = (m.group(1) or m.group(2) for m in _CHARSET_LABEL.finditer(raw, 0, _HINT_SCAN))
+    return tuple(dict.fromkeys(label.decode("ascii").lower() for label in found))
 
 
 def _stdlib_defects(msg) -> list[str]:

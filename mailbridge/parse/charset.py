@@ -2,16 +2,21 @@
 
 One function, `decode_text`, serves bodies and headers alike. The chain is: the declared charset
 (through an alias table, so that names Python does not know never raise), then UTF-8, then the
-legacy single-byte charset among windows-1250, windows-1252 and ISO-8859-2 whose result reads most
-like Polish, Spanish or Western European text. Every step past the declared charset returns a defect.
+charsets the rest of the message declares (`hints`), then the legacy charset whose reading looks
+most like text (`charset_guess`: Latin, Cyrillic, Chinese, Japanese, Korean). Every step past the
+declared charset returns a defect.
 """
 
 from __future__ import annotations
 
-import codecs
-import unicodedata
+from collections.abc import Iterable
 
-LEGACY_CHAIN = ("windows-1250", "windows-1252", "iso-8859-2")
+import codecs
+
+from mailbridge.parse.charset_guess import CANDIDATES, best_charset, plausibility
+from mailbridge.parse.iso2022jp import decode_cp50220
+
+__all__ = ["decode_text", "normalise_charset", "best_legacy", "plausibility"]
 
 # Names seen in real mail that Python does not know, or that name a subset of what senders
 # really use (mail labelled gb2312 is routinely gbk, ks_c_5601-1987 is cp949, and so on).
@@ -48,6 +53,26 @@ ALIASES: dict[str, str | None] = {
     "x-mac-roman": "mac-roman",
     "macintosh": "mac-roman",
     "x-user-defined": "windows-1252",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-unicode-2-0-utf-7": "utf-7",
+    "utf7": "utf-7",
+    "gb_2312-80": "gb18030",
+    "csgb2312": "gb18030",
+    "chinese": "gb18030",
+    "x-euc-cn": "gb18030",
+    "euc-cn": "gb18030",
+    "big5-hkscs": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "cn-big5": "big5hkscs",
+    "x-euc-jp": "euc-jp",
+    "windows-949": "cp949",
+    "x-windows-949": "cp949",
+    "sjis-open": "cp932",
+    "x-sjis-open": "cp932",
+    "ms_kanji": "cp932",
+    "windows-1251": "windows-1251",
+    "win-1251": "windows-1251",
+    "x-cp1251": "windows-1251",
     "x-unknown": None,
     "unknown": None,
     "unknown-8bit": None,
@@ -62,11 +87,10 @@ ALIASES: dict[str, str | None] = {
 # labelled ISO-8859-1 routinely carries curly quotes and euro signs in 0x80-0x9F.
 _WESTERN = frozenset({"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1"})
 
-# Letters that make a legacy decoding plausible: Polish, Spanish, German and French text.
-_LIKELY = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻáéíóúñüÁÉÍÓÚÑÜ¿¡äöüßÄÖÜàâçèéêëîïôûùÀÂÇÈÉÊ€„”“–—…")
-# Characters that betray a wrong legacy decoding of such text (ą as ¹ or ±, ś as ¶, ł as ³).
-_UNLIKELY = frozenset("¶±¹²³¼½¾ˇ˘˝¨´¸¤¦¬¯·×÷")
-_VOWELS = frozenset("aeiouyAEIOUY")
+# Labels that promise ASCII: with 8-bit bytes under them they say nothing about the charset.
+_ASCII = frozenset({"ascii", "us-ascii", "ansi_x3.4-1968", "us"})
+# How much a charset the message declares elsewhere is preferred over a guess, per 8-bit byte.
+_HINT_BONUS = 0.25
 
 
 def normalise_charset(name: str | None) -> str | None:
@@ -80,26 +104,44 @@ def normalise_charset(name: str | None) -> str | None:
         return None
     if key in ALIASES:
         return ALIASES[key]
+    if key.startswith("x-") and not _known(key) and _known(key[2:]):
+        return ALIASES.get(key[2:], key[2:])  # "x-iso-8859-2", "x-koi8-r": experimental names.
     return key
 
 
-def decode_text(data: bytes, declared: str | None) -> tuple[str, str | None]:
-    """Decode `data` by the fallback chain; return the text and a defect string or None."""
+def decode_text(data: bytes, declared: str | None, hints: Iterable[str] = ()) -> tuple[str, str | None]:
+    """Decode `data` by the fallback chain; return the text and a defect string or None.
+
+    `hints` are the charsets the rest of the message declares: the best clue to undeclared
+    or mislabelled bytes, tried before any guess.
+    """
     codec = normalise_charset(declared)
     if data.isascii() and _ascii_compatible(codec):
         return data.decode("ascii"), None
     label = declared.strip() if declared else None
     if codec is None:
-        return _fallback(data, "none declared" if not label else f"declared {label!r} carries no charset")
+        return _fallback(data, "none declared" if not label else f"declared {label!r} carries no charset", hints)
     if not _known(codec):
-        return _fallback(data, f"declared {label!r} unknown")
+        return _fallback(data, f"declared {label!r} unknown", hints)
+    if codec.replace("_", "-") in _ASCII:
+        return _fallback(data, f"declared {label!r} over 8-bit bytes", hints)
     if codec.replace("_", "-") in _WESTERN:
         return _decode_western(data, label)
     try:
         text = data.decode(codec)
     except UnicodeDecodeError:
-        return _mostly_declared(data, codec, label) or _fallback(data, f"declared {label!r} does not fit")
+        if codecs.lookup(codec).name.startswith("iso2022_jp"):
+            return _windows_iso2022jp(data, label)
+        return _mostly_declared(data, codec, label) or _fallback(data, f"declared {label!r} does not fit", hints)
     return _check_single_byte_utf8(data, text, codec, label)
+
+
+def _windows_iso2022jp(data: bytes, label: str | None) -> tuple[str, str | None]:
+    """ISO-2022-JP with the Windows extensions ("№", "①") the strict codec refuses."""
+    text = decode_cp50220(data)
+    broken = text.count("\ufffd")
+    return text, (f"charset: declared {label!r} has {broken} undecodable byte sequence(s), replaced"
+                  if broken else None)
 
 
 def _mostly_declared(data: bytes, codec: str, label: str | None) -> tuple[str, str] | None:
@@ -160,25 +202,31 @@ def _is_real_utf8(data: bytes) -> bool:
     return not text.isascii()
 
 
-def _fallback(data: bytes, why: str) -> tuple[str, str]:
-    """UTF-8, then the best legacy charset; bytes mixing both are decoded run by run."""
+def _fallback(data: bytes, why: str, hints: Iterable[str] = ()) -> tuple[str, str]:
+    """UTF-8, then the message's other charsets, then the best guess; bytes mixing UTF-8 and a
+    legacy charset are decoded run by run."""
     text = data.decode("utf-8", "surrogateescape")
     if not _has_surrogates(text):
         return text, f"charset: {why}, decoded as utf-8"
-    if _has_real_non_ascii(text):
-        legacy = best_legacy(_surrogate_bytes(text))
+    if _mostly_utf8(text):
+        legacy = best_legacy(_surrogate_bytes(text), hints)
         fixed = _replace_surrogate_runs(text, legacy)
         return fixed, f"charset: {why}, decoded as utf-8 mixed with {legacy}"
-    legacy = best_legacy(data)
-    return data.decode(legacy), f"charset: {why}, decoded as {legacy}"
+    legacy = best_legacy(data, hints)
+    hinted = " (declared elsewhere in the message)" if legacy in _usable(hints) else ""
+    return data.decode(legacy), f"charset: {why}, decoded as {legacy}{hinted}"
 
 
 def _has_surrogates(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def _has_real_non_ascii(text: str) -> bool:
-    return any(ch > "\x7f" and not "\udc80" <= ch <= "\udcff" for ch in text)
+def _mostly_utf8(text: str) -> bool:
+    """Whether most 8-bit bytes formed UTF-8 characters (one client's legacy word pasted into
+    UTF-8 text); legacy multi-byte text (GBK, Shift_JIS) forms a few UTF-8 pairs by chance."""
+    real = sum(len(ch.encode("utf-8")) for ch in text if ch > "\x7f" and not "\udc80" <= ch <= "\udcff")
+    broken = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+    return real >= 2 * broken
 
 
 def _surrogate_bytes(text: str) -> bytes:
@@ -201,41 +249,32 @@ def _replace_surrogate_runs(text: str, legacy: str) -> str:
     return "".join(out)
 
 
-def best_legacy(data: bytes) -> str:
-    """The legacy charset of LEGACY_CHAIN whose decoding of `data` reads most plausibly."""
-    best, best_score = LEGACY_CHAIN[-1], None
-    for name in LEGACY_CHAIN:
+def best_legacy(data: bytes, hints: Iterable[str] = ()) -> str:
+    """The legacy charset whose decoding of `data` reads most plausibly; the message's own
+    declared charsets (`hints`) first, and preferred unless another reads clearly better."""
+    hinted = _usable(hints)
+    if not hinted:
+        return best_charset(data)
+    bonus = _HINT_BONUS * sum(byte > 0x7F for byte in data) + 1
+    best, best_score = None, None
+    for name in hinted + tuple(c for c in CANDIDATES if c not in hinted):
         try:
             text = data.decode(name)
         except UnicodeDecodeError:
             continue
-        score = plausibility(text)
+        score = plausibility(text, name) + (bonus if name in hinted else 0)
         if best_score is None or score > best_score:
             best, best_score = name, score
-    return best
+    return best or best_charset(data)
 
 
-def plausibility(text: str) -> int:
-    """Score decoded text: common accented letters up, control characters and odd symbols down."""
-    score = 0
-    for index, ch in enumerate(text):
-        if ch >= "\x80":
-            score += _char_score(ch, text[index + 1: index + 2])
-    return score
-
-
-def _char_score(ch: str, following: str) -> int:
-    if ch in _UNLIKELY:
-        return -3
-    if unicodedata.category(ch) in ("Cc", "Co", "Cn"):
-        return -5
-    score = 1 if ch in _LIKELY else 0
-    # A lowercase letter glued to a following capital ("żQué") is a misread "¿Qué".
-    if ch.islower() and following.isupper():
-        score -= 2
-    # Polish writes "ni" before a vowel, so "ń" + vowel is a misread Spanish "ñ".
-    if ch in "ńŃ" and following in _VOWELS:
-        score -= 2
-    if ch in "ñÑ" and following in _VOWELS:
-        score += 1
-    return score
+def _usable(hints: Iterable[str]) -> tuple[str, ...]:
+    """The hints that name a known legacy charset (not UTF-8, ASCII or a 7-bit encoding)."""
+    found = []
+    for hint in hints:
+        codec = normalise_charset(hint)
+        if not codec or not _known(codec) or not _ascii_compatible(codec):
+            continue
+        if codecs.lookup(codec).name not in ("utf-8", "ascii"):
+            found.append(codec)
+    return tuple(dict.fromkeys(found))

@@ -7,6 +7,8 @@ here turns such a value into text, and returns a defect string for every guess i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import binascii
 import email.utils
 import re
@@ -45,30 +47,35 @@ def unfold(value: str) -> str:
     return _FOLD.sub("", value).replace("\r", "").replace("\n", "")
 
 
-def decode_header(value: str | None, defects: list[str], name: str = "header") -> str:
-    """A header value as text: unfolded, 8-bit bytes recovered, RFC 2047 words decoded."""
+def decode_header(value: str | None, defects: list[str], name: str = "header",
+                  hints: Iterable[str] = ()) -> str:
+    """A header value as text: unfolded, 8-bit bytes recovered, RFC 2047 words decoded.
+
+    `hints` are the charsets the message declares elsewhere (its parts, its encoded words): the
+    best clue to raw 8-bit bytes and to words whose own label is unknown or wrong.
+    """
     if not value:
         return ""
     text = unfold(str(value))
     if not text.isascii():
-        text = _decode_raw_8bit(text, defects, name)
+        text = _decode_raw_8bit(text, defects, name, hints)
     if "=?" in text:
-        text = _decode_encoded_words(text, defects, name)
+        text = _decode_encoded_words(text, defects, name, hints)
     return text.strip()
 
 
-def _decode_raw_8bit(text: str, defects: list[str], name: str) -> str:
+def _decode_raw_8bit(text: str, defects: list[str], name: str, hints: Iterable[str] = ()) -> str:
     try:
         data = text.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
         # Already real text (a header built in Python, not read from bytes).
         return text
-    decoded, defect = decode_text(data, "utf-8")
+    decoded, defect = decode_text(data, "utf-8", hints)
     defects.append(f"{name}: raw 8-bit bytes in header" + (f"; {defect}" if defect else ", decoded as utf-8"))
     return decoded
 
 
-def _decode_encoded_words(text: str, defects: list[str], name: str) -> str:
+def _decode_encoded_words(text: str, defects: list[str], name: str, hints: Iterable[str] = ()) -> str:
     """Decode every encoded word; adjacent words of one charset are joined before decoding."""
     out: list[str] = []
     pending = bytearray()
@@ -79,22 +86,23 @@ def _decode_encoded_words(text: str, defects: list[str], name: str) -> str:
         # Whitespace between two encoded words is not part of the text (RFC 2047 section 6.2).
         adjacent = bool(pending) and not between.strip()
         if not adjacent:
-            _flush(out, pending, charset, defects, name)
+            _flush(out, pending, charset, defects, name, hints)
             out.append(between)
         elif match.group(1).lower() != charset.lower():
-            _flush(out, pending, charset, defects, name)
+            _flush(out, pending, charset, defects, name, hints)
         charset = match.group(1)
         pending.extend(_word_bytes(match.group(2), match.group(3), defects, name))
         position = match.end()
-    _flush(out, pending, charset, defects, name)
+    _flush(out, pending, charset, defects, name, hints)
     out.append(text[position:])
     return "".join(out)
 
 
-def _flush(out: list[str], pending: bytearray, charset: str, defects: list[str], name: str) -> None:
+def _flush(out: list[str], pending: bytearray, charset: str, defects: list[str], name: str,
+           hints: Iterable[str] = ()) -> None:
     # Words are joined as bytes first because senders split multi-byte characters across words.
     if pending:
-        decoded, defect = decode_text(bytes(pending), charset)
+        decoded, defect = decode_text(bytes(pending), charset, hints)
         if defect:
             defects.append(f"{name}: {defect}")
         out.append(decoded)
@@ -120,20 +128,22 @@ def _q_decode(payload: str) -> bytes:
     return _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
 
 
-def decode_all(msg: Message, defects: list[str]) -> tuple[tuple[str, str], ...]:
+def decode_all(msg: Message, defects: list[str], hints: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
     """Every header of `msg` as (name, decoded value), in order."""
-    return tuple((key, decode_header(value, defects, key.lower())) for key, value in msg.items())
+    return tuple((key, decode_header(value, defects, key.lower(), hints)) for key, value in msg.items())
+
 
 
 # --- addresses --------------------------------------------------------------------------------
 
-def parse_addresses(value: str | None, defects: list[str], name: str = "address") -> tuple[Address, ...]:
+def parse_addresses(value: str | None, defects: list[str], name: str = "address",
+                    hints: Iterable[str] = ()) -> tuple[Address, ...]:
     """Decode an address-list header into Address objects (empty entries and groups dropped)."""
     if not value:
         return ()
     text = unfold(str(value))
     if not text.isascii():
-        text = _decode_raw_8bit(text, defects, name)
+        text = _decode_raw_8bit(text, defects, name, hints)
     # Encoded words are swapped for placeholders first, so that a comma inside a (broken)
     # encoded display name cannot split one address in two.
     words: list[str] = []
@@ -147,7 +157,7 @@ def parse_addresses(value: str | None, defects: list[str], name: str = "address"
         if not display and "@" not in address and "<" not in protected:
             # A bare word ("From: Whomever") is a name without an address, not a local part.
             display, address = address, ""
-        result.append(Address(name=decode_header(display, defects, name), address=address))
+        result.append(Address(name=decode_header(display, defects, name, hints), address=address))
     return tuple(result)
 
 
@@ -225,11 +235,12 @@ def _getaddresses(text: str) -> list[tuple[str, str]]:
         return email.utils.getaddresses([text])
 
 
-def first_address(value: str | list[str] | None, defects: list[str], name: str = "from") -> Address | None:
+def first_address(value: str | list[str] | None, defects: list[str], name: str = "from",
+                  hints: Iterable[str] = ()) -> Address | None:
     """The first mailbox of an address header (or of several, such as duplicate From headers)
     that has an address; else the first entry (a name alone), or None."""
     values = value if isinstance(value, list) else [value]
-    addresses = [a for v in values for a in parse_addresses(v, defects, name)]
+    addresses = [a for v in values for a in parse_addresses(v, defects, name, hints)]
     return next((a for a in addresses if "@" in a.address), addresses[0] if addresses else None)
 
 

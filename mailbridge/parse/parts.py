@@ -8,6 +8,8 @@ is. Every leaf that does not end up as body text is an attachment, with its deco
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -57,8 +59,11 @@ class _Walk:
     leaves: list[_Leaf] = field(default_factory=list)
 
 
-def extract_body(msg: Message, defects: list[str]) -> Body:
-    """The bodies and attachments of a parsed message; problems are appended to `defects`."""
+def extract_body(msg: Message, defects: list[str], hints: Iterable[str] = ()) -> Body:
+    """The bodies and attachments of a parsed message; problems are appended to `defects`.
+
+    `hints` are the charsets the message declares, tried for a part that declares none.
+    """
     walk = _Walk()
     if _is_leaf(msg, 0):
         root = _leaf(msg, defects)
@@ -69,8 +74,8 @@ def extract_body(msg: Message, defects: list[str]) -> Body:
         _walk(walk, msg, subtype, subtype == "alternative", walk.text, walk.html, 1, defects)
     text_leaves = [leaf for leaf in walk.text if leaf.content_type == "text/plain"]
     html_leaves = [leaf for leaf in walk.html if leaf.content_type == "text/html"]
-    html = _join([_decode_html(leaf, defects) for leaf in html_leaves]) if html_leaves else None
-    text, uuencoded = _plain_text(text_leaves, defects)
+    html = _join([_decode_html(leaf, defects, hints) for leaf in html_leaves]) if html_leaves else None
+    text, uuencoded = _plain_text(text_leaves, defects, hints)
     if not text.strip() and html is not None:
         # An empty plain part beside the HTML is as good as none: the HTML is the message.
         text = _rendered(walk, html, defects)
@@ -175,8 +180,8 @@ def _leaf(part: Message, defects: list[str]) -> _Leaf:
 
 # --- body text --------------------------------------------------------------------------------
 
-def _decode_plain(leaf: _Leaf, defects: list[str]) -> str:
-    text, defect = decode_text(payload_bytes(leaf.part, defects), leaf.part.get_content_charset())
+def _decode_plain(leaf: _Leaf, defects: list[str], hints: Iterable[str] = ()) -> str:
+    text, defect = decode_text(payload_bytes(leaf.part, defects), leaf.part.get_content_charset(), hints)
     if defect:
         defects.append(f"body: {defect}")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -185,10 +190,10 @@ def _decode_plain(leaf: _Leaf, defects: list[str]) -> str:
     return text
 
 
-def _decode_html(leaf: _Leaf, defects: list[str]) -> str:
+def _decode_html(leaf: _Leaf, defects: list[str], hints: Iterable[str] = ()) -> str:
     data = payload_bytes(leaf.part, defects)
     charset = leaf.part.get_content_charset() or _sniff_html_charset(data)
-    text, defect = decode_text(data, charset)
+    text, defect = decode_text(data, charset, hints)
     if defect:
         defects.append(f"html: {defect}")
     return text
@@ -199,11 +204,12 @@ def _sniff_html_charset(data: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
-def _plain_text(leaves: list[_Leaf], defects: list[str]) -> tuple[str, list[Attachment]]:
+def _plain_text(leaves: list[_Leaf], defects: list[str],
+                hints: Iterable[str] = ()) -> tuple[str, list[Attachment]]:
     texts: list[str] = []
     found: list[Attachment] = []
     for leaf in leaves:
-        text, uuencoded = uuencoded_attachments(_decode_plain(leaf, defects))
+        text, uuencoded = uuencoded_attachments(_decode_plain(leaf, defects, hints))
         found.extend(uuencoded)
         texts.append(text)
     return _join(texts), found
