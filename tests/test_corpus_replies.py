@@ -16,9 +16,11 @@ pytestmark = pytest.mark.corpus
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 EXPECTED_SETS = ("github-email_reply_parser", "zapier-email-reply-parser")
 TRIMMER_SET = "discourse-email_reply_trimmer"
-# Just under the rates reached (github 22/22, zapier 24/24, discourse 63/64): a drop means a
-# general rule broke. The one discourse miss is spam_1.txt, nothing but nested attributions,
-# which upstream trims to nothing and we return whole (stripping must never leave nothing).
+# Just under the rates reached (github 22/22, zapier 24/24, discourse 62/64): a drop means a
+# general rule broke. The discourse misses are deliberate: spam_1.txt, nothing but nested
+# attributions, which upstream trims to nothing and we return whole (stripping must never
+# leave nothing); and embedded_email_polish_1.txt, where upstream drops the "--" signature
+# written above the quoted history, which we keep as part of the reply (issue 18).
 MIN_RATE = {"github-email_reply_parser": 0.95, "zapier-email-reply-parser": 0.95, TRIMMER_SET: 0.95}
 
 

@@ -35,6 +35,10 @@ TABLE = [
     ("top post with quote", "Yes.\n\nOn Mon, 4 Mar 2024, Ann <a@x.org> wrote:\n> Works?", "Yes."),
     ("trailing quote without attribution", "Yes.\n\n> Works?\n> Really?", "Yes."),
     ("quote only is kept", "> Only a quote.", "> Only a quote."),
+    ("signature ending the message goes", "Fixed.\n\n--\nAnn Lee\nACME", "Fixed."),
+    ("signature above history stays", "Fixed.\n\n--\nAnn Lee\n\n> Works?", "Fixed.\n\n--\nAnn Lee"),
+    ("em dash signature stays", "Arreglado.\n\n—\nAna López\nACME", "Arreglado.\n\n—\nAna López\nACME"),
+    ("reply above this line cuts", "Gracias.\n## Please type your reply above this line ##\nTicket 5", "Gracias."),
     ("quote then own text is kept", "> A quote.\n\nMy text.", "> A quote.\n\nMy text."),
     (
         "bottom post drops the quote",

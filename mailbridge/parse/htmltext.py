@@ -1,8 +1,12 @@
-"""Render an HTML body to readable plain text, keeping blockquotes visible as "> " quoting.
+"""Render an HTML body to readable plain text, keeping quoted history visible as such.
 
-Quoted history in HTML mail lives in <blockquote> elements; rendered flat it would look like new
-text, so each line inside a blockquote is prefixed with "> " once per nesting level, which lets the
-quote stripper treat HTML-only replies like plain ones.
+Quoted history in HTML mail lives in <blockquote> elements and in the quote containers of
+webmails (Gmail's `gmail_quote` and its elided parts, Yahoo's `yahoo_quoted`, mail.ru's
+`mail-quote-collapse`); rendered flat it would look like new text, so each line inside one is
+prefixed with "> " once per nesting level. Outlook does not quote: its reply header sits in
+`divRplyFwdMsg` (or `appendonsend`), where an "-----Original Message-----" line is written, and
+an <hr> becomes the rule line plain-text clients draw. The quote stripper then treats HTML-only
+replies like plain ones.
 """
 
 from __future__ import annotations
@@ -14,15 +18,28 @@ from inscriptis import get_annotated_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
-_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], annotation_rules={"blockquote": ["quote"]})
+_QUOTE_CONTAINERS = ("gmail_quote", "gmail_quote_container", "yahoo_quoted", "mail-quote-collapse",
+                     "mailru-blockquote", "HOEnZb", "adL", "moz-cite-prefix", "OutlookMessageHeader")
+_HISTORY_IDS = ("divRplyFwdMsg", "x_divRplyFwdMsg", "appendonsend", "x_appendonsend",
+                "OLK_SRC_BODY_SECTION", "x_OLK_SRC_BODY_SECTION")
+_RULES = {"blockquote": ["quote"], "#data-o-mail-quote": ["quote"],
+          **{f"#class={name}": ["quote"] for name in _QUOTE_CONTAINERS},
+          **{f"#id={name}": ["history"] for name in _HISTORY_IDS}}
+_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], annotation_rules=_RULES)
 _TAG = re.compile(r"<[^>]*>")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_HR = re.compile(r"<hr\b[^>]{0,500}>", re.IGNORECASE)
+# What plain-text clients write where HTML ones draw a rule or open Outlook's reply header.
+RULE_LINE = "_" * 32
+HISTORY_LINE = "-----Original Message-----"
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:
     """The readable text of `html` and a defect string when the renderer failed on it."""
     if not html.strip():
         return "", None
+    if "<hr" in html or "<HR" in html:
+        html = _HR.sub(f"<div>{RULE_LINE}</div>", html)
     try:
         rendered = get_annotated_text(html, _CONFIG)
     except Exception as error:  # noqa: BLE001 - lxml raises many types on hostile markup.
@@ -35,13 +52,18 @@ def html_to_text(html: str) -> tuple[str, str | None]:
 def _quote_lines(text: str, spans: list[tuple[int, int, str]]) -> str:
     if not spans:
         return text
+    quotes = [(start, end) for start, end, label in spans if label == "quote"]
+    history = min((start for start, _, label in spans if label == "history"), default=None)
     # The depth at an offset is the number of spans opened minus those closed before it; sorted
     # bounds make that a bisection per line instead of a scan of every span.
-    starts = sorted(start for start, _, _ in spans)
-    ends = sorted(end for _, end, _ in spans)
+    starts = sorted(start for start, _ in quotes)
+    ends = sorted(end for _, end in quotes)
     out = []
     offset = 0
     for line in text.split("\n"):
+        if history is not None and offset + len(line) > history:
+            out.append(HISTORY_LINE)
+            history = None
         depth = bisect_right(starts, offset) - bisect_right(ends, offset)
         out.append("> " * depth + line if depth > 0 and line.strip() else line)
         offset += len(line) + 1

@@ -14,9 +14,25 @@ _VERBS = (
     "escreveu", "napisał\\(a\\)", "napisał", "napisała", "napisali", "napisana", "pisze",
     "a écrit", "ha scritto", "scrisse", "schreef", "geschreven", "skrev", "skriver", "kirjoitti",
     "napsal\\(a\\)", "napsal", "napísal", "írta", "yazdı", "написал\\(а\\)", "написал",
-    "написала", "написав", "пише", "писал",
+    "написала", "написав", "пише", "писал", "ha escrit", "va escriure", "escriu", "skrev følgende",
 )
-VERB_RE = re.compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|のメッセージ")
+VERB_RE = re.compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|のメッセージ|작성")
+
+# Gmail in Russian, Yandex and mail.ru write attributions without a verb: a date, a time and
+# the sender's address, ending in a colon ("ср, 30 апр. 2025 г. в 15:19, Иван <ivan@x.ru>:",
+# "30.04.2025, 15:19, \"Иван\" <ivan@x.ru>:", "Среда, 30 апреля 2025, 15:19 +03:00 от Иван <…>:").
+VERBLESS_ATTRIBUTION_RE = re.compile(
+    r"(?=.{0,200}\b(?:19|20)\d\d\b)(?=.{0,250}\b\d{1,2}:\d{2}\b).{0,250}@[^\s>]{1,100}>?\s*:$"
+)
+
+# "Reply above this line" markers: notification systems (ours included) put one above the
+# notice, so everything from the marker down is the notice being answered.
+REPLY_ABOVE_RE = re.compile(
+    r"(?:above this line|above the line|encima de esta l[ií]nea|nad tą lini[aą]|nad tą lini"
+    r"|über dieser zeile|au-dessus de cette ligne|acima desta linha|sopra questa (?:riga|linea)"
+    r"|boven deze (?:regel|lijn)|ovenfor denne linje|över denna rad|выше этой строки"
+    r"|在此行上方|在此行以上|この行より上)",
+)
 
 # Words that open an attribution in its first line: "On", "Am", "Le", "El", "Em", "Op", "Il",
 # "Den", "W dniu", "Dnia", Eudora's "At", Apple Mail's Polish "Wiadomość napisana przez",
@@ -35,18 +51,22 @@ GMAIL_DATE_RE = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}\s")
 # To:/Subject:" and its translations). A block needs a From-like key and a date or subject key.
 FROM_KEYS = frozenset({
     "from", "von", "de", "od", "da", "från", "fra", "van", "от", "від", "lähettäjä", "feladó",
-    "kimden", "expéditeur", "remitente", "nadawca", "odesílatel",
+    "kimden", "expéditeur", "remitente", "nadawca", "odesílatel", "发件人", "寄件者", "寄件人",
+    "差出人", "送信者", "보낸 사람", "보낸사람",
 })
 DATE_SUBJECT_KEYS = frozenset({
     "sent", "date", "subject", "enviado el", "wysłano", "wysłane", "data", "temat", "enviado", "enviada",
     "fecha", "asunto", "gesendet", "datum", "betreff", "envoyé", "objet", "inviato", "oggetto",
     "assunto", "verzonden", "onderwerp", "skickat", "ämne", "sendt", "emne", "отправлено",
-    "тема", "дата", "надіслано", "lähetetty", "aihe", "odesláno", "předmět",
+    "тема", "дата", "надіслано", "lähetetty", "aihe", "odesláno", "předmět", "message du",
+    "发送时间", "日期", "主题", "寄件日期", "主旨", "送信日時", "件名", "보낸 날짜", "제목", "enviat",
+    "assumpte", "data d'enviament", "sendt dato", "verstuurd", "gesendet am",
 })
 OTHER_KEYS = frozenset({
     "to", "cc", "bcc", "reply-to", "do", "dw", "kopia", "odpowiedź do", "para", "cco",
     "responder a", "an", "antwort an", "à", "a", "risposta", "aan", "till", "til", "kopie",
     "кому", "копия", "komu", "kenelle", "importance", "priority", "ważność", "importancia",
+    "收件人", "抄送", "收件者", "副本", "宛先", "받는 사람", "참조", "per a",
 })
 HEADER_KEYS = FROM_KEYS | DATE_SUBJECT_KEYS | OTHER_KEYS
 
@@ -63,7 +83,11 @@ HISTORY_MARKERS = frozenset({
     "anfang der weitergeleiteten nachricht", "inicio del mensaje reenviado",
     "comienzo del mensaje reenviado", "początek przekazywanej wiadomości",
     "début du message réexpédié", "inizio messaggio inoltrato", "início da mensagem reencaminhada",
-    "reply message", "исходное сообщение", "пересылаемое сообщение",
+    "reply message", "исходное сообщение", "пересылаемое сообщение", "oprindelig besked",
+    "oprindelig meddelelse", "videresendt besked", "videresendt meddelelse", "opprinnelig melding",
+    "ursprungligt meddelande", "missatge original", "missatge reenviat", "originele bericht",
+    "messaggio originale", "message d'origine", "original email message", "原始邮件", "原始郵件",
+    "转发的邮件", "원본 메시지", "전달된 메시지", "元のメッセージ", "転送されたメッセージ",
 })
 MARKER_DECORATION = " \t-_*=:<>[]"
 

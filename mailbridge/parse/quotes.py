@@ -39,6 +39,7 @@ BLANK, QUOTE, TEXT, CODE = "b", "q", "t", "c"
 _MAX_ATTRIBUTION_LINES = 5
 _MAX_HEADER_RUN = 20
 _SIGNATURE_LINES = 12
+_DASHES = frozenset({"—", "–", "―"})
 _FOOTER_LINES = 6
 _SUPERCITE_RE = re.compile(r"[A-Za-z]{1,3}>(?:\s|$)")
 _GMAIL_DATE_RE = re.compile(
@@ -46,6 +47,11 @@ _GMAIL_DATE_RE = re.compile(
 )
 _DIGIT_RE = re.compile(r"\d")
 _DATE_WORDS = frozenset({"am", "on", "le", "el", "em", "den", "op", "il", "w", "dnia"})
+# Windows Mail puts left-to-right marks between the fields of its header block; invisible, and
+# in the way of every pattern.
+_BIDI_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Non-breaking spaces French puts before a colon ("De\u00a0:").
+_KEY_STRIP = " \t*\u00a0\u202f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +65,21 @@ class _Header:
 
 def reply_part(text: str) -> str:
     """The new content of a reply body: quoted history, attributions and signatures removed."""
+    text = _BIDI_MARKS.sub("", text) if _BIDI_MARKS.search(text) else text
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    kept = _trim_tail(_cut_history(_trim_tail(lines)))
+    above = _above_reply_marker(lines)
+    tail, history_cut = _trim_tail(above)
+    cut = _cut_history(tail)
+    kept, _ = _trim_tail(cut, keep_signature=history_cut or len(cut) < len(tail))
     return _join(kept) or _join(lines)
+
+
+def _above_reply_marker(lines: list[str]) -> list[str]:
+    """The lines above a "reply above this line" marker (ours or a help desk's), if there is one."""
+    for index, line in enumerate(lines):
+        if len(line) <= 200 and mk.REPLY_ABOVE_RE.search(line.casefold()):
+            return lines[:index]
+    return lines
 
 
 def _join(lines: list[str]) -> str:
@@ -140,7 +158,7 @@ def _find_header(lines: list[str], kinds: list[str], pos: int) -> _Header | None
         if kinds[j] != TEXT:
             continue
         found = _block_at(lines, j) or _gmail_attribution_at(lines, kinds, j)
-        found = found or _attribution_ending_at(lines, kinds, j, pos)
+        found = found or _attribution_ending_at(lines, kinds, j, pos) or _verbless_attribution_at(lines, j)
         if found is not None:
             return found
     return None
@@ -177,10 +195,12 @@ def _is_marker(line: str) -> bool:
 
 def _header_key(line: str) -> str | None:
     colon = line.find(":", 0, 40)
+    if colon < 0:
+        colon = line.find("：", 0, 20)  # Chinese and Japanese clients write a full-width colon.
     # Clients write header blocks flush left; an indented "From:" is a listing (a DSN's report).
     if colon <= 0 or line[0].isspace():
         return None
-    key = line[:colon].strip(" \t*").casefold()
+    key = line[:colon].strip(_KEY_STRIP).casefold()
     return key if key in mk.HEADER_KEYS else None
 
 
@@ -214,6 +234,15 @@ def _gmail_attribution_at(lines: list[str], kinds: list[str], j: int) -> _Header
     if "gmt" in match.group(0) or ("@" in joined and joined.endswith(">")):
         return _Header(j, end + 1, True)
     return None
+
+
+def _verbless_attribution_at(lines: list[str], j: int) -> _Header | None:
+    """A one-line attribution with a date, a time and an address but no verb (Russian Gmail,
+    Yandex, mail.ru): "ср, 30 апр. 2025 г. в 15:19, Иван <ivan@x.ru>:"."""
+    line = lines[j]
+    if len(line) > 300 or not line.endswith(":") or "@" not in line:
+        return None
+    return _Header(j, j + 1, True) if mk.VERBLESS_ATTRIBUTION_RE.search(line) else None
 
 
 def _attribution_ending_at(
@@ -337,19 +366,27 @@ def _rule_above(lines: list[str], kinds: list[str], start: int, floor: int) -> i
     return i if i >= floor and kinds[i] == TEXT and _is_separator(lines[i]) else start
 
 
-def _trim_tail(lines: list[str]) -> list[str]:
-    """Drop trailing quotes, delimited signatures, list footers and phone signatures."""
+def _trim_tail(lines: list[str], keep_signature: bool = False) -> tuple[list[str], bool]:
+    """Drop trailing quotes, delimited signatures, list footers and phone signatures; say
+    whether a quote was dropped.
+
+    A delimited signature just above quoted history belongs to the reply and is kept
+    (`keep_signature`, or once a trailing quote went); one that ends the message goes.
+    """
     kinds = _kinds(lines)
     end = len(lines)
+    quote_cut = False
     while True:
         while end and kinds[end - 1] == BLANK:
             end -= 1
         cut = _trailing_quote(kinds, end)
-        cut = _trailing_signature(lines, kinds, end) if cut is None else cut
+        quote_cut = quote_cut or cut is not None
+        if cut is None and not (keep_signature or quote_cut):
+            cut = _trailing_signature(lines, kinds, end)
         if cut is None and end and kinds[end - 1] == TEXT and _is_mobile_signature(lines[end - 1]):
             cut = end - 1
         if cut is None:
-            return lines[:end]
+            return lines[:end], quote_cut
         end = cut
 
 
@@ -371,7 +408,8 @@ def _trailing_signature(lines: list[str], kinds: list[str], end: int) -> int | N
             break
         if kinds[i] == BLANK:
             continue
-        if not _is_separator(lines[i]):
+        if not _is_separator(lines[i]) or lines[i].strip() in _DASHES:
+            # An em or en dash above a name is how people sign, not a footer rule: kept.
             count += 1
         elif lines[i].strip() == "--":
             # A signature has one delimiter; several "--" lines close together are a listing.
