@@ -187,3 +187,12 @@ def test_dry_run_on_an_empty_database_does_not_create_the_schema(empty_database_
             assert inspect(connection).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def test_an_outlook_msg_file_is_refused_with_how_to_convert_it_and_nothing_stored(env, database, tmp_path):
+    path = tmp_path / "Solicitud.msg"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    result = ingest(env, str(path), fixture("original_dynamics_pl"))
+    assert result.exit_code == 1
+    assert "Outlook .msg file" in result.output and "msgconvert" in result.output
+    assert counts(database)["RawMessage"] == 1 and counts(database)["Quarantine"] == 0

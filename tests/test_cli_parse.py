@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 from typer.testing import CliRunner
@@ -77,3 +78,18 @@ def test_a_parser_bug_on_one_file_does_not_stop_the_batch(monkeypatch):
     assert lines[0] == {"file": files[0], "error": "internal error: RuntimeError: boom"}
     assert lines[1]["subject"] == "Fwd: original"
     assert result.exit_code == 1
+
+
+def outlook_msg_file(tmp_path: Path) -> Path:
+    """An OLE compound document header, as every Outlook .msg file starts."""
+    path = tmp_path / "Zgłoszenie.msg"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(24) + b"\x3e\x00\x03\x00" + bytes(484))
+    return path
+
+
+def test_an_outlook_msg_file_gets_an_error_saying_how_to_convert_it(tmp_path):
+    result = invoke("--json", str(outlook_msg_file(tmp_path)), str(MAIL_FIXTURES / "polish_q_encoded_names.eml"))
+    assert result.exit_code == 1
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert "Outlook .msg file" in first["error"] and "msgconvert" in first["error"]
+    assert "error" not in second

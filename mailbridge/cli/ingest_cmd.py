@@ -24,7 +24,8 @@ HELP = """Read mail files into tickets: .eml, mbox or Maildir.
 
 Use it to import an old mailbox, to replay mail saved elsewhere, or to try a config on real
 mail before going live (with `--dry-run`). PATH may be an .eml file, an mbox file, a Maildir
-folder (with `new/` and `cur/`), or a folder of .eml files. Each message is stored durably first,
+folder (with `new/` and `cur/`), or a folder of .eml files. An Outlook .msg file is not mail
+in this sense: it is refused with how to convert it to .eml (`msgconvert`). Each message is stored durably first,
 then parsed, routed to its queue and threaded, exactly as `mailbridge serve` would; the same
 message ingested twice is stored once. A message that fails a stage goes to quarantine (see
 `mailbridge quarantine`) and the rest of the batch goes on.

@@ -20,6 +20,7 @@ Use it when a message was filed oddly: it shows the sender and recipients, the s
 automatic-mail verdict (auto-reply, bounce, list mail), the attachments, every decoding defect
 and the new text of the message with the quoted history cut off. It needs no config and no
 database. Each FILE is one message as delivered (.eml); `-` reads one message from standard input.
+An Outlook .msg file gets an error that says how to convert it to .eml.
 
 With `--json`, each input gives one JSON object on its own line (JSON Lines), in input order,
 with the fields `file`, `message_id`, `in_reply_to`, `references`, `from`, `to`, `cc`,

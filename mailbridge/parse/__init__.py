@@ -19,6 +19,7 @@ from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, fir
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.model import ParsedMessage
+from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
 from mailbridge.parse.parts import extract_body
 from mailbridge.parse.quotes import reply_part
 
@@ -33,6 +34,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message; raises ParseError only when nothing in `raw` can be read."""
     if not raw.strip():
         raise ParseError("empty input")
+    if is_outlook_msg(raw):
+        raise ParseError(HOW_TO_CONVERT)
     defects: list[str] = []
     msg = _parse_tree(raw, defects)
     defects += _stdlib_defects(msg)

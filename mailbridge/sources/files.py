@@ -25,6 +25,8 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
+
 # mboxrd escapes every body line matching ^>*From with one more '>'; reading undoes that.
 _ESCAPED_FROM = re.compile(rb"^>+From ")
 
@@ -118,6 +120,9 @@ def _single(path: Path) -> FileMessage:
         mtime = path.stat().st_mtime
     except OSError as exc:
         raise SourceError(f"{path}: {exc.strerror or exc}") from exc
+    if is_outlook_msg(raw):
+        # Refused here, before intake: stored, it could only ever go to quarantine.
+        raise SourceError(f"{path}: {HOW_TO_CONVERT}")
     return FileMessage(raw=raw, source=f"file:{path}", received_at=received_at(raw, mtime))
 
 
