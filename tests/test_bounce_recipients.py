@@ -73,6 +73,8 @@ Subject: Mail delivery problem
     ("Delivery to <a@example.net> failed permanently:\n550 5.1.1 user unknown", True, "failed"),
     ("Doręczenie do <a@example.net> opóźnione, serwer nadal próbuje.\n4.4.1 timeout", False, "delayed"),
     ("Błąd trwały: nie można dostarczyć do <a@example.net>.", True, "failed"),
+    ("Problem z dostarczeniem do <a@example.net>: 452 4.2.2 skrzynka pełna", False, "delayed"),
+    ("No se pudo entregar a <a@example.net>: 550 5.1.1 usuario desconocido", True, "failed"),
 ])
 def test_delay_or_permanent_is_read_from_the_words_and_codes(body, permanent, action):
     bounce = parse_bounce(from_text(NOTICE.format(body=body)))

@@ -12,11 +12,12 @@ import email.utils
 import html
 import re
 
-from mailbridge.parse.bounce_dsn import dsn_recipients, is_failure
+from mailbridge.parse.bounce_dsn import STATUS_RE, dsn_recipients, is_failure
 from mailbridge.parse.bounce_ses import ses_bounce, ses_notification
 from mailbridge.parse.bounce_returned import after_marker, notice_part
 from mailbridge.parse.bounce_text import (
     DELAY_RE,
+    FAILURE_REPLY_RE,
     PERMANENT_RE,
     RETRYING_RE,
     looks_like_bounce,
@@ -202,6 +203,10 @@ def is_delay_notice(subject: str, body: str) -> bool:
         return True
     if PERMANENT_RE.search(notice):
         return False
+    # Only transient codes (4.x.x, 4xx) and no word of a final failure: still being tried.
+    codes = [m.group(0) for m in STATUS_RE.finditer(notice)] + FAILURE_REPLY_RE.findall(notice)
+    if codes and all(code.startswith("4") for code in codes):
+        return True
     return bool(DELAY_RE.search(subject) or DELAY_RE.search(notice))
 
 
