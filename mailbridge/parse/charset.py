@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import codecs
 
-from mailbridge.parse.charset_guess import CANDIDATES, best_charset, plausibility
+from mailbridge.parse.charset_guess import CANDIDATES, best_charset, plausibility, scoring_sample
 from mailbridge.parse.iso2022jp import decode_cp50220
 
 __all__ = ["decode_text", "normalise_charset", "best_legacy", "plausibility"]
@@ -255,11 +255,13 @@ def best_legacy(data: bytes, hints: Iterable[str] = ()) -> str:
     hinted = _usable(hints)
     if not hinted:
         return best_charset(data)
-    bonus = _HINT_BONUS * sum(byte > 0x7F for byte in data) + 1
+    sample = scoring_sample(data)
+    bonus = _HINT_BONUS * sum(byte > 0x7F for byte in sample) + 1
     best, best_score = None, None
     for name in hinted + tuple(c for c in CANDIDATES if c not in hinted):
         try:
-            text = data.decode(name)
+            data.decode(name)
+            text = sample.decode(name)
         except UnicodeDecodeError:
             continue
         score = plausibility(text, name) + (bonus if name in hinted else 0)

@@ -176,8 +176,8 @@ def _restore(display: str, words: list[str]) -> str:
     return _PLACEHOLDER.sub(lambda m: words[int(m.group(1))], display)
 
 
-_BARE_ENTRY = re.compile(r'\s*([^\s<>"(),:;@]+@[^\s<>"(),:;@]+)\s*(?:\(([^()]*)\))?\s*')
-_ANGLE_ENTRY = re.compile(r'\s*(.*?)\s*<([^<>"]*)>\s*(?:\([^()]*\))?\s*', re.DOTALL)
+_BARE_ENTRY = re.compile(r'([^\s<>"(),:;@]{1,256}@[^\s<>"(),:;@]{1,256})(?:\s{0,20}\(([^()]{0,256})\))?')
+_MAX_ENTRY = 1000
 
 
 def _angle_entries(text: str) -> list[tuple[str, str]] | None:
@@ -192,17 +192,34 @@ def _angle_entries(text: str) -> list[tuple[str, str]] | None:
         return None
     pairs = []
     for entry in _top_level_split(text):
-        if bare := _BARE_ENTRY.fullmatch(entry):
-            pairs.append((bare.group(2) or "", bare.group(1)))
-            continue
-        match = _ANGLE_ENTRY.fullmatch(entry)
-        if match is None or ":" in match.group(1).replace('\\"', "").split('"')[0]:
+        entry = entry.strip()
+        if len(entry) > _MAX_ENTRY:
+            return None
+        pair = _bare_entry(entry) or _angle_entry(entry)
+        if pair is None:
             return None  # Not all name <address>, or a group ("team: a <a@x>;"): the RFC parser.
-        name = match.group(1).strip()
-        if len(name) >= 2 and name[0] == name[-1] == '"':
-            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        pairs.append((name.strip(), match.group(2).strip().rpartition(":")[2]))
+        pairs.append(pair)
     return pairs
+
+
+def _bare_entry(entry: str) -> tuple[str, str] | None:
+    match = _BARE_ENTRY.fullmatch(entry)
+    return (match.group(2) or "", match.group(1)) if match else None
+
+
+def _angle_entry(entry: str) -> tuple[str, str] | None:
+    """`name <address>` (an optional "(comment)" after it) as (name, address), else None."""
+    close = entry.rfind(">")
+    opening = entry.rfind("<", 0, close)
+    tail = entry[close + 1:].strip()
+    if opening < 0 or (tail and not (tail.startswith("(") and tail.endswith(")"))):
+        return None
+    address, name = entry[opening + 1:close], entry[:opening].strip()
+    if '"' in address or (":" in name.split('"')[0] and not name.startswith('"')):
+        return None
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return name.strip(), address.strip().rpartition(":")[2]
 
 
 def _top_level_split(text: str) -> list[str]:

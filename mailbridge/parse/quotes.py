@@ -242,7 +242,7 @@ def _verbless_attribution_at(lines: list[str], j: int) -> _Header | None:
     line = lines[j]
     if len(line) > 300 or not line.endswith(":") or "@" not in line:
         return None
-    return _Header(j, j + 1, True) if mk.VERBLESS_ATTRIBUTION_RE.search(line) else None
+    return _Header(j, j + 1, True) if mk.VERBLESS_ATTRIBUTION_RE.match(line) else None
 
 
 def _attribution_ending_at(
