@@ -61,3 +61,11 @@ def test_a_field_like_line_in_the_body_is_not_taken_for_a_header():
     message = parse_message(raw)
     assert message.to == ()
     assert "Nota: urgente" in message.text
+
+
+def test_references_keep_an_id_with_an_unbalanced_bracket():
+    raw = (b"From: ana@example.es\nSubject: Re: Pedido\nReferences: <a-1@example.es> <b-2@example.es\n"
+           b"In-Reply-To: c-3@example.es>\n\nHola\n")
+    message = parse_message(raw)
+    assert message.references == ("a-1@example.es", "b-2@example.es")
+    assert message.in_reply_to == ("c-3@example.es",)

@@ -39,6 +39,20 @@ TABLE = [
     ("signature above history stays", "Fixed.\n\n--\nAnn Lee\n\n> Works?", "Fixed.\n\n--\nAnn Lee"),
     ("em dash signature stays", "Arreglado.\n\n—\nAna López\nACME", "Arreglado.\n\n—\nAna López\nACME"),
     ("reply above this line cuts", "Gracias.\n## Please type your reply above this line ##\nTicket 5", "Gracias."),
+    ("japanese gmail attribution without a verb",
+     "ありがとうございます。\n\n2025年4月30日(水) 15:19 Support <s@x.com>:\n> 再起動してください。",
+     "ありがとうございます。"),
+    ("chinese gmail attribution with full-width colon",
+     "谢谢。\n\nSupport <s@x.com> 于2025年4月30日周三 15:19写道：\n> 请重启服务。", "谢谢。"),
+    ("korean outlook block", "감사합니다.\n\n보낸 사람: Support <s@x.com>\n보낸 날짜: 2025년 4월 30일\n"
+     "받는 사람: 김민수\n제목: 문의\n\n이전 내용", "감사합니다."),
+    ("catalan outlook block", "Gràcies.\n\nDe: Suport <s@x.com>\nEnviat: dilluns, 3 de març de 2025\n"
+     "Per a: Jordi\nAssumpte: Incidència\n\nText antic", "Gràcies."),
+    ("norwegian original message marker", "Takk.\n\n-----Opprinnelig melding-----\nFra: Support\n"
+     "Sendt: 3. mars 2025\nTil: Ola\nEmne: Sak\n\nGammel tekst", "Takk."),
+    ("german outlook app signature", "Danke.\n\nVon Outlook für Android gesendet", "Danke."),
+    ("korean phone signature", "감사합니다.\n\niPhone에서 보냄", "감사합니다."),
+    ("catalan phone signature", "Gràcies.\n\nEnviat des del meu iPhone", "Gràcies."),
     ("quote then own text is kept", "> A quote.\n\nMy text.", "> A quote.\n\nMy text."),
     (
         "bottom post drops the quote",

@@ -275,6 +275,10 @@ def parse_id_list(value: str | None) -> tuple[str, ...]:
         return ()
     text = unfold(str(value))
     found = [_SPACES.sub("", m) for m in _BRACKETED_ID.findall(text)]
+    if found and ("<" in (rest := _BRACKETED_ID.sub(" ", text)) or ">" in rest):
+        # An id with an unbalanced bracket beside well-formed ones ("<a@x> <b@x"): the typo
+        # must not lose it; prose around ids has no brackets.
+        found += [t.strip(",;<>") for t in rest.split() if "@" in t and (t[0] == "<" or t[-1] == ">")]
     if not found:
         # Ids without brackets: keep tokens that look like ids, not the prose around them.
         # An unbalanced bracket ("<id@x" or "id@x>") is the sender's typo, not part of the id.

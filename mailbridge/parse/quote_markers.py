@@ -22,7 +22,8 @@ VERB_RE = re.compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|
 # the sender's address, ending in a colon ("ср, 30 апр. 2025 г. в 15:19, Иван <ivan@x.ru>:",
 # "30.04.2025, 15:19, \"Иван\" <ivan@x.ru>:", "Среда, 30 апреля 2025, 15:19 +03:00 от Иван <…>:").
 VERBLESS_ATTRIBUTION_RE = re.compile(
-    r"(?=.{0,200}\b(?:19|20)\d\d\b)(?=.{0,250}\b\d{1,2}:\d{2}\b).{0,250}@[^\s>]{1,100}>?\s*:$"
+    r"(?=.{0,200}(?<!\d)(?:19|20)\d\d(?!\d))(?=.{0,250}(?<!\d)\d{1,2}:\d{2}(?!\d))"
+    r".{0,250}@[^\s>]{1,100}>?\s*[:：]$"
 )
 
 # "Reply above this line" markers: notification systems (ours included) put one above the
@@ -100,8 +101,10 @@ SEPARATOR_SINGLE_CHARS = frozenset("ᐧ—―─━")
 MOBILE_SIGNATURE_RE = re.compile(
     r"[(<\[\s-]*(?:"
     r"(?:sent|envoyé|enviado|enviada|inviato|verzonden|sendt|skickat|gesendet|wysłane|wysłano"
-    r"|отправлено|надіслано)\s+(?:from|with|via|using|by|on|de|desde|do|depuis|à partir de|da|dal"
-    r"|con|vanaf|met|fra|från|von|mit|z|przez|с|з)\s.*"
+    r"|отправлено|надіслано|enviat|odesláno)\s+(?:from|with|via|using|by|on|de|desde|do|depuis"
+    r"|à partir de|da|dal|con|vanaf|met|fra|från|von|mit|z|przez|с|з|des de|des del|amb)\s.*"
+    r"|von\s+(?:outlook|mail|gmail|yahoo|samsung)\b.{0,40}\bgesendet"
+    r"|.{1,40}에서 보냄"
     r"|get\s+(?:\S+\s+)?outlook\s+(?:for|para)\s.*|obtener\s+outlook\s+para\s.*"
     r"|pobierz\s+(?:aplikację\s+)?outlook\s.*|outlook\s+für\s+\S+\s+herunterladen.*"
     r"|von\s+meinem\s+.*gesendet.*|diese\s+nachricht\s+wurde\s+von\s+meinem\s+.*gesendet.*"

@@ -240,7 +240,7 @@ def _verbless_attribution_at(lines: list[str], j: int) -> _Header | None:
     """A one-line attribution with a date, a time and an address but no verb (Russian Gmail,
     Yandex, mail.ru): "ср, 30 апр. 2025 г. в 15:19, Иван <ivan@x.ru>:"."""
     line = lines[j]
-    if len(line) > 300 or not line.endswith(":") or "@" not in line:
+    if len(line) > 300 or not line.endswith((":", "：")) or "@" not in line:
         return None
     return _Header(j, j + 1, True) if mk.VERBLESS_ATTRIBUTION_RE.match(line) else None
 
