@@ -118,3 +118,49 @@ def test_report_address_forms_become_rfc822(written, address):
 
 def test_x400_without_a_name_or_domain_is_not_an_address():
     assert x400_to_rfc822("/C=PL/ADMD= /") is None
+
+
+SENDMAIL = """   ----- The following addresses had permanent fatal errors -----
+<kasia@example.net>
+    (reason: 550 5.1.1 <kasia@example.net>... User unknown)
+
+   ----- Transcript of session follows -----
+>>> RCPT To:<kasia@example.net>
+<<< 550 5.1.1 <kasia@example.net>... User unknown
+
+   ----- Original message follows -----
+
+Return-Path: <help@example.com>
+From: Pomoc <help@example.com>
+To: kasia@example.net, other@example.net
+Cc: lista@lists.example.org
+"""
+YAHOO = """Sorry, we were unable to deliver your message to the following address.
+
+<nadie@yahoo.example.com>:
+554: delivery error: dd This user doesn't have an account
+
+--- Below this line is a copy of the message.
+
+From: help@example.com
+To: nadie@yahoo.example.com, amigo@yahoo.example.com
+"""
+GROUPWISE = """The message that you sent was undeliverable to the following:
+\tbad.user@gw.example.com (user not found)
+
+Possibly truncated original message follows:
+
+From: help@example.com
+To: bad.user@gw.example.com; team@gw.example.com
+"""
+
+
+@pytest.mark.parametrize("body, failed, status", [
+    (SENDMAIL, "kasia@example.net", "5.1.1"),
+    (YAHOO, "nadie@yahoo.example.com", "554"),
+    (GROUPWISE, "bad.user@gw.example.com", None),
+])
+def test_old_text_bounces_name_only_the_failed_address(body, failed, status):
+    bounce = parse_bounce(from_text(NOTICE.format(body=body)))
+    assert [(r.address, r.status) for r in bounce.recipients] == [(failed, status)]
+    assert bounce.permanent

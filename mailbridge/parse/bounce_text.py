@@ -80,7 +80,7 @@ NOT_RECIPIENT_LINE_RE = re.compile(
     re.IGNORECASE,
 )
 # In free text only failure replies count: a "250 OK" or "220 ready" line says nothing here.
-FAILURE_REPLY_RE = re.compile(r"(?<![\w.#-])#?([45]\d\d)(?=[ \-]|$)", re.MULTILINE)
+FAILURE_REPLY_RE = re.compile(r"(?<![\w.#-])#?([45]\d\d)(?=[ \-]|:\s|$)", re.MULTILINE)
 MAX_RECIPIENTS = 50
 _NOTICE_LIMIT = 100_000
 # "(expanded from <alias>)", "(ultimately generated from alias)": the address the sender used,
