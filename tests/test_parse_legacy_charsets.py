@@ -79,3 +79,22 @@ def test_a_hint_loses_to_a_clearly_better_reading():
     text = "Счёт не оплачен, прошу проверить"
     decoded, _ = decode_text(text.encode("koi8-r"), None, hints=("windows-1250",))
     assert decoded == text
+
+
+@pytest.mark.parametrize("text, charset", [
+    ("Dzień dobry, proszę o pilną naprawę drukarki.", "windows-1250"),
+    ("Zgłoszenie: źle działa, proszę", "iso-8859-2"),
+])
+def test_polish_under_a_western_label_is_read_as_polish(text, charset):
+    decoded, defect = decode_text(text.encode(charset), "iso-8859-1")
+    assert decoded == text
+    assert defect == f"charset: declared 'iso-8859-1' but the text reads as {charset}"
+
+
+@pytest.mark.parametrize("text", [
+    "Buenos días, ¿podría revisar la factura Nº 45 del señor Muñoz?",
+    "Grüße aus München, schöne Straße",
+    "Ça coûte très cher, à bientôt",
+])
+def test_western_text_under_a_western_label_stays_as_declared(text):
+    assert decode_text(text.encode("windows-1252"), "iso-8859-1") == (text, None)

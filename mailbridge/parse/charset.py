@@ -175,10 +175,26 @@ def _decode_western(data: bytes, label: str | None) -> tuple[str, str | None]:
     if _is_real_utf8(data):
         return data.decode("utf-8"), f"charset: declared {label!r} but the text is utf-8, decoded as utf-8"
     try:
-        return data.decode("windows-1252"), None
+        text = data.decode("windows-1252")
     except UnicodeDecodeError:
         # The five bytes windows-1252 leaves undefined are C1 controls in ISO-8859-1 itself.
         return data.decode("latin-1"), None
+    return _central_european(data, text, label) or (text, None)
+
+
+def _central_european(data: bytes, western: str, label: str | None) -> tuple[str, str] | None:
+    """Polish or Czech text under a Western label (old Outlook Express did this): the reading
+    as windows-1250 or ISO-8859-2, when it is clearly better ("Dzieñ dobry, proszê" → "ę")."""
+    sample = scoring_sample(data)
+    eight_bit = sum(byte > 0x7F for byte in sample)
+    if eight_bit < 2:
+        return None
+    base = plausibility(sample.decode("windows-1252", "replace"), "windows-1252") + 2 + eight_bit // 4
+    scores = {name: plausibility(sample.decode(name, "replace"), name) for name in ("windows-1250", "iso-8859-2")}
+    best = max(scores, key=lambda name: scores[name])
+    if scores[best] <= base:
+        return None
+    return data.decode(best, "replace"), f"charset: declared {label!r} but the text reads as {best}"
 
 
 def _check_single_byte_utf8(data: bytes, text: str, codec: str, label: str | None):
