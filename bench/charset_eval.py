@@ -161,12 +161,17 @@ def guess_only(sample: Sample) -> str:
 
 
 METHODS = {"heuristic": heuristic, "charset-normalizer": normalizer, "guess": guess_only, "shipped": shipped}
+try:
+    import charset_normalizer  # noqa: F401 - only compared here, not a dependency of mailbridge.
+except ImportError:
+    del METHODS["charset-normalizer"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true")
-    parser.add_argument("--method", action="append", choices=sorted(METHODS))
+    parser.add_argument("--method", action="append", choices=sorted(METHODS),
+                        help="compare only these (default: all available)")
     args = parser.parse_args(argv)
     if not CORPUS.is_dir():
         print(f"no corpus at {CORPUS}", file=sys.stderr)
