@@ -39,6 +39,8 @@ TABLE = [
     ("signature above history stays", "Fixed.\n\n--\nAnn Lee\n\n> Works?", "Fixed.\n\n--\nAnn Lee"),
     ("em dash signature stays", "Arreglado.\n\n—\nAna López\nACME", "Arreglado.\n\n—\nAna López\nACME"),
     ("reply above this line cuts", "Gracias.\n## Please type your reply above this line ##\nTicket 5", "Gracias."),
+    ("above this line in a sentence is no marker", "See the table above this line.\nAnd more text.",
+     "See the table above this line.\nAnd more text."),
     ("japanese gmail attribution without a verb",
      "ありがとうございます。\n\n2025年4月30日(水) 15:19 Support <s@x.com>:\n> 再起動してください。",
      "ありがとうございます。"),

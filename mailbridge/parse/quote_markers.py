@@ -34,6 +34,11 @@ REPLY_ABOVE_RE = re.compile(
     r"|boven deze (?:regel|lijn)|ovenfor denne linje|över denna rad|выше этой строки"
     r"|在此行上方|在此行以上|この行より上)",
 )
+# …and says to answer there: "see the table above this line" in a customer's text is no marker.
+REPLY_VERB_RE = re.compile(
+    r"repl|respon|answer|type|write|escrib|contest|odpowi|odpisz|pisz|pisać|antwort|schreib"
+    r"|répond|écri|rispond|scriv|svar|skriv|antwoord|ответ|пишите|回复|回覆|返信|답장",
+)
 
 # Words that open an attribution in its first line: "On", "Am", "Le", "El", "Em", "Op", "Il",
 # "Den", "W dniu", "Dnia", Eudora's "At", Apple Mail's Polish "Wiadomość napisana przez",

@@ -77,7 +77,8 @@ def reply_part(text: str) -> str:
 def _above_reply_marker(lines: list[str]) -> list[str]:
     """The lines above a "reply above this line" marker (ours or a help desk's), if there is one."""
     for index, line in enumerate(lines):
-        if len(line) <= 200 and mk.REPLY_ABOVE_RE.search(line.casefold()):
+        if len(line) <= 200 and mk.REPLY_ABOVE_RE.search(folded := line.casefold()) \
+                and mk.REPLY_VERB_RE.search(folded):
             return lines[:index]
     return lines
 
