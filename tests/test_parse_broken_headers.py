@@ -47,7 +47,7 @@ def test_a_long_value_wrapped_without_indentation_is_joined(mail_fixture):
                                "Madrid y Barcelona")
     assert message.date is not None
     assert message.text.strip() == "Buenos dias, necesitamos un presupuesto."
-    assert any("unindented continuation" in d for d in message.defects)
+    assert any("unindented continuation line joined" in d for d in message.defects)
 
 
 def test_body_starting_without_a_blank_line_stays_body():
@@ -69,3 +69,19 @@ def test_references_keep_an_id_with_an_unbalanced_bracket():
     message = parse_message(raw)
     assert message.references == ("a-1@example.es", "b-2@example.es")
     assert message.in_reply_to == ("c-3@example.es",)
+
+
+def test_prose_above_a_pasted_header_block_is_not_taken_for_junk():
+    # A body pasted without headers: its own text must not be skipped to make headers of the
+    # Outlook block it quotes.
+    raw = b"Gracias por la ayuda.\n____\nFrom: Soporte <s@example.com>\nSent: lunes\nTo: a@b.es\nSubject: x\n\nHola\n"
+    message = parse_message(raw)
+    assert message.from_ is None
+    assert message.text.startswith("Gracias por la ayuda.")
+
+
+def test_a_garbled_first_field_is_skipped_and_the_rest_kept():
+    raw = b"Fro :Jan Nowak <jan@firma.example.pl>\nTo: pomoc@example.com\nSubject: Faktura\n\nTresc\n"
+    message = parse_message(raw)
+    assert (message.to[0].address, message.subject) == ("pomoc@example.com", "Faktura")
+    assert any("Fro :" in d for d in message.defects)

@@ -22,9 +22,9 @@ _KNOWN_RE = re.compile(
 _FIELD_NAME_LIKE = re.compile(rb"^[A-Za-z]+(?:-[A-Za-z0-9]+)+(?:\s|$)")
 _MAX_PREAMBLE_LINES = 3
 _MAX_HEADER_BYTES = 512 * 1024
-# A value this long that is followed by an unindented line was wrapped by a client that forgot
-# the indentation of folding; shorter ones followed by junk are junk.
-_WRAPPED_LENGTH = 60
+_DECORATION = b" \t-_=*#~<>[]|"
+# A first field whose name got a space before the colon ("Fro :uMmlti …"): unreadable, skipped.
+_GARBLED_FIELD_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,30}[ \t]+:")
 
 
 def repair_headers(raw: bytes) -> tuple[bytes, list[str]] | None:
@@ -42,16 +42,27 @@ def repair_headers(raw: bytes) -> tuple[bytes, list[str]] | None:
 
 
 def _skip_preamble(lines: list[bytes]) -> tuple[int | None, list[str]]:
-    """Where the header block starts: after an mbox "From " line and at most a few pasted lines."""
+    """Where the header block starts: after an mbox "From " line and at most a few pasted
+    marker lines ("---- Original email message ----", a rule) or garbled fields; prose is
+    not skipped."""
     first = 1 if lines and lines[0].startswith(b"From ") else 0
     for start in range(first, min(first + _MAX_PREAMBLE_LINES + 1, len(lines))):
-        if _KNOWN_RE.match(lines[start]) and _is_block(lines, start):
-            skipped = [line.strip() for line in lines[first:start] if line.strip()]
-            defects = [f"headers: text above the header block skipped: {_show(line)}" for line in skipped]
-            return start, defects
-        if not lines[start].strip() and start > first:
+        line = lines[start]
+        if _FIELD_RE.match(line):
+            if start == first or (_KNOWN_RE.match(line) and _is_block(lines, start)):
+                skipped = [line.strip() for line in lines[first:start] if line.strip()]
+                return start, [f"headers: text above the header block skipped: {_show(s)}" for s in skipped]
+            return None, []
+        if line.strip() and not (_is_marker_line(line) or _GARBLED_FIELD_RE.match(line)):
             return None, []
     return None, []
+
+
+def _is_marker_line(line: bytes) -> bool:
+    """A decorated line a client pastes above a copied message, or a bare rule."""
+    stripped = line.strip()
+    core = stripped.strip(_DECORATION)
+    return len(stripped) - len(core) >= 4 and len(core) <= 60
 
 
 def _is_block(lines: list[bytes], start: int) -> bool:
@@ -74,9 +85,10 @@ def _mend_block(lines: list[bytes], start: int, out: list[bytes], defects: list[
             defects.append("headers: no blank line between header and body; one assumed")
             out.append(b"")
             return index
-        elif out and len(out[-1]) >= _WRAPPED_LENGTH and not _FIELD_NAME_LIKE.match(line):
+        elif out and not _FIELD_NAME_LIKE.match(line):
+            # A value wrapped by a client that forgot the indentation of folding.
             out.append(b" " + lines[index])
-            defects.append(f"headers: unindented continuation of a long line joined: {_show(line)}")
+            defects.append(f"headers: unindented continuation line joined to the field above: {_show(line)}")
         else:
             defects.append(f"headers: line without a field name dropped: {_show(line)}")
         index += 1
