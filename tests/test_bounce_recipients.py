@@ -111,6 +111,8 @@ def test_help_desk_address_in_prose_is_not_taken_when_the_returned_message_names
     ("smtp=jan@example.pl", "jan@example.pl"),
     ("x400; /RFC-822=jan.kowalski(a)firma.example.pl/ADMD= /C=PL/", "jan.kowalski@firma.example.pl"),
     ("/C=ES/ADMD= /PRMD=correo/O=Empresa/S=Garcia/G=Lucia/", "lucia.garcia@empresa.correo.es"),
+    ("rfc822;IMCEASMTP-jan+2Enowak+40firma+2Eexample+2Epl@exchange.local", "jan.nowak@firma.example.pl"),
+    ("rfc822;IMCEAEX-_O=FIRMA_OU=EXCHANGE_CN=RECIPIENTS_CN=JNOWAK@firma.example.pl", ""),
 ])
 def test_report_address_forms_become_rfc822(written, address):
     assert normal_address(written) == address
@@ -164,3 +166,14 @@ def test_old_text_bounces_name_only_the_failed_address(body, failed, status):
     bounce = parse_bounce(from_text(NOTICE.format(body=body)))
     assert [(r.address, r.status) for r in bounce.recipients] == [(failed, status)]
     assert bounce.permanent
+
+
+def test_an_x500_original_recipient_gives_way_to_the_final_recipient():
+    report = ("Return-Path: <>\nFrom: postmaster@firma.example.pl\nTo: help@example.com\n"
+              "Subject: Undeliverable\nContent-Type: multipart/report; report-type=delivery-status;"
+              " boundary=b\n\n--b\nContent-Type: text/plain\n\nFailed.\n--b\n"
+              "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n"
+              "Original-Recipient: rfc822;IMCEAEX-_O=FIRMA_OU=EXCHANGE_CN=RECIPIENTS_CN=JNOWAK@firma.example.pl\n"
+              "Final-Recipient: rfc822;jan.nowak@firma.example.pl\nAction: failed\nStatus: 5.1.1\n--b--\n")
+    bounce = parse_bounce(from_text(report))
+    assert [r.address for r in bounce.recipients] == ["jan.nowak@firma.example.pl"]

@@ -1,4 +1,4 @@
-"""Turn the address forms of bounce reports (X.400, Exchange `SMTP:`/`smtp=`, `rfc822;`) into RFC 822.
+"""Turn the address forms of bounce reports (X.400, Exchange `SMTP:`/`smtp=`/IMCEA, `rfc822;`) into RFC 822.
 
 Gateways and Exchange write failed recipients the way their own directory knows them; a ticket
 can only be linked when the address is the one the message was sent to, `user@domain`.
@@ -18,6 +18,8 @@ _X400_ATTRIBUTE_RE = re.compile(r"([A-Za-z][A-Za-z0-9.-]{0,15})=([^/]*)")
 # RFC 2156 4.3.2: the printable-string escapes of an RFC 822 address carried inside X.400.
 _RFC2156_ESCAPES = {"a": "@", "p": "%", "b": "!", "q": '"', "u": "_", "l": "(", "r": ")"}
 _ESCAPE_RE = re.compile(r"\(([apbqulr])\)", re.IGNORECASE)
+# IMCEA encapsulation escapes every character outside [A-Za-z0-9] as "+" and two hex digits.
+_IMCEA_ESCAPE_RE = re.compile(r"\+([0-9A-Fa-f]{2})")
 # Domain parts of an X.400 address, most specific first (RFC 2156 4.3.4 orders them this way).
 _DOMAIN_KEYS = ("ou4", "ou3", "ou2", "ou1", "ou", "o", "prmd", "admd", "c")
 _X400_KEYS = frozenset(_DOMAIN_KEYS + ("a", "p", "s", "g", "i", "q", "cn", "rfc822", "ddarfc822",
@@ -32,7 +34,20 @@ def normal_address(value: str) -> str:
         return x400_to_rfc822(x400.group(0)) or ""
     text = text.strip().strip("<>\"' ").strip()
     text = _EXCHANGE_PREFIX_RE.sub("", text)
-    return text.split()[0].strip("<>") if text else ""
+    address = text.split()[0].strip("<>") if text else ""
+    return imcea_address(address) if address[:5].upper() == "IMCEA" else address
+
+
+def imcea_address(address: str) -> str:
+    """Exchange's encapsulated address (`IMCEASMTP-user+40example+2Ecom@exchange.local`) as the
+    address it wraps; '' for an X.500 directory name (`IMCEAEX-_O=…`), which names no mailbox."""
+    kind, _, rest = address[5:].partition("-")
+    payload = _IMCEA_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), rest.rpartition("@")[0])
+    if kind.upper() == "SMTP" and "@" in payload:
+        return payload
+    if kind.upper() == "X400":
+        return x400_to_rfc822(payload) or ""
+    return ""
 
 
 def x400_to_rfc822(x400: str) -> str | None:
