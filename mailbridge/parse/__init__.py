@@ -18,6 +18,7 @@ from mailbridge.parse.header_repair import repair_headers
 from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
+from mailbridge.parse.lenient_message import LenientMessage, VerbatimBoundaryMessage, declares_spaced_boundary
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
 from mailbridge.parse.parts import extract_body
@@ -27,7 +28,8 @@ __all__ = ["ParseError", "ParsedMessage", "parse_message", "safe_filename"]
 
 # compat32 keeps header values as sent (raw 8-bit bytes included) and is several times faster
 # than policy.default; all decoding is done by our own modules.
-_PARSER = email.parser.BytesParser(policy=RAW_POLICY)
+_PARSER = email.parser.BytesParser(_class=LenientMessage, policy=RAW_POLICY)
+_VERBATIM_BOUNDARY_PARSER = email.parser.BytesParser(_class=VerbatimBoundaryMessage, policy=RAW_POLICY)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -86,16 +88,33 @@ def _parse_tree(raw: bytes, defects: list[str]):
     if any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in msg.defects):
         if (repaired := repair_headers(raw)) is not None:
             defects += repaired[1]
-            msg = _parse_bytes(repaired[0], defects)
+            raw = repaired[0]
+            msg = _parse_bytes(raw, defects)
+    if declares_spaced_boundary(raw) and _boundary_trouble(msg):
+        # A boundary declared with trailing blanks: read again with the blanks kept, and keep
+        # that reading when its delimiters fit better.
+        verbatim = _parse_bytes(raw, defects, _VERBATIM_BOUNDARY_PARSER)
+        if _boundary_trouble(verbatim) < _boundary_trouble(msg):
+            defects.append("mime: boundary ending in blanks kept as declared")
+            msg = verbatim
     return msg
 
 
-def _parse_bytes(raw: bytes, defects: list[str]):
+def _parse_bytes(raw: bytes, defects: list[str], parser=_PARSER):
     try:
-        return _PARSER.parsebytes(raw)
+        return parser.parsebytes(raw)
     except RecursionError:
         defects.append("mime: nesting too deep to parse; the body is kept as one text part")
-        return _PARSER.parsebytes(raw, headersonly=True)
+        return parser.parsebytes(raw, headersonly=True)
+
+
+_BOUNDARY_DEFECTS = frozenset({"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
+                               "NoBoundaryInMultipartDefect"})
+
+
+def _boundary_trouble(msg) -> int:
+    """How many boundary defects the stdlib found in a parse."""
+    return sum(type(d).__name__ in _BOUNDARY_DEFECTS for part in msg.walk() for d in part.defects)
 
 
 # Charset labels anywhere in the message: Content-Type parameters and RFC 2047 words. A scan

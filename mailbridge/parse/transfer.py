@@ -41,8 +41,10 @@ _PADDING = re.compile(rb"=+")
 
 
 def decode_base64(data: bytes, defects: list[str]) -> bytes:
-    """Lenient base64: junk skipped, chunks glued after padding decoded, a dangling character
-    dropped. The stdlib returns the encoded text unchanged when the length is 4n+1."""
+    """Lenient base64: text appended after the data left out, junk skipped, chunks glued after
+    padding decoded, a dangling character dropped. The stdlib returns the encoded text
+    unchanged when the length is 4n+1."""
+    data = _without_appended_text(data, defects)
     first_pad = data.find(b"=")
     if first_pad == -1 or not data[first_pad:].strip(b"=\r\n \t"):
         # The common case, well-formed: binascii skips line breaks itself, at C speed.
@@ -60,6 +62,40 @@ def decode_base64(data: bytes, defects: list[str]) -> bytes:
             chunk = chunk[:-1]
         out += binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4))
     return bytes(out)
+
+
+# A run of base64 closed by padding, then a blank and more: "ecO2dMOk== ignored".
+_PADDED_PREFIX = re.compile(rb"[ \t]*([A-Za-z0-9+/]+=+)[ \t]")
+
+
+def _without_appended_text(data: bytes, defects: list[str]) -> bytes:
+    """The data without the lines of plain text that follow the last base64 line.
+
+    List servers append their footer to the end of a body as sent, base64 or not, and a mangled
+    closing boundary leaves its line there too; decoding those letters as base64 would append
+    garbage bytes to a file. Only the trailing lines are looked at (from the end backwards), so
+    the cost is that of the appended text, and stray characters inside the data are left to the
+    lenient decoder as before.
+    """
+    end = len(data.rstrip())
+    cut = end
+    while cut > 0:
+        start = data.rfind(b"\n", 0, cut) + 1
+        line = data[start:cut].strip()
+        if line and not line.translate(None, _BASE64_ALPHABET):
+            break  # A base64 line: the data ends here.
+        cut = start - 1 if start else 0
+    if cut == end:
+        return data
+    tail_start = data.find(b"\n", cut) + 1 if cut else 0
+    kept = data[:tail_start] if cut else b""
+    # The first appended line may still begin with the data's last, padded quantum.
+    if match := _PADDED_PREFIX.match(data, tail_start):
+        kept += match.group(1)
+    if not kept.strip():
+        return data  # Nothing but junk: leave it to the lenient decoder.
+    defects.append("mime: text after the base64 data left out")
+    return kept
 
 
 def _serialised_payload(part: Message, defects: list[str]) -> bytes:

@@ -1,0 +1,100 @@
+"""MIME structure damaged in transit or by its sender, read as the sender meant it.
+
+Each case is a fixture under tests/fixtures/mail named by the behaviour: a list footer appended
+after base64 data, a boundary parameter without its ";", a boundary that ends in blanks, and a
+charset parameter left holding raw 8-bit bytes by a mended header block.
+"""
+
+import base64
+
+import pytest
+
+from mailbridge.parse import parse_message
+from mailbridge.parse.transfer import decode_base64
+
+
+@pytest.fixture
+def parse(mail_fixture):
+    return lambda name: parse_message(mail_fixture(name))
+
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def test_list_footer_after_base64_is_not_decoded_into_the_file_or_the_text(parse):
+    message = parse("base64_parts_with_list_footer_appended_polish.eml")
+    assert message.text == ("Dzień dobry,\nw załączniku faktura za listopad. Proszę o potwierdzenie "
+                            "płatności.\n\nPozdrawiam,\nZofia Wójcik\n")
+    [invoice] = message.attachments
+    assert (invoice.filename, invoice.payload) == ("faktura.pdf", PDF)
+    assert "mime: text after the base64 data left out" in message.defects
+
+
+@pytest.mark.parametrize("appended, expected", [
+    (b"ecO2dMOkIHZhYW4uCg== ignored\n", "yötä vaan.\n"),       # junk after the padding, same line
+    (base64.encodebytes("Adiós".encode()) + "-- \nEnviado desde mi móvil\n".encode(),
+     "Adiós"),                                                 # a signature appended after it
+])
+def test_text_appended_after_base64_is_left_out(appended, expected):
+    defects: list[str] = []
+    assert decode_base64(appended, defects).decode() == expected
+    assert defects == ["mime: text after the base64 data left out"]
+
+
+def test_base64_without_appended_text_is_decoded_whole_without_defect():
+    defects: list[str] = []
+    data = base64.encodebytes(PDF * 20)
+    assert decode_base64(data, defects) == PDF * 20
+    assert defects == []
+
+
+def test_base64_that_is_all_junk_is_still_decoded_leniently():
+    # Nothing looks like data, so nothing is cut: the lenient decoder skips what it must.
+    defects: list[str] = []
+    assert decode_base64(b"?garbage\n", defects) == base64.b64decode(b"garbage=")
+    assert defects == ["mime: characters outside base64 skipped"]
+
+
+def test_boundary_parameter_without_semicolon_still_splits_the_parts(parse):
+    message = parse("multipart_boundary_parameter_without_semicolon_polish.eml")
+    assert message.text == "Chcę zwrócić zamówienie nr 4512, zdjęcie paragonu w załączniku."
+    [receipt] = message.attachments
+    assert (receipt.filename, receipt.content_type) == ("paragon.png", "image/png")
+    assert receipt.payload == base64.b64decode("iVBORw0KGgo=")
+
+
+def test_content_type_folded_without_semicolon_names_only_the_type():
+    raw = (b"From: a@example.com\r\nContent-Type: text/plain\r\n\tcharset=utf-8\r\n\r\n"
+           b"Gracias por su ayuda.\r\n")
+    message = parse_message(raw)
+    assert message.text == "Gracias por su ayuda.\r\n".replace("\r\n", "\n")
+    assert message.attachments == ()
+
+
+def test_boundary_ending_in_blanks_is_kept_as_declared(parse):
+    message = parse("multipart_boundary_ending_in_blanks_spanish.eml")
+    # The line with one blank fewer is text, and the epilogue after the closing delimiter is not.
+    assert message.text == ("Buenos días, al pulsar «Descargar» la página se queda en blanco.\n"
+                            "--=_Parte_7f3a \n"
+                            "La línea de arriba no es un límite: le falta un espacio.")
+    assert "Epílogo" not in message.text
+    assert "mime: boundary ending in blanks kept as declared" in message.defects
+
+
+def test_boundary_declared_with_blanks_but_written_without_them_still_splits():
+    raw = (b"From: a@example.com\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="limite "\r\n\r\n'
+           b"--limite\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHola\r\n--limite--\r\n")
+    message = parse_message(raw)
+    assert message.text == "Hola"
+    assert "mime: boundary ending in blanks kept as declared" not in message.defects
+
+
+def test_charset_parameter_holding_raw_bytes_does_not_crash():
+    # The raw 8-bit line lost its indentation, so the mended block folds it into Content-Type,
+    # and the charset parameter ends in bytes; the stdlib used to raise UnicodeEncodeError.
+    polish = "Zażółć gęślą jaźń".encode("cp1250")
+    raw = (b"Content-Type: text/plain; charset=windows-1250\n" + polish +
+           b"\nFrom: Jan <jan@example.pl>\n\nFaktura nr 7 " + polish + b"\n")
+    message = parse_message(raw)
+    assert "Faktura nr 7 Zażółć gęślą jaźń" in message.text
