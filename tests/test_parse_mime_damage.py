@@ -98,3 +98,35 @@ def test_charset_parameter_holding_raw_bytes_does_not_crash():
            b"\nFrom: Jan <jan@example.pl>\n\nFaktura nr 7 " + polish + b"\n")
     message = parse_message(raw)
     assert "Faktura nr 7 Zażółć gęślą jaźń" in message.text
+
+
+def test_attached_messages_are_kept_byte_for_byte_as_sent(parse, mail_fixture):
+    # Written back from the parsed tree, the empty part gained a blank line and the header-only
+    # external-body message gained a separator: sizes and checksums no longer matched the sender's.
+    raw = mail_fixture("forward_attached_messages_kept_as_sent_spanish.eml")
+    message = parse("forward_attached_messages_kept_as_sent_spanish.eml")
+    forwarded, external = message.attachments
+    assert forwarded.content_type == "message/rfc822"
+    assert forwarded.payload.startswith(b"From: =?utf-8?q?Jos=C3=A9_Garc=C3=ADa?=")
+    assert forwarded.payload.endswith(b"--interior\r\n\r\n--interior--\r\n")
+    assert forwarded.payload in raw
+    assert external.payload == (b"Content-Type: application/pdf\r\n"
+                                b"Content-ID: <albaran-318@cliente.example.es>\r\n")
+    assert parse_message(forwarded.payload).subject == "Pedido nº 318"
+
+
+def test_attached_message_without_closing_delimiter_runs_to_the_end_as_sent():
+    raw = (b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: dentro\r\n\r\nHola\r\n")
+    [attached] = parse_message(raw).attachments
+    assert attached.payload == b"Subject: dentro\r\n\r\nHola\r\n"
+
+
+def test_nested_message_under_a_transfer_encoding_is_decoded_from_the_raw_body():
+    # message/rfc822 may not be base64 (RFC 2046), but senders do it; the raw body is decoded.
+    inner = b"Subject: codificado\r\n\r\nCuerpo\r\n"
+    raw = (b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(inner).replace(b"\n", b"\r\n") + b"--b--\r\n")
+    [attached] = parse_message(raw).attachments
+    assert attached.payload == inner

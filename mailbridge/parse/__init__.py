@@ -23,6 +23,7 @@ from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
 from mailbridge.parse.parts import extract_body
 from mailbridge.parse.quotes import reply_part
+from mailbridge.parse.raw_spans import RawSpans
 
 __all__ = ["ParseError", "ParsedMessage", "parse_message", "safe_filename"]
 
@@ -39,7 +40,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if is_outlook_msg(raw):
         raise ParseError(HOW_TO_CONVERT)
     defects: list[str] = []
-    msg = _parse_tree(raw, defects)
+    msg, parsed = _parse_tree(raw, defects)
     defects += _stdlib_defects(msg)
     # Raw 8-bit header bytes and unlabelled parts are most likely in a charset the message
     # declares somewhere else, so those charsets are tried before any guess.
@@ -48,7 +49,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     subject = decode_header(msg.get("Subject"), [], "subject", hints)
     # A garbage first From (a duplicate header, an empty mailbox) must not hide a valid one.
     sender = first_address(msg.get_all("From", []), [], "from", hints)
-    body = extract_body(msg, defects, hints)
+    body = extract_body(msg, defects, hints, RawSpans(parsed, msg))
     if not headers and _unreadable(body.text):
         raise ParseError("no mail headers and no readable text")
     # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
@@ -79,7 +80,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _parse_tree(raw: bytes, defects: list[str]):
-    """The stdlib's parse; a MIME tree too deep for its recursion is read as headers plus text.
+    """The stdlib's parse and the bytes it read; a MIME tree too deep for its recursion is read
+    as headers plus text.
 
     When the stdlib ended the header block early (a pasted line above it, a field without a
     colon), the block is mended field by field and parsed again, so the headers are not lost.
@@ -97,7 +99,7 @@ def _parse_tree(raw: bytes, defects: list[str]):
         if _boundary_trouble(verbatim) < _boundary_trouble(msg):
             defects.append("mime: boundary ending in blanks kept as declared")
             msg = verbatim
-    return msg
+    return msg, raw
 
 
 def _parse_bytes(raw: bytes, defects: list[str], parser=_PARSER):

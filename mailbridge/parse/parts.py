@@ -20,6 +20,7 @@ from mailbridge.parse.flowed import unflow
 from mailbridge.parse.headers import decode_header, get_param
 from mailbridge.parse.htmltext import html_to_text
 from mailbridge.parse.model import Attachment
+from mailbridge.parse.raw_spans import RawSpans
 from mailbridge.parse.transfer import payload_bytes
 from mailbridge.parse.uuencode import uuencoded_attachments
 
@@ -59,10 +60,12 @@ class _Walk:
     leaves: list[_Leaf] = field(default_factory=list)
 
 
-def extract_body(msg: Message, defects: list[str], hints: Iterable[str] = ()) -> Body:
+def extract_body(msg: Message, defects: list[str], hints: Iterable[str] = (),
+                 spans: RawSpans | None = None) -> Body:
     """The bodies and attachments of a parsed message; problems are appended to `defects`.
 
-    `hints` are the charsets the message declares, tried for a part that declares none.
+    `hints` are the charsets the message declares, tried for a part that declares none;
+    `spans` locates nested messages in the raw bytes, so they are attached as sent.
     """
     walk = _Walk()
     if _is_leaf(msg, 0):
@@ -83,7 +86,7 @@ def extract_body(msg: Message, defects: list[str], hints: Iterable[str] = ()) ->
         text = _stray_text(msg, defects) or text
     used = {id(leaf) for leaf in text_leaves + html_leaves}
     cids = _cid_refs(html)
-    attachments = [_attachment(leaf, cids, defects) for leaf in walk.leaves if id(leaf) not in used]
+    attachments = [_attachment(leaf, cids, defects, spans) for leaf in walk.leaves if id(leaf) not in used]
     return Body(text=text, html=html, attachments=tuple(attachments + uuencoded))
 
 
@@ -257,8 +260,9 @@ def _join(texts: list[str]) -> str:
 
 # --- attachments ------------------------------------------------------------------------------
 
-def _attachment(leaf: _Leaf, cids: frozenset[str], defects: list[str]) -> Attachment:
-    data = payload_bytes(leaf.part, defects)
+def _attachment(leaf: _Leaf, cids: frozenset[str], defects: list[str],
+                spans: RawSpans | None = None) -> Attachment:
+    data = payload_bytes(leaf.part, defects, spans)
     content_id = _content_id(leaf.part, defects)
     inline = leaf.disposition == "inline" or (content_id is not None and content_id.lower() in cids)
     return Attachment(filename=leaf.filename, content_type=leaf.content_type, size=len(data),

@@ -13,11 +13,21 @@ from email.generator import BytesGenerator
 from email.message import Message
 from io import BytesIO
 
+from mailbridge.parse.raw_spans import RawSpans
 
-def payload_bytes(part: Message, defects: list[str]) -> bytes:
-    """The decoded bytes of one leaf part (a nested message: its bytes as sent)."""
+
+def payload_bytes(part: Message, defects: list[str], spans: RawSpans | None = None) -> bytes:
+    """The decoded bytes of one leaf part (a nested message: its bytes as sent).
+
+    `spans` locates a nested message's body in the raw bytes; without it, or where the raw
+    split does not match the parsed tree, the message is written back from the tree.
+    """
     if part.is_multipart():
-        return _serialised_payload(part, defects)
+        as_sent = spans.body_of(part) if spans is not None else None
+        if as_sent is None:
+            return _serialised_payload(part, defects)
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        return _decode_cte(as_sent, cte, defects) if cte in ("base64", "quoted-printable") else as_sent
     declared = str(part.get("Content-Transfer-Encoding", ""))
     cte = declared.strip().lower()
     if cte == "base64":
