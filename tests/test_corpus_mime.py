@@ -27,8 +27,8 @@ from mailbridge.parse.uuencode import extract_uuencoded
 pytestmark = pytest.mark.corpus
 
 # Floors, in per cent of files whose every check passes.
-FLOORS = {"stalwart-mail-parser": 83.0, "php-mime-mail-parser": 89.0, "cpython-test_email": 100.0,
-          "james-mime4j": 90.0}
+FLOORS = {"stalwart-mail-parser": 85.5, "php-mime-mail-parser": 89.0, "cpython-test_email": 100.0,
+          "james-mime4j": 96.0}
 
 # Expectations we deliberately do not share with an upstream, and why.
 DISAGREEMENTS = {
@@ -49,6 +49,30 @@ DISAGREEMENTS = {
                                              "is lost (stray text is recovered with a defect)",
     "php sanitised filenames": "upstream rewrites path-traversal filenames; we report names as "
                                "sent and make them safe with safe_filename() where they are written",
+    # The misses below stay counted (the checks are upstream's); they are named so that nobody
+    # "fixes" the parser towards them.
+    "stalwart x-uuencode transfer encoding": "a part sent with Content-Transfer-Encoding: "
+                                             "x-uuencode is decoded to the file it carries; "
+                                             "upstream keeps the encoded text (legacy/017, 048)",
+    "text after base64 data": "letters appended after base64 data (a list footer, a mangled "
+                              "boundary line, a word after the padding) are left out with a "
+                              "defect; upstream decodes them into trailing garbage bytes "
+                              "(stalwart thirdparty/002, mime4j multi-frag: our GIF ends at its "
+                              "trailer, theirs 42 bytes later)",
+    "mime4j truncated base64": "a base64 body cut off inside its last quantum keeps the bytes "
+                               "its last characters encode; mime4j drops them (frag.msg, 2 bytes)",
+    "stalwart delimiter inside a line": "a delimiter starts a line (RFC 2046 5.1.1); upstream "
+                                        "also ends a part at '--b--' in the middle of a line "
+                                        "(thirdparty/005)",
+    "duplicate Content-Type": "a part with two Content-Type fields is read by its first, as the "
+                              "stdlib does; upstream takes the last and shows a whole "
+                              "multipart/alternative as plain text (malformed/020, 021; the "
+                              "text the sender put before the alternative's first delimiter "
+                              "is then its preamble and not shown)",
+    "mime4j field after a non-field line": "a line that is not a field ends the header block and "
+                                           "the rest is body, as the stdlib reads it; mime4j "
+                                           "reads the next 'AnotherHeader:' line as a field "
+                                           "again (malformedHeaderStartsBody-nocrlfcrlf)",
 }
 
 
