@@ -130,3 +130,11 @@ def test_nested_message_under_a_transfer_encoding_is_decoded_from_the_raw_body()
            + base64.encodebytes(inner).replace(b"\n", b"\r\n") + b"--b--\r\n")
     [attached] = parse_message(raw).attachments
     assert attached.payload == inner
+
+
+def test_charset_and_filename_without_semicolons_are_still_read(parse):
+    message = parse("parameters_without_semicolons_polish_iso88592.eml")
+    assert message.text.startswith("Dzień dobry,\nświadczenie zostało opłacone")
+    assert not any("charset" in defect for defect in message.defects)  # declared, not guessed
+    [proof] = message.attachments
+    assert (proof.filename, proof.inline) == ("potwierdzenie_przelewu.pdf", False)

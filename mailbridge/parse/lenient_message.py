@@ -1,31 +1,38 @@
 """The Message class the parser builds: Content-Type read as senders write it, not only as RFC 2045 says.
 
-Three kinds of damage are read here as the sender meant them. Two make the stdlib read a whole multipart as one text part:
-- a parameter without its ";" (`multipart/mixed` then a folded `boundary="b"`): the type is read
-  as "multipart/mixed boundary=…" and no boundary is found; here the type ends at the first blank
-  and a `boundary=` written after it still counts;
+Three kinds of damage are read here as the sender meant them:
+- parameters without their ";" (`multipart/mixed` then a folded `boundary="b"`, `text/plain
+  charset=iso-8859-2`, `attachment filename=x.pdf`): the stdlib reads the type as
+  "multipart/mixed boundary" and finds no parameter, so a multipart became one text part and a
+  charset was guessed; here the type or disposition ends at its first blank and the `name=value`
+  pairs written after it count as parameters;
 - a quoted boundary ending in blanks (RFC 2046 forbids it; mime4j and the senders it tests keep
   them): the stdlib strips them, so the closing delimiter, whose "--" follows the blanks, is never
   seen and a line with fewer blanks splits a part. `VerbatimBoundaryMessage` keeps them; the
-  parser tries it only when the message declares such a boundary (see `declares_spaced_boundary`).
-The third: a charset parameter holding 8-bit bytes, which made the stdlib's get_payload() raise.
+  parser tries it only when the message declares such a boundary (see `declares_spaced_boundary`);
+- a charset parameter holding 8-bit bytes, which made the stdlib's get_payload() raise.
 """
 
 from __future__ import annotations
 
 import re
 from email import utils
+from itertools import islice
 from email.message import Message
 
 _BLANK = re.compile(r"\s+")
 _AROUND_SLASH = re.compile(r"\s*/\s*")
-# `boundary=` after the type without the ";" that should separate them.
-_BARE_BOUNDARY = re.compile(r'''\sboundary\s*=\s*(?:"([^"]+)"|([^\s;"]+))''', re.IGNORECASE)
+# A parameter written after the type without the ";" that should separate them. It may start
+# only where a word starts and its name is matched possessively, so a long word without "="
+# is looked at once, not once per character (linear, not quadratic).
+_BARE_PARAM = re.compile(r'''(?<![\w.*-])([A-Za-z][\w.*-]*+)\s*+=\s*+("[^"]*"|[^\s"]++)''')
+# Senders who drop the ";" write a parameter or two; hostile input writes a million.
+_MAX_BARE_PARAMS = 8
 _SPACED_BOUNDARY = re.compile(rb'boundary\s*=\s*"[^"\r\n]*[ \t]"', re.IGNORECASE)
 
 
 class LenientMessage(Message):
-    """A stdlib Message whose content type and boundary survive a missing ";", and whose charset
+    """A stdlib Message whose type and parameters survive a missing ";", and whose charset
     parameter is never a name the stdlib would crash on."""
 
     def get_param(self, param, failobj=None, header="content-type", unquote=True):
@@ -41,32 +48,33 @@ class LenientMessage(Message):
         ctype = str(value).split(";", 1)[0].strip() if value is not None else ""
         if not _BLANK.search(ctype):
             return super().get_content_type()
-        # "multipart/mixed\n\tboundary=…": the type is the first word.
-        first = _AROUND_SLASH.sub("/", ctype).split(None, 1)[0]
+        # "multipart/mixed\n\tboundary=…": the type is the first word (and names are short:
+        # RFC 6838 allows 127 characters a side, so only the head is looked at).
+        first = _AROUND_SLASH.sub("/", ctype[:300]).split(None, 1)[0]
         return first.lower() if first.count("/") == 1 else super().get_content_type()
 
-    def get_boundary(self, failobj=None):
-        boundary = self._declared_boundary()
-        return failobj if boundary is None else boundary.rstrip()
-
-    def _declared_boundary(self) -> str | None:
-        missing = object()
-        boundary = self.get_param("boundary", missing)
-        if boundary is not missing:
-            return utils.collapse_rfc2231_value(boundary)
-        value = str(self.get("content-type", ""))
-        if not value.lower().startswith("multipart"):
-            return None
-        match = _BARE_BOUNDARY.search(value.split(";", 1)[0])
-        return (match.group(1) or match.group(2)) if match else None
+    def _get_params_preserve(self, failobj, header):
+        # The stdlib's parameter list, whose first entry is the type ("multipart/mixed", "");
+        # without a ";" it is ("multipart/mixed\n\tboundary", '"b"'): split it again.
+        params = super()._get_params_preserve(failobj, header)
+        if params is failobj or not params or not isinstance(params[0][0], str):
+            return params
+        name, value = params[0]
+        words = name.split(None, 1)
+        if len(words) < 2:
+            return params
+        rest = words[1] + (f"={value}" if value else "")
+        bare = [match.groups() for match in islice(_BARE_PARAM.finditer(rest), _MAX_BARE_PARAMS)]
+        return [(words[0], ""), *bare, *params[1:]]
 
 
 class VerbatimBoundaryMessage(LenientMessage):
     """As LenientMessage, with a boundary's trailing blanks kept as declared."""
 
     def get_boundary(self, failobj=None):
-        boundary = self._declared_boundary()
-        return failobj if boundary is None else boundary
+        missing = object()
+        boundary = self.get_param("boundary", missing)
+        return failobj if boundary is missing else utils.collapse_rfc2231_value(boundary)
 
 
 def declares_spaced_boundary(raw: bytes) -> bool:

@@ -175,7 +175,8 @@ def _leaf(part: Message, defects: list[str]) -> _Leaf:
         # A multipart without a usable boundary: its body is all we have, so read it as text.
         defects.append("mime: multipart without its boundary read as text/plain")
         content_type = "text/plain"
-    disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+    # The first word: "attachment filename=x.pdf" lost its ";" but is still an attachment.
+    disposition = next(iter((part.get("Content-Disposition") or "").split(";", 1)[0].lower().split()), "")
     filename = get_param(part, "filename", "content-disposition", defects) or get_param(
         part, "name", "content-type", defects)
     return _Leaf(part, content_type, disposition, filename)
