@@ -87,7 +87,9 @@ def _without_appended_text(data: bytes, defects: list[str]) -> bytes:
     the cost is that of the appended text, and stray characters inside the data are left to the
     lenient decoder as before.
     """
-    end = len(data.rstrip())
+    end = len(data)
+    while end and data[end - 1] in _WHITESPACE:
+        end -= 1  # Not data.rstrip(): that would copy a whole attachment to find its last line.
     cut = end
     while cut > 0:
         start = data.rfind(b"\n", 0, cut) + 1
