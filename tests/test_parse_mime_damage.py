@@ -8,6 +8,8 @@ charset parameter left holding raw 8-bit bytes by a mended header block.
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbridge.parse import parse_message
 from mailbridge.parse.transfer import decode_base64
@@ -138,3 +140,31 @@ def test_charset_and_filename_without_semicolons_are_still_read(parse):
     assert not any("charset" in defect for defect in message.defects)  # declared, not guessed
     [proof] = message.attachments
     assert (proof.filename, proof.inline) == ("potwierdzenie_przelewu.pdf", False)
+
+
+# --- properties: the new paths never change what was well formed --------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_well_formed_base64_is_decoded_whole_and_without_defect(data):
+    defects: list[str] = []
+    assert decode_base64(base64.encodebytes(data), defects) == data
+    assert defects == []
+
+
+_LINE = st.text(st.characters(min_codepoint=32, max_codepoint=0x17F, blacklist_characters="-"), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_LINE, max_size=6), st.sampled_from(["\r\n", "\n"]), st.booleans())
+def test_attached_message_payload_is_exactly_the_bytes_between_the_delimiters(lines, newline, empty_body):
+    inner = newline.join(["Subject: =?utf-8?q?Reenv=C3=ADo?=", "From: jan@example.pl", "",
+                          *([] if empty_body else lines)]).encode()
+    raw = newline.join(["From: a@example.com", "MIME-Version: 1.0",
+                        'Content-Type: multipart/mixed; boundary="zewn"', "", "--zewn",
+                        "Content-Type: text/plain; charset=utf-8", "", "Przesyłam dalej.", "--zewn",
+                        "Content-Type: message/rfc822", "", ""]).encode() + inner + \
+        newline.join(["", "--zewn--", ""]).encode()
+    [attached] = parse_message(raw).attachments
+    assert attached.payload == inner
