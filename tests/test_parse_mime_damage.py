@@ -1,8 +1,9 @@
 """MIME structure damaged in transit or by its sender, read as the sender meant it.
 
-Each case is a fixture under tests/fixtures/mail named by the behaviour: a list footer appended
-after base64 data, a boundary parameter without its ";", a boundary that ends in blanks, and a
-charset parameter left holding raw 8-bit bytes by a mended header block.
+Fixtures under tests/fixtures/mail, named by behaviour: a list footer appended after base64
+data, parameters without their ";", a boundary that ends in blanks, attached messages that must
+keep their bytes as sent, and a charset parameter left holding raw 8-bit bytes by a mended header
+block. Properties at the end check that none of this changes well-formed input.
 """
 
 import base64
