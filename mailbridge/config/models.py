@@ -27,6 +27,7 @@ from mailbridge.config.checks import check_database_url, check_secret, queue_con
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.imap import ImapAccount, imap_conflicts
 from mailbridge.config.listener import ListenerSection
+from mailbridge.config.ops import ImportSection, MetricsSection
 from mailbridge.config.outbox import OutboxSection
 from mailbridge.config.sla import SlaSection, name_problems
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
@@ -166,6 +167,8 @@ class Config(_Section):
     customers: tuple[CustomerConfig, ...] = ()
     sla: SlaSection = Field(default_factory=SlaSection)
     imap: tuple[ImapAccount, ...] = ()
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
+    import_: ImportSection = Field(default_factory=ImportSection, alias="import")
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)

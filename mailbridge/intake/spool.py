@@ -74,6 +74,14 @@ class Spool:
         _sync_directory(self.new)
         return name
 
+    def backlog(self) -> int:
+        """How many accepted messages wait in `new/` for the worker (0 when the folder is missing)."""
+        try:
+            with os.scandir(self.new) as entries:
+                return sum(1 for _ in entries)
+        except FileNotFoundError:
+            return 0
+
     def waiting(self, limit: int | None = None) -> list[Path]:
         """Files in `new/`, oldest first (the names start with the time received)."""
         names = sorted(os.listdir(self.new))

@@ -1,5 +1,9 @@
 """`mailbridge serve`: run the SMTP/LMTP listener, the processing and outbox workers until SIGTERM/SIGINT.
 
+It speaks systemd's notify protocol (READY, STATUS, RELOADING, STOPPING, WATCHDOG: see
+`sdnotify`), writes its heartbeat for `mailbridge status` (`instance`), serves Prometheus
+metrics when configured (`metrics`) and reloads its config on SIGHUP (`reload`).
+
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
@@ -33,7 +37,11 @@ from mailbridge.sources.smtp import IntakeHandler, protocol_factory
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import Database
 from mailbridge.outgoing.templates import check_templates
-from mailbridge.service.worker_process import WorkerProcess
+from mailbridge.service.instance import Instance
+from mailbridge.service.metrics import Metrics
+from mailbridge.service.reload import try_reload
+from mailbridge.service.sdnotify import Notifier
+from mailbridge.service.worker_process import POLL_SECONDS, WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -45,42 +53,133 @@ STOP_GRACE_SECONDS = 10.0
 DATABASE_THREADS = 8
 
 
-def run(config: Config, db: Database, *, log_level: str | None = None) -> int:
+def run(config: Config, db: Database, *, log_level: str | None = None, log_format: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. Raises MailbridgeError on a start failure."""
-    configure_logging(log_level or config.listener.log_level)
-    asyncio.run(serve(config, db))
+    chosen = configure_logging(log_level or config.listener.log_level, log_format)
+    asyncio.run(serve(config, db, log_format=chosen))
     return 0
 
 
 async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = None,
-                on_ready: Callable[[int], None] = lambda port: None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT); `on_ready(port)` is called once listening."""
+                reload: asyncio.Event | None = None, notifier: Notifier | None = None,
+                log_format: str = "text", on_ready: Callable[[int], None] = lambda port: None) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT); `on_ready(port)` is called once listening.
+
+    Setting `reload` (or SIGHUP) reloads the config (see `mailbridge.service.reload`). systemd
+    is told READY=1 once the listener, the worker and the pollers are up, WATCHDOG=1 while the
+    worker is alive, and STOPPING=1 when the stop begins.
+    """
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(DATABASE_THREADS, thread_name_prefix="db"))
-    stop = stop or asyncio.Event()
+    stop, reload = stop or asyncio.Event(), reload or asyncio.Event()
+    notifier = notifier or Notifier()
     _check_templates(config)
-    worker = WorkerProcess(config, db.url,
-                           log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()))
-    handler = IntakeHandler(spool=_open_spool(config), queues=config.queues, listener=config.listener,
-                            on_stored=lambda name: worker.wake())
+    parts: dict = {}
+    metrics = Metrics(snapshot=lambda: parts["instance"].snapshot if "instance" in parts else {})
+    worker = WorkerProcess(config, db.url, log_format=log_format, pulse_seconds=_pulse_seconds(notifier),
+                           log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                           on_outcome=metrics.on_processed)
+    spool = _open_spool(config)
+    handler = IntakeHandler(spool=spool, queues=config.queues, listener=config.listener,
+                            on_stored=lambda name: _received(metrics, worker, "smtp"))
     connections: weakref.WeakSet = weakref.WeakSet()
     server = await _listen(handler, config.listener, connections)
-    _on_signals(loop, stop)
+    try:
+        metrics_address = metrics.serve(config.metrics)
+    except ListenError:
+        server.close()
+        raise
+    _on_signals(loop, stop, reload)
     await worker.start()
-    # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
-    warning = asyncio.create_task(deadlines.run(db=db, config=config, stop=stop, on_queued=worker.wake))
+    current = [config]
     # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
-    pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(worker.wake))
+    pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(
+        _received, metrics, worker, "imap"))
     port = server.sockets[0].getsockname()[1]
+    instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, pollers=pollers, listener={
+        "protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"})
+    instance.metrics = f"{metrics_address[0]}:{metrics_address[1]}" if metrics_address else None
+    # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
+    tasks = [
+        asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
+                                          on_tick=lambda at: setattr(instance, "last_tick_at", at))),
+        asyncio.create_task(instance.run(stop)),
+        asyncio.create_task(_watchdog(notifier, worker, stop)),
+        asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
+    ]
     log.info("listening for %s on %s:%d", config.listener.protocol.upper(), config.listener.host, port)
     on_ready(port)
+    notifier.ready(_status_line(config, port, pollers))
     await stop.wait()
+    notifier.stopping()
     log.info("stopping: new mail is refused with 421 from now on")
     await _stop_listener(server, handler, connections)
+    instance.listener["state"] = "stopped"
     await asyncio.to_thread(imap.stop_pollers, pollers)
     await worker.stop()
-    await warning
+    reload.set()  # wakes the reload task, which sees `stop` and ends
+    await asyncio.gather(*tasks)
+    await instance.stopped()
+    metrics.close()
+    notifier.close()
     log.info("stopped")
+
+
+def _received(metrics: Metrics, worker: WorkerProcess, source: str) -> None:
+    metrics.on_received(source)
+    worker.wake()
+
+
+def _pulse_seconds(notifier: Notifier) -> float:
+    """How often the worker must pulse: often enough that a hung one misses the watchdog in time."""
+    if notifier.watchdog_seconds is None:
+        return POLL_SECONDS
+    return max(0.1, min(POLL_SECONDS, notifier.watchdog_seconds / 4))
+
+
+async def _watchdog(notifier: Notifier, worker: WorkerProcess, stop: asyncio.Event) -> None:
+    """WATCHDOG=1 every half watchdog period, from this loop (so a hung loop stops it too), while the worker is alive."""
+    if notifier.watchdog_seconds is None:
+        return
+    silent = False
+    while not stop.is_set():
+        if worker.alive:
+            notifier.watchdog()
+            if silent:
+                log.info("the processing worker answers again: watchdog pings resumed")
+            silent = False
+        elif not silent:
+            silent = True
+            log.error("the processing worker does not answer: watchdog pings withheld, systemd will restart "
+                      "mailbridge if it stays so for %.0f s", notifier.watchdog_seconds)
+        try:
+            await asyncio.wait_for(stop.wait(), notifier.watchdog_seconds / 2)
+        except TimeoutError:
+            pass
+
+
+async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Config], handler: IntakeHandler,
+                   worker: WorkerProcess, instance: Instance, notifier: Notifier) -> None:
+    """On each SIGHUP (or `reload`), apply a config that loads; keep the old one otherwise."""
+    while True:
+        await reload.wait()
+        reload.clear()
+        if stop.is_set():
+            return
+        notifier.reloading()
+        new = await asyncio.to_thread(try_reload, current[0])
+        if new is not None:
+            current[0] = new
+            handler.queues = tuple(new.queues)
+            worker.replace(new)
+            instance.reloaded_at = instance.clock()
+            log.info("config reloaded from %s: %d queue(s)", new.source, len(new.queues))
+        notifier.ready("running" if new is not None else "running (config reload refused, see the log)")
+
+
+def _status_line(config: Config, port: int, pollers: list) -> str:
+    accounts = f", {len(pollers)} IMAP account(s)" if pollers else ""
+    return f"listening for {config.listener.protocol.upper()} on {config.listener.host}:{port}{accounts}"
 
 
 def _open_spool(config: Config) -> Spool:
@@ -120,10 +219,10 @@ async def _listen(handler: IntakeHandler, listener: ListenerSection,
         raise ListenError(f"cannot listen on {listener.host}:{listener.port}: {reason}") from None
 
 
-def _on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
+def _on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, reload: asyncio.Event) -> None:
+    for signum, event in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
         try:
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, event.set)
         except (NotImplementedError, RuntimeError):
             # Not the main thread (tests run the daemon in a thread and stop it with `stop`).
             return

@@ -88,13 +88,20 @@ def _thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[s
     return customer[-1], thread_references(customer)
 
 
-async def run(*, db: Database, config: Config, stop: asyncio.Event, on_queued: Callable[[], None],
-              clock: Callable[[], datetime] = utcnow) -> None:
-    """Every `[sla] tick_seconds` until `stop`: queue the due warnings, then wake the outbox worker (`on_queued`)."""
-    every = config.sla.tick_seconds
+async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyncio.Event,
+              on_queued: Callable[[], None], clock: Callable[[], datetime] = utcnow,
+              on_tick: Callable[[datetime], None] = lambda at: None) -> None:
+    """Every `[sla] tick_seconds` until `stop`: queue the due warnings, then wake the outbox worker (`on_queued`).
+
+    `config` may be a function returning the current config, so that a reload reaches the next tick.
+    """
+    current = config if callable(config) else (lambda: config)
     while not stop.is_set():
+        every = current().sla.tick_seconds
         try:
-            queued = await asyncio.to_thread(_tick, db, config, clock())
+            now = clock()
+            queued = await asyncio.to_thread(_tick, db, current(), now)
+            on_tick(now)
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again at the next tick
             log.error("deadline warnings paused: %s; retrying in %s s", error_line(exc), every)
         else:

@@ -16,6 +16,7 @@ writes to its spool); IMAP intake and the outbox worker wait at most one group.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -50,12 +51,16 @@ class Worker:
 
     def __init__(self, *, db: Database, config: Config,
                  process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None,
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+                 on_progress: Callable[[], None] = lambda: None,
+                 on_outcome: Callable[[str, Outcome, float], None] = lambda source, outcome, seconds: None) -> None:
         self.db = db
         self.config = config
         self.process = process
         # Called after each committed group: what it queued can be sent while the rest is processed.
         self.on_progress = on_progress
+        # Called per committed message with its source kind (smtp, imap, file), outcome and
+        # processing seconds: the metrics' feed.
+        self.on_outcome = on_outcome
         # The listener's spool, moved into the database before each batch is claimed.
         self.spool = spool
         self._failures: dict[int, int] = {}
@@ -99,10 +104,13 @@ class Worker:
                 if should_stop():
                     break
                 self._current = row.id
-                done.append((row.id, self.process(row, db=db, config=self.config, now=utcnow())))
-        for raw_id, outcome in done:
+                started = time.perf_counter()
+                outcome = self.process(row, db=db, config=self.config, now=utcnow())
+                done.append((row.id, row.source, outcome, time.perf_counter() - started))
+        for raw_id, source, outcome, seconds in done:
             self._failures.pop(raw_id, None)
             log.info("raw #%d %s", raw_id, describe(outcome))
+            self.on_outcome(source_kind(source), outcome, seconds)
         if done:
             self.on_progress()
         return len(done)
@@ -137,6 +145,11 @@ class Worker:
             durable.quarantine(self.db, raw_id, "worker", error)
             self._failures.pop(raw_id, None)
             log.error("raw #%d quarantined after %d failed attempts", raw_id, attempts)
+
+
+def source_kind(source: str) -> str:
+    """`smtp`, `imap` or `file`: a raw row's source without the account or path after the colon."""
+    return source.split(":", 1)[0] or "unknown"
 
 
 def describe(outcome: Outcome) -> str:

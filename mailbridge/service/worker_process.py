@@ -10,6 +10,12 @@ listener's spool into the database before each batch it processes, and wakes its
 after each group it commits and each round); end of file means "finish the message in hand and
 exit" (a stop, or the parent died: either way the child must not outlive it).
 
+The child answers on its stdout, one line per event: `p` after each round and committed group
+(its pulse) and `o KIND SOURCE SECONDS` per processed message (the metrics' feed).
+`alive` is true while pulses keep coming, which is what `serve` feeds systemd's watchdog with,
+so a worker that hangs (or is stopped) stops the watchdog pings and systemd restarts the service.
+A reload (`replace`) hands a new config to a new child once the old one has finished.
+
 The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
 and SIGTERM (systemd's unit uses KillMode=mixed, so its stop signal goes to `serve` alone): the
 parent decides when it stops, after the listener. A child that dies anyway loses nothing (its
@@ -32,6 +38,7 @@ from collections.abc import Callable
 from mailbridge.config import Config
 from mailbridge.errors import error_line
 from mailbridge.logs import configure_logging
+from mailbridge.outcome import Outcome
 from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
@@ -49,6 +56,8 @@ RESTART_MAX_SECONDS = 30.0
 # How long a stopping worker may take to finish the message in hand before it is killed.
 STOP_SECONDS = 60.0
 WAKE = b"w"
+# A worker silent for this many pulse intervals is taken for hung.
+PULSE_MISSES = 3
 # Processing runs flat out through a backlog, while an SMTP client is waiting for each 250: the
 # worker yields the CPU to the listener whenever both want it, and has all of it otherwise.
 NICENESS = 10
@@ -58,11 +67,43 @@ _LENGTH = struct.Struct("!I")
 class WorkerProcess:
     """The parent's side: start the child, wake it, restart it when it dies, stop it."""
 
-    def __init__(self, config: Config, url: str, *, log_level: str = "info") -> None:
-        self._setup = pickle.dumps((config, url, log_level))
+    def __init__(self, config: Config, url: str, *, log_level: str = "info", log_format: str = "text",
+                 pulse_seconds: float = POLL_SECONDS,
+                 on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None) -> None:
+        self._url, self._log_level, self.pulse_seconds = url, log_level, pulse_seconds
+        self._on_outcome = on_outcome
+        self._log_format = log_format
+        self._setup = self._pack(config)
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
+        self._replacing = False
         self._supervisor: asyncio.Task | None = None
+        self._last_pulse = 0.0
+        self.restarts = 0
+
+    def _pack(self, config: Config) -> bytes:
+        return pickle.dumps((config, self._url, self._log_level, self._log_format, self.pulse_seconds))
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child runs and has pulsed lately (a hung or stopped child has not)."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return False
+        silence = asyncio.get_running_loop().time() - self._last_pulse
+        return silence < self.pulse_seconds * PULSE_MISSES
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def replace(self, config: Config) -> None:
+        """Run the next child with `config`: the current one finishes the message in hand and exits."""
+        self._setup = self._pack(config)
+        process = self._process
+        if process is not None and process.returncode is None and process.stdin is not None:
+            self._replacing = True
+            process.stdin.close()
 
     async def start(self) -> None:
         """Start the child and the task that restarts it if it dies."""
@@ -95,8 +136,19 @@ class WorkerProcess:
         # the worker must stop when serve tells it, after the listener, not at the same moment.
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mailbridge.service.worker_process",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, process_group=0)
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
+        # Starting counts as a pulse: the child gets its first interval to say it is there.
+        self._last_pulse = asyncio.get_running_loop().time()
+        asyncio.create_task(self._listen(self._process))
+
+    async def _listen(self, process: asyncio.subprocess.Process) -> None:
+        while line := await process.stdout.readline():
+            if process is self._process:
+                self._last_pulse = asyncio.get_running_loop().time()
+            fields = line.split()
+            if len(fields) == 4 and fields[0] == b"o":
+                self._on_outcome(fields[1].decode(), fields[2].decode(), float(fields[3]))
 
     async def _supervise(self) -> None:
         pause = RESTART_SECONDS
@@ -104,6 +156,12 @@ class WorkerProcess:
             code = await self._process.wait()
             if self._stopping:
                 return
+            if self._replacing:
+                self._replacing = False
+                log.info("processing worker restarted with the new config")
+                await self._spawn()
+                continue
+            self.restarts += 1
             log.error("the processing worker exited with %s; starting it again in %.0f s",
                       _exit_text(code), pause)
             await asyncio.sleep(pause)
@@ -118,10 +176,12 @@ def _exit_text(code: int) -> str:
 
 
 class ParentLink:
-    """The child's side of the pipe: wake-ups and end of file from stdin."""
+    """The child's side of the pipes: wake-ups and end of file from stdin, pulses to stdout."""
 
-    def __init__(self, stdin) -> None:
+    def __init__(self, stdin, stdout=None) -> None:
         self._stdin = stdin
+        self._stdout = stdout
+        self._pulse_lock = threading.Lock()
         self.woken = threading.Event()
         self.closed = threading.Event()
         threading.Thread(target=self._read, name="parent-link", daemon=True).start()
@@ -132,9 +192,27 @@ class ParentLink:
         self.closed.set()
         self.woken.set()
 
+    def pulse(self) -> None:
+        """Tell the parent this process is still getting work done (see the module docstring)."""
+        self._say(b"p\n")
+
+    def outcome(self, source: str, outcome: Outcome, seconds: float) -> None:
+        """Tell the parent how one message ended, for the metrics."""
+        self._say(f"o {outcome.kind} {source} {seconds:.6f}\n".encode())
+
+    def _say(self, line: bytes) -> None:
+        if self._stdout is None:
+            return
+        try:
+            with self._pulse_lock:
+                self._stdout.write(line)
+                self._stdout.flush()
+        except OSError:
+            pass  # the parent is gone: stdin's end of file stops us next
+
 
 def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
-              poll_seconds: float = POLL_SECONDS) -> None:
+              poll_seconds: float = POLL_SECONDS, pulse_seconds: float = POLL_SECONDS) -> None:
     """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go."""
     while not link.closed.is_set():
         link.woken.clear()
@@ -143,10 +221,11 @@ def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
         except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
             log.error("processing paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
         after_round()
-        link.woken.wait(poll_seconds)
+        link.pulse()
+        link.woken.wait(min(poll_seconds, pulse_seconds))
 
 
-def _read_setup(stdin) -> tuple[Config, str, str]:
+def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
     header = stdin.read(_LENGTH.size)
     if len(header) < _LENGTH.size:
         raise SystemExit("mailbridge.service.worker_process is started by `mailbridge serve`, not by hand")
@@ -161,14 +240,21 @@ def main() -> int:
         signal.signal(signum, signal.SIG_IGN)
     os.nice(NICENESS)
     stdin = sys.stdin.buffer
-    config, url, level = _read_setup(stdin)
-    configure_logging(level)
+    config, url, level, log_format, pulse_seconds = _read_setup(stdin)
+    configure_logging(level, log_format)
     log.info("processing worker started (pid %d)", os.getpid())
     db = connect(url)
     sending = SendingThread(OutboxWorker(db=db, config=config)).start()
+    link = ParentLink(stdin, sys.stdout.buffer)
+
+    def progressed() -> None:
+        sending.wake()
+        link.pulse()
+
     try:
-        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(), on_progress=sending.wake)
-        run_child(worker, ParentLink(stdin), after_round=sending.wake)
+        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(), on_progress=progressed,
+                        on_outcome=link.outcome)
+        run_child(worker, link, after_round=sending.wake, pulse_seconds=pulse_seconds)
     finally:
         sending.stop()
         db.dispose()

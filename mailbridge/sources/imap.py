@@ -80,6 +80,8 @@ class Poller:
         self._given_up: set[int] = set()
         self._watching_logged = False
         self._thread: threading.Thread | None = None
+        # For `mailbridge status` and the metrics: starting, watching (logged in, folder open) or failing.
+        self.state = "starting"
 
     # --- Lifecycle -----------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class Poller:
             try:
                 self._session()
             except Exception as exc:  # noqa: BLE001 - whatever breaks, this thread must go on
+                self.state = "failing"
                 self._failures += 1
                 delay = self._retry_delay(exc, self._failures)
                 self._report(exc, delay)
@@ -126,6 +129,7 @@ class Poller:
             status = imap_client.open_folder(client, self.account)
             row = self._cursor_row(status)
             self._connected(status)
+            self.state = "watching"
             while not self.stopping.is_set():
                 self._take_all(client, row)
                 row = imap_state.get_mailbox(self.account.name, self.account.folder, db=self.db) or row
@@ -275,6 +279,11 @@ class Poller:
                 raise ConnectionResetError("the server closed the connection during IDLE")
 
     # --- Problems ------------------------------------------------------------------------------
+
+    @property
+    def problem(self) -> str | None:
+        """The last failure, as logged, until a pass goes through again."""
+        return self._problem
 
     def _retry_delay(self, exc: Exception, attempt: int) -> float:
         floor = self.login_retry_seconds if getattr(exc, "kind", None) == "login" else 0.0

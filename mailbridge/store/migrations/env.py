@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 import mailbridge.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import mailbridge.store.imap_state  # noqa: F401  (the IMAP poller's table)
+import mailbridge.store.heartbeat  # noqa: F401  (the instances' heartbeats)
 
 
 def _run(connection) -> None:
