@@ -9,6 +9,8 @@ with brackets go in backticks (Rich markup would swallow `[imap]`, Markdown an `
 Each help text opens with a one-line summary short enough for the command lists at 80 columns.
 """
 
+from typing import Annotated
+
 import typer
 
 MARKUP = "markdown"
@@ -28,11 +30,16 @@ Every command reads one TOML config file: `--config FILE`, else `$MAILBRIDGE_CON
 `/etc/mailbridge/mailbridge.toml`. Exit status: 0 done, 1 failed (one line per problem on
 standard error), 2 wrong usage. `mailbridge COMMAND --help` explains each command.
 
+Commands that only read never create a database: when they find none they say where they
+looked (run them with the service's config; see docs/operations.md). Shell completion:
+`mailbridge --install-completion`, or `mailbridge --show-completion bash` to see the script.
+
 Examples:
 
     mailbridge check-config --config mailbridge.toml
     mailbridge db upgrade
     mailbridge serve
+    mailbridge status
     mailbridge tickets list --overdue
 """
 
@@ -41,9 +48,25 @@ app = typer.Typer(
     help=HELP,
     rich_markup_mode=MARKUP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mailbridge {version('mailbridge')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False,
+) -> None:
+    pass
 
 
 def group(name: str, help_text: str, panel: str) -> typer.Typer:
@@ -69,6 +92,8 @@ def _register() -> None:
     from mailbridge.cli import tickets_sla_cmd  # noqa: F401
     from mailbridge.cli import outbox_cmd  # noqa: F401
     from mailbridge.cli import quarantine_cmd  # noqa: F401
+    from mailbridge.cli import status_cmd  # noqa: F401
+    from mailbridge.cli import ops_cmd  # noqa: F401
 
 def main() -> None:
     """Console-script entry point."""

@@ -8,6 +8,7 @@ the user for anything we can name.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,14 +19,12 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from mailbridge.cli.config_cmd import ConfigOption, config_or_exit
+from mailbridge.cli.config_cmd import ConfigOption, JsonOption, config_or_exit
 from mailbridge.config import Config
 from mailbridge.errors import DatabaseUnavailable, StoreError
 from mailbridge.store.db import Database, connect, open_database
 
 __all__ = ["ConfigOption", "JsonOption", "config_or_exit", "database", "fail", "print_json"]
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
 
 def fail(message: str) -> NoReturn:
@@ -51,18 +50,24 @@ def print_json(data: Any) -> None:
 
 
 @contextmanager
-def database(config: Config, *, read_only: bool = False) -> Iterator[Database]:
-    """The configured database, opened (and created on first use) or a one-line error and exit 1.
+def database(config: Config, *, read_only: bool = False, create: bool = False) -> Iterator[Database]:
+    """The configured database, opened, or a one-line error and exit 1.
 
-    `read_only` is for commands that must write nothing (`ingest --dry-run`): a SQLite file that
-    does not exist yet is then replaced by an empty in-memory database instead of being created.
+    Only commands that take mail in (`serve`, `ingest`) pass `create`: they make the SQLite file
+    and the schema on first use. Every other command refuses a database that does not exist or
+    is empty, and says where it looked: run from the wrong directory or with the wrong config, a
+    command must not answer "no tickets" from a fresh database of its own.
+    `read_only` is for commands that must write nothing (`ingest --dry-run`): a database that
+    does not exist yet is then replaced by an empty in-memory one.
     """
     url = config.database_url
-    if _is_sqlite_file(url):
-        url = _prepare_sqlite(url, config, read_only=read_only)
     try:
-        if read_only and _is_empty(url):
-            # Opening an empty database creates the schema: a write a dry run must not make.
+        if _is_sqlite_file(url):
+            url = _prepare_sqlite(url, config, read_only=read_only, create=create)
+        if _is_empty(url) and not create:
+            # Opening an empty database creates the schema: a write only intake may make.
+            if not read_only:
+                fail(no_database(config))
             url = "sqlite://"
         db = open_database(url)
     except StoreError as error:
@@ -71,6 +76,26 @@ def database(config: Config, *, read_only: bool = False) -> Iterator[Database]:
         yield db
     finally:
         db.dispose()
+
+
+def no_database(config: Config) -> str:
+    """Where a command looked for the database and found none, and how to point it at the service's."""
+    if _is_sqlite_file(config.database_url):
+        where = f"no mailbridge database at {make_url(config.database_url).database}"
+    else:
+        where = f"the database {url_for_people(config.database_url)} holds no mailbridge data"
+    return (f"{where} (config {config.source}, state_dir {config.state_dir} from {state_dir_origin(config)}); "
+            "to look at a running service's data, use its config (--config FILE or MAILBRIDGE_CONFIG) with "
+            "its state_dir, e.g. state_dir = \"/var/lib/mailbridge\" (see docs/operations.md)")
+
+
+def state_dir_origin(config: Config) -> str:
+    """Where the state directory came from: the config file, systemd's $STATE_DIRECTORY, or the default."""
+    if config.mailbridge.state_dir:
+        return "the config's state_dir"
+    if os.environ.get("STATE_DIRECTORY"):
+        return "$STATE_DIRECTORY"
+    return "the default ./state of the current directory"
 
 
 def _is_empty(url: str) -> bool:
@@ -95,12 +120,14 @@ def _is_sqlite_file(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
 
 
-def _prepare_sqlite(url: str, config: Config, *, read_only: bool) -> str:
+def _prepare_sqlite(url: str, config: Config, *, read_only: bool, create: bool) -> str:
     path = Path(make_url(url).database)
     if read_only and not path.exists():
         return "sqlite://"
+    if not path.exists() and not create:
+        fail(no_database(config))
     # The default database lives in the state directory, which is ours to create on first use.
-    if not read_only and path.parent == config.state_dir:
+    if create and path.parent == config.state_dir:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     return url
 

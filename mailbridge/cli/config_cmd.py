@@ -26,6 +26,8 @@ ConfigOption = Annotated[
     ),
 ]
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
+
 HELP = """Check the config file and say what mailbridge understood.
 
 Run it after every change to the config, before (re)starting `mailbridge serve`. It prints the
@@ -56,10 +58,14 @@ def check_config(config: ConfigOption = None) -> None:
     typer.echo("\n".join(summary(loaded)))
 
 
-def config_or_exit(path: Path | None) -> Config:
-    """The loaded config; on problems print them one per line to stderr and exit 1."""
+def config_or_exit(path: Path | None, *, need_secrets: bool = False) -> Config:
+    """The loaded config; on problems print them one per line to stderr and exit 1.
+
+    `need_secrets`: the command logs in somewhere (IMAP, the relay), so a password it cannot
+    read is a problem; other commands run without them (see `mailbridge.config.load`).
+    """
     try:
-        return load_config(path)
+        return load_config(path, need_secrets=need_secrets)
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(problem, err=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from mailbridge.cli import SETUP_PANEL, group
-from mailbridge.cli.config_cmd import ConfigOption, config_or_exit, masked_url
+from mailbridge.cli.config_cmd import ConfigOption, JsonOption, config_or_exit, masked_url
 from mailbridge.errors import StoreError
 from mailbridge.store import db as store_db
 
@@ -35,23 +37,36 @@ Examples:
 
 
 @db_app.command("upgrade", help=UPGRADE_HELP)
-def upgrade(config: ConfigOption = None) -> None:
+def upgrade(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     loaded.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        typer.echo(upgrade_database(loaded.database_url))
+        before, after = migrate(loaded.database_url)
     except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"mailbridge: {exc}", err=True)
         raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"database": masked_url(loaded.database_url), "before": before, "after": after,
+                               "changed": before != after}))
+    else:
+        typer.echo(_upgrade_line(loaded.database_url, before, after))
+
+
+def migrate(url: str) -> tuple[str | None, str]:
+    """Migrate the database at `url` to the current schema; (revision before, revision after)."""
+    database = store_db.connect(url)
+    try:
+        return store_db.upgrade(database)
+    finally:
+        database.dispose()
 
 
 def upgrade_database(url: str) -> str:
     """Migrate the database at `url` to the current schema; one line saying what happened."""
-    database = store_db.connect(url)
-    try:
-        before, after = store_db.upgrade(database)
-    finally:
-        database.dispose()
+    return _upgrade_line(url, *migrate(url))
+
+
+def _upgrade_line(url: str, before: str | None, after: str) -> str:
     where = masked_url(url)
     if before == after:
         return f"{where}: schema already at {after}, nothing to do"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailbridge.cli import SETUP_PANEL, group
-from mailbridge.cli.common import ConfigOption, config_or_exit
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, print_json
 
 imap_app = group("imap", """Test the IMAP mailboxes that `mailbridge serve` reads.
 
@@ -24,7 +24,8 @@ Prints, per account, the server's IDLE/MOVE/UIDPLUS support, the folder's messag
 counts, how stored mail will be marked (moved or flagged), and how many messages the backlog
 rule would take at a first start. Nothing on the server is changed. Problems (a wrong password,
 a missing folder, a server that cannot keep the keyword) go to standard error, one line each,
-and the exit code is 1.
+and the exit code is 1. With `--json`, one object per account (`account`, `ok`, `lines`,
+`problems`) in a list on standard output.
 
 Examples:
 
@@ -34,16 +35,23 @@ Examples:
 
 
 @imap_app.command("check", help=CHECK_HELP)
-def check_command(config: ConfigOption = None) -> None:
+def check_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     # Imported here so that other commands do not pay for imapclient.
     from mailbridge.sources.imap_check import check_accounts
     from mailbridge.store.types import utcnow
 
-    loaded = config_or_exit(config)
+    loaded = config_or_exit(config, need_secrets=True)
     if not loaded.imap:
-        typer.echo("no [[imap]] accounts in the config: nothing to check")
+        if as_json:
+            print_json([])
+        else:
+            typer.echo("no [[imap]] accounts in the config: nothing to check")
         return
     reports = check_accounts(loaded.imap, utcnow().date())
+    if as_json:
+        print_json([{"account": r.account.name, "ok": not r.problems, "lines": r.lines, "problems": r.problems}
+                    for r in reports])
+        raise typer.Exit(1 if any(r.problems for r in reports) else 0)
     for report in reports:
         typer.echo("\n".join(report.lines))
     problems = [problem for report in reports for problem in report.problems]

@@ -57,7 +57,7 @@ def ingest_command(
     config: ConfigOption = None,
 ) -> None:
     loaded = config_or_exit(config)
-    with database(loaded, read_only=dry_run) as db:
+    with database(loaded, read_only=dry_run, create=not dry_run) as db:
         tally, problems = _ingest_paths(paths, db=db, config=loaded, dry_run=dry_run, as_json=as_json)
     _report(tally, problems, dry_run=dry_run, as_json=as_json)
     if problems or tally.counts["quarantined"]:

@@ -108,6 +108,7 @@ def retry_command(
     row_id: Annotated[int | None, typer.Argument(help="The outbox id (see `outbox list`); or use --all.",
                                                  metavar="ID", show_default=False)] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every held and failed mail.")] = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     if (row_id is None) == (not everything):
@@ -118,25 +119,42 @@ def retry_command(
         released = outbox.release(db, ids, utcnow())
     if row_id is not None and not released:
         fail(f"outbox {row_id} is not held, failed or bounced (see `mailbridge outbox list`)")
-    typer.echo(f"{released} mail(s) queued again; `mailbridge serve` sends them")
+    if as_json:
+        print_json({"queued_again": released})
+    else:
+        typer.echo(f"{released} mail(s) queued again; `mailbridge serve` sends them")
 
 
 @outbox_app.command("drop", help=DROP_HELP)
-def drop_command(row_id: IdArgument, config: ConfigOption = None) -> None:
+def drop_command(row_id: IdArgument, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
         if not outbox.drop(db, row_id):
             fail(f"outbox {row_id} is unknown, already sent or already dropped")
-    typer.echo(f"outbox {row_id} dropped")
+    if as_json:
+        print_json({"dropped": row_id})
+    else:
+        typer.echo(f"outbox {row_id} dropped")
 
 
 @outbox_app.command("send", help=SEND_HELP)
-def send_command(config: ConfigOption = None) -> None:
-    loaded = config_or_exit(config)
+def send_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    loaded = config_or_exit(config, need_secrets=True)
     with database(loaded) as db:
         sent = OutboxWorker(db=db, config=loaded).drain()
         waiting = len(outbox.list_outbox(db, state="queued"))
-    typer.echo(f"sent {sent}; {waiting} still queued")
+    if as_json:
+        print_json({"sent": sent, "queued": waiting})
+    else:
+        typer.echo(f"sent {sent}; {waiting} still queued")
+
+
+def _when(row: Outbox) -> str:
+    if row.sent_at:
+        return f", sent {row.sent_at:%Y-%m-%d %H:%M} UTC"
+    if row.state == "queued":
+        return f", next {row.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+    return ""  # failed, held, bounced, dropped: nothing is tried again until someone says so
 
 
 def _stuck_ids(db: Database) -> list[int]:
@@ -156,13 +174,13 @@ def _row_json(row: Outbox, codes: dict[int, str]) -> dict:
         "id": row.id, "state": row.state, "kind": row.kind, "intent": row.intent,
         "ticket": codes.get(row.ticket_id), "recipient": row.recipient, "message_id": row.message_id,
         "attempts": row.attempts, "created_at": row.created_at.isoformat(),
-        "next_attempt_at": row.next_attempt_at.isoformat(),
+        # Only queued mail is tried again: failed, held, bounced or sent mail has no next attempt.
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.state == "queued" else None,
         "sent_at": row.sent_at.isoformat() if row.sent_at else None, "last_error": row.last_error,
     }
 
 
 def _row_line(row: Outbox, codes: dict[int, str]) -> str:
-    when = f"sent {row.sent_at:%Y-%m-%d %H:%M}" if row.sent_at else f"next {row.next_attempt_at:%Y-%m-%d %H:%M}"
     line = (f"{row.id:>6}  {row.state:<8} {row.kind:<11} {codes.get(row.ticket_id, '-'):<11} "
-            f"{row.recipient}  attempts {row.attempts}, {when} UTC")
+            f"{row.recipient}  attempts {row.attempts}{_when(row)}")
     return f"{line}\n        {row.last_error}" if row.last_error else line

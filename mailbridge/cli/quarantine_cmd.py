@@ -139,12 +139,15 @@ def retry_command(
 
 
 @quarantine_app.command("drop", help=DROP_HELP)
-def drop_command(entry_id: IdArgument, config: ConfigOption = None) -> None:
+def drop_command(entry_id: IdArgument, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
         _held(db, entry_id)
         durable.drop(db, entry_id)
-    typer.echo(f"quarantine {entry_id} dropped")
+    if as_json:
+        print_json({"dropped": entry_id})
+    else:
+        typer.echo(f"quarantine {entry_id} dropped")
 
 
 def _entry(db: Database, entry_id: int) -> Quarantine:

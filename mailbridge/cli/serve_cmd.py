@@ -45,8 +45,8 @@ def serve(config: ConfigOption = None, log_level: LogLevelOption = None) -> None
 
     if log_level is not None and log_level.lower() not in ("debug", "info", "warning", "error"):
         raise typer.BadParameter("must be debug, info, warning or error", param_hint="--log-level")
-    loaded = config_or_exit(config)
-    with database(loaded) as db:
+    loaded = config_or_exit(config, need_secrets=True)
+    with database(loaded, create=True) as db:
         try:
             code = daemon.run(loaded, db, log_level=log_level)
         except MailbridgeError as exc:

@@ -17,6 +17,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
+from mailbridge.store import heartbeat
 from mailbridge.store.heartbeat import Heartbeat
 from mailbridge.store.models import Outbox, Quarantine, RawMessage, Ticket
 
@@ -121,3 +122,9 @@ def _problems(row: Heartbeat, state: str) -> list[str]:
         if account.get("state") == "failing":
             problems.append(f"{name}: IMAP {account['account']}: {account.get('problem') or 'failing'}")
     return problems
+
+
+def status(db: Database, *, now: datetime) -> tuple[Verdict, dict]:
+    """The verdict on every instance sharing `db`, and the database's backlog it was judged with."""
+    counts = backlog(db, now=now)
+    return judge(heartbeat.instances(db), counts, now=now), counts
