@@ -33,6 +33,7 @@ from mailbridge.outgoing import notify
 from mailbridge.sla import clockmath
 from mailbridge.classify import classify_ticket
 from mailbridge.errors import Discard
+from mailbridge.history import is_import
 from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
 from mailbridge.intake.durable import quarantine as park
 from mailbridge.outcome import Outcome
@@ -77,7 +78,11 @@ def ingest(
     raw: bytes, *, db: Database, config: Config, now: datetime, source: str, received_at: datetime,
     envelope_from: str | None = None, envelope_rcpts: tuple[str, ...] = (), secret: bytes | None = None,
 ) -> Outcome:
-    """Accept the bytes durably, then process them; the same bytes twice are a duplicate."""
+    """Accept the bytes durably, then process them; the same bytes twice are a duplicate.
+
+    A `source` marked as history (`mailbridge.history.IMPORT_SOURCE`) is stored and threaded as
+    of its receipt time and queues no mail.
+    """
     row, created = accept_raw(
         raw, db=db, source=source, received_at=received_at,
         envelope_from=envelope_from, envelope_rcpts=envelope_rcpts,
@@ -112,6 +117,9 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
     one, since no token can exist before the secret does.
     """
     secret = secret if secret is not None else config.secret_bytes()
+    # History (`ingest --import`) is stored as of its own receipt time and causes no mail,
+    # whoever processes it: the import, the worker after a crash, a quarantine retry.
+    history = is_import(raw_row.source)
     stage = "parse"
     try:
         message = parse_message(raw_row.content)
@@ -126,8 +134,9 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
             if thread.duplicate_of is not None:
                 outcome = _duplicate(thread, message_id, session=session)
             else:
-                outcome = _store(raw_row, message, message_id, decision, thread,
-                                 session=session, config=config, secret=secret, now=now)
+                outcome = _store(raw_row, message, message_id, decision, thread, session=session, config=config,
+                                 secret=secret, now=raw_row.received_at if history else now,
+                                 effects=not history)
             repo.mark_raw(raw_row.id, "done", session=session)
             if dry_run:
                 raise _DryRun(outcome)
@@ -143,6 +152,7 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
 def _store(
     raw_row: RawMessage, message: ParsedMessage, message_id: str, decision: RouteDecision,
     thread: ThreadDecision, *, session: Session, config: Config, secret: bytes, now: datetime,
+    effects: bool = True,
 ) -> Outcome:
     """Classify the message, place it (choose or open the ticket) and write it with its parts."""
     found = session.get(Ticket, thread.ticket_id) if thread.ticket_id is not None else None
@@ -165,8 +175,9 @@ def _store(
         # Before the effects: a notice says when to expect an answer (a new ticket's clocks are
         # set before it is stored, see `_open_ticket`).
         clocks.refresh(placement.ticket, session=session, config=config, now=now)
-    notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
-                         session=session, config=config, secret=secret, now=now)
+    if effects:
+        notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
+                             session=session, config=config, secret=secret, now=now)
     return _outcome(placement, decision, message_id)
 
 

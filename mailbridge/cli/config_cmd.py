@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -40,22 +41,60 @@ On problems it prints one line per problem to standard error, named by the key's
 (`queues[2].address: not an email address`), and exits 1. Nothing is written: the state
 directory and the secret are only created when mailbridge runs.
 
+Passwords and client secrets (`env:`, `file:`, `credential:`) are only read with `--connect`,
+which also tries what the config points at: it connects to the database and reads its schema
+revision, says EHLO to the relay with STARTTLS and the login (or checks that the Maildir can
+be written), and logs in to each IMAP account. Each try is one line; any failure exits 1.
+With `--json`: one object (`config`, `problems`, `connect`).
+
 Examples:
 
     mailbridge check-config
     mailbridge check-config --config config/mailbridge.example.toml
+    mailbridge check-config --connect
 """
+
+ConnectOption = Annotated[bool, typer.Option(
+    "--connect", help="Also connect to the database, the relay and each IMAP account.")]
 
 
 @app.command("check-config", help=HELP, rich_help_panel=SETUP_PANEL)
-def check_config(config: ConfigOption = None) -> None:
-    loaded = config_or_exit(config)
+def check_config(connect: ConnectOption = False, as_json: JsonOption = False, config: ConfigOption = None) -> None:
+    loaded = _config_for_check(config, need_secrets=connect, as_json=as_json)
     problems = check_templates(loaded)
+    reached = []
+    if connect and not problems:
+        from mailbridge.service.connect_check import reach_all
+        from mailbridge.store.types import utcnow
+
+        reached = reach_all(loaded, utcnow().date())
+    failed = bool(problems) or any(not r.ok for r in reached)
+    if as_json:
+        typer.echo(json.dumps({"config": str(loaded.source), "ok": not failed, "problems": problems,
+                               "summary": summary(loaded),
+                               "connect": [{"target": r.target, "ok": r.ok, "detail": r.detail} for r in reached]},
+                              ensure_ascii=False))
+        raise typer.Exit(1 if failed else 0)
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:
         raise typer.Exit(1)
     typer.echo("\n".join(summary(loaded)))
+    for reach in reached:
+        typer.echo(f"{reach.target}: {'ok' if reach.ok else 'FAILED'}: {reach.detail}", err=not reach.ok)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _config_for_check(path: Path | None, *, need_secrets: bool, as_json: bool) -> Config:
+    if not as_json:
+        return config_or_exit(path, need_secrets=need_secrets)
+    try:
+        return load_config(path, need_secrets=need_secrets)
+    except ConfigError as exc:
+        typer.echo(json.dumps({"config": str(path) if path else None, "ok": False, "problems": exc.problems,
+                               "summary": [], "connect": []}, ensure_ascii=False))
+        raise typer.Exit(1) from None
 
 
 def config_or_exit(path: Path | None, *, need_secrets: bool = False) -> Config:

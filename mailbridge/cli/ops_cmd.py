@@ -16,7 +16,7 @@ from mailbridge.errors import StoreError
 from mailbridge.service import unit
 from mailbridge.store.backup import backup_sqlite
 
-UNIT_HELP = """Print a systemd unit that runs this mailbridge as a hardened service.
+UNIT_HELP = """Print a systemd unit that runs this mailbridge.
 
 The unit's `ExecStart` is this installation's own `mailbridge` executable (a venv's
 `bin/mailbridge` when run from one), with `--config` the config the service reads (default

@@ -11,7 +11,7 @@ from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, data
 from mailbridge.service import health
 from mailbridge.store.types import utcnow
 
-HELP = """Say whether mailbridge runs and keeps up; exit 0 healthy, 1 degraded, 2 down.
+HELP = """Is mailbridge running and keeping up? Exit 0, 1 or 2.
 
 Reads the heartbeat every running `mailbridge serve` writes to the database every 10 seconds,
 so it sees every instance sharing the database, from any host that reaches it. Per instance:

@@ -63,6 +63,18 @@ class SmtpRelay:
             raise _by_code(code, text, "RCPT")
         return f"relay {self._where}"
 
+    def probe(self) -> str:
+        """Connect, say EHLO, start TLS and log in as `send` would, then quit; raises DeliveryError."""
+        try:
+            with self._connect() as smtp:
+                smtp.noop()
+        except smtplib.SMTPResponseException as error:
+            raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
+            raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
+        login = f", logged in as {self.settings.relay_user}" if self.settings.relay_user else ""
+        return f"relay {self._where}: reachable ({self.settings.relay_tls}{login})"
+
     @property
     def _where(self) -> str:
         return f"{self.settings.relay_host}:{self.settings.relay_port}"
