@@ -33,6 +33,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from mailbridge.config import Config
@@ -90,7 +91,7 @@ class WorkerProcess:
         process = self._process
         if process is None or process.returncode is not None:
             return False
-        silence = asyncio.get_running_loop().time() - self._last_pulse
+        silence = time.monotonic() - self._last_pulse
         return silence < self.pulse_seconds * PULSE_MISSES
 
     @property
@@ -139,13 +140,13 @@ class WorkerProcess:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
         # Starting counts as a pulse: the child gets its first interval to say it is there.
-        self._last_pulse = asyncio.get_running_loop().time()
+        self._last_pulse = time.monotonic()
         asyncio.create_task(self._listen(self._process))
 
     async def _listen(self, process: asyncio.subprocess.Process) -> None:
         while line := await process.stdout.readline():
             if process is self._process:
-                self._last_pulse = asyncio.get_running_loop().time()
+                self._last_pulse = time.monotonic()
             fields = line.split()
             if len(fields) == 4 and fields[0] == b"o":
                 self._on_outcome(fields[1].decode(), fields[2].decode(), float(fields[3]))

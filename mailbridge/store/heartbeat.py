@@ -46,7 +46,7 @@ def register(db: Database, row: Heartbeat) -> None:
     """Write an instance's first row, and forget instances long gone."""
     with db.session() as session:
         session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < row.started_at - FORGET_AFTER))
-        insert_ignoring_conflicts(session, Heartbeat.__table__, row.model_dump(), ["instance"])
+        session.execute(insert_ignoring_conflicts(session, Heartbeat.__table__, row.model_dump(), ["instance"]))
 
 
 def beat(db: Database, instance: str, *, now: datetime, state: dict) -> None:
