@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
+from sqlalchemy.engine import make_url
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -237,6 +238,13 @@ class Config(_Section):
     def queue(self, name: str) -> QueueConfig | None:
         """The queue called `name`, if any."""
         return next((q for q in self.queues if q.name == name), None)
+
+    def secrets(self) -> list[str]:
+        """Every password and secret the config holds: values no log line may show."""
+        found = [self.mailbridge.secret, self.outbox.relay_password, make_url(self.database_url).password or ""]
+        for account in self.imap:
+            found += [account.password, account.oauth2_client_secret]
+        return [str(value) for value in found if value]
 
     def secret_bytes(self, *, create: bool = True) -> bytes:
         """The HMAC key: the configured secret, else the one in STATE_DIR/secret.key (made once).

@@ -31,7 +31,7 @@ from mailbridge.service import deadlines
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
-from mailbridge.logs import configure_logging
+from mailbridge.logs import configure_logging, redact
 from mailbridge.sources import imap
 from mailbridge.sources.smtp import IntakeHandler, protocol_factory
 from mailbridge.intake.spool import Spool
@@ -56,6 +56,7 @@ DATABASE_THREADS = 8
 def run(config: Config, db: Database, *, log_level: str | None = None, log_format: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. Raises MailbridgeError on a start failure."""
     chosen = configure_logging(log_level or config.listener.log_level, log_format)
+    redact(*config.secrets())
     asyncio.run(serve(config, db, log_format=chosen))
     return 0
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 from mailbridge.config import Config
 from mailbridge.errors import error_line
-from mailbridge.logs import configure_logging
+from mailbridge.logs import configure_logging, redact
 from mailbridge.outcome import Outcome
 from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
 from mailbridge.intake.spool import Spool
@@ -243,6 +243,7 @@ def main() -> int:
     stdin = sys.stdin.buffer
     config, url, level, log_format, pulse_seconds = _read_setup(stdin)
     configure_logging(level, log_format)
+    redact(*config.secrets())
     log.info("processing worker started (pid %d)", os.getpid())
     db = connect(url)
     sending = SendingThread(OutboxWorker(db=db, config=config)).start()

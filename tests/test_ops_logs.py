@@ -1,0 +1,68 @@
+"""Log lines: syslog priorities under journald, JSON for pipelines, reply tokens and secrets masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mailbridge import logs
+
+SCRIPT = """
+import logging, sys
+from mailbridge.logs import configure_logging, redact
+chosen = configure_logging("info", sys.argv[1] if len(sys.argv) > 1 else None)
+redact("hunter2-relay-password")
+log = logging.getLogger("mailbridge.test")
+log.info("received mail to pomoc+123abcdefghij2@example.com")
+log.warning("relay login with hunter2-relay-password refused")
+log.error("two\\nlines")
+print(chosen)
+"""
+
+
+def _run(*args: str, journal: bool = False) -> tuple[str, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+    command = [sys.executable, "-c", SCRIPT, *args]
+    if journal:
+        # journald's stream is identified by the device and inode of stderr: give it ours.
+        command = ["sh", "-c", 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$@"', "sh", *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=True)
+    return done.stdout.strip(), done.stderr.splitlines()
+
+
+def test_under_journald_each_line_starts_with_its_syslog_priority():
+    chosen, lines = _run(journal=True)
+    assert chosen == "journal"
+    assert lines[0].startswith("<6>mailbridge.test: received mail")
+    assert lines[1].startswith("<4>") and lines[2] == "<3>mailbridge.test: two | lines"
+
+
+def test_outside_journald_lines_have_a_time_and_a_level():
+    chosen, lines = _run()
+    assert chosen == "text"
+    assert " INFO mailbridge.test: received mail" in lines[0]
+
+
+def test_json_lines_for_pipelines():
+    chosen, lines = _run("json")
+    entries = [json.loads(line) for line in lines]
+    assert [e["level"] for e in entries] == ["info", "warning", "error"]
+    assert entries[2]["message"] == "two\nlines" and entries[0]["logger"] == "mailbridge.test"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_reply_tokens_and_registered_secrets_never_reach_a_line(log_format):
+    _, lines = _run(log_format)
+    text = "\n".join(lines)
+    assert "123abcdefghij2" not in text and "pomoc+***@example.com" in text
+    assert "hunter2-relay-password" not in text and "relay login with *** refused" in text
+
+
+def test_a_journal_stream_that_is_not_our_stderr_is_not_journald(monkeypatch):
+    monkeypatch.setenv("JOURNAL_STREAM", "1:2")
+    assert logs.default_format() == "text"
