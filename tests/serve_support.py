@@ -83,6 +83,7 @@ class ServerThread:
         self._error: BaseException | None = None
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
+        self._reload: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="mailbridge-serve", daemon=True)
 
     def __enter__(self) -> ServerThread:
@@ -103,6 +104,10 @@ class ServerThread:
         self._thread.join(60)
         assert not self._thread.is_alive(), "the daemon did not stop"
 
+    def reload(self) -> None:
+        """What SIGHUP does to the daemon: read the config file again."""
+        self._loop.call_soon_threadsafe(self._reload.set)
+
     def _run(self) -> None:
         try:
             self._loop.run_until_complete(self._serve())
@@ -114,8 +119,8 @@ class ServerThread:
             self._loop.close()
 
     async def _serve(self) -> None:
-        self._stop = asyncio.Event()
-        await daemon.serve(self.config, self.db, stop=self._stop, on_ready=self._on_ready)
+        self._stop, self._reload = asyncio.Event(), asyncio.Event()
+        await daemon.serve(self.config, self.db, stop=self._stop, reload=self._reload, on_ready=self._on_ready)
 
     def _on_ready(self, port: int) -> None:
         self.port = port
