@@ -87,7 +87,10 @@ class ImapAccount(BaseModel):
     user: Annotated[StrictStr, AfterValidator(_not_empty)]
     # "password": LOGIN with user and password. "oauth2": an OAuth 2.0 token from the client
     # credentials flow (Microsoft 365, where passwords are refused), sent with XOAUTH2.
-    auth: Literal["password", "oauth2"] = "password"
+    # "oauth2-user": a token from the user's consent (Gmail, Microsoft 365 delegated), through the
+    # [[oauth]] table named by `oauth` (see `mailbridge oauth login`).
+    auth: Literal["password", "oauth2", "oauth2-user"] = "password"
+    oauth: StrictStr = ""
     password: StrictStr = Field(default="", repr=False, validate_default=True)
     oauth2_tenant: StrictStr = ""
     oauth2_token_url: StrictStr = ""
@@ -150,7 +153,7 @@ class ImapAccount(BaseModel):
 
 
 def _check_login(account: ImapAccount) -> None:
-    if account.auth == "password":
+    if account.auth in ("password", "oauth2-user"):
         return
     missing = [key for key in ("oauth2_client_id", "oauth2_client_secret", "oauth2_scope")
                if not getattr(account, key)]

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from mailbridge.config.checks import queue_conflicts
 from mailbridge.config.imap import imap_conflicts
 from mailbridge.config.models import Config
+from mailbridge.config.oauth import oauth_conflicts
 from mailbridge.config.problems import format_loc, toml_problem, validation_problems
 from mailbridge.config.sla import name_conflicts
 from mailbridge.errors import ConfigError
@@ -33,7 +34,7 @@ _CREDENTIAL_PREFIX = "credential:"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 # Keys only logging in to a server needs (IMAP, the relay, OAuth): see `need_secrets`.
-SECRET_KEYS = frozenset({"password", "relay_password", "oauth2_client_secret", "relay_oauth2_client_secret"})
+SECRET_KEYS = frozenset({"password", "relay_password", "oauth2_client_secret", "client_secret"})
 UNRESOLVED = "(not read: this command does not log in)"
 
 
@@ -71,6 +72,7 @@ def load_config(
     problems += queue_conflicts(data.get("queues"))
     problems += imap_conflicts(data.get("imap"), data.get("queues"))
     problems += name_conflicts(data)
+    problems += oauth_conflicts(data)
     context = {"env": env, "source": source, "conflicts_checked": True}
     try:
         config = Config.model_validate(data, context=context)

@@ -28,6 +28,7 @@ from mailbridge.config.checks import check_database_url, check_secret, queue_con
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.imap import ImapAccount, imap_conflicts
 from mailbridge.config.listener import ListenerSection
+from mailbridge.config.oauth import OAuthClient, oauth_conflicts
 from mailbridge.config.ops import ImportSection, MetricsSection
 from mailbridge.config.outbox import OutboxSection
 from mailbridge.config.sla import SlaSection, name_problems
@@ -168,6 +169,7 @@ class Config(_Section):
     customers: tuple[CustomerConfig, ...] = ()
     sla: SlaSection = Field(default_factory=SlaSection)
     imap: tuple[ImapAccount, ...] = ()
+    oauth: tuple[OAuthClient, ...] = ()
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
 
@@ -184,6 +186,7 @@ class Config(_Section):
             conflicts = queue_conflicts([q.model_dump() for q in self.queues])
             conflicts += imap_conflicts([a.model_dump() for a in self.imap], [q.model_dump() for q in self.queues])
             conflicts += name_problems(self)
+            conflicts += oauth_conflicts(self.model_dump())
             if conflicts:
                 raise ValueError("; ".join(conflicts))
         # Resolved once, at load, so that a later change of directory or environment cannot
@@ -239,11 +242,21 @@ class Config(_Section):
         """The queue called `name`, if any."""
         return next((q for q in self.queues if q.name == name), None)
 
+    def oauth_client(self, name: str) -> OAuthClient | None:
+        """The [[oauth]] table called `name`, if any."""
+        return next((c for c in self.oauth if c.name == name), None)
+
+    @property
+    def oauth_dir(self) -> Path:
+        """Where `oauth login` keeps the refresh tokens (one JSON file per [[oauth]] table, 0600)."""
+        return self.state_dir / "oauth"
+
     def secrets(self) -> list[str]:
         """Every password and secret the config holds: values no log line may show."""
         found = [self.mailbridge.secret, self.outbox.relay_password, make_url(self.database_url).password or ""]
         for account in self.imap:
             found += [account.password, account.oauth2_client_secret]
+        found += [client.client_secret for client in self.oauth]
         return [str(value) for value in found if value]
 
     def secret_bytes(self, *, create: bool = True) -> bytes:

@@ -19,6 +19,10 @@ class OutboxSection(BaseModel):
     relay_tls: Literal["starttls", "implicit", "none"] = "starttls"
     relay_user: StrictStr = ""
     relay_password: StrictStr = Field(default="", repr=False)
+    # "password": AUTH with relay_user and relay_password. "xoauth2": AUTH XOAUTH2 as relay_user
+    # with a token from the [[oauth]] table named by relay_oauth (smtp.gmail.com, smtp.office365.com).
+    relay_auth: Literal["password", "xoauth2"] = "password"
+    relay_oauth: StrictStr = ""
     relay_ca_file: StrictStr = ""
     relay_timeout_seconds: StrictInt = Field(default=30, ge=1, le=600)
     maildir: StrictStr = ""
@@ -46,7 +50,12 @@ class OutboxSection(BaseModel):
 
     @model_validator(mode="after")
     def _login_consistent(self) -> OutboxSection:
-        if bool(self.relay_user) != bool(self.relay_password):
+        if self.relay_auth == "xoauth2":
+            if not self.relay_user:
+                raise ValueError('relay_auth = "xoauth2" needs relay_user (the mailbox to send as)')
+            if self.relay_password:
+                raise ValueError('relay_auth = "xoauth2" takes no relay_password: the token comes from relay_oauth')
+        elif bool(self.relay_user) != bool(self.relay_password):
             raise ValueError("relay_user and relay_password go together: set both or neither")
         if self.relay_user and not self.relay_host:
             raise ValueError("relay_user is set but relay_host is empty")

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from mailbridge.config.models import Config
 from mailbridge.config.outbox import OutboxSection
+from mailbridge.oauth import OAuthError, UserTokens, user_tokens
+from mailbridge.oauth.xoauth2 import xoauth2
 
 
 class DeliveryError(Exception):
@@ -43,9 +45,10 @@ class Transport(Protocol):
 
 @dataclass(frozen=True)
 class SmtpRelay:
-    """An SMTP relay: plain, STARTTLS or implicit TLS, with optional AUTH."""
+    """An SMTP relay: plain, STARTTLS or implicit TLS, with optional AUTH (a password, or XOAUTH2 with `tokens`)."""
 
     settings: OutboxSection
+    tokens: UserTokens | None = None
 
     def send(self, mail_from: str, recipient: str, content: bytes) -> str:
         try:
@@ -58,6 +61,9 @@ class SmtpRelay:
             raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
             raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
+        except OAuthError as error:
+            # No token, or consent revoked: the config's business, not the mail's; it waits for the fix.
+            raise TemporaryFailure(f"relay {self._where}: {error}") from None
         if refused:
             code, text = refused[recipient]
             raise _by_code(code, text, "RCPT")
@@ -70,7 +76,7 @@ class SmtpRelay:
                 smtp.noop()
         except smtplib.SMTPResponseException as error:
             raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
+        except (smtplib.SMTPException, OSError, ssl.SSLError, OAuthError) as error:
             raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
         login = f", logged in as {self.settings.relay_user}" if self.settings.relay_user else ""
         return f"relay {self._where}: reachable ({self.settings.relay_tls}{login})"
@@ -92,12 +98,26 @@ class SmtpRelay:
             if settings.relay_tls == "starttls":
                 smtp.starttls(context=self._tls_context())
                 smtp.ehlo()
-            if settings.relay_user:
+            if settings.relay_auth == "xoauth2":
+                self._xoauth2(smtp)
+            elif settings.relay_user:
                 smtp.login(settings.relay_user, settings.relay_password)
         except BaseException:
             smtp.close()
             raise
         return smtp
+
+    def _xoauth2(self, smtp: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2 as relay_user; a refused token is dropped so that the next try gets a new one."""
+        token = self.tokens.access_token()
+        # smtplib calls this once for the initial response, and again with the server's error
+        # challenge (a base64 JSON status), which XOAUTH2 answers with an empty line.
+        answers = iter([xoauth2(self.settings.relay_user, token)])
+        try:
+            smtp.auth("XOAUTH2", lambda challenge=None: next(answers, ""), initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError:
+            self.tokens.forget_access_token()
+            raise
 
     def _tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.relay_ca_file or None)
@@ -144,5 +164,6 @@ class MaildirTransport:
 def transport_for(config: Config) -> Transport:
     """The relay when `[outbox] relay_host` is set, else the Maildir folder."""
     if config.outbox.relay_host:
-        return SmtpRelay(config.outbox)
+        tokens = user_tokens(config, config.outbox.relay_oauth) if config.outbox.relay_auth == "xoauth2" else None
+        return SmtpRelay(config.outbox, tokens)
     return MaildirTransport(config.outbox_maildir)

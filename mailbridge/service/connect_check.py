@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from mailbridge.config import Config
 from mailbridge.errors import MailbridgeError
-from mailbridge.outgoing.transport import DeliveryError, SmtpRelay
+from mailbridge.outgoing.transport import DeliveryError, transport_for
 from mailbridge.store import db as store_db
 
 
@@ -70,7 +70,7 @@ def reach_outbox(config: Config) -> Reach:
         return Reach("outbox", writable, f"no relay: Maildir {folder} "
                                          f"{'can be written' if writable else 'cannot be written by this user'}")
     try:
-        return Reach("relay", True, SmtpRelay(config.outbox).probe())
+        return Reach("relay", True, transport_for(config).probe())
     except DeliveryError as exc:
         return Reach("relay", False, str(exc))
 

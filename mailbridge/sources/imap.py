@@ -31,6 +31,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailbridge.intake import durable
+from mailbridge.oauth import user_tokens
 from mailbridge.config import Config
 from mailbridge.config.imap import ImapAccount
 from mailbridge.errors import StoreError
@@ -82,6 +83,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         # For `mailbridge status` and the metrics: starting, watching (logged in, folder open) or failing.
         self.state = "starting"
+        self.tokens = user_tokens(config, account.oauth) if account.auth == "oauth2-user" else None
 
     # --- Lifecycle -----------------------------------------------------------------------------
 
@@ -114,7 +116,7 @@ class Poller:
 
     def drain(self) -> int:
         """Connect, take every message waiting, log out; returns how many were taken (tests, bench)."""
-        client = imap_client.connect(self.account)
+        client = imap_client.connect(self.account, self.tokens)
         try:
             status = imap_client.open_folder(client, self.account)
             return self._take_all(client, self._cursor_row(status))
@@ -124,7 +126,7 @@ class Poller:
     # --- One connection ------------------------------------------------------------------------
 
     def _session(self) -> None:
-        client = imap_client.connect(self.account)
+        client = imap_client.connect(self.account, self.tokens)
         try:
             status = imap_client.open_folder(client, self.account)
             row = self._cursor_row(status)

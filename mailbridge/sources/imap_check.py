@@ -7,6 +7,7 @@ problem is one line naming the account, so a sysadmin can fix them before `serve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -14,6 +15,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbridge.config.imap import ImapAccount
+from mailbridge.oauth import UserTokens
 from mailbridge.sources import imap_client
 from mailbridge.sources.imap_problem import ImapProblem
 from mailbridge.sources.imap_plan import Cursor, search_criteria
@@ -28,18 +30,19 @@ class AccountReport:
     problems: list[str] = field(default_factory=list)
 
 
-def check_accounts(accounts: tuple[ImapAccount, ...], today: date) -> list[AccountReport]:
-    """One report per account, in config order."""
-    return [check_account(account, today) for account in accounts]
+def check_accounts(accounts: tuple[ImapAccount, ...], today: date,
+                   tokens_for: Callable[[ImapAccount], UserTokens | None] = lambda account: None) -> list[AccountReport]:
+    """One report per account, in config order; `tokens_for` gives an oauth2-user account its tokens."""
+    return [check_account(account, today, tokens_for(account)) for account in accounts]
 
 
-def check_account(account: ImapAccount, today: date) -> AccountReport:
+def check_account(account: ImapAccount, today: date, tokens: UserTokens | None = None) -> AccountReport:
     report = AccountReport(account)
-    login = ", OAuth 2.0" if account.auth == "oauth2" else ""
+    login = {"oauth2": ", OAuth 2.0", "oauth2-user": f", OAuth 2.0 as {account.user}"}.get(account.auth, "")
     report.lines.append(f"{account.name}: {account.user} at {account.host}:{account.server_port} "
                         f"({_tls_label(account.tls)}{login})")
     try:
-        client = imap_client.connect(account)
+        client = imap_client.connect(account, tokens)
     except (ImapProblem, OSError, IMAPClientError) as exc:
         report.problems.append(imap_client.describe(exc, account))
         return report

@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbridge.config.imap import ImapAccount
+from mailbridge.oauth import OAuthError, UserTokens
 from mailbridge.sources.imap_problem import ImapProblem
 
 SEEN = b"\\Seen"
@@ -42,8 +43,11 @@ class Fetched:
     internal_date: datetime | None
 
 
-def connect(account: ImapAccount) -> IMAPClient:
-    """A logged-in client; raises ImapProblem (login, tls, connect) or the socket's own error."""
+def connect(account: ImapAccount, tokens: UserTokens | None = None) -> IMAPClient:
+    """A logged-in client; raises ImapProblem (login, tls, connect) or the socket's own error.
+
+    `tokens`: the user's OAuth tokens, for an account with auth = "oauth2-user".
+    """
     where = f"{account.host}:{account.server_port}"
     context = ssl.create_default_context(cafile=account.ca_file or None)
     try:
@@ -57,14 +61,17 @@ def connect(account: ImapAccount) -> IMAPClient:
     client.normalise_times = False
     try:
         _secure(client, account, context)
-        _login(client, account)
+        _login(client, account, tokens)
     except BaseException:
         _close(client)
         raise
     return client
 
 
-def _login(client: IMAPClient, account: ImapAccount) -> None:
+def _login(client: IMAPClient, account: ImapAccount, tokens: UserTokens | None) -> None:
+    if account.auth == "oauth2-user":
+        _user_login(client, account, tokens)
+        return
     if account.auth == "password":
         try:
             client.login(account.user, account.password)
@@ -82,6 +89,23 @@ def _login(client: IMAPClient, account: ImapAccount) -> None:
         raise ImapProblem("login", f"IMAP login failed for {account.name}: the server refused the "
                                    f"OAuth 2.0 token for {account.user} (check the app's IMAP permission "
                                    f"and its access to this mailbox) ({_reason(exc)})") from None
+
+
+def _user_login(client: IMAPClient, account: ImapAccount, tokens: UserTokens | None) -> None:
+    """XOAUTH2 with a token from the user's consent (`mailbridge oauth login`)."""
+    if tokens is None:
+        raise ImapProblem("login", f"IMAP {account.name}: no OAuth tokens for [[oauth]] {account.oauth!r}")
+    try:
+        token = tokens.access_token()
+    except OAuthError as exc:
+        raise ImapProblem("login", f"IMAP login failed for {account.name}: {exc}") from None
+    try:
+        client.oauth2_login(account.user, token)
+    except LoginError as exc:
+        tokens.forget_access_token()
+        raise ImapProblem("login", f"IMAP login failed for {account.name}: the server refused the OAuth 2.0 "
+                                   f"token of {account.user} (was IMAP access granted in the consent?) "
+                                   f"({_reason(exc)})") from None
 
 
 def _secure(client: IMAPClient, account: ImapAccount, context: ssl.SSLContext) -> None:
