@@ -26,6 +26,7 @@ import pytest
 from tests.serve_support import message, wait_until, write_config
 
 MAILBRIDGE = [sys.executable, "-m", "mailbridge"]
+REPOSITORY = Path(__file__).resolve().parent.parent
 WATCHDOG_SECONDS = 2.0
 
 
@@ -130,6 +131,10 @@ def test_serve_speaks_sd_notify_and_reports_status_and_metrics_while_mail_flows(
     assert 'mailbridge_processing_seconds_count{source="smtp"} 3.0' in metrics
     assert "mailbridge_worker_up 1.0" in metrics
     assert re.search(r'mailbridge_build_info\{python="[\d.]+",version="[\w.]+"\} 1.0', metrics)
+    # Every metric docs/operations.md names (its table and its alerts) is served.
+    documented = set(re.findall(r"mailbridge_[a-z_]+", (REPOSITORY / "docs" / "operations.md").read_text()))
+    assert documented and {name for name in documented if f"# TYPE {name}" not in metrics
+                           and f"# TYPE {name.removesuffix('_total')}" not in metrics} == set()
 
     # The worker stops answering: the watchdog pings stop within 3 pulses (0.75 watchdog periods).
     worker = _children(process.pid)[0]
