@@ -77,7 +77,7 @@ print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 _INGEST = """
 import resource, sys
 from mailbridge.cli import main
-sys.argv = ["mailbridge", "ingest", "--config", sys.argv[2], sys.argv[1]]
+sys.argv = ["mailbridge", "ingest", "--yes", "--config", sys.argv[2], sys.argv[1]]
 try:
     main()
 except SystemExit as exit:

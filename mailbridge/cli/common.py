@@ -105,7 +105,9 @@ def _is_empty(url: str) -> bool:
         with db.engine.connect() as connection:
             return not inspect(connection).get_table_names()
     except OperationalError as error:
-        raise DatabaseUnavailable(f"cannot connect to {url_for_people(url)}: {error.orig}") from None
+        # The driver's message runs over several lines (hints, tabs): the first says what failed.
+        reason = next((line.strip() for line in str(error.orig).splitlines() if line.strip()), type(error).__name__)
+        raise DatabaseUnavailable(f"cannot connect to {url_for_people(url)}: {reason}") from None
     finally:
         db.dispose()
 
