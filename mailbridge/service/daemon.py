@@ -92,7 +92,6 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
         raise
     _on_signals(loop, stop, reload)
     await worker.start()
-    current = [config]
     # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
     pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(
         _received, metrics, worker, "imap"))
@@ -100,14 +99,8 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, pollers=pollers, listener={
         "protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"})
     instance.metrics = f"{metrics_address[0]}:{metrics_address[1]}" if metrics_address else None
-    # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
-    tasks = [
-        asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
-                                          on_tick=lambda at: setattr(instance, "last_tick_at", at))),
-        asyncio.create_task(instance.run(stop)),
-        asyncio.create_task(_watchdog(notifier, worker, stop)),
-        asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
-    ]
+    tasks = _background(config, db, stop=stop, reload=reload, handler=handler, worker=worker, instance=instance,
+                        notifier=notifier)
     log.info("listening for %s on %s:%d", config.listener.protocol.upper(), config.listener.host, port)
     on_ready(port)
     notifier.ready(_status_line(config, port, pollers))
@@ -124,6 +117,21 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     metrics.close()
     notifier.close()
     log.info("stopped")
+
+
+def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
+                handler: IntakeHandler, worker: WorkerProcess, instance: Instance,
+                notifier: Notifier) -> list[asyncio.Task]:
+    """The daemon's loops: deadline ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
+    current = [config]  # replaced by a reload; the deadline tick reads it at each round
+    return [
+        # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
+        asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
+                                          on_tick=lambda at: setattr(instance, "last_tick_at", at))),
+        asyncio.create_task(instance.run(stop)),
+        asyncio.create_task(_watchdog(notifier, worker, stop)),
+        asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
+    ]
 
 
 def _received(metrics: Metrics, worker: WorkerProcess, source: str) -> None:
