@@ -76,3 +76,16 @@ def test_revoked_consent_is_a_login_problem_naming_the_command(tmp_path, databas
     assert str(caught.value).startswith("IMAP login failed for gmail-soporte: OAuth gmail: the provider refused "
                                         "the refresh token")
     assert str(caught.value).endswith("run `mailbridge oauth login gmail` again")
+
+
+def test_imap_check_logs_in_as_the_user(tmp_path, database, oauth_dovecot, provider):
+    from typer.testing import CliRunner
+
+    from mailbridge.cli import _register, app
+
+    _register()
+    config = configure(tmp_path, database, oauth_dovecot, provider)
+    token_file.write(config.oauth_dir / "gmail.json", token_file.StoredTokens("rt-1"))
+    result = CliRunner().invoke(app, ["imap", "check", "--config", str(config.source)])
+    assert result.exit_code == 0, result.output
+    assert f"(no TLS, OAuth 2.0 as {USER})" in result.stdout.splitlines()[0]

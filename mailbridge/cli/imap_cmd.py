@@ -37,7 +37,7 @@ Examples:
 @imap_app.command("check", help=CHECK_HELP)
 def check_command(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     # Imported here so that other commands do not pay for imapclient.
-    from mailbridge.sources.imap_check import check_accounts
+    from mailbridge.sources.imap_check import check_accounts, config_tokens
     from mailbridge.store.types import utcnow
 
     loaded = config_or_exit(config, need_secrets=True)
@@ -47,7 +47,7 @@ def check_command(as_json: JsonOption = False, config: ConfigOption = None) -> N
         else:
             typer.echo("no [[imap]] accounts in the config: nothing to check")
         return
-    reports = check_accounts(loaded.imap, utcnow().date())
+    reports = check_accounts(loaded.imap, utcnow().date(), config_tokens(loaded))
     if as_json:
         print_json([{"account": r.account.name, "ok": not r.problems, "lines": r.lines, "problems": r.problems}
                     for r in reports])

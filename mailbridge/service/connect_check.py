@@ -78,7 +78,7 @@ def reach_outbox(config: Config) -> Reach:
 def reach_imap(config: Config, today: date) -> list[Reach]:
     if not config.imap:
         return []
-    from mailbridge.sources.imap_check import check_accounts
+    from mailbridge.sources.imap_check import check_accounts, config_tokens
 
     return [Reach(f"imap {r.account.name}", not r.problems, "; ".join(r.problems) or "logged in, " + r.lines[-1].strip())
-            for r in check_accounts(config.imap, today)]
+            for r in check_accounts(config.imap, today, config_tokens(config))]

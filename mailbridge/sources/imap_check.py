@@ -15,7 +15,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbridge.config.imap import ImapAccount
-from mailbridge.oauth import UserTokens
+from mailbridge.config import Config
+from mailbridge.oauth import UserTokens, user_tokens
 from mailbridge.sources import imap_client
 from mailbridge.sources.imap_problem import ImapProblem
 from mailbridge.sources.imap_plan import Cursor, search_criteria
@@ -34,6 +35,11 @@ def check_accounts(accounts: tuple[ImapAccount, ...], today: date,
                    tokens_for: Callable[[ImapAccount], UserTokens | None] = lambda account: None) -> list[AccountReport]:
     """One report per account, in config order; `tokens_for` gives an oauth2-user account its tokens."""
     return [check_account(account, today, tokens_for(account)) for account in accounts]
+
+
+def config_tokens(config: Config) -> Callable[[ImapAccount], UserTokens | None]:
+    """The `tokens_for` of a config: its [[oauth]] tokens for the accounts that log in as a user."""
+    return lambda account: user_tokens(config, account.oauth) if account.auth == "oauth2-user" else None
 
 
 def check_account(account: ImapAccount, today: date, tokens: UserTokens | None = None) -> AccountReport:
