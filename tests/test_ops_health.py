@@ -53,3 +53,36 @@ def test_instances_are_reported_with_their_liveness():
     verdict = health.judge([row(pid=200, started=timedelta(minutes=1)), row(pid=100, beat=timedelta(minutes=2))],
                            CALM, now=NOW)
     assert [(i["pid"], i["state"]) for i in verdict.instances] == [(200, "running"), (100, "replaced")]
+
+
+def test_status_prints_each_instance_and_the_backlog(tmp_path):
+    """`mailbridge status` in text: one line per instance and part, the database's backlog, exit code."""
+    from typer.testing import CliRunner
+
+    from mailbridge.cli import _register, app
+    from mailbridge.store import heartbeat
+    from mailbridge.store.db import open_database
+    from mailbridge.store.types import utcnow
+    from tests.serve_support import write_config
+
+    _register()
+    (tmp_path / "state").mkdir()
+    config = write_config(tmp_path, database_url=f"sqlite:///{tmp_path / 'state' / 'mailbridge.sqlite3'}")
+    db = open_database(f"sqlite:///{tmp_path / 'state' / 'mailbridge.sqlite3'}")
+    now = utcnow()
+    state = {**GOOD, "listener": {"protocol": "lmtp", "address": "127.0.0.1:2525", "state": "listening"},
+             "worker": {"alive": True, "pid": 4250, "restarts": 1}, "spool_backlog": 3, "last_tick_at": None,
+             "imap": [{"account": "buzon", "state": "failing", "problem": "IMAP login failed for buzon"}]}
+    heartbeat.register(db, Heartbeat(instance="mx1:4242:ab", host="mx1", pid=4242, version="0.1.0",
+                                     started_at=now, beat_at=now, state=state))
+    db.dispose()
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "mailbridge: degraded (1 instance(s) running)"
+    assert lines[1].startswith("mx1 pid 4242 (mailbridge 0.1.0): running, up since ")
+    assert lines[2:6] == ["  listener: LMTP on 127.0.0.1:2525, listening", "  worker: alive (pid 4250, 1 restart(s))",
+                          "  spool backlog: 3; last deadline tick: none yet",
+                          "  IMAP buzon: failing: IMAP login failed for buzon"]
+    assert "outbox: 0 queued, 0 held, 0 failed, 0 bounced, 0 sent" in lines
+    assert lines[-1] == "problem: mx1 pid 4242: IMAP buzon: IMAP login failed for buzon"

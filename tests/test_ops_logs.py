@@ -66,3 +66,29 @@ def test_reply_tokens_and_registered_secrets_never_reach_a_line(log_format):
 def test_a_journal_stream_that_is_not_our_stderr_is_not_journald(monkeypatch):
     monkeypatch.setenv("JOURNAL_STREAM", "1:2")
     assert logs.default_format() == "text"
+
+
+def test_serve_logs_json_from_both_of_its_processes(tmp_path):
+    """`serve --log-format json`: the listener's lines and the processing worker's are JSON objects."""
+    import signal
+    import time
+
+    from tests.serve_support import write_config
+
+    config = write_config(tmp_path, database_url=f"sqlite:///{tmp_path / 'state' / 'mailbridge.sqlite3'}")
+    log = tmp_path / "serve.log"
+    with log.open("w", encoding="utf-8") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "mailbridge", "serve", "--log-format", "json",
+                                    "--config", str(config)], stderr=stderr)
+        try:
+            deadline = time.monotonic() + 60
+            while "processing worker started" not in log.read_text(encoding="utf-8"):
+                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    loggers = {entry["logger"] for entry in entries}
+    assert {"mailbridge.service.daemon", "mailbridge.service.worker_process"} <= loggers
+    assert len({entry["pid"] for entry in entries}) == 2 and process.returncode == 0
