@@ -146,3 +146,40 @@ def test_history_processed_by_the_normal_path_queues_no_mail(tmp_path):
         assert _count(db, Outbox) == 0
     finally:
         db.dispose()
+
+
+def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, bytes]:
+    """Run the command on a pseudo-terminal, answering its question with `answer`."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([str(Path(sys.executable).with_name("mailbridge")), *args], stdin=terminal,
+                               stdout=terminal, stderr=terminal, env={**os.environ, "COLUMNS": "200"})
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+        if b"queue that mail? [y/N]" in output and answer:
+            os.write(controller, answer)
+            answer = b""
+    os.close(controller)
+    return process.wait(timeout=120), output
+
+
+def test_on_a_terminal_plain_ingest_of_many_messages_asks_first_and_no_means_nothing_written(tmp_path):
+    mbox = write_mbox(tmp_path / "old.mbox", threads=6, per_thread=2, now=datetime.now(UTC), recent=0)
+    config = tmp_path / "mailbridge.toml"
+    config.write_text(CONFIG.format(state=tmp_path / "state"), encoding="utf-8")
+    code, output = _on_a_terminal(["ingest", "--config", str(config), str(mbox)], b"n\n")
+    assert code == 1
+    assert b"warning: 12 messages: ingested as live mail" in output and b"mailbridge ingest --import" in output
+    assert not (tmp_path / "state" / "mailbridge.sqlite3").exists()
