@@ -75,6 +75,8 @@ def test_xoauth2_string():
 
 def test_device_code_login_keeps_the_refresh_token_in_a_private_file(tmp_path, provider):
     path = _config_file(tmp_path, provider, flow="device-code")
+    before = CliRunner().invoke(app, ["check-config", "--config", str(path)]).stdout
+    assert "oauth gmail: other, no consent yet: `mailbridge oauth login gmail`" in before
     result = _login(path)
     assert result.exit_code == 0, result.output
     assert f"open {provider.url}/verify and enter the code WDJB-MJHT" in result.output
@@ -82,6 +84,8 @@ def test_device_code_login_keeps_the_refresh_token_in_a_private_file(tmp_path, p
     assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
     assert token_file.read(stored).refresh_token == "rt-1"
     assert provider.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 3  # two "pending" first
+    after = CliRunner().invoke(app, ["check-config", "--config", str(path)]).stdout
+    assert f"oauth gmail: other, consent kept in {stored}" in after
 
 
 def test_installed_app_login_receives_the_redirect_on_loopback_with_pkce(tmp_path, provider):

@@ -122,6 +122,8 @@ def summary(config: Config) -> list[str]:
         f"reopen window: {config.threading.reopen_window_days} days",
         f"listener: {config.listener.protocol} on {config.listener.host}:{config.listener.port}",
         f"outbox: {_outbox_line(config)}",
+        f"metrics: {f'http://{config.metrics.listen}/metrics' if config.metrics.listen else 'off'}",
+        *[_oauth_line(config, client.name) for client in config.oauth],
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
@@ -151,7 +153,15 @@ def _outbox_line(config: Config) -> str:
     if not settings.relay_host:
         return f"no relay: mail is written to the Maildir {config.outbox_maildir}"
     login = f", login {settings.relay_user}" if settings.relay_user else ""
+    if settings.relay_auth == "xoauth2":
+        login += f" with XOAUTH2 through [[oauth]] {settings.relay_oauth}"
     return f"relay {settings.relay_host}:{settings.relay_port} ({settings.relay_tls}{login})"
+
+
+def _oauth_line(config: Config, name: str) -> str:
+    stored = config.oauth_dir / f"{name}.json"
+    state = f"consent kept in {stored}" if stored.exists() else f"no consent yet: `mailbridge oauth login {name}`"
+    return f"oauth {name}: {config.oauth_client(name).provider}, {state}"
 
 
 def _secret_origin(config: Config) -> str:
