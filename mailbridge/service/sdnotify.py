@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ class Notifier:
         self.notify(f"STATUS={status}")
 
     def reloading(self) -> None:
-        self.notify("RELOADING=1", "STATUS=reloading the config")
+        # newer systemd (Type=notify-reload) matches the reload to its request by this timestamp.
+        monotonic = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1_000_000)
+        self.notify("RELOADING=1", f"MONOTONIC_USEC={monotonic}", "STATUS=reloading the config")
 
     def stopping(self) -> None:
         self.notify("STOPPING=1", "STATUS=stopping")
