@@ -11,6 +11,14 @@ this file only decides what the stages' answers mean for the ticket:
   (stored for the record and for `explain`, on no ticket). Mailing-list mail is the exception
   the design table names: it may open a ticket, but never reopens one;
 - our own mail coming back (its Message-ID is one of ours) is dropped;
+- a mail from one of the queue's agents is read by `agents.reading` first: a proven answer is
+  stored as the agent's (or as a note) and carried out by `agents.answer` (commands, relay to
+  the customer, notices); `#fwd`/`#phone` opens a ticket for the customer it names; an
+  unproven one is stored as an ordinary message and its sender told why;
+- a customer asking for the status by mail ("status", "estado"...) on their own ticket is
+  answered by `agents.status_mail` and changes nothing else;
+- only the ticket's people (requester, participants, agents) widen its participants with the
+  Cc of their replies; anyone else who lands on a ticket by a copied Message-ID changes nothing;
 - what the message causes is queued in the same transaction (`notify`): the acknowledgement of
   a customer's first mail, notices to the queue's agents, and a bounce's marks on addresses.
 
@@ -22,11 +30,16 @@ constraint: the loser rolls back and reports a duplicate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from mailbridge import ownership
+from mailbridge.agents import answer as agent_answer
+from mailbridge.agents import opening, reading, status_mail
+from mailbridge.agents.reading import AgentMail
+from mailbridge.agents.trust import PROOF_RULES
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.sla import clocks
 from mailbridge.outgoing import notify
@@ -50,8 +63,8 @@ from mailbridge.tokens import is_our_message_id, ticket_from_message_id
 REPORT_KINDS = frozenset({"bounce", "delay", "complaint"})
 # Mailing-list mail is automatic (never answered, never reopens) but may open a ticket.
 LIST_KIND = "list"
-# Only a signed proof of the thread lets a mail from an agent's address act as the agent.
-AGENT_PROOF_RULES = frozenset({"reply-token", "our-message-id"})
+# Kinds of an agent's proven mail: it answers its ticket and never reopens it.
+AGENT_KINDS = frozenset({"agent", "note"})
 # Statuses a customer reply changes, and to what.
 REOPENED_FROM = frozenset({"resolved", "closed"})
 
@@ -64,6 +77,8 @@ class Placement:
     created: bool
     rule: str
     detail: str
+    # An agent's #fwd or #phone: the customer's mail it stands for (the ticket's first message).
+    customer: ParsedMessage | None = None
 
 
 class _DryRun(Exception):
@@ -156,10 +171,21 @@ def _store(
 ) -> Outcome:
     """Classify the message, place it (choose or open the ticket) and write it with its parts."""
     found = session.get(Ticket, thread.ticket_id) if thread.ticket_id is not None else None
-    kind = classify(message, _queue_of(found, decision, config), thread.rule)
+    if _from_noreply(message):
+        # DESIGN.md: mail from a no-reply address is a request like any other (a system telling
+        # of a failure), with no automatic answer: loop protection refuses no-reply recipients.
+        message = replace(message, auto=None)
+    queue = _queue_of(found, decision, config)
+    agent_mail = reading.read(message, queue, thread.rule, has_ticket=found is not None,
+                              authserv_id=config.listener.trusted_authserv_id)
+    kind = agent_mail.kind if agent_mail is not None else classify(message, queue, thread.rule)
+    if kind == "customer" and agent_mail is None and found is not None and status_mail.asks_status(message) \
+            and status_mail.is_their_ticket(found, _sender(message), session=session):
+        # Only the ticket's own people learn its status; it is not a reply for the clocks.
+        kind = "system"
     try:
-        placement = _place(message, message_id, decision, thread, kind, session=session, config=config,
-                           secret=secret, now=now, raw_row=raw_row)
+        placement = _place(message, message_id, decision, thread, kind, agent_mail, session=session,
+                           config=config, secret=secret, now=now, raw_row=raw_row)
     except Discard as discarded:
         placement = Placement(None, False, discarded.rule, discarded.detail)
     if placement.ticket is not None and not placement.created:
@@ -176,9 +202,27 @@ def _store(
         # set before it is stored, see `_open_ticket`).
         clocks.refresh(placement.ticket, session=session, config=config, now=now)
     if effects:
-        notify.queue_effects(message, row, placement.ticket, placement.created, envelope_from=raw_row.envelope_from,
-                             session=session, config=config, secret=secret, now=now)
+        _effects(message, row, placement, kind, agent_mail, envelope_from=raw_row.envelope_from, session=session,
+                 config=config, secret=secret, now=now)
+    elif placement.created and placement.ticket.confirm_due_at is not None:
+        # Imported history: a call taken long ago is not reminded of now.
+        placement.ticket.confirm_due_at = None
     return _outcome(placement, decision, message_id)
+
+
+def _effects(message: ParsedMessage, row: Message, placement: Placement, kind: str, agent_mail: AgentMail | None, *,
+             envelope_from: str | None, session: Session, config: Config, secret: bytes, now: datetime) -> None:
+    """What the stored message causes: an agent's commands and relay, a status answer, or acks and notices."""
+    ticket = placement.ticket
+    if kind == "system" and ticket is not None:
+        status_mail.answer(message, row, ticket, envelope_from=envelope_from, session=session, config=config,
+                           secret=secret, now=now)
+        return
+    if agent_mail is None or agent_mail.action in (reading.REFUSED, reading.OPEN):
+        notify.queue_effects(placement.customer or message, row, ticket, placement.created,
+                             envelope_from=envelope_from, session=session, config=config, secret=secret, now=now)
+    if agent_mail is not None and agent_mail.action != reading.OPEN and ticket is not None:
+        agent_answer.act(agent_mail, message, row, ticket, session=session, config=config, secret=secret, now=now)
 
 
 def _classify_new(message: ParsedMessage, queue_name: str, raw_row: RawMessage, config: Config) -> dict:
@@ -187,27 +231,41 @@ def _classify_new(message: ParsedMessage, queue_name: str, raw_row: RawMessage, 
     found = classify_ticket(message, queue=queue.name, default_priority=queue.default_priority,
                             default_type=queue.default_type, rules=config.classify.rules,
                             customers=config.customers, envelope_rcpts=raw_row.envelope_rcpts)
+    sender = message.from_.address if message.from_ else ""
     return {"priority": found.priority, "type": found.type, "plan": found.plan,
-            "deemed_received_at": clocks.deemed_received(queue, raw_row.received_at, config=config)}
+            "deemed_received_at": clocks.deemed_received(queue, raw_row.received_at, config=config),
+            # A customer's personal agent (a benefit of their plan) owns their tickets from the start.
+            "owner": ownership.personal_agent(sender, config.customers, queue)}
 
 
 def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> str:
-    """automatic if parsing saw an automatic signal; agent only with a signed thread proof."""
+    """automatic if parsing saw an automatic signal; agent only with a signed thread proof.
+
+    The pipeline asks `agents.reading` first, which also applies the DKIM/DMARC gate; this is
+    the answer for mail that is not an agent's.
+    """
     if message.auto is not None:
         return "automatic"
-    sender = message.from_.address if message.from_ else ""
-    if queue.is_agent(sender) and thread_rule in AGENT_PROOF_RULES:
+    if queue.is_agent(_sender(message)) and thread_rule in PROOF_RULES:
         return "agent"
     return "customer"
 
 
+def _sender(message: ParsedMessage) -> str:
+    return message.from_.address.strip().lower() if message.from_ else ""
+
+
 def _place(
-    message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, kind: str, *,
-    session: Session, config: Config, secret: bytes, now: datetime, raw_row: RawMessage,
+    message: ParsedMessage, message_id: str, decision: RouteDecision, thread: ThreadDecision, kind: str,
+    agent_mail: AgentMail | None, *, session: Session, config: Config, secret: bytes, now: datetime,
+    raw_row: RawMessage,
 ) -> Placement:
     """Choose the ticket for a message, or raise `Discard` when it belongs on none."""
     if is_our_message_id(message_id, secret):
         raise Discard("our-own-mail", f"Message-ID <{message_id}> is one we made: our mail came back")
+    if agent_mail is not None and agent_mail.action == reading.OPEN:
+        return _open_for_customer(message, agent_mail, decision.queue, session=session, config=config, now=now,
+                                  raw_row=raw_row)
     auto = message.auto.kind if message.auto else None
     if auto in REPORT_KINDS:
         return _place_report(message, session=session, secret=secret)
@@ -216,23 +274,72 @@ def _place(
         if ticket is None:
             raise Discard("auto-dropped", f"{auto} ({message.auto.reason}) answering no ticket")
         return Placement(ticket, False, thread.rule, thread.detail)
-    if kind == "agent":
+    if kind in AGENT_KINDS:
         # An agent's mail answers the ticket (a signed proof found it): it never reopens it,
         # and an agent's "thanks, closing this" must not start a new ticket either.
         return Placement(ticket, False, thread.rule, thread.detail)
+    if kind == "system":
+        return Placement(ticket, False, thread.rule, f"{thread.detail}; asks for the ticket's status")
     if ticket is None:
         opened = _open_ticket(message, decision.queue, kind, session=session, config=config, now=now,
                               raw_row=raw_row)
         return Placement(opened, True, thread.rule, thread.detail)
+    theirs = _is_ticket_person(ticket, message, config, session=session)
     if auto is None and ticket.status in REOPENED_FROM:
         return _reopen_or_follow(ticket, message, decision, thread, kind, session=session, config=config,
                                  now=now, raw_row=raw_row)
-    if thread.rule == "referenced-by":
+    if theirs and thread.rule == "referenced-by":
         _adopt_original(ticket, message, decision.queue, config.queues, session=session)
+    elif theirs and auto is None:
+        _widen(ticket, message, config, session=session)
+    if theirs and auto is None and ticket.confirm_due_at is not None:
+        # The customer answered the ticket taken by phone: that is its written confirmation.
+        ticket.confirm_due_at = None
     if auto is None and ticket.status == "pending":
         # Pending means waiting on the customer; any reply from their side ends the wait.
         ticket.status = "open"
-    return Placement(ticket, False, thread.rule, thread.detail)
+    detail = thread.detail if theirs else f"{thread.detail}; {_sender(message) or 'the sender'} is not one of " \
+                                          "the ticket's people: subject and participants left as they are"
+    return Placement(ticket, False, thread.rule, detail)
+
+
+def _from_noreply(message: ParsedMessage) -> bool:
+    """Parsing called it automatic only because its sender is a no-reply address."""
+    return message.auto is not None and message.auto.reason.startswith("no-reply sender")
+
+
+def _is_ticket_person(ticket: Ticket, message: ParsedMessage, config: Config, *, session: Session) -> bool:
+    """The requester, a participant, or an agent of the ticket's queue (DESIGN.md, threading rule 4)."""
+    sender = _sender(message)
+    if not sender:
+        return False
+    queue = config.queue(ticket.queue)
+    return (sender == ticket.requester or (queue is not None and queue.is_agent(sender))
+            or repo.is_participant(ticket.id, sender, session=session))
+
+
+def _widen(ticket: Ticket, message: ParsedMessage, config: Config, *, session: Session) -> None:
+    """The people a ticket's own person copies in become its participants (their replies then thread)."""
+    queue = config.queue(ticket.queue)
+    if queue is None:
+        return
+    for address, name, role in _first_participants(message, queue, config.queues):
+        if address != ticket.requester:
+            repo.add_participant(ticket.id, address, name, role, session=session)
+
+
+def _open_for_customer(message: ParsedMessage, agent_mail: AgentMail, queue: QueueConfig, *, session: Session,
+                       config: Config, now: datetime, raw_row: RawMessage) -> Placement:
+    """An agent's #fwd or #phone: a new ticket for the customer, as if their mail had come in."""
+    command = agent_mail.opening
+    customer = opening.customer_message(message, agent_mail.commands)
+    extra = {"opened_by": agent_mail.sender}
+    if command.name == "phone":
+        extra["confirm_due_at"] = opening.confirm_due(queue, raw_row.received_at, config=config)
+    ticket = _open_ticket(customer, queue, "customer", session=session, config=config, now=now, raw_row=raw_row,
+                          extra_columns=extra)
+    detail = f"{command.written} by {agent_mail.sender}: opened for {ticket.requester}"
+    return Placement(ticket, True, f"agent-{command.name}", detail, customer=customer)
 
 
 def _adopt_original(ticket: Ticket, message: ParsedMessage, queue: QueueConfig,
@@ -287,7 +394,7 @@ def _reopen_or_follow(
 
 def _open_ticket(
     message: ParsedMessage, queue: QueueConfig, kind: str, *, session: Session, config: Config, now: datetime,
-    raw_row: RawMessage, linked_to: Ticket | None = None,
+    raw_row: RawMessage, linked_to: Ticket | None = None, extra_columns: dict | None = None,
 ) -> Ticket:
     """A new ticket in the routed queue, classified, with the first message's people as its participants."""
     sender = message.from_ or None
@@ -303,7 +410,7 @@ def _open_ticket(
         language=message.language or queue.language,
         linked_ticket_id=linked_to.id if linked_to else None,
         # Known before it is stored, so the new row is written once, not written and then updated.
-        columns=_classify_new(message, queue.name, raw_row, config),
+        columns={**_classify_new(message, queue.name, raw_row, config), **(extra_columns or {})},
     )
     # Its opening message (of `kind`) is its one clock event, so its due times are known now
     # too and go into its INSERT rather than into an UPDATE after it.
@@ -355,7 +462,8 @@ def _message_row(
         recipients=_recipients(message),
         subject=_clean(message.subject),
         text=_clean(message.text),
-        reply_text=_clean(message.reply_text),
+        # An agent's #fwd or #phone: what the agents' notices show is the customer's mail.
+        reply_text=_clean(placement.customer.text if placement.customer else message.reply_text),
         html=_clean(message.html) if message.html is not None else None,
         date_header=_aware(message.date),
         received_at=raw_row.received_at,

@@ -1,4 +1,7 @@
-"""Status changes made by a person (resolve, close, reopen), each queuing the customer's mail with it.
+"""Status changes made by a person (resolve, close, reopen, pending, open), queuing the customer's mail with them.
+
+`change_status` is the CLI's (its own transaction, by code); `apply` is the same change inside a
+caller's transaction (an agent's `#resolve` by mail, the automatic closing of resolved tickets).
 
 The change, its logged event (the `before_flush` hook of `store.repo_clock`), the ticket's
 recomputed due times and the customer's mail share one transaction: a crash cannot leave a
@@ -25,6 +28,9 @@ ACTIONS = {
     "resolve": ("resolved", frozenset({"new", "open", "pending"}), "resolved"),
     "close": ("closed", frozenset({"new", "open", "pending", "resolved"}), "closed"),
     "reopen": ("open", frozenset({"resolved", "closed"}), "reopened"),
+    # Waiting on the customer and back: no mail to the customer (an answer usually comes with them).
+    "pending": ("pending", frozenset({"new", "open"}), None),
+    "open": ("open", frozenset({"new", "pending"}), None),
 }
 
 
@@ -53,17 +59,30 @@ def change_status(code: str, action: str, *, db: Database, config: Config, secre
         before = ticket.status
         if before not in allowed:
             raise StatusError(f"{ticket.code} is {before}: cannot {action} it")
-        _apply(ticket, after, now)
-        session.add(ticket)
-        # The flush logs the event the clocks are computed from; the mail then states the new due time.
-        session.flush()
-        clocks.refresh(ticket, session=session, config=config, now=now)
-        queued = _queue_customer_mail(ticket, kind, session=session, config=config, secret=secret, now=now)
+        queued = apply(ticket, action, session=session, config=config, secret=secret, now=now)
         return StatusChange(ticket.code, before, after, queued)
 
 
-def _apply(ticket: Ticket, status: str, now: datetime) -> None:
-    if status == "open":
+def allowed(ticket: Ticket, action: str) -> bool:
+    """Whether `action` can start from the ticket's current status."""
+    return ticket.status in ACTIONS[action][1]
+
+
+def apply(ticket: Ticket, action: str, *, session: Session, config: Config, secret: bytes, now: datetime) -> bool:
+    """Make the change in the caller's transaction, refresh the clocks, queue the customer's mail (True if queued)."""
+    after, _, kind = ACTIONS[action]
+    _apply(ticket, after, now, reopen=action == "reopen")
+    session.add(ticket)
+    # The flush logs the event the clocks are computed from; the mail then states the new due time.
+    session.flush()
+    clocks.refresh(ticket, session=session, config=config, now=now)
+    if kind is None:
+        return False
+    return _queue_customer_mail(ticket, kind, session=session, config=config, secret=secret, now=now)
+
+
+def _apply(ticket: Ticket, status: str, now: datetime, *, reopen: bool) -> None:
+    if reopen:
         ticket.reopened_count += 1
         ticket.resolved_at = None
         ticket.closed_at = None
@@ -80,7 +99,7 @@ def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config:
     queue = config.queue(ticket.queue)
     if queue is None:
         return False
-    customer_mail = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
+    customer_mail = customer_thread(ticket, session=session)
     latest = customer_mail[-1] if customer_mail else None
     mail = notify.Mail(
         # reopened_count tells a second resolve (after a reopen) from the first one.
@@ -91,6 +110,17 @@ def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config:
     )
     return notify.queue_mail(mail, cause=None, envelope_from=None, session=session, config=config,
                              secret=secret, now=now)
+
+
+def customer_thread(ticket: Ticket, *, session: Session) -> list[Message]:
+    """The customer mail of a ticket from its own people (requester, participants), oldest first.
+
+    A stranger who copied a stored Message-ID lands on the ticket, but our mail never threads
+    under theirs: they must not learn our Message-IDs or be answered.
+    """
+    people = {p.address for p in repo.participants_of(ticket.id, session=session) if p.role != "agent"}
+    people.add(ticket.requester)
+    return [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer" and m.sender in people]
 
 
 def thread_references(messages: list[Message]) -> list[str]:

@@ -56,6 +56,16 @@ class CustomerConfig(_Table):
     name: StrictStr = ""
     match: tuple[StrictStr, ...] = Field(min_length=1)
     plan: StrictStr
+    # The customer's personal agent (a benefit of higher plans): owner of their new tickets.
+    agent: StrictStr = ""
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and ("@" not in value or any(c.isspace() for c in value)):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
 
     @field_validator("match")
     @classmethod

@@ -53,6 +53,10 @@ class ListenerSection(BaseModel):
     auth_require_tls: StrictBool = True
     trusted_networks: tuple[IPvAnyNetwork, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The authserv-id your MTA writes in its Authentication-Results header (e.g. "mx.example.com").
+    # When set, an agent's action by mail also needs dkim=pass or dmarc=pass for the agent's
+    # domain in the first such header carrying this id. "" = not checked.
+    trusted_authserv_id: StrictStr = ""
 
     @field_validator("tls_cert", "tls_key")
     @classmethod

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from mailbridge.config.agent_mail import AgentMailSection
 from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
 from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
@@ -136,6 +137,18 @@ class QueueConfig(_Section):
     calendar: StrictStr = ""
     default_priority: Priority = "routine"
     default_type: TicketType = "question"
+    # The From name of an agent's answer relayed to a customer: {agent} is the agent's name (from
+    # their mail, else their address), {queue} the queue's label. "" = the queue's label alone.
+    relay_display_name: StrictStr = "{agent} ({queue})"
+
+    @field_validator("relay_display_name")
+    @classmethod
+    def _relay_name(cls, value: str) -> str:
+        try:
+            value.format(agent="", queue="")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"only {{agent}} and {{queue}} may be used: {value!r} ({error})") from None
+        return value
 
     def addresses(self) -> tuple[str, ...]:
         """The queue's address and aliases, lowercased: the forms routing compares against."""
@@ -163,6 +176,7 @@ class Config(_Section):
     threading: ThreadingSection = Field(default_factory=ThreadingSection)
     listener: ListenerSection = Field(default_factory=ListenerSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    agent_mail: AgentMailSection = Field(default_factory=AgentMailSection)
     queues: tuple[QueueConfig, ...] = Field(min_length=1)
     calendars: dict[CalendarName, CalendarConfig] = Field(default_factory=dict)
     classify: ClassifySection = Field(default_factory=ClassifySection)

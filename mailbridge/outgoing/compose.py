@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from mailbridge.config.models import QueueConfig
 from mailbridge.outgoing.templates import Rendered
@@ -56,14 +57,32 @@ class Outgoing:
     references: Sequence[str] = ()
     # "auto-replied" (an answer to a mail), "auto-generated" (a notice), or None (a person's mail).
     auto_submitted: str | None = "auto-replied"
+    # The From display name; None = the queue's label (an agent's relayed answer names the agent).
+    from_name: str | None = None
+    attachments: Sequence[OutAttachment] = ()
+    # More visible recipients (name, address): the others a relayed answer also goes to.
+    cc: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutAttachment:
+    """A file sent with a mail: its name, type, bytes, and its Content-ID when HTML shows it inline."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
 
 
 def compose(rendered: Rendered, outgoing: Outgoing, *, secret: bytes, now: datetime) -> bytes:
     """The mail as bytes with CRLF line ends, ready for SMTP or a Maildir."""
     queue = outgoing.queue
     headers = [
-        ("From", mailbox(queue.label, queue.address)),
+        ("From", mailbox(queue.label if outgoing.from_name is None else outgoing.from_name, queue.address)),
         ("To", mailbox(outgoing.to_name, safe_address(outgoing.to_address))),
+        *([("Cc", ", ".join(mailbox(name, safe_address(address)) for name, address in outgoing.cc))]
+          if outgoing.cc else []),
         ("Reply-To", mailbox(queue.label, reply_address(queue.address, outgoing.ticket_id, secret))),
         ("Subject", encode_text(subject_with_code(rendered.subject, outgoing.ticket_code))),
         ("Date", format_datetime(now)),
@@ -74,7 +93,48 @@ def compose(rendered: Rendered, outgoing: Outgoing, *, secret: bytes, now: datet
         ("MIME-Version", "1.0"),
     ]
     head = "".join(fold(name, value) for name, value in headers)
+    if outgoing.attachments:
+        return head.encode("ascii") + _with_attachments(_body(rendered), outgoing.attachments)
     return head.encode("ascii") + _body(rendered)
+
+
+def _with_attachments(body: bytes, attachments: Sequence[OutAttachment]) -> bytes:
+    """multipart/mixed: the body (text, or text and HTML) first, then each file in base64."""
+    boundary = f"=_mb_mixed_{secrets.token_hex(12)}".encode("ascii")
+    parts = [b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n', b"--", boundary, b"\r\n",
+             body, b"\r\n"]
+    for attachment in attachments:
+        parts += [b"--", boundary, b"\r\n", _attachment_part(attachment), b"\r\n"]
+    parts += [b"--", boundary, b"--\r\n"]
+    return b"".join(parts)
+
+
+def _attachment_part(attachment: OutAttachment) -> bytes:
+    content_type = one_line(attachment.content_type).split(";")[0].strip().lower()
+    if not _MIME_TYPE.fullmatch(content_type):
+        content_type = "application/octet-stream"
+    name = one_line(attachment.filename).replace("\\", "_").replace('"', "_") or "attachment"
+    disposition = "inline" if attachment.inline else "attachment"
+    if name.isascii():
+        type_name, file_name = f'name="{name}"', f'filename="{name}"'
+    else:
+        # What Thunderbird writes: an RFC 2047 word in `name` for old readers, RFC 2231 in `filename`.
+        type_name, file_name = f'name="{_encoded_words(name)}"', f"filename*=utf-8''{quote(name, safe='')}"
+    head = fold("Content-Type", f"{content_type}; {type_name}") + fold("Content-Disposition", f"{disposition}; {file_name}")
+    if attachment.content_id:
+        head += fold("Content-ID", f"<{_plain_cid(attachment.content_id)}>")
+    head += "Content-Transfer-Encoding: base64\r\n\r\n"
+    return head.encode("ascii") + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+
+
+_MIME_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+
+
+def _plain_cid(content_id: str) -> str:
+    plain = one_line(content_id).strip("<>")
+    if not re.fullmatch(r"[^\s<>()\[\],;:\"\\]{1,200}", plain):
+        raise ValueError(f"not a Content-ID: {content_id!r}")
+    return plain
 
 
 def _thread_headers(outgoing: Outgoing) -> list[tuple[str, str]]:
@@ -248,8 +308,13 @@ def reply_address(queue_address: str, ticket_id: int, secret: bytes) -> str:
 
 
 def subject_with_code(subject: str, code: str) -> str:
-    """`[DYN-000123] subject`, unless the subject already has that code in brackets."""
+    """`[DYN-000123] subject`: the code in brackets once, where the subject has it, else in front."""
     clean = one_line(subject)
-    if f"[{code.upper()}]" in clean.upper():
-        return clean
-    return f"[{code}] {clean}".strip()
+    tag = f"[{code.upper()}]"
+    at = clean.upper().find(tag)
+    if at < 0:
+        return f"[{code}] {clean}".strip()
+    # A customer's subject that carried the code already must not make it appear twice.
+    head, rest = clean[: at + len(tag)], clean[at + len(tag):]
+    rest = re.sub(re.escape(tag), "", rest, flags=re.IGNORECASE)
+    return " ".join(f"{head}{rest}".split())

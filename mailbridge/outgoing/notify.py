@@ -1,7 +1,10 @@
 """The mail a stored message causes, queued in the same transaction: acknowledgement, agent notices, bounces.
 
-- A customer's first mail (a new ticket) gets an acknowledgement with the ticket code.
-- Each customer mail on a ticket, first or follow-up, notifies every agent of the queue.
+- A customer's first mail (a new ticket) gets an acknowledgement with the ticket code (a ticket
+  taken by phone: the acknowledgement that asks for a written confirmation).
+- Each customer mail on a ticket, first or follow-up, notifies the ticket's owner, or every
+  agent of the queue when it has none (`[agent_mail] notices_to`), with the customer's files
+  listed and attached up to `notice_attachments_max_bytes`.
 - A permanent bounce of one of our mails marks the failed addresses undeliverable for
   `[outbox] undeliverable_days`, and the returned mail's outbox row `bounced`; a delay (4.x.x)
   is only recorded, as the message on its ticket.
@@ -19,14 +22,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from mailbridge import ownership
 from mailbridge.sla import clocks
+from mailbridge.outgoing import attachments as files
 from mailbridge.outgoing import loops
 from mailbridge.outgoing import outbox
-from mailbridge.outgoing.compose import Outgoing, compose
+from mailbridge.outgoing.compose import OutAttachment, Outgoing, compose
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.store.models import Message, Ticket
-from mailbridge.outgoing.templates import mail_context, templates_for
+from mailbridge.outgoing.templates import Rendered, mail_context, templates_for
 from mailbridge.thread import DERIVED_DOMAIN
 from mailbridge.tokens import is_our_message_id, our_message_id
 
@@ -49,7 +54,16 @@ class Mail:
     # Automatic mail counts towards the rate limit (when `limited`) and says Auto-Submitted.
     automatic: bool = True
     limited: bool = True
-    auto_submitted: str = "auto-replied"
+    auto_submitted: str | None = "auto-replied"
+    # Already written (an agent's relayed answer) instead of rendered from the `kind` template.
+    rendered: Rendered | None = None
+    from_name: str | None = None
+    attachments: Sequence[OutAttachment] = ()
+    cc: Sequence[tuple[str, str]] = ()
+    # The files of the mail it is about, listed by the template (`message.attachments`).
+    listed: Sequence[dict] = ()
+    # More template variables (`extra.*`) for kinds that need them.
+    extra: dict | None = None
 
 
 def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, created: bool, *,
@@ -63,25 +77,29 @@ def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, c
         return
     mails = [_ack(message, row, ticket, queue)] if created and config.outbox.send_acknowledgements else []
     if config.outbox.notify_agents:
-        mails += _agent_notices(message, row, ticket, queue, created)
+        mails += _agent_notices(message, row, ticket, queue, created, config)
     for mail in mails:
         queue_mail(mail, cause=message, envelope_from=envelope_from, session=session, config=config,
                    secret=secret, now=now)
 
 
 def _ack(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig) -> Mail:
-    return Mail(f"ack:{ticket.id}", "ack", ticket, queue, ticket.requester, ticket.requester_name,
+    # A ticket taken by phone waits for the customer's written confirmation: its ack asks for it.
+    kind = "ack_phone" if ticket.confirm_due_at is not None else "ack"
+    return Mail(f"ack:{ticket.id}", kind, ticket, queue, ticket.requester, ticket.requester_name,
                 queue.answer_language(ticket.language), row, _thread_of(message, row))
 
 
 def _agent_notices(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig,
-                   created: bool) -> list[Mail]:
+                   created: bool, config: Config) -> list[Mail]:
     kind = "agent_new" if created else "agent_reply"
-    sender = row.sender.lower()
+    shown = files.files(message.attachments, min_inline_image_bytes=config.agent_mail.relay_min_inline_image_bytes)
+    attached = files.to_send(shown, max_bytes=config.agent_mail.notice_attachments_max_bytes)
     return [
-        Mail(f"notify:{row.id}:{agent.lower()}", kind, ticket, queue, agent, "", queue.language, row,
-             _thread_of(message, row), limited=False, auto_submitted="auto-generated")
-        for agent in queue.agents if agent.lower() != sender
+        Mail(f"notify:{row.id}:{agent}", kind, ticket, queue, agent, "", queue.language, row,
+             _thread_of(message, row), limited=False, auto_submitted="auto-generated",
+             attachments=attached, listed=files.listing(shown))
+        for agent in ownership.notice_recipients(ticket, queue, config, besides=row.sender)
     ]
 
 
@@ -98,7 +116,8 @@ def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | 
         log.info("%s to %s on %s not sent: %s", mail.kind, mail.recipient, mail.ticket.code, decision.reason)
         return False
     message_id = our_message_id(mail.ticket.id, secret, config.message_domain)
-    content = compose(_render(mail, config, now), _outgoing(mail, message_id), secret=secret, now=now)
+    rendered = mail.rendered or _render(mail, config, now)
+    content = compose(rendered, _outgoing(mail, message_id), secret=secret, now=now)
     return outbox.enqueue(
         session=session, intent=mail.intent, kind=mail.kind, ticket_id=mail.ticket.id, message_id=message_id,
         mail_from=mail.queue.address, recipient=mail.recipient, content=content, automatic=mail.automatic,
@@ -117,13 +136,16 @@ def _render(mail: Mail, config: Config, now: datetime):
         ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
                 "priority": ticket.priority, "type": ticket.type,
                 **clocks.mail_times(ticket, mail.queue, mail.language),
-                **clocks.deadline_times(ticket, mail.queue, mail.language, config=config, now=now)},
+                **clocks.deadline_times(ticket, mail.queue, mail.language, config=config, now=now),
+                "confirm_by": clocks.spoken_time(ticket.confirm_due_at, mail.queue, mail.language)},
         queue=mail.queue,
         customer={"name": ticket.requester_name, "address": ticket.requester},
         message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
                  "subject": about.subject if about else "",
-                 "text": (about.reply_text or about.text) if about else ""},
+                 "text": (about.reply_text or about.text) if about else "", "attachments": list(mail.listed)},
         reopen_window_days=config.threading.reopen_window_days,
+        owner=ticket.owner or "",
+        extra=mail.extra or {},
     )
     return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
 
@@ -131,7 +153,8 @@ def _render(mail: Mail, config: Config, now: datetime):
 def _outgoing(mail: Mail, message_id: str) -> Outgoing:
     parent = mail.about.message_id if mail.about and _referable(mail.about.message_id) else None
     return Outgoing(mail.queue, mail.recipient, mail.recipient_name, mail.ticket.code, mail.ticket.id,
-                    message_id, parent, mail.references, mail.auto_submitted)
+                    message_id, parent, mail.references, mail.auto_submitted, from_name=mail.from_name,
+                    attachments=mail.attachments, cc=mail.cc)
 
 
 def _thread_of(message: ParsedMessage, row: Message) -> list[str]:

@@ -31,7 +31,8 @@ from mailbridge.config.models import Config, QueueConfig
 
 # The repository's `templates/` folder, used when running from a checkout (or an editable install).
 CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "templates"
-KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning")
+KINDS = ("ack", "ack_phone", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning",
+         "agent_answered", "agent_not_relayed", "agent_command_error", "phone_reminder", "status_reply")
 
 
 class TemplateProblem(ValueError):
@@ -138,10 +139,11 @@ def bundled_dir() -> Path:
 
 
 def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
-                 reopen_window_days: int) -> dict:
+                 reopen_window_days: int, owner: str = "", extra: Mapping | None = None) -> dict:
     """The variables every template sees (documented in templates/README.md)."""
     return {
-        "ticket": dict(ticket),
+        "ticket": {"owner": owner, **ticket},
+        "extra": dict(extra or {}),
         "queue": {"name": queue.name, "label": queue.label, "address": queue.address},
         "customer": dict(customer),
         "message": dict(message),
@@ -155,12 +157,17 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
         ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open",
                 "received": "Friday 20 Nov 2026 21:14", "counts_from": "Monday 23 Nov 2026 09:00",
                 "answer_by": "Monday 23 Nov 2026 11:00", "priority": "routine", "type": "petition",
-                "deadline": "Monday 14 Dec 2026 17:00", "deadline_left": "16h00m"},
+                "deadline": "Monday 14 Dec 2026 17:00", "deadline_left": "16h00m",
+                "confirm_by": "Monday 23 Nov 2026 17:00"},
         queue=queue,
         customer={"name": "Sample Customer", "address": "customer@example.org"},
         message={"sender": "customer@example.org", "sender_name": "Sample Customer",
-                 "subject": "Sample subject", "text": "Sample text."},
+                 "subject": "Sample subject", "text": "Sample text.",
+                 "attachments": [{"name": "invoice.pdf", "size": "120 KB"}]},
         reopen_window_days=config.threading.reopen_window_days,
+        owner="agent@example.org",
+        extra={"reason": "Sample reason.", "line": "#sample", "commands": ["#note   (#notatka, #nota)"],
+               "agent": "agent@example.org", "confirm_by": "Monday 23 Nov 2026 17:00"},
     )
 
 

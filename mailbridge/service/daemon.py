@@ -8,7 +8,8 @@ Start (the database is already open): refuse broken mail templates, bind the lis
 processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
 sends what processing queued and retries what is due; and the legal-deadline tick
-(`mailbridge.service.deadlines`), which queues warnings to agents. Stop: refuse new mail with 421, let
+(`mailbridge.service.deadlines`), which queues warnings to agents, and the agents' tick
+(`mailbridge.service.agent_ticks`: resolved tickets closed, phone tickets reminded of). Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
 the spool or the database and is processed at the next start if it was not yet.
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge.service import deadlines
+from mailbridge.service import agent_ticks, deadlines
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
@@ -122,12 +123,14 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
                 handler: IntakeHandler, worker: WorkerProcess, instance: Instance,
                 notifier: Notifier) -> list[asyncio.Task]:
-    """The daemon's loops: deadline ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
+    """The daemon's loops: deadline and agents' ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
     current = [config]  # replaced by a reload; the deadline tick reads it at each round
     return [
         # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
         asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
                                           on_tick=lambda at: setattr(instance, "last_tick_at", at))),
+        # Resolved tickets closed and phone tickets reminded of, every [agent_mail] tick_seconds.
+        asyncio.create_task(agent_ticks.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
         asyncio.create_task(instance.run(stop)),
         asyncio.create_task(_watchdog(notifier, worker, stop)),
         asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),

@@ -137,6 +137,11 @@ def mail_times(ticket: Ticket, queue: QueueConfig, language: str) -> dict[str, s
                                      ZoneInfo(queue.time_zone), language)
 
 
+def spoken_time(when: datetime | None, queue: QueueConfig, language: str) -> str:
+    """A time as words of the mail's language in the queue's zone ("" for none)."""
+    return present_clocks.spoken(when, ZoneInfo(queue.time_zone), language)
+
+
 def deadline_times(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config,
                    now: datetime) -> dict[str, str]:
     """`ticket.deadline` and `ticket.deadline_left` (open time left on the deadline's calendar) for templates."""

@@ -86,6 +86,11 @@ class Ticket(SQLModel, table=True):
     deadline_warn_at: datetime | None = _when(nullable=True, index=True)
     # The agent (address) who owns the ticket: notices and escalations go to them when set.
     owner: str | None = Field(default=None, max_length=320, index=True)
+    # The agent who opened the ticket for a customer (#fwd, #phone); None when the customer did.
+    opened_by: str | None = Field(default=None, max_length=320)
+    # A ticket taken by phone: when the agent who took it is reminded that the customer has not
+    # confirmed it in writing; emptied by the customer's reply or by the reminder.
+    confirm_due_at: datetime | None = _when(nullable=True, index=True)
 
 
 class TicketEvent(SQLModel, table=True):
