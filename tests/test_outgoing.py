@@ -160,7 +160,7 @@ def test_the_agents_of_the_queue_are_notified_of_a_new_ticket_and_of_each_reply(
     notices = [r.message for r in world.to("anna.agent@example.com")]
     assert [n["Subject"].split("]")[0] + "]" for n in notices] == ["[DYN-000001]", "[DYN-000001]"]
     assert notices[0]["Subject"].startswith("[DYN-000001] Nowe zgłoszenie od Jan Kowalski")
-    assert notices[1]["Subject"].startswith("[DYN-000001] Odpowiedź klienta w DYN-000001")
+    assert notices[1]["Subject"].startswith("[DYN-000001] Odpowiedź klienta: ")
     assert "Jeszcze jedno." in notices[1].get_body(("plain",)).get_content()
     assert notices[0]["Auto-Submitted"] == "auto-generated"
     # The follow-up got no second acknowledgement.

@@ -28,6 +28,7 @@ _QUOTE_MARKS = re.compile(
     re.IGNORECASE,
 )
 _ALLOWED_SCHEMES = {"http", "https", "mailto", "tel", "cid"}
+_IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>", re.IGNORECASE)
 
 
 def answer_html(agent_html: str | None, *, text: str, full_text: str, rewrite: bool,
@@ -56,8 +57,10 @@ def sanitise(fragment: str, kept_cids: Collection[str]) -> str:
             return value if wanted is not None and wanted in cids else None
         return value
 
-    return nh3.clean(fragment, url_schemes=_ALLOWED_SCHEMES, attribute_filter=keep,
-                     clean_content_tags={"script", "style", "title", "head"}).strip()
+    cleaned = nh3.clean(fragment, url_schemes=_ALLOWED_SCHEMES, attribute_filter=keep,
+                        clean_content_tags={"script", "style", "title", "head"})
+    # An image whose source was taken away (remote, or a logo not relayed) would show as a broken frame.
+    return _IMAGE_WITHOUT_SOURCE.sub("", cleaned).strip()
 
 
 def text_html(text: str) -> str:
