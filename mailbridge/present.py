@@ -60,6 +60,9 @@ def ticket_json(ticket: Ticket) -> dict:
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
         "reopened_count": ticket.reopened_count,
+        "owner": ticket.owner,
+        "opened_by": ticket.opened_by,
+        "confirm_due_at": iso(ticket.confirm_due_at),
     }
 
 
@@ -170,6 +173,13 @@ def _ticket_header(ticket: Ticket, participants: Sequence[Participant]) -> list[
     others = [p for p in participants if p.role != "requester"]
     if others:
         lines.append("participants " + ", ".join(f"{mailbox(p.name, p.address)} ({p.role})" for p in others))
+    if ticket.owner or ticket.opened_by:
+        people = [f"owner {ticket.owner}" if ticket.owner else "no owner"]
+        if ticket.opened_by:
+            people.append(f"opened by agent {ticket.opened_by}")
+        if ticket.confirm_due_at:
+            people.append(f"written confirmation due {short_time(ticket.confirm_due_at)}")
+        lines.append(" · ".join(people))
     lines.append(f"received {short_time(ticket.received_at)} · updated {short_time(ticket.updated_at)}")
     if ticket.reopened_count:
         lines.append(f"reopened {ticket.reopened_count} time(s)")
@@ -210,6 +220,13 @@ _OUTGOING_KINDS = {
     "closed": "'closed' mail",
     "reopened": "'reopened' mail",
     "deadline_warning": "deadline warning",
+    "relay": "agent's answer",
+    "ack_phone": "phone acknowledgement",
+    "agent_answered": "'answered' notice",
+    "agent_not_relayed": "'not relayed' mail to the agent",
+    "agent_command_error": "'command not understood' mail to the agent",
+    "phone_reminder": "phone confirmation reminder",
+    "status_reply": "status answer",
 }
 
 

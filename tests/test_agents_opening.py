@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from agents_support import NOW, World, plain
+from agents_support import FIXTURES, NOW, World, plain
 from mailbridge.agents import ticks
 from smtp_sink import Sink
 from zoneinfo import ZoneInfo
@@ -203,3 +203,32 @@ def test_status_reply_names_the_owner_and_the_next_answer_time(world):
     text = plain(world.to("maria.lopez@empresa.co")[-1])
     assert "abierta" in text or "recibida" in text
     assert LUCIA in text and "Próxima respuesta a más tardar" in text
+
+
+def test_where_a_trusted_mta_is_configured_fwd_needs_its_verdict_too(database, tmp_path, sink):
+    world = World(database, tmp_path, sink, extra='[listener]\nport = 0\ntrusted_authserv_id = "mx.example.com"')
+    refused = world.ingest("agent_fwd_outlook_inline_pl.eml")
+    # Recorded as the agent's own mail, as from anyone: no ticket for the forwarded customer.
+    assert (refused.kind, refused.rule) == ("created", "new")
+    assert world.ticket(refused.ticket_code).requester == ANNA
+    world.send()
+    assert world.to("k.wisniewski@hurtownia.pl") == []
+    [told] = [m for m in world.to(ANNA) if "Nie wysłano" in m["Subject"]]
+    assert "mx.example.com" in plain(told)
+    signed = (b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com\r\n"
+              + (FIXTURES / "agent_fwd_outlook_inline_pl.eml").read_bytes().replace(b"FWD0001", b"FWD0002"))
+    accepted = world.ingest(signed)
+    assert (accepted.kind, accepted.rule) == ("created", "agent-fwd")
+    assert world.ticket(accepted.ticket_code).requester == "k.wisniewski@hurtownia.pl"
+
+
+def test_a_personal_agent_who_answers_no_queue_is_a_config_problem(tmp_path):
+    from mailbridge.config import ConfigError, load_config
+
+    path = tmp_path / "bad.toml"
+    path.write_text('[[queues]]\nname = "q"\naddress = "q@example.com"\ncode_prefix = "QQ"\n'
+                    'agents = ["a@example.com"]\n[[customers]]\nmatch = ["@x.example"]\nplan = "gold"\n'
+                    'agent = "stranger@example.com"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={})
+    assert "customers[0].agent: 'stranger@example.com' is not an agent of any queue" in raised.value.problems

@@ -38,7 +38,9 @@ def act(mail: AgentMail, message: ParsedMessage, row: Message, ticket: Ticket, *
     if queue is None:
         return
     if mail.action == REFUSED:
-        _tell_agent(mail, row, ticket, queue, "agent_not_relayed", {"reason": mail.reason},
+        verdict = mail.verdict
+        extra = {"reason": verdict.code, "authserv_id": verdict.authserv_id, "domain": verdict.domain}
+        _tell_agent(mail, row, ticket, queue, "agent_not_relayed", extra,
                     session=session, config=config, secret=secret, now=now)
         return
     if mail.action == COMMAND_ERROR:

@@ -30,6 +30,8 @@ class AgentMail:
     sender: str
     commands: Commands
     reason: str = ""
+    # Why trust was refused (see `trust.Verdict`): what the agent is told.
+    verdict: trust.Verdict | None = None
 
     @property
     def kind(self) -> str:
@@ -55,7 +57,7 @@ def read(message: ParsedMessage, queue: QueueConfig, thread_rule: str, *, has_ti
         return None
     verdict = trust.answer_verdict(message, thread_rule, authserv_id=authserv_id)
     if not verdict.trusted:
-        return AgentMail(REFUSED, sender, Commands((), message.reply_text), verdict.reason)
+        return AgentMail(REFUSED, sender, Commands((), message.reply_text), verdict.reason, verdict)
     commands = read_commands(message.reply_text)
     problem = commands.error or _problem(commands, queue)
     if problem:
@@ -82,7 +84,7 @@ def _open(message: ParsedMessage, sender: str, commands: Commands, authserv_id: 
     # Nothing proves a thread for a new ticket: only the MTA's verdict, where configured, can.
     verdict = trust.authenticated(message, authserv_id)
     if not verdict.trusted:
-        return AgentMail(REFUSED, sender, commands, verdict.reason)
+        return AgentMail(REFUSED, sender, commands, verdict.reason, verdict)
     return AgentMail(OPEN, sender, commands)
 
 

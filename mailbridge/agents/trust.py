@@ -26,18 +26,24 @@ _PROPERTY = re.compile(r"([a-z0-9_-]+\.[a-z0-9_-]+)\s*=\s*\"?([^\s\";]+)\"?", re
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """`trusted`: the mail may act as the agent; otherwise `reason` says why not, for the agent."""
+    """`trusted`: the mail may act as the agent; otherwise `code` says why not (`reason` in words, for logs).
+
+    Codes: `no-proof` (no reply token, none of our Message-IDs), `no-authentication` (no
+    Authentication-Results of our MTA), `not-authenticated` (no dkim/dmarc pass for the domain).
+    """
 
     trusted: bool
     reason: str = ""
+    code: str = ""
+    authserv_id: str = ""
+    domain: str = ""
 
 
 def answer_verdict(message: ParsedMessage, thread_rule: str, *, authserv_id: str) -> Verdict:
     """May this mail from an agent's address act on the ticket threading placed it on?"""
     if thread_rule not in PROOF_RULES:
         return Verdict(False, "it does not prove its ticket: it was not sent to the ticket's reply address "
-                              "(Reply-To of our notice) and names none of our Message-IDs; "
-                              "answer with Reply or Reply all on our notice")
+                              "(Reply-To of our notice) and names none of our Message-IDs", "no-proof")
     return authenticated(message, authserv_id)
 
 
@@ -49,7 +55,7 @@ def authenticated(message: ParsedMessage, authserv_id: str) -> Verdict:
     domain = sender.rpartition("@")[2]
     results = _our_results(message, authserv_id)
     if results is None:
-        return Verdict(False, f"no Authentication-Results from {authserv_id} (the mail did not pass our MTA's checks)")
+        return Verdict(False, f"no Authentication-Results from {authserv_id}", "no-authentication", authserv_id, domain)
     for method, result, properties in results:
         if result != "pass":
             continue
@@ -57,7 +63,8 @@ def authenticated(message: ParsedMessage, authserv_id: str) -> Verdict:
             return Verdict(True)
         if method == "dmarc" and properties.get("header.from", "") == domain:
             return Verdict(True)
-    return Verdict(False, f"{authserv_id} found neither dkim=pass nor dmarc=pass for {domain or 'the sender'}")
+    return Verdict(False, f"{authserv_id} found neither dkim=pass nor dmarc=pass for {domain or 'the sender'}",
+                   "not-authenticated", authserv_id, domain)
 
 
 def _our_results(message: ParsedMessage, authserv_id: str) -> list[tuple[str, str, dict[str, str]]] | None:

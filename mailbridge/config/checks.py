@@ -84,3 +84,17 @@ def _claims(queue: dict) -> list[tuple[str, str, str]]:
             (f"aliases[{i}]", "address", a.lower()) for i, a in enumerate(aliases) if isinstance(a, str)
         ]
     return claims
+
+
+def personal_agent_conflicts(data: object) -> list[str]:
+    """`[[customers]] agent` values that are no queue's agent (they could own no ticket)."""
+    if not isinstance(data, dict) or not isinstance(data.get("customers"), list):
+        return []
+    agents = {str(a).strip().lower() for q in data.get("queues") or [] if isinstance(q, dict)
+              for a in (q.get("agents") or []) if isinstance(q.get("agents"), (list, tuple))}
+    problems = []
+    for index, customer in enumerate(data["customers"]):
+        agent = customer.get("agent") if isinstance(customer, dict) else None
+        if isinstance(agent, str) and agent.strip() and agent.strip().lower() not in agents:
+            problems.append(f"customers[{index}].agent: {agent!r} is not an agent of any queue")
+    return problems

@@ -25,7 +25,7 @@ from pydantic import (
 
 from mailbridge.config.agent_mail import AgentMailSection
 from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
-from mailbridge.config.checks import check_database_url, check_secret, queue_conflicts
+from mailbridge.config.checks import check_database_url, check_secret, personal_agent_conflicts, queue_conflicts
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.imap import ImapAccount, imap_conflicts
 from mailbridge.config.listener import ListenerSection
@@ -201,6 +201,7 @@ class Config(_Section):
             conflicts += imap_conflicts([a.model_dump() for a in self.imap], [q.model_dump() for q in self.queues])
             conflicts += name_problems(self)
             conflicts += oauth_conflicts(self.model_dump())
+            conflicts += personal_agent_conflicts(self.model_dump())
             if conflicts:
                 raise ValueError("; ".join(conflicts))
         # Resolved once, at load, so that a later change of directory or environment cannot

@@ -166,7 +166,7 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
                  "attachments": [{"name": "invoice.pdf", "size": "120 KB"}]},
         reopen_window_days=config.threading.reopen_window_days,
         owner="agent@example.org",
-        extra={"reason": "Sample reason.", "line": "#sample", "commands": ["#note   (#notatka, #nota)"],
+        extra={"reason": "no-proof", "authserv_id": "mx.example.org", "domain": "example.org", "line": "#sample", "commands": ["#note   (#notatka, #nota)"],
                "agent": "agent@example.org", "confirm_by": "Monday 23 Nov 2026 17:00"},
     )
 

@@ -1,4 +1,4 @@
-"""Legal-deadline warnings: claim the tickets whose warning time has come and mail their queue's agents.
+"""Legal-deadline warnings: claim the tickets whose warning time has come and mail their owner or queue's agents.
 
 `warn_due` is one pass (tests call it with an injected `now`); `run` is the daemon's loop
 around it, every `[sla] tick_seconds`. A ticket is claimed by emptying its `deadline_warn_at` in
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from mailbridge import ownership
 from mailbridge.outgoing import notify
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
@@ -70,7 +71,8 @@ def _warn(ticket: Ticket, *, session: Session, config: Config, secret: bytes, no
     about, references = _thread(ticket, session=session)
     deadline = ticket.deadline_at.astimezone(UTC).isoformat(timespec="minutes")
     queued = 0
-    for agent in queue.agents:
+    # The owner when the ticket has one (`[agent_mail] notices_to`), else every agent of the queue.
+    for agent in ownership.notice_recipients(ticket, queue, config):
         mail = notify.Mail(f"deadline:{ticket.id}:{deadline}:{agent.lower()}", "deadline_warning", ticket, queue,
                            agent, "", queue.language, about, references, limited=False,
                            auto_submitted="auto-generated")
