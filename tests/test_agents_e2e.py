@@ -136,3 +136,31 @@ def test_a_note_a_spoofed_agent_and_a_references_takeover_reach_no_customer(serv
     assert str(to_jan[1]["Subject"]) == "Re: [DYN-000001] Błąd przy księgowaniu faktury"
     assert served.to("mallory@evil.example") == [] and served.to("eve@evil.example") == []
     assert [r for r in served.sink.received if "evil.example" in " ".join(r.rcpt_tos)] == []
+
+
+def test_serve_closes_a_ticket_resolved_long_ago_with_the_closed_mail(database, tmp_path):
+    from datetime import timedelta
+
+    from mailbridge import pipeline, status
+    from mailbridge.store import repo
+    from mailbridge.store.types import utcnow
+
+    sink = Sink().start()
+    path = tmp_path / "mailbridge.toml"
+    path.write_text(config_text(tmp_path, database.url, relay_port=sink.port,
+                                extra="[listener]\nport = 0\n[agent_mail]\ntick_seconds = 1"), encoding="utf-8")
+    config = load_config(path, env={})
+    long_ago = utcnow() - timedelta(days=8)
+    outcome = pipeline.ingest(fixture("customer_first_mail_es.eml"), db=database, config=config, now=long_ago,
+                              source="test", received_at=long_ago)
+    with database.session() as session:
+        ticket = repo.ticket_by_code(outcome.ticket_code, session=session)
+        status.apply(ticket, "resolve", session=session, config=config, secret=config.secret_bytes(), now=long_ago)
+    try:
+        with ServerThread(config, database):
+            wait_until(lambda: any("cerrada" in str(parse(r.content)["Subject"]) for r in sink.received), 30,
+                       "the 'closed' mail")
+    finally:
+        sink.stop()
+    with database.session() as session:
+        assert repo.ticket_by_code(outcome.ticket_code, session=session).status == "closed"

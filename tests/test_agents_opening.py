@@ -232,3 +232,13 @@ def test_a_personal_agent_who_answers_no_queue_is_a_config_problem(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_config(path, env={})
     assert "customers[0].agent: 'stranger@example.com' is not an agent of any queue" in raised.value.problems
+
+
+def test_fwd_without_a_forwarded_mail_is_kept_and_the_agent_is_told_what_is_missing(world):
+    outcome = world.ingest(b"From: Anna Kowalska <anna.kowalska@example.com>\r\nTo: pomoc-dynamics@example.com\r\n"
+                           b"Subject: PD: JPK\r\nMessage-ID: <fwd-empty@example.com>\r\n"
+                           b"Content-Type: text/plain; charset=utf-8\r\n\r\n#fwd\r\n\r\nKlient prosi o kontakt.\r\n")
+    assert outcome.kind == "created" and outcome.rule == "new"
+    world.send()
+    [told] = [m for m in world.to(ANNA) if "Nie wysłano" in m["Subject"]]
+    assert "pod linią #fwd nie znaleziono przekazanej wiadomości" in plain(told)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mailbridge.agents import trust
 from mailbridge.agents.commands import NAMES, OPENING_COMMANDS, Command, Commands, fold, read_commands
+from mailbridge.agents.opening import NoOriginal, customer_message
 from mailbridge.config.models import QueueConfig
 from mailbridge.parse.model import ParsedMessage
 
@@ -85,6 +86,11 @@ def _open(message: ParsedMessage, sender: str, commands: Commands, authserv_id: 
     verdict = trust.authenticated(message, authserv_id)
     if not verdict.trusted:
         return AgentMail(REFUSED, sender, commands, verdict.reason, verdict)
+    try:
+        customer_message(message, commands)
+    except NoOriginal as missing:
+        # Recorded as the agent's own mail; the agent is told what was missing.
+        return AgentMail(REFUSED, sender, commands, str(missing), trust.Verdict(False, str(missing), "no-original"))
     return AgentMail(OPEN, sender, commands)
 
 
