@@ -175,14 +175,7 @@ def _store(
         # DESIGN.md: mail from a no-reply address is a request like any other (a system telling
         # of a failure), with no automatic answer: loop protection refuses no-reply recipients.
         message = replace(message, auto=None)
-    queue = _queue_of(found, decision, config)
-    agent_mail = reading.read(message, queue, thread.rule, has_ticket=found is not None,
-                              authserv_id=config.listener.trusted_authserv_id)
-    kind = agent_mail.kind if agent_mail is not None else classify(message, queue, thread.rule)
-    if kind == "customer" and agent_mail is None and found is not None and status_mail.asks_status(message) \
-            and status_mail.is_their_ticket(found, _sender(message), session=session):
-        # Only the ticket's own people learn its status; it is not a reply for the clocks.
-        kind = "system"
+    kind, agent_mail = _kind(message, found, decision, thread.rule, session=session, config=config)
     try:
         placement = _place(message, message_id, decision, thread, kind, agent_mail, session=session,
                            config=config, secret=secret, now=now, raw_row=raw_row)
@@ -208,6 +201,22 @@ def _store(
         # Imported history: a call taken long ago is not reminded of now.
         placement.ticket.confirm_due_at = None
     return _outcome(placement, decision, message_id)
+
+
+def _kind(message: ParsedMessage, found: Ticket | None, decision: RouteDecision, thread_rule: str, *,
+          session: Session, config: Config) -> tuple[str, AgentMail | None]:
+    """The kind the message is stored as, and what it asks of its ticket when an agent wrote it."""
+    queue = _queue_of(found, decision, config)
+    agent_mail = reading.read(message, queue, thread_rule, has_ticket=found is not None,
+                              authserv_id=config.listener.trusted_authserv_id)
+    if agent_mail is not None:
+        return agent_mail.kind, agent_mail
+    kind = classify(message, queue, thread_rule)
+    if kind == "customer" and found is not None and status_mail.asks_status(message) \
+            and status_mail.is_their_ticket(found, _sender(message), session=session):
+        # Only the ticket's own people learn its status; it is not a reply for the clocks.
+        return "system", None
+    return kind, None
 
 
 def _effects(message: ParsedMessage, row: Message, placement: Placement, kind: str, agent_mail: AgentMail | None, *,

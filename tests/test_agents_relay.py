@@ -313,3 +313,16 @@ def _customer_reply(sender: str, to: str, subject: str, body: str, message_id: s
     return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n{extra}"
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
             f"\r\n{body}\r\n").encode("utf-8")
+
+
+def test_our_notice_attached_by_the_agents_client_is_not_passed_on_to_the_customer(world):
+    notice = _polish_ticket(world)
+    raw_notice = world.sink.received[1].content
+    answer = (f"From: {ANNA}\r\nTo: {notice['Reply-To']}\r\nSubject: Re: x\r\nMessage-ID: <attach-orig@example.com>\r\n"
+              'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+              "Content-Type: text/plain; charset=utf-8\r\n\r\nDzień dobry, gotowe.\r\n--b1\r\n"
+              "Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n").encode() + raw_notice + b"\r\n--b1--\r\n"
+    world.ingest(answer)
+    world.send()
+    [relayed] = world.to(JAN)[1:]
+    assert files(relayed) == {} and "gotowe" in plain(relayed)

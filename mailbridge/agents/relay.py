@@ -13,6 +13,7 @@ and not the customer's own files coming back.
 from __future__ import annotations
 
 from datetime import datetime
+from email.parser import BytesHeaderParser
 
 from sqlmodel import Session, col, select
 
@@ -21,10 +22,14 @@ from mailbridge.config.models import Config, QueueConfig
 from mailbridge.outgoing import attachments as files
 from mailbridge.outgoing import notify
 from mailbridge.outgoing.templates import Rendered
+from mailbridge.parse.model import Attachment as ParsedAttachment
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.status import customer_thread, thread_references
 from mailbridge.store import repo
 from mailbridge.store.models import Attachment, Message, Ticket
+from mailbridge.tokens import is_our_message_id
+
+_HEADERS = BytesHeaderParser()
 
 
 def relay(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig, text: str, *,
@@ -32,7 +37,7 @@ def relay(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConf
     """Queue the answer to the customer's side of the ticket; how many mails were queued."""
     people = _recipients(ticket, row.sender, session=session)
     thread = customer_thread(ticket, session=session)
-    sent = _files(message, ticket, row, session=session, config=config)
+    sent = _files(message, ticket, row, session=session, config=config, secret=secret)
     rendered = Rendered(f"Re: [{ticket.code}] {ticket.subject}".strip(), text + "\n",
                         html.answer_html(message.html, text=text, full_text=message.text, rewrite=rewritten,
                                          kept_cids=[a.content_id for a in sent if a.content_id]))
@@ -60,13 +65,23 @@ def _recipients(ticket: Ticket, agent: str, *, session: Session) -> list[tuple[s
     return [(address, name) for address, name in found.items() if address and address != agent.lower()]
 
 
-def _files(message: ParsedMessage, ticket: Ticket, row: Message, *, session: Session, config: Config):
+def _files(message: ParsedMessage, ticket: Ticket, row: Message, *, session: Session, config: Config,
+           secret: bytes) -> list[ParsedAttachment]:
     """The agent's own files: not decorations, and not files the ticket already had (the quoted notice's)."""
     earlier = select(Attachment.sha256).join(Message, col(Message.id) == col(Attachment.message_row_id)).where(
         Message.ticket_id == ticket.id, col(Message.id) != row.id)
     known = set(session.exec(earlier))
+    # Some clients attach the mail answered ("attach original message"): our notice is not for the customer.
+    known |= {a.sha256 for a in message.attachments if _is_our_mail(a, secret)}
     return files.files(message.attachments, min_inline_image_bytes=config.agent_mail.relay_min_inline_image_bytes,
                        leave_out=known)
+
+
+def _is_our_mail(attachment: ParsedAttachment, secret: bytes) -> bool:
+    if attachment.content_type.lower() not in ("message/rfc822", "message/global"):
+        return False
+    message_id = _HEADERS.parsebytes(attachment.payload).get("Message-ID", "")
+    return is_our_message_id(str(message_id), secret)
 
 
 def _from_name(message: ParsedMessage, queue: QueueConfig) -> str:
