@@ -53,6 +53,14 @@ def test_friday_night_mail_is_due_monday_11_and_a_reply_at_10_30_meets_it():
     assert first.elapsed == timedelta(minutes=90)
 
 
+def test_an_answer_that_sets_the_ticket_pending_at_the_same_instant_still_meets_the_first_response():
+    received = at("2026-11-20 21:00")
+    answered = at("2026-11-23 10:30")
+    events = [Event(received, "customer"), Event(answered, "agent"), Event(answered, "pending")]
+    first = by_name(clocks(events, received_at=received, policy=EMAIL, now=at("2026-11-25 12:00")), "first_response")
+    assert (first.state, first.due_at, first.stopped_at) == ("met", at("2026-11-23 11:00"), answered)
+
+
 def test_no_reply_by_the_due_time_is_a_breach():
     received = at("2026-11-20 21:00")
     found = clocks([Event(received, "customer")], received_at=received, policy=EMAIL, now=at("2026-11-23 11:01"))

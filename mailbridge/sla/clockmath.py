@@ -242,6 +242,9 @@ def _clock(name: ClockName, target: Target, calendar: Calendar, start: datetime,
            met: bool, pauses: list[tuple[datetime, datetime]], now: datetime, cycle: int = 1) -> Clock:
     """A clock from `start` to `stop` (or `now`), paused in `pauses`; `met` says a stop meets it."""
     calendar = _calendar_for(target, calendar)
+    # A pause that begins when or after the clock stops is not this clock's: an agent's answer
+    # meets the response clock and sets the ticket pending at the same instant.
+    pauses = [pause for pause in pauses if stop is None or pause[0] < stop]
     end = max(stop or now, start)
     spans = _spans(start, end, pauses)
     counted = sum((bizcal.business_time_between(calendar, s.start, s.end) for s in spans if s.kind == "counted"), _ZERO)
