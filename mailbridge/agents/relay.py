@@ -38,9 +38,10 @@ def relay(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConf
     people = _recipients(ticket, row.sender, session=session)
     thread = customer_thread(ticket, session=session)
     sent = _files(message, ticket, row, session=session, config=config, secret=secret)
+    fragment = html.answer_html(message.html, text=text, full_text=message.text, rewrite=rewritten,
+                                kept_cids=[a.content_id for a in sent if a.content_id])
     rendered = Rendered(f"Re: [{ticket.code}] {ticket.subject}".strip(), text + "\n",
-                        html.answer_html(message.html, text=text, full_text=message.text, rewrite=rewritten,
-                                         kept_cids=[a.content_id for a in sent if a.content_id]))
+                        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{fragment}\n</body></html>\n')
     from_name = _from_name(message, queue)
     queued = 0
     for address, name in people:
