@@ -39,7 +39,6 @@ from mailbridge import ownership
 from mailbridge.agents import answer as agent_answer
 from mailbridge.agents import opening, reading, status_mail
 from mailbridge.agents.reading import AgentMail
-from mailbridge.agents.trust import PROOF_RULES
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.sla import clocks
 from mailbridge.outgoing import notify
@@ -211,7 +210,7 @@ def _kind(message: ParsedMessage, found: Ticket | None, decision: RouteDecision,
                               authserv_id=config.listener.trusted_authserv_id)
     if agent_mail is not None:
         return agent_mail.kind, agent_mail
-    kind = classify(message, queue, thread_rule)
+    kind = classify(message)
     if kind == "customer" and found is not None and status_mail.asks_status(message) \
             and status_mail.is_their_ticket(found, _sender(message), session=session):
         # Only the ticket's own people learn its status; it is not a reply for the clocks.
@@ -247,17 +246,13 @@ def _classify_new(message: ParsedMessage, queue_name: str, raw_row: RawMessage, 
             "owner": ownership.personal_agent(sender, config.customers, queue)}
 
 
-def classify(message: ParsedMessage, queue: QueueConfig, thread_rule: str) -> str:
-    """automatic if parsing saw an automatic signal; agent only with a signed thread proof.
+def classify(message: ParsedMessage) -> str:
+    """automatic if parsing saw an automatic signal, else customer.
 
-    The pipeline asks `agents.reading` first, which also applies the DKIM/DMARC gate; this is
-    the answer for mail that is not an agent's.
+    An agent's mail is read by `agents.reading` before this: with the thread proof (and, where
+    configured, DKIM/DMARC) it is the agent's; without, it is an ordinary (customer) message.
     """
-    if message.auto is not None:
-        return "automatic"
-    if queue.is_agent(_sender(message)) and thread_rule in PROOF_RULES:
-        return "agent"
-    return "customer"
+    return "automatic" if message.auto is not None else "customer"
 
 
 def _sender(message: ParsedMessage) -> str:

@@ -43,9 +43,11 @@ STORED_FLOOR = {
     "james-mime4j": 1.0,
 }
 # Two fml mailing-list notices (lhost-fml-02/03) are list mail to the parser (X-MLServer), and
-# list mail may open a ticket (marked automatic: never acknowledged, never reopens one): 593 of
-# 595 (99.7%).
-NO_TICKET_FLOOR = 0.995
+# list mail may open a ticket (marked automatic: never acknowledged, never reopens one); a KDDI
+# error notice (lhost-kddi-01) comes from a no-reply address and is not read as a bounce, and
+# mail from a no-reply address opens a ticket, never acknowledged (DESIGN.md's table): 592 of
+# 595 (99.5%).
+NO_TICKET_FLOOR = 0.994
 
 pytestmark = pytest.mark.corpus
 

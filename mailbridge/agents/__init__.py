@@ -6,6 +6,6 @@ commands at its top (`commands`, pure), the relayed answer (`relay`, `html`), ti
 opens for a customer (`opening`: `#fwd`, `#phone`), a customer asking for the status by mail
 (`status_mail`), and the periodic work on agents' tickets (`ticks`: closing resolved tickets,
 reminding of unconfirmed phone tickets). Sits between `pipeline` (which calls it) and `status`:
-it may import `status`, `outgoing`, `sla.clocks`, `ownership`, `store`, `config`, `parse` and
-the pure helpers below them; nothing below it imports it.
+it may import `status`, `outgoing`, `sla`, `thread`, `ownership`, `store`, `config`, `parse`
+and the pure helpers below them; nothing below it imports it.
 """
