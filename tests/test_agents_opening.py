@@ -242,3 +242,37 @@ def test_fwd_without_a_forwarded_mail_is_kept_and_the_agent_is_told_what_is_miss
     world.send()
     [told] = [m for m in world.to(ANNA) if "Nie wysłano" in m["Subject"]]
     assert "pod linią #fwd nie znaleziono przekazanej wiadomości" in plain(told)
+
+
+def test_tickets_show_names_the_agent_who_took_the_call_and_when_confirmation_is_due(world):
+    from typer.testing import CliRunner
+
+    from mailbridge.cli import _register, app
+
+    _register()
+    outcome = world.ingest("agent_phone_pl.eml")
+    shown = CliRunner().invoke(app, ["tickets", "show", outcome.ticket_code, "--config", str(world.config.source)])
+    assert shown.exit_code == 0, shown.output
+    assert f"opened by agent {PIOTR}" in shown.output and "written confirmation due" in shown.output
+    as_json = CliRunner().invoke(app, ["tickets", "show", outcome.ticket_code, "--json",
+                                       "--config", str(world.config.source)])
+    assert '"opened_by": "piotr.nowak@example.com"' in as_json.output
+
+
+def test_an_agent_reopens_a_resolved_ticket_with_open_and_the_answer_goes_too(world):
+    outcome = world.ingest("customer_first_mail_es.eml")
+    world.send()
+    notice = world.to(LUCIA)[-1]
+
+    def answer(text: str, message_id: str) -> bytes:
+        return (f"From: {LUCIA}\r\nTo: {notice['Reply-To']}\r\nSubject: Re: x\r\nMessage-ID: <{message_id}>\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+
+    world.ingest(answer("#resuelto\nListo.", "lucia-1@example.com"))
+    assert world.ticket(outcome.ticket_code).status == "resolved"
+    world.ingest(answer("#abrir\nPerdón, falta un paso: reinicie el servicio.", "lucia-2@example.com"))
+    ticket = world.ticket(outcome.ticket_code)
+    assert (ticket.status, ticket.reopened_count) == ("open", 1)
+    world.send()
+    subjects = [m["Subject"] for m in world.to("maria.lopez@empresa.co")]
+    assert sum("Re: [SOP-000001]" in s for s in subjects) == 2 and any("reabierta" in s.lower() for s in subjects)
