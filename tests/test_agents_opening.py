@@ -65,6 +65,8 @@ def test_fwd_with_the_original_attached_as_thunderbird_does_opens_the_ticket_for
     world.send()
     [ack] = world.to("pedro.ruiz@constructora.co")
     assert "Hemos recibido su solicitud" in ack["Subject"]
+    # Placed under the customer's own mail in their client.
+    assert ack["In-Reply-To"] == "<CAB-pedro-nomina-77@mail.constructora.co>"
     assert world.to(LUCIA) == [] and "Error 500" in plain(world.to("jorge.ruiz@example.com")[0])
 
 

@@ -64,6 +64,8 @@ class Mail:
     listed: Sequence[dict] = ()
     # More template variables (`extra.*`) for kinds that need them.
     extra: dict | None = None
+    # The Message-ID answered, when it is not `about`'s (a customer's mail an agent forwarded).
+    parent: str | None = None
 
 
 def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, created: bool, *,
@@ -86,8 +88,12 @@ def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, c
 def _ack(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig) -> Mail:
     # A ticket taken by phone waits for the customer's written confirmation: its ack asks for it.
     kind = "ack_phone" if ticket.confirm_due_at is not None else "ack"
+    # A customer mail an agent forwarded (#fwd): the acknowledgement answers the customer's own mail.
+    own = (message.message_id or "").strip("<> ")
+    parent = own if own and own != row.message_id else None
+    references = [*_thread_of(message, row), *([parent] if parent else [])]
     return Mail(f"ack:{ticket.id}", kind, ticket, queue, ticket.requester, ticket.requester_name,
-                queue.answer_language(ticket.language), row, _thread_of(message, row))
+                queue.answer_language(ticket.language), row, references, parent=parent)
 
 
 def _agent_notices(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig,
@@ -151,7 +157,7 @@ def _render(mail: Mail, config: Config, now: datetime):
 
 
 def _outgoing(mail: Mail, message_id: str) -> Outgoing:
-    parent = mail.about.message_id if mail.about and _referable(mail.about.message_id) else None
+    parent = mail.parent or (mail.about.message_id if mail.about and _referable(mail.about.message_id) else None)
     return Outgoing(mail.queue, mail.recipient, mail.recipient_name, mail.ticket.code, mail.ticket.id,
                     message_id, parent, mail.references, mail.auto_submitted, from_name=mail.from_name,
                     attachments=mail.attachments, cc=mail.cc)
