@@ -11,7 +11,6 @@ from __future__ import annotations
 import smtplib
 import tempfile
 from email.utils import parseaddr
-from pathlib import Path
 
 import pytest
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from mailbridge import ownership, status
 from mailbridge.agents import relay
 from mailbridge.agents.commands import Commands, help_lines
-from mailbridge.agents.reading import ANSWER, COMMAND_ERROR, NOTE, REFUSED, AgentMail
+from mailbridge.agents.reading import ANSWER, COMMAND_ERROR, REFUSED, AgentMail
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.outgoing import notify
 from mailbridge.parse.model import ParsedMessage
@@ -27,7 +27,7 @@ from mailbridge.store.models import Message, Ticket
 
 log = logging.getLogger(__name__)
 
-# A status command → the status action that gets there from where the ticket is.
+# The commands that set the ticket's status; the last one written wins.
 _STATUS_COMMANDS = ("resolve", "close", "pending", "open")
 
 
@@ -37,15 +37,8 @@ def act(mail: AgentMail, message: ParsedMessage, row: Message, ticket: Ticket, *
     queue = config.queue(ticket.queue)
     if queue is None:
         return
-    if mail.action == REFUSED:
-        verdict = mail.verdict
-        extra = {"reason": verdict.code, "authserv_id": verdict.authserv_id, "domain": verdict.domain}
-        _tell_agent(mail, row, ticket, queue, "agent_not_relayed", extra,
-                    session=session, config=config, secret=secret, now=now)
-        return
-    if mail.action == COMMAND_ERROR:
-        _tell_agent(mail, row, ticket, queue, "agent_command_error", {"line": mail.reason, "commands": help_lines()},
-                    session=session, config=config, secret=secret, now=now)
+    if mail.action in (REFUSED, COMMAND_ERROR):
+        _tell_agent(mail, row, ticket, queue, session=session, config=config, secret=secret, now=now)
         return
     _classify(mail, ticket, queue)
     relayed = 0
@@ -87,9 +80,15 @@ def _set_status(commands: Commands, ticket: Ticket, *, relayed: bool, session: S
         status.apply(ticket, action, session=session, config=config, secret=secret, now=now)
 
 
-def _tell_agent(mail: AgentMail, row: Message, ticket: Ticket, queue: QueueConfig, kind: str, extra: dict, *,
-                session: Session, config: Config, secret: bytes, now: datetime) -> None:
-    """A mail to the agent alone (never automatic-limited: agents are ours)."""
+def _tell_agent(mail: AgentMail, row: Message, ticket: Ticket, queue: QueueConfig, *, session: Session,
+                config: Config, secret: bytes, now: datetime) -> None:
+    """The mail to the agent alone saying why nothing was sent: a refusal, or a command not understood."""
+    if mail.action == REFUSED:
+        verdict = mail.verdict
+        kind = "agent_not_relayed"
+        extra = {"reason": verdict.code, "authserv_id": verdict.authserv_id, "domain": verdict.domain}
+    else:
+        kind, extra = "agent_command_error", {"line": mail.reason, "commands": help_lines()}
     notice = notify.Mail(f"{kind}:{row.id}", kind, ticket, queue, mail.sender, "", queue.language, row,
                          [row.message_id], limited=False, auto_submitted="auto-replied", extra=extra)
     notify.queue_mail(notice, cause=None, envelope_from=None, session=session, config=config, secret=secret, now=now)
