@@ -280,7 +280,9 @@ def _place(
         return Placement(ticket, False, thread.rule, thread.detail)
     if kind in AGENT_KINDS:
         # An agent's mail answers the ticket (a signed proof found it): it never reopens it,
-        # and an agent's "thanks, closing this" must not start a new ticket either.
+        # and an agent's "thanks, closing this" must not start a new ticket either. Whom the
+        # agent copies in joins the ticket, as with the customer's own Cc.
+        _widen(ticket, message, config, session=session)
         return Placement(ticket, False, thread.rule, thread.detail)
     if kind == "system":
         return Placement(ticket, False, thread.rule, f"{thread.detail}; asks for the ticket's status")

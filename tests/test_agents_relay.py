@@ -326,3 +326,14 @@ def test_our_notice_attached_by_the_agents_client_is_not_passed_on_to_the_custom
     world.send()
     [relayed] = world.to(JAN)[1:]
     assert files(relayed) == {} and "gotowe" in plain(relayed)
+
+
+def test_whom_the_agent_copies_in_joins_the_ticket_and_gets_the_answer(world):
+    notice = _polish_ticket(world)
+    answer = _plain_answer(notice, ANNA, "Dzień dobry, włączam do rozmowy naszego konsultanta.",
+                           headers=["Cc: Marek Konsultant <marek@partner.example.pl>"])
+    world.ingest(answer)
+    world.send()
+    assert ("marek@partner.example.pl", "cc") in world.participants("DYN-000001")
+    [copy] = world.to("marek@partner.example.pl")
+    assert "konsultanta" in plain(copy)
