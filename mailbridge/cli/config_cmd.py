@@ -124,6 +124,7 @@ def summary(config: Config) -> list[str]:
         f"outbox: {_outbox_line(config)}",
         f"metrics: {f'http://{config.metrics.listen}/metrics' if config.metrics.listen else 'off'}",
         *[_oauth_line(config, client.name) for client in config.oauth],
+        f"agents' mail: {_agent_mail_line(config)}",
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
@@ -162,6 +163,15 @@ def _oauth_line(config: Config, name: str) -> str:
     stored = config.oauth_dir / f"{name}.json"
     state = f"consent kept in {stored}" if stored.exists() else f"no consent yet: `mailbridge oauth login {name}`"
     return f"oauth {name}: {config.oauth_client(name).provider}, {state}"
+
+
+def _agent_mail_line(config: Config) -> str:
+    """How agents' answers are trusted, who gets notices, when resolved tickets close."""
+    authserv = config.listener.trusted_authserv_id
+    gate = f"DKIM/DMARC from {authserv} required" if authserv else "DKIM/DMARC not checked ([listener] trusted_authserv_id)"
+    days = config.agent_mail.auto_close_days
+    closing = f"resolved tickets close after {days} days" if days else "resolved tickets never close by themselves"
+    return f"reply token + {gate}; notices to {config.agent_mail.notices_to}; {closing}"
 
 
 def _secret_origin(config: Config) -> str:
