@@ -337,3 +337,33 @@ def test_whom_the_agent_copies_in_joins_the_ticket_and_gets_the_answer(world):
     assert ("marek@partner.example.pl", "cc") in world.participants("DYN-000001")
     [copy] = world.to("marek@partner.example.pl")
     assert "konsultanta" in plain(copy)
+
+
+@pytest.mark.parametrize(("first_line", "status", "customer_mails"), [
+    ("#close", "closed", ["Re: [DYN-000001]", "zamknięte"]),
+    ("#ZAMKNIJ", "closed", ["Re: [DYN-000001]", "zamknięte"]),
+    ("#cerrar", "closed", ["Re: [DYN-000001]", "zamknięte"]),
+    ("#resolve", "resolved", ["Re: [DYN-000001]", "rozwiązane"]),
+    ("#pending", "pending", ["Re: [DYN-000001]"]),
+    ("#open", "open", ["Re: [DYN-000001]"]),
+    ("#otwórz", "open", ["Re: [DYN-000001]"]),
+])
+def test_each_status_command_with_an_answer(world, first_line, status, customer_mails):
+    notice = _polish_ticket(world)
+    world.ingest(_plain_answer(notice, ANNA, f"{first_line}\nDzień dobry, odpowiedź."))
+    assert world.ticket("DYN-000001").status == status
+    world.send()
+    subjects = [m["Subject"] for m in world.to(JAN)[1:]]
+    assert len(subjects) == len(customer_mails)
+    for subject, expected in zip(subjects, customer_mails):
+        assert expected in subject.lower() or expected in subject
+
+
+def test_commands_alone_change_the_ticket_and_send_nothing(world):
+    notice = _polish_ticket(world)
+    world.ingest(_plain_answer(notice, ANNA, f"#pending\n#assign {PIOTR}"))
+    ticket = world.ticket("DYN-000001")
+    assert (ticket.status, ticket.owner) == ("pending", PIOTR)
+    world.send()
+    assert world.to(JAN)[1:] == [] and world.outbox(kind="relay") == []
+    assert [m.kind for m in world.messages("DYN-000001")] == ["customer", "note"]
