@@ -367,3 +367,33 @@ def test_commands_alone_change_the_ticket_and_send_nothing(world):
     world.send()
     assert world.to(JAN)[1:] == [] and world.outbox(kind="relay") == []
     assert [m.kind for m in world.messages("DYN-000001")] == ["customer", "note"]
+
+
+def test_a_screenshot_pasted_into_an_apple_mail_answer_is_relayed_inline_and_a_logo_is_not(world):
+    import base64
+
+    notice = _spanish_ticket(world)
+    logo = base64.encodebytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 300).decode()
+    shot = base64.encodebytes(SCREENSHOT).decode()
+    answer = (f"From: {LUCIA}\r\nTo: {notice['Reply-To']}\r\nSubject: Re: x\r\nMessage-Id: <apple-shot@example.com>\r\n"
+              f"In-Reply-To: {notice['Message-ID']}\r\nMime-Version: 1.0 (Mac OS X Mail 16.0)\r\n"
+              'Content-Type: multipart/alternative; boundary="Apple-Mail=_A"\r\n\r\n'
+              "--Apple-Mail=_A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVea la captura:\r\n\r\n"
+              "> El 3 dic 2026, Soporte escribió:\r\n> Nueva solicitud\r\n"
+              '--Apple-Mail=_A\r\nContent-Type: multipart/related; type="text/html"; boundary="Apple-Mail=_B"\r\n\r\n'
+              "--Apple-Mail=_B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+              '<html><body>Vea la captura:<div><img src="cid:F1A2@apple"></div><div><img src="cid:logo@apple"></div>'
+              '<blockquote type="cite"><div>El 3 dic 2026, Soporte escribió:</div>Nueva solicitud</blockquote></body></html>\r\n'
+              "--Apple-Mail=_B\r\nContent-Type: image/png; name=captura.png\r\nContent-Disposition: inline; filename=captura.png\r\n"
+              f"Content-Id: <F1A2@apple>\r\nContent-Transfer-Encoding: base64\r\n\r\n{shot}\r\n"
+              "--Apple-Mail=_B\r\nContent-Type: image/png; name=logo.png\r\nContent-Disposition: inline; filename=logo.png\r\n"
+              f"Content-Id: <logo@apple>\r\nContent-Transfer-Encoding: base64\r\n\r\n{logo}\r\n"
+              "--Apple-Mail=_B--\r\n--Apple-Mail=_A--\r\n").encode()
+    world.ingest(answer)
+    world.send()
+    [relayed] = world.to(MARIA)[1:]
+    assert files(relayed) == {"captura.png": SCREENSHOT}
+    body = html(relayed)
+    assert 'src="cid:F1A2@apple"' in body and "logo@apple" not in body and "escribió" not in body
+    [part] = list(relayed.iter_attachments())
+    assert part["Content-ID"] == "<F1A2@apple>"
