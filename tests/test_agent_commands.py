@@ -14,6 +14,7 @@ from mailbridge.parse import parse_message
     ("#note\nCalled them.", [("note", "")], "Called them."),
     ("#NOTATKA dzwoniłam\nOddzwonią jutro.", [("note", "")], "dzwoniłam\nOddzwonią jutro."),
     ("#nota\nLlamar mañana", [("note", "")], "Llamar mañana"),
+    ("#take #note see #bug 42 first\nok", [("take", ""), ("note", "")], "see #bug 42 first\nok"),
     ("#resolve #priority urgent\nDone.", [("resolve", ""), ("priority", "urgent")], "Done."),
     ("#Rozwiąż\n#priorytet krytyczny\n#typ reklamacja\nGotowe.",
      [("resolve", ""), ("priority", "critical"), ("type", "claim")], "Gotowe."),

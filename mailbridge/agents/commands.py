@@ -92,13 +92,17 @@ def read_commands(text: str) -> Commands:
         if line and not _COMMAND_LINE.match(line):
             break
         index += 1
-        for written in (piece.strip() for piece in _SPLIT.split(line) if piece.strip()):
+        pieces = [piece.strip() for piece in _SPLIT.split(line) if piece.strip()]
+        for number, written in enumerate(pieces):
             command = _command(written)
             if command is None:
                 return Commands(tuple(found), "", error=written)
-            if command.name == "note" and command.argument:
-                note_text.append(command.argument)
-                command = Command("note", "", written)
+            if command.name == "note":
+                # The rest of the line is the note's text, `#` words in it included.
+                text = " ".join([command.argument, *pieces[number + 1:]]).strip()
+                note_text += [text] if text else []
+                found.append(Command("note", "", written))
+                break
             found.append(command)
     body = "\n".join([*note_text, *lines[index:]]).strip("\n")
     return Commands(tuple(found), body)
