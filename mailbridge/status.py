@@ -99,7 +99,7 @@ def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config:
     queue = config.queue(ticket.queue)
     if queue is None:
         return False
-    customer_mail = customer_thread(ticket, session=session)
+    customer_mail = customers_mail(ticket, session=session)
     latest = customer_mail[-1] if customer_mail else None
     mail = notify.Mail(
         # reopened_count tells a second resolve (after a reopen) from the first one.
@@ -112,7 +112,7 @@ def _queue_customer_mail(ticket: Ticket, kind: str, *, session: Session, config:
                              secret=secret, now=now)
 
 
-def customer_thread(ticket: Ticket, *, session: Session) -> list[Message]:
+def customers_mail(ticket: Ticket, *, session: Session) -> list[Message]:
     """The customer mail of a ticket from its own people (requester, participants), oldest first.
 
     A stranger who copied a stored Message-ID lands on the ticket, but our mail never threads

@@ -24,7 +24,7 @@ from mailbridge.outgoing import notify
 from mailbridge.outgoing.templates import Rendered
 from mailbridge.parse.model import Attachment as ParsedAttachment
 from mailbridge.parse.model import ParsedMessage
-from mailbridge.status import customer_thread, thread_references
+from mailbridge.status import customers_mail, thread_references
 from mailbridge.store import repo
 from mailbridge.store.models import Attachment, Message, Ticket
 from mailbridge.tokens import is_our_message_id
@@ -36,7 +36,7 @@ def relay(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConf
           rewritten: bool, session: Session, config: Config, secret: bytes, now: datetime) -> int:
     """Queue the answer to the customer's side of the ticket; how many mails were queued."""
     people = _recipients(ticket, row.sender, session=session)
-    thread = customer_thread(ticket, session=session)
+    thread = customers_mail(ticket, session=session)
     sent = _files(message, ticket, row, session=session, config=config, secret=secret)
     fragment = html.answer_html(message.html, text=text, full_text=message.text, rewrite=rewritten,
                                 kept_cids=[a.content_id for a in sent if a.content_id])

@@ -17,7 +17,7 @@ from mailbridge.agents.commands import fold
 from mailbridge.config.models import Config
 from mailbridge.outgoing import notify
 from mailbridge.parse.model import ParsedMessage
-from mailbridge.status import customer_thread, thread_references
+from mailbridge.status import customers_mail, thread_references
 from mailbridge.store import repo
 from mailbridge.store.models import Message, Ticket
 from mailbridge.thread import strip_reply_prefixes
@@ -54,7 +54,7 @@ def answer(message: ParsedMessage, row: Message, ticket: Ticket, *, envelope_fro
     queue = config.queue(ticket.queue)
     if queue is None:
         return False
-    thread = customer_thread(ticket, session=session)
+    thread = customers_mail(ticket, session=session)
     mail = notify.Mail(f"status:{row.id}", "status_reply", ticket, queue, row.sender, row.sender_name,
                        queue.answer_language(message.language or ticket.language), row,
                        thread_references([*thread, row]))
