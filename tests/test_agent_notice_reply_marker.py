@@ -15,7 +15,8 @@ CONTEXT = {
     "queue": {"name": "dynamics", "label": "Dynamics", "address": "pomoc-dynamics@example.com"},
     "customer": {"name": "Jan Nowak", "address": "jan@firma.example.pl"},
     "message": {"sender": "jan@firma.example.pl", "sender_name": "Jan Nowak", "subject": "Błąd",
-                "text": "Płatność nie przechodzi.\n\nOn Mon, Jan wrote:\n> old\n"},
+                "text": "Płatność nie przechodzi.\n\nOn Mon, Jan wrote:\n> old\n",
+                "attachments": [{"name": "faktura.pdf", "size": "120 KB"}]},
 }
 NOTICES = [(kind, language) for kind in ("agent_new", "agent_reply") for language in ("en", "es", "pl")]
 
