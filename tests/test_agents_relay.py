@@ -397,3 +397,16 @@ def test_a_screenshot_pasted_into_an_apple_mail_answer_is_relayed_inline_and_a_l
     assert 'src="cid:F1A2@apple"' in body and "logo@apple" not in body and "escribió" not in body
     [part] = list(relayed.iter_attachments())
     assert part["Content-ID"] == "<F1A2@apple>"
+
+
+def test_an_answer_no_customer_address_can_receive_is_kept_and_the_agent_is_told(world):
+    world.ingest(_customer_reply("no-reply@monitoring.klient.pl", "pomoc-dynamics@example.com",
+                                 "ALERT: księgowanie nie działa", "Usługa niedostępna.", "alert-2@monitoring.klient.pl"))
+    world.send()
+    notice = world.to(ANNA)[-1]
+    world.ingest(_plain_answer(notice, ANNA, "Sprawdzamy."))
+    world.send()
+    assert world.outbox(kind="relay") == []
+    [told] = [m for m in world.to(ANNA) if "Nie wysłano" in m["Subject"]]
+    body = plain(told)
+    assert "Twoja odpowiedź" in body and "żaden adres po stronie klienta" in body

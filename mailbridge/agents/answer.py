@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailbridge import ownership, status
-from mailbridge.agents import relay
+from mailbridge.agents import relay, trust
 from mailbridge.agents.commands import Commands, help_lines
 from mailbridge.agents.reading import ANSWER, COMMAND_ERROR, REFUSED, AgentMail
 from mailbridge.config.models import Config, QueueConfig
@@ -46,6 +46,11 @@ def act(mail: AgentMail, message: ParsedMessage, row: Message, ticket: Ticket, *
         relayed = relay.relay(message, row, ticket, queue, mail.commands.body.strip(),
                               rewritten=bool(mail.commands.commands), session=session, config=config,
                               secret=secret, now=now)
+        if not relayed:
+            # Loop protection refused every address (a no-reply requester, say): the agent must know.
+            unsent = AgentMail(REFUSED, mail.sender, mail.commands, "no customer address can receive mail",
+                               trust.Verdict(False, "no customer address can receive mail", "no-recipient"))
+            _tell_agent(unsent, row, ticket, queue, session=session, config=config, secret=secret, now=now)
     _set_status(mail.commands, ticket, relayed=mail.action == ANSWER, session=session, config=config,
                 secret=secret, now=now)
     clocks.refresh(ticket, session=session, config=config, now=now)
