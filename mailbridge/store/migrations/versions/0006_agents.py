@@ -1,7 +1,7 @@
 """Agents by mail: who opened a ticket for the customer, and when a phone ticket's confirmation is due.
 
 Revision ID: 0006_agents
-Revises: 0005_owner
+Revises: 0009_ops
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from mailbridge.store.types import UTCDateTime
 
 revision = '0006_agents'
-down_revision = '0005_owner'
+down_revision = '0009_ops'
 branch_labels = None
 depends_on = None
 
