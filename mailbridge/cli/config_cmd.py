@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
+from mailbridge.escalation.sms_text import check_sms_templates
 from mailbridge.outgoing.templates import check_templates
 
 # Shared by every command that reads the config, so `--config` reads the same everywhere.
@@ -61,7 +62,7 @@ ConnectOption = Annotated[bool, typer.Option(
 @app.command("check-config", help=HELP, rich_help_panel=SETUP_PANEL)
 def check_config(connect: ConnectOption = False, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     loaded = _config_for_check(config, need_secrets=connect, as_json=as_json)
-    problems = check_templates(loaded)
+    problems = check_templates(loaded) + check_sms_templates(loaded)
     reached = []
     if connect and not problems:
         from mailbridge.service.connect_check import reach_all

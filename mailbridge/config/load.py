@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mailbridge.config.checks import queue_conflicts
+from mailbridge.config.escalation import ladder_problems
 from mailbridge.config.imap import imap_conflicts
 from mailbridge.config.models import Config
 from mailbridge.config.oauth import oauth_conflicts
@@ -73,6 +74,7 @@ def load_config(
     problems += imap_conflicts(data.get("imap"), data.get("queues"))
     problems += name_conflicts(data)
     problems += oauth_conflicts(data)
+    problems += ladder_problems(data)
     context = {"env": env, "source": source, "conflicts_checked": True}
     try:
         config = Config.model_validate(data, context=context)

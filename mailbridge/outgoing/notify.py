@@ -13,7 +13,7 @@ customers, not to the queue's own agents. `queue_mail` is also what status chang
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -50,6 +50,8 @@ class Mail:
     automatic: bool = True
     limited: bool = True
     auto_submitted: str = "auto-replied"
+    # What an escalation mail says about its step (`escalation.*` in templates; empty for other mail).
+    escalation: Mapping[str, str] | None = None
 
 
 def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, created: bool, *,
@@ -114,18 +116,24 @@ def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datet
 def _render(mail: Mail, config: Config, now: datetime):
     ticket, about = mail.ticket, mail.about
     context = mail_context(
-        ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
-                "priority": ticket.priority, "type": ticket.type,
-                **clocks.mail_times(ticket, mail.queue, mail.language),
-                **clocks.deadline_times(ticket, mail.queue, mail.language, config=config, now=now)},
+        ticket=ticket_values(ticket, mail.queue, mail.language, config=config, now=now),
         queue=mail.queue,
         customer={"name": ticket.requester_name, "address": ticket.requester},
         message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
                  "subject": about.subject if about else "",
                  "text": (about.reply_text or about.text) if about else ""},
         reopen_window_days=config.threading.reopen_window_days,
+        escalation=mail.escalation,
     )
     return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
+
+
+def ticket_values(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config, now: datetime) -> dict:
+    """The `ticket.*` variables of templates (mail and SMS) for one ticket, in `language`."""
+    return {"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
+            "priority": ticket.priority, "type": ticket.type,
+            **clocks.mail_times(ticket, queue, language),
+            **clocks.deadline_times(ticket, queue, language, config=config, now=now)}
 
 
 def _outgoing(mail: Mail, message_id: str) -> Outgoing:

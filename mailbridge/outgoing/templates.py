@@ -31,7 +31,9 @@ from mailbridge.config.models import Config, QueueConfig
 
 # The repository's `templates/` folder, used when running from a checkout (or an editable install).
 CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "templates"
-KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning")
+KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning", "escalation")
+# The `escalation.*` variables: set in escalation mail, empty in every other kind.
+NO_ESCALATION = {"ladder": "", "step": "", "waiting": "", "late": "", "due": "", "alerted": ""}
 
 
 class TemplateProblem(ValueError):
@@ -138,9 +140,10 @@ def bundled_dir() -> Path:
 
 
 def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
-                 reopen_window_days: int) -> dict:
+                 reopen_window_days: int, escalation: Mapping | None = None) -> dict:
     """The variables every template sees (documented in templates/README.md)."""
     return {
+        "escalation": {**NO_ESCALATION, **(escalation or {})},
         "ticket": dict(ticket),
         "queue": {"name": queue.name, "label": queue.label, "address": queue.address},
         "customer": dict(customer),
@@ -161,6 +164,8 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
         message={"sender": "customer@example.org", "sender_name": "Sample Customer",
                  "subject": "Sample subject", "text": "Sample text."},
         reopen_window_days=config.threading.reopen_window_days,
+        escalation={"ladder": "urgent", "step": "1", "waiting": "2h05m", "late": "5m",
+                    "due": "Monday 23 Nov 2026 11:00", "alerted": "anna.agent@example.com, +48600100200"},
     )
 
 

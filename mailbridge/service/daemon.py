@@ -7,8 +7,9 @@ metrics when configured (`metrics`) and reloads its config on SIGHUP (`reload`).
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
-sends what processing queued and retries what is due; and the legal-deadline tick
-(`mailbridge.service.deadlines`), which queues warnings to agents. Stop: refuse new mail with 421, let
+sends what processing queued and retries what is due; the legal-deadline tick
+(`mailbridge.service.deadlines`), which queues warnings to agents; and the escalation loop
+(`mailbridge.service.escalations`), which runs due ladder steps and sends their SMS. Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
 the spool or the database and is processed at the next start if it was not yet.
@@ -27,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge.service import deadlines
+from mailbridge.escalation.sms_text import check_sms_templates
+from mailbridge.service import deadlines, escalations
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
@@ -122,12 +124,14 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
                 handler: IntakeHandler, worker: WorkerProcess, instance: Instance,
                 notifier: Notifier) -> list[asyncio.Task]:
-    """The daemon's loops: deadline ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
+    """The daemon's loops: deadline and escalation ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
     current = [config]  # replaced by a reload; the deadline tick reads it at each round
     return [
         # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
         asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
                                           on_tick=lambda at: setattr(instance, "last_tick_at", at))),
+        # Escalation ladders: due steps every [escalation] tick_seconds (or at the next due look), then their SMS.
+        asyncio.create_task(escalations.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
         asyncio.create_task(instance.run(stop)),
         asyncio.create_task(_watchdog(notifier, worker, stop)),
         asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
@@ -206,7 +210,7 @@ def _open_spool(config: Config) -> Spool:
 
 def _check_templates(config: Config) -> None:
     """Refuse to start with a mail template that would fail on the first customer mail."""
-    problems = check_templates(config)
+    problems = check_templates(config) + check_sms_templates(config)
     if problems:
         raise ConfigError(problems)
 

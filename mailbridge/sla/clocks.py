@@ -93,7 +93,20 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         warn_at = None
     _set(ticket, "deadline_at", legal.due_at if running else None)
     _set(ticket, "deadline_warn_at", warn_at)
+    _ask_escalation(ticket, config=config, now=now, active=active)
     return computed
+
+
+def _ask_escalation(ticket: Ticket, *, config: Config, now: datetime, active: bool) -> None:
+    """Have the escalation tick look at a changed open ticket now; a ticket not open has nothing to escalate.
+
+    Working out the ladder's steps is the tick's job (it may run them): here a change only asks for
+    a look, unless one is asked for already.
+    """
+    if not config.escalation.ladders or not active:
+        _set(ticket, "escalate_at", None)
+    elif ticket.escalate_at is None or ticket.escalate_at > now:
+        ticket.escalate_at = now
 
 
 def _set(ticket: Ticket, field: str, value: datetime | None) -> None:

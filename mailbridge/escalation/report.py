@@ -1,0 +1,115 @@
+"""What escalation did and will do: steps done, failed and skipped (stored), due ones (planned now).
+
+`mailbridge escalations list` prints these; a stored step lists its actions with each SMS's state,
+a planned one when it runs, or why it will not (its clock was met, the ticket is pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from mailbridge.config.models import Config
+from mailbridge.escalation.plan import plan
+from mailbridge.store import repo
+from mailbridge.store.db import Database
+from mailbridge.store.models import EscalationStep, Sms, Ticket
+
+
+@dataclass
+class StepReport:
+    """One step of one ticket: `state` is done, failed, skipped or due; `at` when it ran or will run."""
+
+    ticket: str
+    ladder: str
+    step: int
+    clock: str
+    state: str
+    at: datetime
+    due_at: datetime
+    detail: list[str] = field(default_factory=list)
+    sms: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"ticket": self.ticket, "ladder": self.ladder, "step": self.step, "clock": self.clock,
+                "state": self.state, "at": self.at.isoformat(), "due_at": self.due_at.isoformat(),
+                "detail": self.detail, "sms": self.sms}
+
+
+def steps(*, db: Database, config: Config, now: datetime, ticket_code: str | None = None,
+          limit: int = 200) -> list[StepReport]:
+    """Stored steps (newest first), then the planned ones of open tickets with a next look, by time."""
+    with db.session() as session:
+        tickets = _tickets(session, ticket_code, limit)
+        stored = _stored(session, [t.id for t in tickets] if ticket_code else None, limit)
+        codes = {t.id: t.code for t in tickets} | _codes(session, {row.ticket_id for row in stored})
+        reports = [_from_row(row, codes[row.ticket_id], session) for row in stored]
+        done = {(row.ticket_id, row.key) for row in stored}
+        upcoming = []
+        for ticket in tickets:
+            upcoming += _planned(ticket, session=session, config=config, now=now, done=done)
+    return reports + sorted(upcoming, key=lambda r: r.at)
+
+
+def labeller(db: Database) -> Callable[[Sms], tuple[str, str]]:
+    """For the SMS sender: a row's ticket code and step (`critical#1`), as providers label an SMS."""
+
+    def label(row: Sms) -> tuple[str, str]:
+        with db.session() as session:
+            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+            step = session.get(EscalationStep, row.step_id) if row.step_id else None
+            return (ticket.code if ticket else "", f"{step.ladder}#{step.step + 1}" if step else "")
+
+    return label
+
+
+def _tickets(session: Session, code: str | None, limit: int) -> list[Ticket]:
+    if code is not None:
+        ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
+        return [ticket] if ticket else []
+    statement = (select(Ticket).where(col(Ticket.escalate_at).is_not(None))
+                 .order_by(col(Ticket.escalate_at)).limit(limit))
+    return list(session.exec(statement))
+
+
+def _stored(session: Session, ticket_ids: list[int] | None, limit: int) -> list[EscalationStep]:
+    statement = select(EscalationStep)
+    if ticket_ids is not None:
+        statement = statement.where(col(EscalationStep.ticket_id).in_(ticket_ids))
+    return list(session.exec(statement.order_by(col(EscalationStep.id).desc()).limit(limit)))
+
+
+def _codes(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.exec(select(Ticket.id, Ticket.code).where(col(Ticket.id).in_(ids))).all())
+
+
+def _from_row(row: EscalationStep, code: str, session: Session) -> StepReport:
+    sms = session.exec(select(Sms).where(Sms.step_id == row.id).order_by(col(Sms.id))).all()
+    return StepReport(code, row.ladder, row.step + 1, row.clock, row.state, row.ran_at, row.due_at, list(row.detail),
+                      [{"to": s.recipient, "state": s.state, "attempts": s.attempts, "text": s.text,
+                        "error": s.last_error} for s in sms])
+
+
+def _planned(ticket: Ticket, *, session: Session, config: Config, now: datetime, done: set) -> list[StepReport]:
+    found = plan(ticket, session=session, config=config, now=now)
+    if found.ladder is None:
+        return []
+    if found.paused:
+        return [StepReport(ticket.code, found.ladder.name, 0, "-", "skipped", now, now,
+                           ["ticket pending (waiting for the customer): the ladder is paused"])]
+    reports = []
+    for planned in found.steps:
+        if (ticket.id, planned.key) in done:
+            continue
+        met = planned.met_at is not None
+        reason = [f"clock met at {planned.met_at.isoformat(timespec='minutes')}: not run"] if met else []
+        if not met and planned.run_at != planned.due_at:
+            reason.append("outside business hours: runs at the next opening")
+        reports.append(StepReport(ticket.code, planned.ladder, planned.index + 1, planned.clock,
+                                  "skipped" if met else "due", planned.run_at, planned.due_at, reason))
+    return reports

@@ -1,0 +1,70 @@
+"""Deliver the due SMS through the provider: claim, send outside any transaction, record the result.
+
+A crash after the claim leaves the row leased: after the lease it is due again and sent with the
+same key. A crash after the gateway took it and before the record is the one window where an SMS
+can go out twice; `smsapi` (idx + check_idx) and `log` close it, `http` does when the gateway
+honours the idempotency header, `twilio` and `command` cannot (docs/sla.md says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mailbridge.config.models import Config
+from mailbridge.escalation.sms import queue
+from mailbridge.escalation.sms.base import Outgoing, Permanent, Provider, Temporary
+from mailbridge.store.db import Database
+from mailbridge.store.models import Sms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivered:
+    """What one pass did: SMS sent, retried later, failed for good."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def deliver_due(*, db: Database, config: Config, provider: Provider, clock: Callable[[], datetime],
+                limit: int = 1000, labels: Callable[[Sms], tuple[str, str]] = lambda row: ("", "")) -> Delivered:
+    """Send every SMS due now (up to `limit`), each once; `labels` gives a row's ticket code and step."""
+    done = Delivered()
+    lease = timedelta(seconds=config.sms.lease_seconds)
+    while limit > 0:
+        rows = queue.claim(db, clock(), lease=lease, limit=min(10, limit))
+        if not rows:
+            return done
+        limit -= len(rows)
+        for row in rows:
+            _send(row, db=db, config=config, provider=provider, clock=clock, labels=labels, done=done)
+    return done
+
+
+def _send(row: Sms, *, db: Database, config: Config, provider: Provider, clock: Callable[[], datetime],
+          labels: Callable[[Sms], tuple[str, str]], done: Delivered) -> None:
+    ticket, step = labels(row)
+    try:
+        receipt = provider.send(Outgoing(row.intent, row.recipient, row.text, ticket, step))
+    except Permanent as error:
+        queue.mark_failed(db, row, str(error))
+        done.failed += 1
+        log.error("SMS to %s for %s failed for good: %s", row.recipient, ticket or row.intent, error)
+    except Temporary as error:
+        if queue.mark_retry(db, row, clock(), str(error), config.sms.max_attempts):
+            done.retried += 1
+            log.warning("SMS to %s for %s not sent yet (attempt %d): %s", row.recipient, ticket or row.intent,
+                        row.attempts, error)
+        else:
+            done.failed += 1
+            log.error("SMS to %s for %s failed after %d attempts: %s", row.recipient, ticket or row.intent,
+                      row.attempts, error)
+    else:
+        queue.mark_sent(db, row, clock(), receipt.provider_id, "sent before (idempotent retry)" if receipt.duplicate else "")
+        done.sent += 1
+        log.info("SMS to %s for %s sent through %s", row.recipient, ticket or row.intent, provider.name)
