@@ -61,8 +61,7 @@ def run_command(config: ConfigOption = None, now: NowOption = None) -> None:
     instant = now_from(now)
     with database(loaded) as db:
         ticked = tick.run_due(db=db, config=loaded, secret=loaded.secret_bytes(), now=instant)
-        sent = deliver_due(db=db, config=loaded, provider=provider_for(loaded), clock=lambda: instant,
-                           labels=report.labeller(db))
+        sent = deliver_due(db=db, config=loaded, provider=provider_for(loaded), clock=lambda: instant)
     for line in ticked.lines:
         typer.echo(line)
     typer.echo(f"{ticked.steps} step(s) run on {ticked.tickets} ticket(s); SMS sent {sent.sent}, "

@@ -109,6 +109,11 @@ class LadderConfig(_Table):
     calendar: StrictStr = ""
     steps: tuple[StepConfig, ...] = Field(min_length=1)
 
+    def alerts_at_once(self) -> bool:
+        """Whether a step alerts someone at receipt, day or night (what a critical acknowledgement promises)."""
+        return any(step.clock == "receipt" and step.offset.amount == 0 and step.any_time and (step.email or step.sms)
+                   for step in self.steps)
+
     def matches(self, *, queue: str, priority: str, type_: str, plan: str | None) -> bool:
         return ((not self.queues or queue in self.queues) and (not self.priorities or priority in self.priorities)
                 and (not self.types or type_ in self.types) and (not self.plans or (plan or "") in self.plans))

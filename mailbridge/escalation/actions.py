@@ -20,7 +20,7 @@ from mailbridge.escalation.sms import queue as sms_queue
 from mailbridge.outgoing import notify
 from mailbridge.outgoing.templates import mail_context
 from mailbridge.sla import clocks
-from mailbridge.sla.present_clocks import duration, spoken
+from mailbridge.sla.present_clocks import spoken
 from mailbridge.status import thread_references
 from mailbridge.store import repo
 from mailbridge.store.models import EscalationStep, Message, Ticket
@@ -52,10 +52,10 @@ def run_step(ticket: Ticket, planned: PlannedStep, row: EscalationStep, *, sessi
         detail.append(_reassign(ticket, step.reassign, config=config, now=now))
     addresses, missing = _addresses(step.email, ticket, queue, config)
     numbers, unphoned = _numbers(step.sms, ticket, queue, config)
-    detail += missing + unphoned
     about = _escalation_values(ticket, planned, queue, config, now, alerted=[*addresses, *numbers])
-    detail += _mails(ticket, row, queue, addresses, about, session=session, config=config, secret=secret, now=now)
-    detail += _sms(ticket, row, queue, numbers, about, session=session, config=config, now=now)
+    detail += missing + _mails(ticket, row, queue, addresses, about, session=session, config=config, secret=secret,
+                               now=now)
+    detail += unphoned + _sms(ticket, row, queue, numbers, about, session=session, config=config, now=now)
     row.detail = detail
     if not any(line.endswith("queued") or "→" in line for line in detail):
         row.state = "skipped"
@@ -133,9 +133,15 @@ def _escalation_values(ticket: Ticket, planned: PlannedStep, queue: QueueConfig,
     due = ticket.next_due_at
     late = now - due if due is not None and now > due else timedelta(0)
     return {"ladder": planned.ladder, "step": str(planned.index + 1),
-            "waiting": duration(max(now - planned.cycle_start, timedelta(0))),
-            "late": duration(late) if late else "", "due": spoken(due, zone, queue.language) if due else "",
+            "waiting": hours(now - planned.cycle_start),
+            "late": hours(late) if late else "", "due": spoken(due, zone, queue.language) if due else "",
             "alerted": ", ".join(alerted) or "-"}
+
+
+def hours(amount: timedelta) -> str:
+    """`45m`, `2h05m`, `26h00m`: waits are read in hours by whoever is paged, also past a day."""
+    minutes = max(int(amount / timedelta(minutes=1)), 0)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def _mails(ticket: Ticket, row: EscalationStep, queue: QueueConfig, addresses: list[str], about: dict, *,

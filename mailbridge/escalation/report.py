@@ -6,7 +6,6 @@ a planned one when it runs, or why it will not (its clock was met, the ticket is
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,18 +51,6 @@ def steps(*, db: Database, config: Config, now: datetime, ticket_code: str | Non
         for ticket in tickets:
             upcoming += _planned(ticket, session=session, config=config, now=now, done=done)
     return reports + sorted(upcoming, key=lambda r: r.at)
-
-
-def labeller(db: Database) -> Callable[[Sms], tuple[str, str]]:
-    """For the SMS sender: a row's ticket code and step (`critical#1`), as providers label an SMS."""
-
-    def label(row: Sms) -> tuple[str, str]:
-        with db.session() as session:
-            ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
-            step = session.get(EscalationStep, row.step_id) if row.step_id else None
-            return (ticket.code if ticket else "", f"{step.ladder}#{step.step + 1}" if step else "")
-
-    return label
 
 
 def _tickets(session: Session, code: str | None, limit: int) -> list[Ticket]:

@@ -132,7 +132,7 @@ def ticket_values(ticket: Ticket, queue: QueueConfig, language: str, *, config: 
     """The `ticket.*` variables of templates (mail and SMS) for one ticket, in `language`."""
     return {"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
             "priority": ticket.priority, "type": ticket.type,
-            **clocks.mail_times(ticket, queue, language),
+            **clocks.mail_times(ticket, queue, language, config=config),
             **clocks.deadline_times(ticket, queue, language, config=config, now=now)}
 
 

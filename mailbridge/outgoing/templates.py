@@ -158,6 +158,7 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
         ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open",
                 "received": "Friday 20 Nov 2026 21:14", "counts_from": "Monday 23 Nov 2026 09:00",
                 "answer_by": "Monday 23 Nov 2026 11:00", "priority": "routine", "type": "petition",
+                "around_the_clock": True, "on_call": True,
                 "deadline": "Monday 14 Dec 2026 17:00", "deadline_left": "16h00m"},
         queue=queue,
         customer={"name": "Sample Customer", "address": "customer@example.org"},

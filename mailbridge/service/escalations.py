@@ -15,7 +15,7 @@ from datetime import datetime
 
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
-from mailbridge.escalation import report, tick
+from mailbridge.escalation import tick
 from mailbridge.escalation.sms.choose import provider_for
 from mailbridge.escalation.sms.sender import deliver_due
 from mailbridge.store.db import Database
@@ -59,7 +59,7 @@ async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyn
 def once(db: Database, config: Config, provider, clock: Callable[[], datetime]) -> int:
     """One tick and one SMS pass (what `mailbridge escalations run` does too); how many steps ran."""
     ticked = tick.run_due(db=db, config=config, secret=config.secret_bytes(), now=clock())
-    deliver_due(db=db, config=config, provider=provider, clock=clock, labels=report.labeller(db))
+    deliver_due(db=db, config=config, provider=provider, clock=clock)
     return ticked.steps
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
-from mailbridge.store.models import EscalationStep, Sms
+from mailbridge.store.models import EscalationStep, Sms, Ticket
 from mailbridge.store.repo import insert_ignoring_conflicts
 
 FIRST_RETRY = timedelta(minutes=1)
@@ -88,3 +88,11 @@ def _set(db: Database, row_id: int, **values: object) -> None:
     table = Sms.__table__
     with db.session() as session:
         session.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+def labels(db: Database, row: Sms) -> tuple[str, str]:
+    """The ticket code and step (`critical#1`) of an SMS, as providers label it."""
+    with db.session() as session:
+        ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+        step = session.get(EscalationStep, row.step_id) if row.step_id else None
+        return (ticket.code if ticket else "", f"{step.ladder}#{step.step + 1}" if step else "")

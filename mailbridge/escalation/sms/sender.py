@@ -32,8 +32,8 @@ class Delivered:
 
 
 def deliver_due(*, db: Database, config: Config, provider: Provider, clock: Callable[[], datetime],
-                limit: int = 1000, labels: Callable[[Sms], tuple[str, str]] = lambda row: ("", "")) -> Delivered:
-    """Send every SMS due now (up to `limit`), each once; `labels` gives a row's ticket code and step."""
+                limit: int = 1000) -> Delivered:
+    """Send every SMS due now (up to `limit`), each once."""
     done = Delivered()
     lease = timedelta(seconds=config.sms.lease_seconds)
     while limit > 0:
@@ -42,13 +42,13 @@ def deliver_due(*, db: Database, config: Config, provider: Provider, clock: Call
             return done
         limit -= len(rows)
         for row in rows:
-            _send(row, db=db, config=config, provider=provider, clock=clock, labels=labels, done=done)
+            _send(row, db=db, config=config, provider=provider, clock=clock, done=done)
     return done
 
 
 def _send(row: Sms, *, db: Database, config: Config, provider: Provider, clock: Callable[[], datetime],
-          labels: Callable[[Sms], tuple[str, str]], done: Delivered) -> None:
-    ticket, step = labels(row)
+          done: Delivered) -> None:
+    ticket, step = queue.labels(db, row)
     try:
         receipt = provider.send(Outgoing(row.intent, row.recipient, row.text, ticket, step))
     except Permanent as error:

@@ -1,0 +1,278 @@
+"""Escalation ladders end to end with an injected clock: the Polish table, business hours, holidays, stops."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import col, select
+from typer.testing import CliRunner
+
+from mailbridge import pipeline
+from mailbridge.cli import _register, app
+from mailbridge.config import load_config
+from mailbridge.escalation import tick
+from mailbridge.escalation.sms.choose import provider_for
+from mailbridge.escalation.sms.sender import deliver_due
+from mailbridge.store import repo
+from mailbridge.store.models import EscalationStep, Outbox, Sms, Ticket
+from mailbridge.tokens import ticket_token
+
+CONFIG = Path(__file__).resolve().parent / "fixtures" / "escalation" / "mailbridge.toml"
+WARSAW, BOGOTA = ZoneInfo("Europe/Warsaw"), ZoneInfo("America/Bogota")
+ON_CALL, LEAD, ANNA = "+48600100200", "+48602300400", "+48601200300"
+
+_register()
+
+
+def at(text: str, zone: ZoneInfo = WARSAW) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=zone).astimezone(UTC)
+
+
+@pytest.fixture
+def env(database, tmp_path):
+    return {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+
+
+@pytest.fixture
+def config(env):
+    return load_config(CONFIG, env=env)
+
+
+@pytest.fixture
+def run(database, config):
+    def ingest(raw: bytes, when: datetime):
+        return pipeline.ingest(raw, db=database, config=config, now=when, source="test", received_at=when)
+
+    return ingest
+
+
+@pytest.fixture
+def escalate(database, config):
+    """One tick at `now` and the SMS pass after it; the (ticket, ladder, step) of each step run."""
+
+    def tick_at(now: datetime) -> list[tuple[str, str, int]]:
+        before = {row.id for row in steps(database)}
+        tick.run_due(db=database, config=config, secret=config.secret_bytes(), now=now)
+        deliver_due(db=database, config=config, provider=provider_for(config, clock=lambda: now), clock=lambda: now)
+        with database.session() as session:
+            codes = dict(session.exec(select(Ticket.id, Ticket.code)).all())
+        return [(codes[r.ticket_id], r.ladder, r.step + 1) for r in steps(database) if r.id not in before]
+
+    return tick_at
+
+
+@pytest.fixture
+def cli(env):
+    def invoke(*args: str):
+        return CliRunner(env=env).invoke(app, [*args, "--config", str(CONFIG)])
+
+    return invoke
+
+
+def mail(message_id: str, *, sender: str = "jan.kowalski@klient.pl", to: str = "pomoc-dynamics@example.com",
+         subject: str = "Problem z fakturą", body: str = "Dzień dobry, faktura się nie zgadza.") -> bytes:
+    return (f"Message-ID: <{message_id}>\nFrom: Jan Kowalski <{sender}>\nTo: {to}\nSubject: {subject}\n"
+            f"Content-Type: text/plain; charset=utf-8\n\n{body}\n").encode()
+
+
+def ticket(database, code: str = "DYN-000001") -> Ticket:
+    with database.session() as session:
+        return repo.ticket_by_code(code, session=session)
+
+
+def agent_reply(config, database, code: str, message_id: str) -> bytes:
+    token = ticket_token(ticket(database, code).id, config.secret_bytes())
+    return mail(message_id, sender="anna.agent@example.com", to=f"pomoc-dynamics+{token}@example.com",
+                subject=f"Re: [{code}] Problem z fakturą", body="Dzień dobry, poprawiamy fakturę.")
+
+
+def steps(database) -> list[EscalationStep]:
+    with database.session() as session:
+        return list(session.exec(select(EscalationStep).order_by(col(EscalationStep.id))))
+
+
+def sms_log(config) -> list[dict]:
+    path = config.sms_log_path
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def escalation_mail(database) -> list[Outbox]:
+    with database.session() as session:
+        return list(session.exec(select(Outbox).where(Outbox.kind == "escalation").order_by(col(Outbox.id))))
+
+
+def body(row: Outbox) -> str:
+    parsed = email.message_from_bytes(row.content, policy=email.policy.default)
+    return " ".join(parsed.get_body(("plain",)).get_content().split())
+
+
+def test_a_routine_ticket_unanswered_for_24_hours_gets_mail_again_and_a_short_sms(database, config, run, escalate):
+    run(mail("routine@klient.pl"), at("2026-11-23 10:00"))
+    assert ticket(database).escalate_at == at("2026-11-23 10:00")
+    assert escalate(at("2026-11-23 10:00")) == []
+    # The tick worked out the step's time and keeps it on the ticket, by index.
+    assert ticket(database).escalate_at == at("2026-11-24 10:00")
+    assert escalate(at("2026-11-24 09:59")) == []
+    assert escalate(at("2026-11-24 10:00")) == [("DYN-000001", "routine", 1)]
+    assert escalate(at("2026-11-24 10:05")) == []
+    [row] = steps(database)
+    assert row.state == "done"
+    assert row.detail == ["e-mail to owner skipped: the ticket has no owner", "e-mail to anna.agent@example.com queued",
+                          "sms to owner skipped: the ticket has no owner", f"sms to {ON_CALL} queued"]
+    [sent] = sms_log(config)
+    assert (sent["to"], sent["ticket"], sent["step"]) == (ON_CALL, "DYN-000001", "routine#1")
+    assert sent["text"] == "DYN-000001 dynamics zwykle: bez odpowiedzi 24h00m, po terminie 22h00m. Szczegoly w e-mailu."
+    assert sent["at"] == "2026-11-24T09:00:00+00:00"
+    [notice] = escalation_mail(database)
+    assert notice.recipient == "anna.agent@example.com"
+    text = body(notice)
+    assert "Zgłoszenie DYN-000001 w dynamics (zwykłe) czeka na odpowiedź od 24h00m." in text
+    assert "Termin odpowiedzi (23.11.2026 12:00 (poniedziałek)) minął 22h00m temu." in text
+    assert ticket(database).escalate_at is None
+
+
+def test_an_urgent_ticket_escalates_after_two_hours(database, config, run, escalate):
+    run(mail("urgent@klient.pl", subject="PILNE: nie działa logowanie"), at("2026-11-23 10:00"))
+    assert ticket(database).priority == "urgent"
+    assert escalate(at("2026-11-23 11:59")) == []
+    assert escalate(at("2026-11-23 12:00")) == [("DYN-000001", "urgent", 1)]
+    assert [s["to"] for s in sms_log(config)] == [ON_CALL]
+    assert "pilne" in sms_log(config)[0]["text"]
+
+
+def test_a_critical_failure_on_sunday_at_three_alerts_at_once_and_the_lead_at_the_target(
+        database, config, run, escalate, cli, env):
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    assert (ticket(database).priority, ticket(database).next_due_at) == ("critical", at("2026-11-22 04:00"))
+    assert escalate(at("2026-11-22 03:00")) == [("DYN-000001", "critical", 1)]
+    assert [s["to"] for s in sms_log(config)] == [ON_CALL]
+    assert {m.recipient for m in escalation_mail(database)} == {"anna.agent@example.com", "dyzur@example.com"}
+    assert escalate(at("2026-11-22 03:59")) == []
+    assert escalate(at("2026-11-22 04:00")) == [("DYN-000001", "critical", 2)]
+    assert [s["to"] for s in sms_log(config)] == [ON_CALL, LEAD]
+    assert "KRYTYCZNE" in sms_log(config)[1]["text"]
+
+
+def test_a_critical_acknowledgement_says_the_truth_about_the_clock_tickets_show_prints(database, run, cli):
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-21 03:00"))
+    with database.session() as session:
+        ack = session.exec(select(Outbox).where(Outbox.kind == "ack")).one()
+    text = body(ack)
+    # No "counts from Monday 09:00": the critical clock runs from arrival, day and night.
+    assert "liczymy od" not in text
+    assert "zajmujemy się nim całą dobę" in text
+    assert "najpóźniej 21.11.2026 04:00 (sobota)" in text
+    assert "Właśnie powiadamiamy osobę dyżurną." in text
+    assert "w godzinach pracy wsparcia" not in text
+    shown = cli("tickets", "show", "DYN-000001", "--now", "2026-11-21T03:30:00+01:00").output
+    assert "counts from" not in shown
+    assert "due Sat 2026-11-21 04:00" in shown
+
+
+def test_a_step_due_outside_business_hours_runs_at_the_next_opening(database, config, run, escalate, cli):
+    run(mail("friday@klient.pl"), at("2026-11-20 16:00"))
+    escalate(at("2026-11-20 16:00"))
+    listed = cli("escalations", "list", "--ticket", "DYN-000001", "--json", "--now", "2026-11-20T16:00:00+01:00")
+    [due] = [json.loads(line) for line in listed.output.splitlines()]
+    assert (due["state"], due["at"], due["due_at"]) == ("due", "2026-11-23T08:00:00+00:00", "2026-11-21T15:00:00+00:00")
+    assert due["detail"] == ["outside business hours: runs at the next opening"]
+    assert ticket(database).escalate_at == at("2026-11-23 09:00")
+    assert escalate(at("2026-11-21 16:00")) == []
+    assert escalate(at("2026-11-23 08:59")) == []
+    assert escalate(at("2026-11-23 09:00")) == [("DYN-000001", "routine", 1)]
+
+
+def test_an_agent_answer_stops_the_ladder(database, config, run, escalate, cli):
+    run(mail("answered@klient.pl"), at("2026-11-23 10:00"))
+    escalate(at("2026-11-23 10:00"))
+    run(agent_reply(config, database, "DYN-000001", "reply@example.com"), at("2026-11-23 15:00"))
+    assert escalate(at("2026-11-24 10:00")) == []
+    assert ticket(database).escalate_at is None and sms_log(config) == []
+    listed = cli("escalations", "list", "--ticket", "DYN-000001", "--now", "2026-11-24T10:00:00+01:00").output
+    assert "skipped" in listed and "clock met at 2026-11-23T14:00+00:00: not run" in listed
+
+
+def test_a_pending_ticket_does_not_escalate_and_resumes_with_the_customer(database, config, run, escalate, cli):
+    run(mail("pending@klient.pl"), at("2026-11-23 10:00"))
+    with database.session() as session:
+        found = repo.ticket_by_code("DYN-000001", session=session)
+        found.status, found.updated_at = "pending", at("2026-11-23 11:00")
+        session.add(found)
+    assert escalate(at("2026-11-24 10:00")) == []
+    assert ticket(database).escalate_at is None
+    assert "ladder is paused" in cli("escalations", "list", "--ticket", "DYN-000001").output
+    run(mail("again@klient.pl", subject="Re: [DYN-000001] Problem z fakturą"), at("2026-11-25 10:00"))
+    escalate(at("2026-11-25 10:00"))
+    # One hour counted before the pause, the other 23 from Wednesday 10:00: Thursday 09:00.
+    assert ticket(database).escalate_at == at("2026-11-26 09:00")
+    assert escalate(at("2026-11-26 09:00")) == [("DYN-000001", "routine", 1)]
+
+
+def test_christmas_holidays_move_a_step_to_the_next_working_day(database, config, run, escalate):
+    # Poland: 24 (from 2025), 25 and 26 December are public holidays, 27 is a Sunday.
+    run(mail("xmas@klient.pl"), at("2026-12-23 10:00"))
+    escalate(at("2026-12-23 10:00"))
+    assert ticket(database).escalate_at == at("2026-12-28 09:00")
+    assert escalate(at("2026-12-24 10:00")) == []
+    assert escalate(at("2026-12-28 09:00")) == [("DYN-000001", "routine", 1)]
+
+
+def test_a_step_may_raise_the_priority_and_reassign_and_the_critical_ladder_follows(database, config, run, escalate):
+    run(mail("urgent@klient.pl", subject="PILNE: nie działa logowanie"), at("2026-11-23 10:00"))
+    escalate(at("2026-11-23 12:00"))
+    # First response due 12:00; four business hours later: Tuesday 09:00 (16:00-17:00 and 09:00-...).
+    ran = escalate(at("2026-11-24 11:00"))
+    assert ran == [("DYN-000001", "urgent", 2), ("DYN-000001", "critical", 1), ("DYN-000001", "critical", 2)]
+    raised = ticket(database)
+    assert (raised.priority, raised.owner) == ("critical", "kierownik@example.com")
+    assert steps(database)[1].detail == ["priority urgent → critical", "owner - → kierownik@example.com"]
+    # The owner (now the lead) gets the critical step's SMS, the on-call person too.
+    assert LEAD in [s["to"] for s in sms_log(config)] and ON_CALL in [s["to"] for s in sms_log(config)]
+
+
+def test_a_spanish_ticket_gets_a_spanish_sms(database, config, run, escalate):
+    run(mail("es@cliente.co", sender="lucia@cliente.co", to="soporte@example.com", subject="Falla crítica en el sistema",
+             body="Buenos días, falla crítica."), at("2026-11-23 10:00", BOGOTA))
+    escalate(at("2026-11-23 10:00", BOGOTA))
+    [sent] = sms_log(config)
+    assert sent["text"].startswith("SOP-000001 soporte CRITICA: sin respuesta")
+    assert {m.recipient for m in escalation_mail(database)} == {"carlos.agente@example.com", "dyzur@example.com"}
+    assert "Escalamiento: SOP-000001 (crítica)" in " ".join(
+        str(email.message_from_bytes(escalation_mail(database)[0].content, policy=email.policy.default)["Subject"]).split())
+
+
+def test_two_ticks_at_the_same_time_run_each_step_once(database, config, run):
+    for number in range(5):
+        run(mail(f"crit{number}@klient.pl", subject=f"AWARIA KRYTYCZNA {number}"), at("2026-11-22 03:00"))
+    start, done = threading.Barrier(2), []
+
+    def one() -> None:
+        start.wait()
+        done.append(tick.run_due(db=database, config=config, secret=config.secret_bytes(),
+                                 now=at("2026-11-22 03:00")).steps)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(done) == 5 and len(steps(database)) == 5
+    with database.session() as session:
+        assert len(session.exec(select(Sms)).all()) == 5
+
+
+def test_escalations_run_and_list_from_the_command_line(database, config, run, cli):
+    run(mail("urgent@klient.pl", subject="PILNE: nie działa logowanie"), at("2026-11-23 10:00"))
+    result = cli("escalations", "run", "--now", "2026-11-23T12:00:00+01:00")
+    assert result.exit_code == 0, result.output
+    assert "DYN-000001 urgent step 1:" in result.output and "SMS sent 1" in result.output
+    listed = cli("escalations", "list").output
+    assert "DYN-000001   done     urgent step 1" in listed
+    assert f"sms {ON_CALL} sent (attempts 1)" in listed
