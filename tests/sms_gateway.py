@@ -3,7 +3,8 @@
 It answers like the gateway a test names: `generic` (200 with a message id), `smsapi` (JSON, and
 error 53 for an idx already used with check_idx=1, as SMSAPI documents) or `twilio` (201 with a
 sid). `answers` queues special answers for the next requests: a status and body, `"hang"` (no answer
-before the client's timeout) or a callable run before answering (e.g. to kill the sender).
+before the client's timeout), or `("before", f)` / `("after", f)`: `f` is run (e.g. to kill the
+sender) before the gateway takes the message (which it then drops unanswered) or after it took it.
 """
 
 from __future__ import annotations
@@ -78,9 +79,13 @@ class Gateway:
         with self.lock:
             self.requests.append(request)
             special = self.answers.pop(0) if self.answers else None
-        if callable(special):
-            special()
-            special = None
+        if isinstance(special, tuple) and special[0] == "before":
+            special[1]()
+            return
+        if isinstance(special, tuple) and special[0] == "after":
+            status, body = self._normal(request)
+            special[1]()
+            special = (status, body)
         if special == "hang":
             time.sleep(5)
             return
