@@ -276,3 +276,88 @@ def test_escalations_run_and_list_from_the_command_line(database, config, run, c
     listed = cli("escalations", "list").output
     assert "DYN-000001   done     urgent step 1" in listed
     assert f"sms {ON_CALL} sent (attempts 1)" in listed
+
+
+@pytest.mark.parametrize(("to", "subject", "zone", "wanted", "unwanted"), [
+    ("soporte@example.com", "Falla crítica: caída total", BOGOTA,
+     ["la atendemos las 24 horas", "a más tardar el sábado 21/11/2026 04:00",
+      "Estamos avisando ahora a la persona de guardia."], ["cuenta desde", "dentro del horario de atención"]),
+    ("support@example.com", "Critical outage: system down", ZoneInfo("Europe/London"),
+     ["we work on it around the clock", "by Saturday 21 Nov 2026 04:00 at the latest",
+      "We are alerting the person on call now."], ["counts from", "during our support hours"]),
+])
+def test_critical_acknowledgements_in_spanish_and_english_agree_with_the_clock(
+        database, run, to, subject, zone, wanted, unwanted):
+    run(mail("crit@cliente.example", sender="cliente@cliente.example", to=to, subject=subject), at("2026-11-21 03:00", zone))
+    with database.session() as session:
+        ack = session.exec(select(Outbox).where(Outbox.kind == "ack")).one()
+    text = body(ack)
+    html = email.message_from_bytes(ack.content, policy=email.policy.default).get_body(("html",)).get_content()
+    for words in wanted:
+        assert words in text and words in " ".join(html.split())
+    for words in unwanted:
+        assert words not in text
+
+
+def test_a_routine_acknowledgement_still_says_support_hours_and_counts_from(database, run):
+    run(mail("night@klient.pl"), at("2026-11-20 21:14"))
+    with database.session() as session:
+        text = body(session.exec(select(Outbox).where(Outbox.kind == "ack")).one())
+    assert "zgłoszenie liczymy od 23.11.2026 09:00 (poniedziałek)" in text
+    assert "w godzinach pracy wsparcia, najpóźniej 23.11.2026 11:00 (poniedziałek)" in text
+    assert "dyżurn" not in text
+
+
+@pytest.fixture
+def gate():
+    from sms_gateway import gateway
+
+    server = gateway("generic")
+    yield server
+    server.close()
+
+
+def http_config(env, tmp_path, gate_url: str):
+    path = tmp_path / "http.toml"
+    path.write_text(CONFIG.read_text(encoding="utf-8") + f'\n[sms]\nprovider = "http"\nmax_attempts = 3\n'
+                    f'[sms.http]\nurl = "{gate_url}"\nform = {{ to = "{{{{ sms.to }}}}" }}\n', encoding="utf-8")
+    return load_config(path, env=env)
+
+
+def test_a_refused_sms_fails_its_step_once_and_the_next_step_still_runs(database, env, tmp_path, run, gate, cli):
+    config = http_config(env, tmp_path, gate.url)
+    gate.answers.append((400, "invalid recipient"))
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+
+    def tick_at(now):
+        tick.run_due(db=database, config=config, secret=config.secret_bytes(), now=now)
+        return deliver_due(db=database, config=config, provider=provider_for(config), clock=lambda: now)
+
+    assert (tick_at(at("2026-11-22 03:00")).failed, len(gate.requests)) == (1, 1)
+    assert tick_at(at("2026-11-22 03:30")).failed == 0 and len(gate.requests) == 1
+    first, = steps(database)
+    assert first.state == "failed" and first.detail[-1] == f"sms to {ON_CALL} failed: HTTP 400: invalid recipient"
+    assert tick_at(at("2026-11-22 04:00")).sent == 1
+    assert [s.state for s in steps(database)] == ["failed", "done"]
+    listed = cli("escalations", "list", "--ticket", "DYN-000001").output
+    assert "failed   critical step 1" in listed and "HTTP 400: invalid recipient" in listed
+
+
+def test_a_gateway_error_is_retried_with_backoff_then_sent(database, env, tmp_path, run, gate):
+    config = http_config(env, tmp_path, gate.url)
+    gate.answers += [(503, "busy"), (500, "oops")]
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    tick.run_due(db=database, config=config, secret=config.secret_bytes(), now=at("2026-11-22 03:00"))
+
+    def send_at(text: str):
+        now = at(text)
+        return deliver_due(db=database, config=config, provider=provider_for(config), clock=lambda: now)
+
+    assert send_at("2026-11-22 03:00").retried == 1
+    assert send_at("2026-11-22 03:00:59").retried == 0 and len(gate.requests) == 1
+    assert send_at("2026-11-22 03:01").retried == 1           # 1 minute after the first failure
+    assert send_at("2026-11-22 03:02:59").sent == 0          # then 2 minutes
+    assert send_at("2026-11-22 03:03").sent == 1
+    with database.session() as session:
+        row = session.exec(select(Sms)).one()
+    assert (row.state, row.attempts, len(gate.requests)) == ("sent", 3, 3)

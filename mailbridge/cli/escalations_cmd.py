@@ -15,7 +15,7 @@ from mailbridge.escalation.sms.choose import provider_for
 from mailbridge.escalation.sms.sender import deliver_due
 from mailbridge.sla.present_clocks import local
 
-escalations_app = group("escalations", """Escalation ladders: who is alerted, by e-mail and SMS, when an answer is late.
+escalations_app = group("escalations", """Escalation: who is alerted when an answer is late.
 
 `mailbridge serve` runs the ladders of `[escalation]` by itself: each step once, at its time,
 within business hours unless it says `any_time`. These commands run one tick by hand (cron,
@@ -27,8 +27,9 @@ Examples:
     mailbridge escalations run
 """, TICKETS_PANEL)
 
-RUN_HELP = """Run the escalation steps due now (or at `--now`), then send the SMS that are due.
+RUN_HELP = """Run the escalation steps due now, then send due SMS.
 
+With `--now`, as of that instant instead.
 Does what one tick of `mailbridge serve` does: each due step runs once, even when serve is
 running too (the steps are claimed in the database). The e-mails it queues are sent by serve or
 by `mailbridge outbox send`. Prints one line per step run.
@@ -39,7 +40,7 @@ Examples:
     mailbridge escalations run --now 2026-11-23T11:00:00+01:00
 """
 
-LIST_HELP = """List escalation steps: done, failed and skipped ones, then the ones due.
+LIST_HELP = """List escalation steps: done, failed, skipped and due.
 
 A done step lists what it did (e-mail and SMS queued, priority raised, owner changed) and each
 SMS's state; a failed one the gateway's answer; a skipped one why (no owner, no number). The due
@@ -52,7 +53,8 @@ Examples:
     mailbridge escalations list --ticket DYN-000123 --json
 """
 
-TicketOption = Annotated[str | None, typer.Option("--ticket", metavar="CODE", help="Only this ticket.")]
+TicketOption = Annotated[str | None, typer.Option("--ticket", metavar="CODE", help="Only this ticket.",
+                                                  show_default="every ticket with steps")]
 
 
 @escalations_app.command("run", help=RUN_HELP)

@@ -21,7 +21,9 @@ Examples:
     mailbridge sms test +48600100200
 """, SETUP_PANEL)
 
-TEST_HELP = """Send one SMS to NUMBER through the configured provider and print its answer.
+TEST_HELP = """Send one SMS to NUMBER and print the gateway's answer.
+
+It goes through the provider configured in `[sms]`.
 
 Use it after setting up `[sms]` (for SMSAPI, `test = true` makes the gateway check the request
 without sending or charging). The number is written in international form (+48 600 100 200).
