@@ -83,13 +83,17 @@ def list_command(config: ConfigOption = None, ticket: TicketOption = None, as_js
     if not found:
         typer.echo("no escalation steps" + (f" for {ticket}" if ticket else ""))
     for item in found:
-        _print(item, loaded)
+        _print(item)
 
 
-def _print(item: report.StepReport, config) -> None:
-    queue_zone = ZoneInfo("UTC")
-    typer.echo(f"{item.ticket:<12} {item.state:<8} {item.ladder} step {item.step or '-'}  ({item.clock})  "
-               f"at {local(item.at, queue_zone)} UTC  due {local(item.due_at, queue_zone)} UTC")
+def _print(item: report.StepReport) -> None:
+    zone = ZoneInfo(item.zone)
+    verb = "runs" if item.state == "due" else "ran" if item.state in ("done", "failed") else "at"
+    when = f"{verb} {local(item.at, zone)}"
+    if local(item.due_at, zone) != local(item.at, zone):
+        when += f" (due {local(item.due_at, zone)})"
+    step = f"{item.ladder} step {item.step}" if item.step else item.ladder
+    typer.echo(f"{item.ticket:<12} {item.state:<8} {step} ({item.clock})  {when}  [{item.zone}]")
     for line in item.detail:
         typer.echo(f"    {line}")
     for sms in item.sms:

@@ -31,6 +31,8 @@ class StepReport:
     due_at: datetime
     detail: list[str] = field(default_factory=list)
     sms: list[dict] = field(default_factory=list)
+    # The queue's time zone, which the text listing shows times in.
+    zone: str = "UTC"
 
     def as_json(self) -> dict:
         return {"ticket": self.ticket, "ladder": self.ladder, "step": self.step, "clock": self.clock,
@@ -45,11 +47,12 @@ def steps(*, db: Database, config: Config, now: datetime, ticket_code: str | Non
         tickets = _tickets(session, ticket_code, limit)
         stored = _stored(session, [t.id for t in tickets] if ticket_code else None, limit)
         codes = {t.id: t.code for t in tickets} | _codes(session, {row.ticket_id for row in stored})
-        reports = [_from_row(row, codes[row.ticket_id], session) for row in stored]
+        zones = _zones(session, config, {row.ticket_id for row in stored} | {t.id for t in tickets})
+        reports = [_from_row(row, codes[row.ticket_id], session, zones[row.ticket_id]) for row in stored]
         done = {(row.ticket_id, row.key) for row in stored}
         upcoming = []
         for ticket in tickets:
-            upcoming += _planned(ticket, session=session, config=config, now=now, done=done)
+            upcoming += _planned(ticket, session=session, config=config, now=now, done=done, zone=zones[ticket.id])
     return reports + sorted(upcoming, key=lambda r: r.at)
 
 
@@ -75,20 +78,28 @@ def _codes(session: Session, ids: set[int]) -> dict[int, str]:
     return dict(session.exec(select(Ticket.id, Ticket.code).where(col(Ticket.id).in_(ids))).all())
 
 
-def _from_row(row: EscalationStep, code: str, session: Session) -> StepReport:
+def _zones(session: Session, config: Config, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Ticket.id, Ticket.queue).where(col(Ticket.id).in_(ids))).all()
+    return {ticket_id: (q.time_zone if (q := config.queue(name)) else "UTC") for ticket_id, name in rows}
+
+
+def _from_row(row: EscalationStep, code: str, session: Session, zone: str) -> StepReport:
     sms = session.exec(select(Sms).where(Sms.step_id == row.id).order_by(col(Sms.id))).all()
     return StepReport(code, row.ladder, row.step + 1, row.clock, row.state, row.ran_at, row.due_at, list(row.detail),
                       [{"to": s.recipient, "state": s.state, "attempts": s.attempts, "text": s.text,
-                        "error": s.last_error} for s in sms])
+                        "error": s.last_error} for s in sms], zone)
 
 
-def _planned(ticket: Ticket, *, session: Session, config: Config, now: datetime, done: set) -> list[StepReport]:
+def _planned(ticket: Ticket, *, session: Session, config: Config, now: datetime, done: set,
+             zone: str) -> list[StepReport]:
     found = plan(ticket, session=session, config=config, now=now)
     if found.ladder is None:
         return []
     if found.paused:
         return [StepReport(ticket.code, found.ladder.name, 0, "-", "skipped", now, now,
-                           ["ticket pending (waiting for the customer): the ladder is paused"])]
+                           ["ticket pending (waiting for the customer): the ladder is paused"], zone=zone)]
     reports = []
     for planned in found.steps:
         if (ticket.id, planned.key) in done:
@@ -98,5 +109,5 @@ def _planned(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         if not met and planned.run_at != planned.due_at:
             reason.append("outside business hours: runs at the next opening")
         reports.append(StepReport(ticket.code, planned.ladder, planned.index + 1, planned.clock,
-                                  "skipped" if met else "due", planned.run_at, planned.due_at, reason))
+                                  "skipped" if met else "due", planned.run_at, planned.due_at, reason, zone=zone))
     return reports
