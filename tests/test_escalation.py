@@ -361,3 +361,30 @@ def test_a_gateway_error_is_retried_with_backoff_then_sent(database, env, tmp_pa
     with database.session() as session:
         row = session.exec(select(Sms)).one()
     assert (row.state, row.attempts, len(gate.requests)) == ("sent", 3, 3)
+
+
+def test_each_customer_message_waiting_for_an_answer_has_its_own_next_response_step(database, config, run, escalate):
+    run(mail("first@klient.pl"), at("2026-11-23 10:00"))
+    run(agent_reply(config, database, "DYN-000001", "reply1@example.com"), at("2026-11-23 11:00"))
+    run(mail("second@klient.pl", subject="Re: [DYN-000001] Problem z fakturą"), at("2026-11-23 12:00"))
+    # Next response due 14:00 (2 business hours): the step runs then, once.
+    assert escalate(at("2026-11-23 13:59")) == []
+    assert escalate(at("2026-11-23 14:00")) == [("DYN-000001", "routine", 2)]
+    assert escalate(at("2026-11-23 14:30")) == []
+    run(agent_reply(config, database, "DYN-000001", "reply2@example.com"), at("2026-11-23 15:00"))
+    run(mail("third@klient.pl", subject="Re: [DYN-000001] Problem z fakturą"), at("2026-11-24 10:00"))
+    assert escalate(at("2026-11-24 12:00")) == [("DYN-000001", "routine", 2)]
+    assert [s.key.split("@")[1] for s in steps(database)] == ["next_response_due:2026-11-23T11:00:00+00:00",
+                                                               "next_response_due:2026-11-24T09:00:00+00:00"]
+
+
+def test_resolving_the_ticket_ends_its_ladder(database, config, run, escalate):
+    from mailbridge import status
+
+    run(mail("resolved@klient.pl", subject="PILNE: nie działa logowanie"), at("2026-11-23 10:00"))
+    escalate(at("2026-11-23 10:00"))
+    assert ticket(database).escalate_at == at("2026-11-23 12:00")
+    status.change_status("DYN-000001", "resolve", db=database, config=config, secret=config.secret_bytes(),
+                         now=at("2026-11-23 11:00"))
+    assert ticket(database).escalate_at is None
+    assert escalate(at("2026-11-23 12:00")) == [] and sms_log(config) == []
