@@ -125,6 +125,7 @@ def summary(config: Config) -> list[str]:
         f"outbox: {_outbox_line(config)}",
         f"metrics: {f'http://{config.metrics.listen}/metrics' if config.metrics.listen else 'off'}",
         *[_oauth_line(config, client.name) for client in config.oauth],
+        f"escalation: {_escalation_line(config)}",
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
@@ -147,6 +148,14 @@ def _queue_lines(queue: QueueConfig) -> list[str]:
         f"    addresses: {', '.join(queue.addresses())} (and +tag sub-addresses)",
         f"    agents: {', '.join(queue.agents) if queue.agents else 'none'}",
     ]
+
+
+def _escalation_line(config: Config) -> str:
+    ladders = config.escalation.ladders
+    if not ladders:
+        return "none (no [[escalation.ladders]])"
+    sms = config.sms.provider + (f" to {config.sms_log_path}" if config.sms.provider == "log" else "")
+    return f"ladders {', '.join(ladder.name for ladder in ladders)}; SMS via {sms}"
 
 
 def _outbox_line(config: Config) -> str:
