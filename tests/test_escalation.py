@@ -388,3 +388,82 @@ def test_resolving_the_ticket_ends_its_ladder(database, config, run, escalate):
                          now=at("2026-11-23 11:00"))
     assert ticket(database).escalate_at is None
     assert escalate(at("2026-11-23 12:00")) == [] and sms_log(config) == []
+
+
+def test_an_agent_answering_ok_by_sms_stops_the_ladder_until_a_new_cycle(database, config, run, escalate, cli):
+    from mailbridge.escalation import inbound
+
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    escalate(at("2026-11-22 03:00"))
+    fields = {"sms_from": "48600100200", "sms_text": "ok dyn-1 biorę"}
+    answer = inbound.handle(fields, db=database, config=config, now=at("2026-11-22 03:10"))
+    assert (answer.status, answer.text) == (200, "acknowledged DYN-000001: its escalation stops")
+    assert ticket(database).escalate_at == at("2026-11-22 03:10")
+    assert escalate(at("2026-11-22 04:00")) == []
+    assert [s["to"] for s in sms_log(config)] == [ON_CALL]
+    listed = cli("escalations", "list", "--ticket", "DYN-000001", "--now", "2026-11-22T04:00:00+01:00").output
+    assert "acknowledged by dyzur@example.com (+48600100200) by SMS: ok dyn-1 biorę" in listed
+    assert "acknowledged by SMS at 2026-11-22T02:10+00:00: not run" in listed
+
+
+@pytest.mark.parametrize(("fields", "text"), [
+    ({"From": "+48999999999", "Body": "OK DYN-000001"}, "ignored: '+48999999999' is not a phone number"),
+    ({"From": "+48 611 111 111", "Body": "OK DYN-000001"}, "ignored: +48611111111 is not in [escalation.phones]"),
+    ({"From": "+48600100200", "Body": "Kto to?"}, "ignored: not an acknowledgement (OK DYN-000123)"),
+    ({"From": "+48600100200", "Body": "OK DYN-000042"}, "ignored: no ticket DYN-000042"),
+])
+def test_sms_that_are_not_an_agents_acknowledgement_change_nothing(database, config, run, fields, text):
+    from mailbridge.escalation import inbound
+
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    assert inbound.handle(fields, db=database, config=config, now=at("2026-11-22 03:10")).text == text
+    assert steps(database) == []
+
+
+def test_the_webhook_takes_gateway_callbacks_with_the_token_only(database, env, tmp_path, run):
+    import asyncio
+
+    import httpx
+
+    from mailbridge.service import sms_webhook
+
+    path = tmp_path / "inbound.toml"
+    path.write_text(CONFIG.read_text(encoding="utf-8") + '\n[sms.inbound]\nlisten = "127.0.0.1:0"\n'
+                    'token = "webhook-token-0123456789"\n', encoding="utf-8")
+    config = load_config(path, env=env)
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+
+    async def exchange():
+        server = await sms_webhook.start(db=database, config=config)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/sms/inbound"
+        try:
+            async with httpx.AsyncClient() as client:
+                return [
+                    await client.post(url, data={"From": "+48600100200", "Body": "OK DYN-000001"}),
+                    await client.post(url + "?token=wrong", data={"From": "+48600100200", "Body": "OK DYN-000001"}),
+                    await client.post(url.replace("inbound", "other") + "?token=webhook-token-0123456789"),
+                    # SMSAPI calls back with GET parameters; Twilio posts a form with a header token here.
+                    await client.get(url, params={"token": "webhook-token-0123456789", "sms_from": "48600100200",
+                                                  "sms_text": "OK DYN-000001"}),
+                    await client.post(url, data={"From": "+48600100200", "Body": "ok [DYN-000001]"},
+                                      headers={"X-Mailbridge-Token": "webhook-token-0123456789"}),
+                ]
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    answers = asyncio.run(exchange())
+    assert [a.status_code for a in answers] == [403, 403, 404, 200, 200]
+    assert answers[3].text == "acknowledged DYN-000001: its escalation stops\n"
+    assert [s.ladder for s in steps(database)] == ["ack", "ack"]
+
+
+def test_the_webhook_needs_a_real_token(tmp_path, env):
+    from mailbridge.config import ConfigError
+
+    path = tmp_path / "inbound.toml"
+    path.write_text(CONFIG.read_text(encoding="utf-8") + '\n[sms.inbound]\nlisten = "0.0.0.0:8025"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env=env)
+    assert raised.value.problems == ["sms.inbound: a token of at least 16 characters is needed with listen "
+                                     "(anyone who can reach the webhook could stop escalations)"]

@@ -77,6 +77,34 @@ class CommandConfig(_Table):
     permanent_exit_codes: tuple[StrictInt, ...] = (64, 65, 67, 68)
 
 
+class InboundConfig(_Table):
+    """`[sms.inbound]`: the webhook a gateway posts incoming SMS to (agents answering `OK DYN-000123`)."""
+
+    # "host:port" to listen on ("" = no webhook); put a TLS proxy in front of it.
+    listen: StrictStr = ""
+    path: StrictStr = "/sms/inbound"
+    # Required with `listen`: the gateway sends it as ?token=… or the X-Mailbridge-Token header.
+    token: Secret = Field(default="", repr=False)
+
+    @model_validator(mode="after")
+    def _complete(self) -> InboundConfig:
+        if self.listen:
+            host, _, port = self.listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError(f"listen must be host:port (like 127.0.0.1:8025): {self.listen!r}")
+            if len(self.token) < 16:
+                raise ValueError("a token of at least 16 characters is needed with listen "
+                                 "(anyone who can reach the webhook could stop escalations)")
+        if not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/': {self.path!r}")
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class SmsSection(_Table):
     """`[sms]`: the provider, the text's language rules, retries."""
 
@@ -92,6 +120,7 @@ class SmsSection(_Table):
     smsapi: SmsapiConfig = Field(default_factory=SmsapiConfig)
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)
     command: CommandConfig = Field(default_factory=CommandConfig)
+    inbound: InboundConfig = Field(default_factory=InboundConfig)
 
     @model_validator(mode="after")
     def _provider_configured(self) -> SmsSection:

@@ -4,7 +4,8 @@ A step is anchored to a clock: the receipt (counted like a response clock, so pe
 not count), or the due time of a first-response, next-response or resolution clock (one step run
 per clock cycle). It is due `after` past its anchor and runs at the next business opening of the
 ladder's calendar unless `any_time`. It is not run when its clock is met (an agent answer, a
-resolve or close), while the ticket is pending, or once the ticket is no longer open.
+resolve or close), when an agent acknowledged the escalation by SMS after its cycle started
+(`inbound`), while the ticket is pending, or once the ticket is no longer open.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mailbridge.config.escalation import LadderConfig, StepConfig
 from mailbridge.config.models import Config
+from mailbridge.escalation.inbound import ACK_LADDER
 from mailbridge.config.sla import named_calendar
 from mailbridge.sla import bizcal, clockmath, clocks
 from mailbridge.sla.bizcal import Calendar
-from mailbridge.store.models import Ticket
+from mailbridge.store.models import EscalationStep, Ticket
 
 ACTIVE = frozenset({"new", "open"})
 _DUE_CLOCKS = {"first_response_due": "first_response", "next_response_due": "next_response",
@@ -38,6 +40,8 @@ class PlannedStep:
     due_at: datetime
     run_at: datetime
     met_at: datetime | None
+    # What ended it: "clock met" (an answer, a resolve or close) or "acknowledged by SMS".
+    ended_by: str = ""
 
     @property
     def key(self) -> str:
@@ -82,12 +86,24 @@ def plan(ticket: Ticket, *, session: Session, config: Config, now: datetime) -> 
         return Plan(ladder, [], paused=ticket.status == "pending")
     events = clocks.events_of(ticket, session=session)
     computed = clocks.compute(ticket, session=session, config=config, now=now).clocks
+    acks = _acknowledged(ticket, session=session, now=now)
     steps: list[PlannedStep] = []
     for index, step in enumerate(ladder.steps):
         for clock, start, due, met in _anchors(step, ticket, calendar, events, computed, now):
             run = due if step.any_time else bizcal.next_open(calendar, due)
-            steps.append(PlannedStep(ladder.name, index, step, clock, start, due, run, met))
+            ack = next((a for a in acks if a >= start), None)
+            ended, why = min(((t, w) for t, w in ((met, "clock met"), (ack, "acknowledged by SMS")) if t is not None),
+                             default=(None, ""))
+            steps.append(PlannedStep(ladder.name, index, step, clock, start, due, run, ended, why))
     return Plan(ladder, sorted(steps, key=lambda s: (s.run_at, s.index)))
+
+
+def _acknowledged(ticket: Ticket, *, session: Session, now: datetime) -> list[datetime]:
+    """When agents acknowledged the ticket's escalation by SMS (`inbound`), oldest first."""
+    statement = (select(EscalationStep.ran_at).where(EscalationStep.ticket_id == ticket.id,
+                                                     EscalationStep.ladder == ACK_LADDER, EscalationStep.ran_at <= now)
+                 .order_by(col(EscalationStep.ran_at)))
+    return list(session.exec(statement))
 
 
 def _anchors(step: StepConfig, ticket: Ticket, calendar: Calendar, events: list[clockmath.Event],

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from mailbridge.config.models import Config
+from mailbridge.escalation.inbound import ACK_LADDER
 from mailbridge.escalation.plan import plan
 from mailbridge.store import repo
 from mailbridge.store.db import Database
@@ -87,7 +88,8 @@ def _zones(session: Session, config: Config, ids: set[int]) -> dict[int, str]:
 
 def _from_row(row: EscalationStep, code: str, session: Session, zone: str) -> StepReport:
     sms = session.exec(select(Sms).where(Sms.step_id == row.id).order_by(col(Sms.id))).all()
-    return StepReport(code, row.ladder, row.step + 1, row.clock, row.state, row.ran_at, row.due_at, list(row.detail),
+    number = 0 if row.ladder == ACK_LADDER else row.step + 1
+    return StepReport(code, row.ladder, number, row.clock, row.state, row.ran_at, row.due_at, list(row.detail),
                       [{"to": s.recipient, "state": s.state, "attempts": s.attempts, "text": s.text,
                         "error": s.last_error} for s in sms], zone)
 
@@ -105,7 +107,7 @@ def _planned(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         if (ticket.id, planned.key) in done:
             continue
         met = planned.met_at is not None
-        reason = [f"clock met at {planned.met_at.isoformat(timespec='minutes')}: not run"] if met else []
+        reason = [f"{planned.ended_by} at {planned.met_at.isoformat(timespec='minutes')}: not run"] if met else []
         if not met and planned.run_at != planned.due_at:
             reason.append("outside business hours: runs at the next opening")
         reports.append(StepReport(ticket.code, planned.ladder, planned.index + 1, planned.clock,

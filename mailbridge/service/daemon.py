@@ -9,7 +9,9 @@ processing worker in its own process (`mailbridge.service.worker_process`: accep
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
 sends what processing queued and retries what is due; the legal-deadline tick
 (`mailbridge.service.deadlines`), which queues warnings to agents; and the escalation loop
-(`mailbridge.service.escalations`), which runs due ladder steps and sends their SMS. Stop: refuse new mail with 421, let
+(`mailbridge.service.escalations`), which runs due ladder steps and sends their SMS; with
+`[sms.inbound]` also the webhook where agents' SMS answers stop a ladder (`service.sms_webhook`).
+Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
 the spool or the database and is processed at the next start if it was not yet.
@@ -29,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiosmtpd.smtp import SMTP
 
 from mailbridge.escalation.sms_text import check_sms_templates
-from mailbridge.service import deadlines, escalations
+from mailbridge.service import deadlines, escalations, sms_webhook
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
@@ -89,8 +91,11 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     server = await _listen(handler, config.listener, connections)
     try:
         metrics_address = metrics.serve(config.metrics)
+        # Agents' SMS answers ("OK DYN-000123"), when [sms.inbound] listen is set.
+        webhook = await sms_webhook.start(db=db, config=config)
     except ListenError:
         server.close()
+        metrics.close()
         raise
     _on_signals(loop, stop, reload)
     await worker.start()
@@ -115,6 +120,9 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     await worker.stop()
     reload.set()  # wakes the reload task, which sees `stop` and ends
     await asyncio.gather(*tasks)
+    if webhook is not None:
+        webhook.close()
+        await webhook.wait_closed()
     await instance.stopped()
     metrics.close()
     notifier.close()
