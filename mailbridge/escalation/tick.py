@@ -26,7 +26,9 @@ from mailbridge.store.models import EscalationStep, Ticket
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+# Tickets claimed per transaction. On SQLite the transaction holds the write lock the processing
+# worker waits for, and a ticket's steps render mail: small batches keep that wait short.
+BATCH = 25
 # A step that raises the priority can put the ticket on another ladder, which is planned at once:
 # a bound on how often one tick may look at one ticket again.
 MAX_ROUNDS = 5

@@ -37,7 +37,7 @@ def enqueue(*, session: Session, intent: str, ticket_id: int | None, step_id: in
     return session.execute(statement).rowcount > 0
 
 
-def claim(db: Database, now: datetime, *, lease: timedelta, limit: int = 10) -> list[Sms]:
+def claim(db: Database, now: datetime, *, lease: timedelta, limit: int = 1) -> list[Sms]:
     """Up to `limit` due SMS, oldest first, leased to the caller (the attempt counted), in one transaction."""
     statement = (select(Sms).where(Sms.state == "queued", col(Sms.next_attempt_at) <= now)
                  .order_by(col(Sms.next_attempt_at), col(Sms.id)).limit(limit).with_for_update(skip_locked=True))

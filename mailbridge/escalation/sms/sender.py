@@ -37,7 +37,8 @@ def deliver_due(*, db: Database, config: Config, provider: Provider, clock: Call
     done = Delivered()
     lease = timedelta(seconds=config.sms.lease_seconds)
     while limit > 0:
-        rows = queue.claim(db, clock(), lease=lease, limit=min(10, limit))
+        # One at a time: the lease (a few timeouts) must cover the send of every row it holds.
+        rows = queue.claim(db, clock(), lease=lease, limit=1)
         if not rows:
             return done
         limit -= len(rows)
