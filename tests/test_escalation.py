@@ -467,3 +467,11 @@ def test_the_webhook_needs_a_real_token(tmp_path, env):
         load_config(path, env=env)
     assert raised.value.problems == ["sms.inbound: a token of at least 16 characters is needed with listen "
                                      "(anyone who can reach the webhook could stop escalations)"]
+
+
+@pytest.mark.parametrize(("upcoming", "sleep"), [(None, 30), ("2026-11-23 10:00:10", 10), ("2026-11-23 11:00", 30),
+                                                 ("2026-11-23 09:00", 0.5)])
+def test_serve_wakes_at_the_next_look_it_knows_of_or_every_tick(upcoming, sleep):
+    from mailbridge.service.escalations import _sleep
+
+    assert _sleep(30, at(upcoming) if upcoming else None, at("2026-11-23 10:00")) == sleep
