@@ -270,3 +270,12 @@ def test_sms_test_command_reports_a_refusal_and_exits_1(tmp_path, gate):
 def test_sms_test_command_refuses_a_bad_number(tmp_path):
     result = CliRunner().invoke(app, ["sms", "test", "600100200", "--config", str(write(tmp_path, ""))])
     assert result.exit_code == 2 and "international form" in result.output
+
+
+def test_a_broken_provider_template_is_a_check_config_problem(tmp_path):
+    path = write(tmp_path, '[sms]\nprovider = "http"\n[sms.http]\nurl = "https://gw.example/{{ sms.too }}"\n'
+                           'form = { text = "{{ sms.text" }\n')
+    result = CliRunner().invoke(app, ["check-config", "--config", str(path)])
+    assert result.exit_code == 1
+    assert "sms.http.url: 'dict object' has no attribute 'too'" in result.output
+    assert "sms.http.form.text: unexpected end of template" in result.output

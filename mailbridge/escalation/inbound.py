@@ -64,7 +64,7 @@ def acknowledge(code: str, *, agent: str, number: str, text: str, db: Database, 
         stamp = now.isoformat(timespec="microseconds")
         session.add(EscalationStep(ticket_id=ticket.id, key=f"{ACK_LADDER}@{stamp}", ladder=ACK_LADDER, step=0,
                                    clock="sms", due_at=now, ran_at=now, state="done",
-                                   detail=[f"acknowledged by {agent} ({number}) by SMS: {' '.join(text.split())[:160]}"]))
+                                   detail=[f"acknowledged by {agent} ({number}) by SMS: {_one_line(text)}"]))
         ticket.escalate_at = now
         session.add(ticket)
     return f"acknowledged {code}: its escalation stops"
@@ -72,3 +72,7 @@ def acknowledge(code: str, *, agent: str, number: str, text: str, db: Database, 
 
 def _first(fields: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return next((fields[name].strip() for name in names if fields.get(name) is not None), None)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:160]

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplatesNotFound
 
 from mailbridge.config.models import Config, QueueConfig
+from mailbridge.escalation.sms import render as provider_templates
 from mailbridge.escalation.sms.text import fit
 from mailbridge.outgoing.templates import bundled_dir, sample_context
 
@@ -44,10 +45,11 @@ def render(config: Config, queue: QueueConfig, language: str, context: Mapping) 
 
 
 def check_sms_templates(config: Config) -> list[str]:
-    """One line per SMS template a queue would use that does not render (checked only when ladders exist)."""
+    """One line per SMS template that would fail: the provider's request templates, and the texts
+    each queue would use (when ladders exist)."""
+    problems = _provider_problems(config)
     if not config.escalation.ladders:
-        return []
-    problems: list[str] = []
+        return problems
     for queue in config.queues:
         for language in dict.fromkeys((queue.language, *queue.languages)):
             try:
@@ -57,3 +59,18 @@ def check_sms_templates(config: Config) -> list[str]:
                 if line not in problems:
                     problems.append(line)
     return problems
+
+
+def _provider_problems(config: Config) -> list[str]:
+    """The `[sms.http]` or `[sms.command]` templates of the chosen provider that do not render."""
+    sms = config.sms
+    if sms.provider == "http":
+        parts = {"sms.http.url": sms.http.url, **{f"sms.http.headers.{k}": v for k, v in sms.http.headers.items()},
+                 **{f"sms.http.form.{k}": v for k, v in sms.http.form.items()},
+                 **{f"sms.http.json_body.{k}": v for k, v in sms.http.json_body.items()}}
+    elif sms.provider == "command":
+        parts = {f"sms.command.argv[{i}]": v for i, v in enumerate(sms.command.argv)}
+    else:
+        return []
+    return [f"{where}: {problem}" for where, source in parts.items()
+            if (problem := provider_templates.check(source)) is not None]

@@ -66,6 +66,7 @@ def _send(row: Sms, *, db: Database, config: Config, provider: Provider, clock: 
             log.error("SMS to %s for %s failed after %d attempts: %s", row.recipient, ticket or row.intent,
                       row.attempts, error)
     else:
-        queue.mark_sent(db, row, clock(), receipt.provider_id, "sent before (idempotent retry)" if receipt.duplicate else "")
+        note = "sent before (idempotent retry)" if receipt.duplicate else ""
+        queue.mark_sent(db, row, clock(), receipt.provider_id, note)
         done.sent += 1
         log.info("SMS to %s for %s sent through %s", row.recipient, ticket or row.intent, provider.name)
