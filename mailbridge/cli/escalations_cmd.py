@@ -61,6 +61,8 @@ TicketOption = Annotated[str | None, typer.Option("--ticket", metavar="CODE", he
 def run_command(config: ConfigOption = None, now: NowOption = None) -> None:
     loaded = config_or_exit(config)
     instant = now_from(now)
+    if not loaded.escalation.ladders:
+        typer.echo("no [[escalation.ladders]] in the config: nothing escalates")
     with database(loaded) as db:
         ticked = tick.run_due(db=db, config=loaded, secret=loaded.secret_bytes(), now=instant)
         sent = deliver_due(db=db, config=loaded, provider=provider_for(loaded), clock=lambda: instant)
