@@ -475,3 +475,13 @@ def test_serve_wakes_at_the_next_look_it_knows_of_or_every_tick(upcoming, sleep)
     from mailbridge.service.escalations import _sleep
 
     assert _sleep(30, at(upcoming) if upcoming else None, at("2026-11-23 10:00")) == sleep
+
+
+def test_only_an_agent_of_the_queue_is_told_to_answer_by_replying(database, config, run, escalate):
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    escalate(at("2026-11-22 03:00"))
+    texts = {row.recipient: body(row) for row in escalation_mail(database)}
+    assert "Odpowiedz na tę wiadomość, aby odpowiedzieć klientowi z pomoc-dynamics@example.com." in \
+        texts["anna.agent@example.com"]
+    assert "Klientowi odpowiadają agenci dynamics; całe zgłoszenie: mailbridge tickets show DYN-000001" in \
+        texts["dyzur@example.com"]

@@ -149,8 +149,10 @@ def _mails(ticket: Ticket, row: EscalationStep, queue: QueueConfig, addresses: l
     customer, references = _thread(ticket, session=session)
     lines = []
     for address in addresses:
+        # Only the queue's agents answer the customer by replying; the mail says so to the others.
+        values = {**about, "agent": "yes" if queue.is_agent(address) else ""}
         mail = notify.Mail(f"esc:{row.id}:{address}", "escalation", ticket, queue, address, "", queue.language,
-                           customer, references, limited=False, auto_submitted="auto-generated", escalation=about)
+                           customer, references, limited=False, auto_submitted="auto-generated", escalation=values)
         queued = notify.queue_mail(mail, cause=None, envelope_from=None, session=session, config=config,
                                    secret=secret, now=now)
         lines.append(f"e-mail to {address} queued" if queued else f"e-mail to {address} not sent (loop protection)")

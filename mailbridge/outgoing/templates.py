@@ -33,7 +33,7 @@ from mailbridge.config.models import Config, QueueConfig
 CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "templates"
 KINDS = ("ack", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning", "escalation")
 # The `escalation.*` variables: set in escalation mail, empty in every other kind.
-NO_ESCALATION = {"ladder": "", "step": "", "waiting": "", "late": "", "due": "", "alerted": ""}
+NO_ESCALATION = {"ladder": "", "step": "", "waiting": "", "late": "", "due": "", "alerted": "", "agent": ""}
 
 
 class TemplateProblem(ValueError):
@@ -166,7 +166,8 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
                  "subject": "Sample subject", "text": "Sample text."},
         reopen_window_days=config.threading.reopen_window_days,
         escalation={"ladder": "urgent", "step": "1", "waiting": "2h05m", "late": "5m",
-                    "due": "Monday 23 Nov 2026 11:00", "alerted": "anna.agent@example.com, +48600100200"},
+                    "due": "Monday 23 Nov 2026 11:00", "alerted": "anna.agent@example.com, +48600100200",
+                    "agent": "yes"},
     )
 
 
