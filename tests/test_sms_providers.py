@@ -64,7 +64,7 @@ form = {{ to = "{{{{ sms.to_digits }}}}", text = "{{{{ sms.text }}}}", ref = "{{
     assert request.form == {"to": "48600100200", "text": MESSAGE.text, "ref": "DYN-000123"}
     assert request.headers["Idempotency-Key"] == "esc:7:+48600100200"
     assert request.headers["Authorization"] == "Bearer env:X"
-    assert receipt.answer.startswith("HTTP 200")
+    assert receipt.answer.startswith("HTTP 200") and receipt.provider_id == "msg-1"
 
 
 def test_http_provider_json_body_and_a_token_from_a_file(tmp_path, gate):

@@ -43,4 +43,15 @@ class HttpProvider:
             raise Temporary(f"{type(exc).__name__}: {exc}") from None
         if not response.is_success:
             raise http_failure(response.status_code, response.text)
-        return Receipt(response.headers.get("x-message-id", ""), f"HTTP {response.status_code}: {response.text[:300]}")
+        return Receipt(_message_id(response), f"HTTP {response.status_code}: {' '.join(response.text.split())[:300]}")
+
+
+def _message_id(response: httpx.Response) -> str:
+    """The gateway's id for the SMS, where its JSON answer names one (`id`, `message_id`, `sid`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    return str(next((body[k] for k in ("id", "message_id", "messageId", "sid") if body.get(k)), ""))[:200]
