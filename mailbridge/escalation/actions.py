@@ -21,9 +21,8 @@ from mailbridge.outgoing import notify
 from mailbridge.outgoing.templates import mail_context
 from mailbridge.sla import clocks
 from mailbridge.sla.present_clocks import spoken
-from mailbridge.status import thread_references
-from mailbridge.store import repo
-from mailbridge.store.models import EscalationStep, Message, Ticket
+from mailbridge.status import customer_thread
+from mailbridge.store.models import EscalationStep, Ticket
 from mailbridge.store.repo import insert_ignoring_conflicts
 
 PRIORITY_RANK = {"routine": 0, "urgent": 1, "critical": 2}
@@ -49,10 +48,10 @@ def run_step(ticket: Ticket, planned: PlannedStep, row: EscalationStep, *, sessi
     if step.raise_priority:
         detail.append(_raise(ticket, step.raise_priority, session=session, config=config, now=now))
     if step.reassign:
-        detail.append(_reassign(ticket, step.reassign, config=config, now=now))
+        detail.append(_reassign(ticket, step.reassign, config=config))
     addresses, missing = _addresses(step.email, ticket, queue, config)
     numbers, unphoned = _numbers(step.sms, ticket, queue, config)
-    about = _escalation_values(ticket, planned, queue, config, now, alerted=[*addresses, *numbers])
+    about = _escalation_values(ticket, planned, queue, now, alerted=[*addresses, *numbers])
     detail += missing + _mails(ticket, row, queue, addresses, about, session=session, config=config, secret=secret,
                                now=now)
     detail += unphoned + _sms(ticket, row, queue, numbers, about, session=session, config=config, now=now)
@@ -75,7 +74,7 @@ def _raise(ticket: Ticket, priority: str, *, session: Session, config: Config, n
     return f"priority {before} → {priority}"
 
 
-def _reassign(ticket: Ticket, target: str, *, config: Config, now: datetime) -> str:
+def _reassign(ticket: Ticket, target: str, *, config: Config) -> str:
     people = {"on_call": config.escalation.on_call, "lead": config.escalation.lead}.get(target, (target,))
     if not people:
         return f"reassign to {target} skipped: [escalation] {target} is empty"
@@ -126,8 +125,8 @@ def _nobody(role: str) -> str:
             "on_call": "[escalation] on_call is empty", "lead": "[escalation] lead is empty"}.get(role, "nobody")
 
 
-def _escalation_values(ticket: Ticket, planned: PlannedStep, queue: QueueConfig, config: Config, now: datetime,
-                       *, alerted: list[str]) -> dict:
+def _escalation_values(ticket: Ticket, planned: PlannedStep, queue: QueueConfig, now: datetime, *,
+                       alerted: list[str]) -> dict:
     """The `escalation.*` variables: which step, how long the customer waits, how late the answer is."""
     zone = ZoneInfo(queue.time_zone)
     due = ticket.next_due_at
@@ -146,7 +145,7 @@ def hours(amount: timedelta) -> str:
 
 def _mails(ticket: Ticket, row: EscalationStep, queue: QueueConfig, addresses: list[str], about: dict, *,
            session: Session, config: Config, secret: bytes, now: datetime) -> list[str]:
-    customer, references = _thread(ticket, session=session)
+    customer, references = customer_thread(ticket, session=session)
     lines = []
     for address in addresses:
         # Only the queue's agents answer the customer by replying; the mail says so to the others.
@@ -175,10 +174,3 @@ def _sms(ticket: Ticket, row: EscalationStep, queue: QueueConfig, numbers: list[
                           recipient=number, text=text, now=now)
         lines.append(f"sms to {number} queued")
     return lines
-
-
-def _thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[str]]:
-    customer = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
-    if not customer:
-        return None, []
-    return customer[-1], thread_references(customer)
