@@ -485,3 +485,40 @@ def test_only_an_agent_of_the_queue_is_told_to_answer_by_replying(database, conf
         texts["anna.agent@example.com"]
     assert "Klientowi odpowiadają agenci dynamics; całe zgłoszenie: mailbridge tickets show DYN-000001" in \
         texts["dyzur@example.com"]
+
+
+def test_a_ladder_is_chosen_by_queue_type_and_plan_and_may_text_a_number(database, env, tmp_path):
+    special = '''[[escalation.ladders]]
+name = "gold-claims"
+queues = ["soporte"]
+types = ["claim"]
+plans = ["gold"]
+
+[[escalation.ladders.steps]]
+after = "1 business hours"
+sms = ["+34 612 345 678", "carlos.agente@example.com"]
+
+'''
+    text = CONFIG.read_text(encoding="utf-8").replace('[[escalation.ladders]]\nname = "critical"',
+                                                      special + '[[escalation.ladders]]\nname = "critical"', 1)
+    path = tmp_path / "gold.toml"
+    path.write_text(text + '\n[[customers]]\nmatch = ["@oro.example.co"]\nplan = "gold"\n', encoding="utf-8")
+    config = load_config(path, env=env)
+    when = at("2026-11-23 10:00", BOGOTA)
+    pipeline.ingest(mail("claim@oro.example.co", sender="ana@oro.example.co", to="soporte@example.com",
+                         subject="Reclamo por factura"), db=database, config=config, now=when, source="test",
+                    received_at=when)
+    pipeline.ingest(mail("claim@plata.example.co", sender="ana@plata.example.co", to="soporte@example.com",
+                         subject="Reclamo por factura"), db=database, config=config, now=when, source="test",
+                    received_at=when)
+    with database.session() as session:
+        gold, other = (repo.ticket_by_code(code, session=session) for code in ("SOP-000001", "SOP-000002"))
+    assert (gold.type, gold.plan, other.plan) == ("claim", "gold", None)
+    assert config.escalation.ladder_for(queue="soporte", priority=gold.priority, type_="claim", plan="gold").name \
+        == "gold-claims"
+    assert config.escalation.ladder_for(queue="soporte", priority=other.priority, type_="claim", plan=None).name \
+        == "routine"
+    tick.run_due(db=database, config=config, secret=config.secret_bytes(), now=at("2026-11-23 11:00", BOGOTA))
+    with database.session() as session:
+        sent = session.exec(select(Sms).order_by(col(Sms.id))).all()
+    assert [(s.ticket_id, s.recipient) for s in sent] == [(gold.id, "+34612345678"), (gold.id, "+573001234567")]
