@@ -445,7 +445,8 @@ def test_the_webhook_takes_gateway_callbacks_with_the_token_only(database, env, 
                     # SMSAPI calls back with GET parameters; Twilio posts a form with a header token here.
                     await client.get(url, params={"token": "webhook-token-0123456789", "sms_from": "48600100200",
                                                   "sms_text": "OK DYN-000001"}),
-                    await client.post(url, data={"From": "+48600100200", "Body": "ok [DYN-000001]"},
+                    await client.post(url, data={"From": "+48600100200", "Body": "ok [DYN-000001]",
+                                                 "AccountSid": "AC1"},
                                       headers={"X-Mailbridge-Token": "webhook-token-0123456789"}),
                 ]
         finally:
@@ -455,6 +456,8 @@ def test_the_webhook_takes_gateway_callbacks_with_the_token_only(database, env, 
     answers = asyncio.run(exchange())
     assert [a.status_code for a in answers] == [403, 403, 404, 200, 200]
     assert answers[3].text == "acknowledged DYN-000001: its escalation stops\n"
+    # Twilio gets empty TwiML: no SMS back.
+    assert answers[4].headers["content-type"] == "text/xml" and "<Response></Response>" in answers[4].text
     assert [s.ladder for s in steps(database)] == ["ack", "ack"]
 
 

@@ -24,6 +24,7 @@ from mailbridge.store.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 READ_TIMEOUT = 10.0
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 500: "Internal Server Error"}
@@ -78,6 +79,9 @@ async def _request(reader: asyncio.StreamReader, *, db: Database, config: Config
     fields = {**query, **_body_fields(body, headers.get("content-type", ""))}
     answer = await asyncio.to_thread(inbound.handle, fields, db=db, config=config, now=utcnow())
     log.info("SMS webhook: %s", answer.text)
+    if "AccountSid" in fields and answer.status == 200:
+        # Twilio reads the answer as TwiML (an SMS to send back): an empty one sends nothing.
+        return 200, TWIML_EMPTY
     return answer.status, answer.text
 
 
@@ -92,7 +96,8 @@ def _body_fields(body: bytes, content_type: str) -> dict[str, str]:
 
 async def _answer(writer: asyncio.StreamWriter, status: int, text: str) -> None:
     payload = (text + "\n").encode("utf-8")
-    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    kind = "text/xml" if text == TWIML_EMPTY else "text/plain; charset=utf-8"
+    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {kind}\r\n"
             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode("ascii")
     try:
         writer.write(head + payload)
