@@ -527,3 +527,17 @@ sms = ["+34 612 345 678", "carlos.agente@example.com"]
     with database.session() as session:
         sent = session.exec(select(Sms).order_by(col(Sms.id))).all()
     assert [(s.ticket_id, s.recipient) for s in sent] == [(gold.id, "+34612345678"), (gold.id, "+573001234567")]
+
+
+def test_an_agents_reply_to_an_escalation_mail_is_cut_at_its_marker(database, config, run, escalate):
+    from mailbridge.parse.quotes import reply_part
+
+    run(mail("critical@klient.pl", subject="AWARIA KRYTYCZNA: system stoi"), at("2026-11-22 03:00"))
+    escalate(at("2026-11-22 03:00"))
+    texts = {row.recipient: email.message_from_bytes(row.content, policy=email.policy.default)
+             .get_body(("plain",)).get_content() for row in escalation_mail(database)}
+    assert texts["anna.agent@example.com"].startswith("## Prosimy pisać odpowiedź nad tą linią ##")
+    assert "nad tą linią" not in texts["dyzur@example.com"]
+    # A client that quotes without '>' (Outlook) still leaves only the answer.
+    answer = "Dzień dobry, restartujemy serwer.\n\n" + texts["anna.agent@example.com"]
+    assert reply_part(answer).strip() == "Dzień dobry, restartujemy serwer."
