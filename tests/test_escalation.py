@@ -541,3 +541,17 @@ def test_an_agents_reply_to_an_escalation_mail_is_cut_at_its_marker(database, co
     # A client that quotes without '>' (Outlook) still leaves only the answer.
     answer = "Dzień dobry, restartujemy serwer.\n\n" + texts["anna.agent@example.com"]
     assert reply_part(answer).strip() == "Dzień dobry, restartujemy serwer."
+
+
+def test_a_gateway_that_is_down_costs_three_timeouts_per_pass_not_one_per_sms(database, env, tmp_path, run, gate):
+    config = http_config(env, tmp_path, gate.url)
+    for number in range(6):
+        run(mail(f"crit{number}@klient.pl", subject=f"AWARIA KRYTYCZNA {number}"), at("2026-11-22 03:00"))
+    tick.run_due(db=database, config=config, secret=config.secret_bytes(), now=at("2026-11-22 03:00"))
+    gate.answers += [(503, "down")] * 6
+    now = at("2026-11-22 03:00")
+    first = deliver_due(db=database, config=config, provider=provider_for(config), clock=lambda: now)
+    assert (first.retried, len(gate.requests)) == (3, 3)
+    stopped = deliver_due(db=database, config=config, provider=provider_for(config), clock=lambda: now,
+                          stop=lambda: True)
+    assert (stopped.retried, len(gate.requests)) == (0, 3)

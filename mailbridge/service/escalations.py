@@ -44,7 +44,7 @@ async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyn
         steps, upcoming = 0, None
         if settings.escalation.ladders:
             try:
-                steps = await asyncio.to_thread(once, db, settings, provider, clock)
+                steps = await asyncio.to_thread(once, db, settings, provider, clock, stop.is_set)
                 upcoming = await asyncio.to_thread(tick.next_look, db)
             except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again at the next wake
                 log.error("escalation paused: %s; retrying in %s s", error_line(exc), every)
@@ -56,10 +56,11 @@ async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyn
             pass
 
 
-def once(db: Database, config: Config, provider, clock: Callable[[], datetime]) -> int:
+def once(db: Database, config: Config, provider, clock: Callable[[], datetime],
+         stop: Callable[[], bool] = lambda: False) -> int:
     """One tick and one SMS pass (what `mailbridge escalations run` does too); how many steps ran."""
     ticked = tick.run_due(db=db, config=config, secret=config.secret_bytes(), now=clock())
-    deliver_due(db=db, config=config, provider=provider, clock=clock)
+    deliver_due(db=db, config=config, provider=provider, clock=clock, stop=stop)
     return ticked.steps
 
 

@@ -31,19 +31,27 @@ class Delivered:
     failed: int = 0
 
 
+# A gateway that failed this many SMS in a row is down: the rest wait for the next pass, instead of
+# each costing a timeout now (and keeping `serve` from stopping that long).
+GIVE_UP_AFTER = 3
+
+
 def deliver_due(*, db: Database, config: Config, provider: Provider, clock: Callable[[], datetime],
-                limit: int = 1000) -> Delivered:
-    """Send every SMS due now (up to `limit`), each once."""
+                limit: int = 1000, stop: Callable[[], bool] = lambda: False) -> Delivered:
+    """Send every SMS due now (up to `limit`), each once, until `stop()` or the gateway seems down."""
     done = Delivered()
     lease = timedelta(seconds=config.sms.lease_seconds)
-    while limit > 0:
+    failing = 0
+    while limit > 0 and not stop() and failing < GIVE_UP_AFTER:
         # One at a time: the lease (a few timeouts) must cover the send of every row it holds.
         rows = queue.claim(db, clock(), lease=lease, limit=1)
         if not rows:
             return done
         limit -= len(rows)
+        retried = done.retried
         for row in rows:
             _send(row, db=db, config=config, provider=provider, clock=clock, done=done)
+        failing = failing + 1 if done.retried > retried else 0
     return done
 
 
