@@ -1,7 +1,7 @@
 """Escalation: the ticket's next escalation look (indexed), the steps run, the SMS sent.
 
 Revision ID: 0007_escalation
-Revises: 0005_owner
+Revises: 0009_ops
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from mailbridge.store.types import UTCDateTime
 
 revision = '0007_escalation'
-down_revision = '0005_owner'
+down_revision = '0009_ops'
 branch_labels = None
 depends_on = None
 
