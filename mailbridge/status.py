@@ -127,3 +127,11 @@ def thread_references(messages: list[Message]) -> list[str]:
     """The first and the latest customer mail: enough for any client to place ours in the thread."""
     ids = [m.message_id for m in (messages[:1] + messages[-1:])]
     return list(dict.fromkeys(ids))
+
+
+def customer_thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[str]]:
+    """The latest customer mail (what the agents answer) and the References that place ours by it."""
+    customer = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
+    if not customer:
+        return None, []
+    return customer[-1], thread_references(customer)

@@ -29,3 +29,10 @@ def test_quick_run_prints_every_row_and_writes_json(tmp_path):
     if Path("/usr/sbin/dovecot").exists():
         assert "skipped" not in figures["imap"], figures["imap"]
     assert "skipped" in figures["imap"] or figures["imap"]["stored_messages"] == figures["plan"]["imap_messages"]
+
+
+def test_the_escalation_benchmark_runs_every_step_and_sms():
+    from bench import escalation_bench
+
+    figures = escalation_bench.measure(3)
+    assert (figures["steps"], figures["sms"]) == (3, 3)

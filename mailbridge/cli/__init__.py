@@ -95,6 +95,8 @@ def _register() -> None:
     from mailbridge.cli import status_cmd  # noqa: F401
     from mailbridge.cli import ops_cmd  # noqa: F401
     from mailbridge.cli import oauth_cmd  # noqa: F401
+    from mailbridge.cli import escalations_cmd  # noqa: F401
+    from mailbridge.cli import sms_cmd  # noqa: F401
 
 def main() -> None:
     """Console-script entry point."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
+from mailbridge.escalation.sms_text import check_sms_templates
 from mailbridge.outgoing.templates import check_templates
 
 # Shared by every command that reads the config, so `--config` reads the same everywhere.
@@ -61,7 +62,7 @@ ConnectOption = Annotated[bool, typer.Option(
 @app.command("check-config", help=HELP, rich_help_panel=SETUP_PANEL)
 def check_config(connect: ConnectOption = False, as_json: JsonOption = False, config: ConfigOption = None) -> None:
     loaded = _config_for_check(config, need_secrets=connect, as_json=as_json)
-    problems = check_templates(loaded)
+    problems = check_templates(loaded) + check_sms_templates(loaded)
     reached = []
     if connect and not problems:
         from mailbridge.service.connect_check import reach_all
@@ -125,6 +126,7 @@ def summary(config: Config) -> list[str]:
         f"metrics: {f'http://{config.metrics.listen}/metrics' if config.metrics.listen else 'off'}",
         *[_oauth_line(config, client.name) for client in config.oauth],
         f"agents' mail: {_agent_mail_line(config)}",
+        f"escalation: {_escalation_line(config)}",
         f"queues: {len(config.queues)}",
     ]
     for queue in config.queues:
@@ -147,6 +149,14 @@ def _queue_lines(queue: QueueConfig) -> list[str]:
         f"    addresses: {', '.join(queue.addresses())} (and +tag sub-addresses)",
         f"    agents: {', '.join(queue.agents) if queue.agents else 'none'}",
     ]
+
+
+def _escalation_line(config: Config) -> str:
+    ladders = config.escalation.ladders
+    if not ladders:
+        return "none (no [[escalation.ladders]])"
+    sms = config.sms.provider + (f" to {config.sms_log_path}" if config.sms.provider == "log" else "")
+    return f"ladders {', '.join(ladder.name for ladder in ladders)}; SMS via {sms}"
 
 
 def _outbox_line(config: Config) -> str:

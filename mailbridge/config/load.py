@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mailbridge.config.checks import personal_agent_conflicts, queue_conflicts
+from mailbridge.config.escalation import ladder_problems
 from mailbridge.config.imap import imap_conflicts
 from mailbridge.config.models import Config
 from mailbridge.config.oauth import oauth_conflicts
@@ -74,6 +75,7 @@ def load_config(
     problems += name_conflicts(data)
     problems += oauth_conflicts(data)
     problems += personal_agent_conflicts(data)
+    problems += ladder_problems(data)
     context = {"env": env, "source": source, "conflicts_checked": True}
     try:
         config = Config.model_validate(data, context=context)

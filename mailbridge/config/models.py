@@ -26,6 +26,7 @@ from pydantic import (
 from mailbridge.config.agent_mail import AgentMailSection
 from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
 from mailbridge.config.checks import check_database_url, check_secret, personal_agent_conflicts, queue_conflicts
+from mailbridge.config.escalation import EscalationSection, ladder_problems
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.imap import ImapAccount, imap_conflicts
 from mailbridge.config.listener import ListenerSection
@@ -33,6 +34,7 @@ from mailbridge.config.oauth import OAuthClient, oauth_conflicts
 from mailbridge.config.ops import ImportSection, MetricsSection
 from mailbridge.config.outbox import OutboxSection
 from mailbridge.config.sla import SlaSection, name_problems
+from mailbridge.config.sms import SmsSection
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
 
 # Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
@@ -186,6 +188,8 @@ class Config(_Section):
     oauth: tuple[OAuthClient, ...] = ()
     metrics: MetricsSection = Field(default_factory=MetricsSection)
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
+    sms: SmsSection = Field(default_factory=SmsSection)
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)
@@ -202,6 +206,7 @@ class Config(_Section):
             conflicts += name_problems(self)
             conflicts += oauth_conflicts(self.model_dump())
             conflicts += personal_agent_conflicts(self.model_dump())
+            conflicts += ladder_problems(self.model_dump())
             if conflicts:
                 raise ValueError("; ".join(conflicts))
         # Resolved once, at load, so that a later change of directory or environment cannot
@@ -237,6 +242,11 @@ class Config(_Section):
         """Where mail goes when no relay is configured: [outbox] maildir, else STATE_DIR/outbox-maildir."""
         # A relative path is taken from the state directory; an absolute one replaces it.
         return self.state_dir / Path(self.outbox.maildir or "outbox-maildir").expanduser()
+
+    @property
+    def sms_log_path(self) -> Path:
+        """Where the `log` SMS provider appends: [sms] log_file, relative to the state directory."""
+        return self.state_dir / Path(self.sms.log_file).expanduser()
 
     @property
     def spool_dir(self) -> Path:

@@ -16,7 +16,7 @@ customers, not to the queue's own agents. `queue_mail` is also what status chang
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,6 +66,8 @@ class Mail:
     extra: dict | None = None
     # The Message-ID answered, when it is not `about`'s (a customer's mail an agent forwarded).
     parent: str | None = None
+    # What an escalation mail says about its step (`escalation.*` in templates; empty for other mail).
+    escalation: Mapping[str, str] | None = None
 
 
 def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, created: bool, *,
@@ -139,11 +141,7 @@ def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datet
 def _render(mail: Mail, config: Config, now: datetime):
     ticket, about = mail.ticket, mail.about
     context = mail_context(
-        ticket={"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
-                "priority": ticket.priority, "type": ticket.type,
-                **clocks.mail_times(ticket, mail.queue, mail.language),
-                **clocks.deadline_times(ticket, mail.queue, mail.language, config=config, now=now),
-                "confirm_by": clocks.spoken_time(ticket.confirm_due_at, mail.queue, mail.language)},
+        ticket=ticket_values(ticket, mail.queue, mail.language, config=config, now=now),
         queue=mail.queue,
         customer={"name": ticket.requester_name, "address": ticket.requester},
         message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
@@ -152,8 +150,18 @@ def _render(mail: Mail, config: Config, now: datetime):
         reopen_window_days=config.threading.reopen_window_days,
         owner=ticket.owner or "",
         extra=mail.extra or {},
+        escalation=mail.escalation,
     )
     return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
+
+
+def ticket_values(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config, now: datetime) -> dict:
+    """The `ticket.*` variables of templates (mail and SMS) for one ticket, in `language`."""
+    return {"code": ticket.code, "subject": ticket.subject, "status": ticket.status,
+            "priority": ticket.priority, "type": ticket.type,
+            **clocks.mail_times(ticket, queue, language, config=config),
+            **clocks.deadline_times(ticket, queue, language, config=config, now=now),
+            "confirm_by": clocks.spoken_time(ticket.confirm_due_at, queue, language)}
 
 
 def _outgoing(mail: Mail, message_id: str) -> Outgoing:

@@ -32,7 +32,9 @@ from mailbridge.config.models import Config, QueueConfig
 # The repository's `templates/` folder, used when running from a checkout (or an editable install).
 CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "templates"
 KINDS = ("ack", "ack_phone", "resolved", "closed", "reopened", "agent_new", "agent_reply", "deadline_warning",
-         "agent_answered", "agent_not_relayed", "agent_command_error", "phone_reminder", "status_reply")
+         "agent_answered", "agent_not_relayed", "agent_command_error", "phone_reminder", "status_reply", "escalation")
+# The `escalation.*` variables: set in escalation mail, empty in every other kind.
+NO_ESCALATION = {"ladder": "", "step": "", "waiting": "", "late": "", "due": "", "alerted": "", "agent": ""}
 
 
 class TemplateProblem(ValueError):
@@ -139,9 +141,11 @@ def bundled_dir() -> Path:
 
 
 def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
-                 reopen_window_days: int, owner: str = "", extra: Mapping | None = None) -> dict:
+                 reopen_window_days: int, owner: str = "", extra: Mapping | None = None,
+                 escalation: Mapping | None = None) -> dict:
     """The variables every template sees (documented in templates/README.md)."""
     return {
+        "escalation": {**NO_ESCALATION, **(escalation or {})},
         "ticket": {"owner": owner, **ticket},
         "extra": dict(extra or {}),
         "queue": {"name": queue.name, "label": queue.label, "address": queue.address},
@@ -157,6 +161,7 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
         ticket={"code": f"{queue.code_prefix}-000123", "subject": "Sample subject", "status": "open",
                 "received": "Friday 20 Nov 2026 21:14", "counts_from": "Monday 23 Nov 2026 09:00",
                 "answer_by": "Monday 23 Nov 2026 11:00", "priority": "routine", "type": "petition",
+                "around_the_clock": True, "on_call": True,
                 "deadline": "Monday 14 Dec 2026 17:00", "deadline_left": "16h00m",
                 "confirm_by": "Monday 23 Nov 2026 17:00"},
         queue=queue,
@@ -168,6 +173,9 @@ def sample_context(queue: QueueConfig, config: Config) -> dict:
         owner="agent@example.org",
         extra={"reason": "no-proof", "authserv_id": "mx.example.org", "domain": "example.org", "line": "#sample", "commands": ["#note   (#notatka, #nota)"],
                "agent": "agent@example.org", "confirm_by": "Monday 23 Nov 2026 17:00"},
+        escalation={"ladder": "urgent", "step": "1", "waiting": "2h05m", "late": "5m",
+                    "due": "Monday 23 Nov 2026 11:00", "alerted": "anna.agent@example.com, +48600100200",
+                    "agent": "yes"},
     )
 
 

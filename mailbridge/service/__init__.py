@@ -2,11 +2,12 @@
 
 `daemon` runs the SMTP/LMTP listener, the IMAP pollers and the periodic ticks in one event loop;
 `worker_process` is the child process that processes mail (`worker`) and sends it (the outbox
-worker); `deadlines` is the tick that warns agents before a legal deadline. Its health
+worker); `deadlines` is the tick that warns agents before a legal deadline; `escalations`
+runs the escalation ladders' due steps and sends their SMS. Its health
 signals: `sdnotify` (systemd readiness and watchdog), `instance` (the heartbeat row),
 `health` (the verdict `mailbridge status` prints), `metrics` (Prometheus), `reload` (SIGHUP);
 `unit` is the systemd unit, `connect_check` what `check-config --connect` tries. A new
 background job (a tick, a runner) or a new health signal of the daemon belongs here. It may
-import everything below it (`pipeline`, `status`, `history`, `outgoing`, `sla`, `sources`,
+import everything below it (`pipeline`, `escalation`, `status`, `history`, `outgoing`, `sla`, `sources`,
 `intake`, `oauth`, `store`, `config`); only `cli` imports it.
 """

@@ -7,9 +7,12 @@ metrics when configured (`metrics`) and reloads its config on SIGHUP (`reload`).
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
 use a core each), which first picks up whatever a crash left pending, and whose outbox thread
-sends what processing queued and retries what is due; and the legal-deadline tick
-(`mailbridge.service.deadlines`), which queues warnings to agents, and the agents' tick
-(`mailbridge.service.agent_ticks`: resolved tickets closed, phone tickets reminded of). Stop: refuse new mail with 421, let
+sends what processing queued and retries what is due; the legal-deadline tick
+(`mailbridge.service.deadlines`), which queues warnings to agents; the agents' tick
+(`mailbridge.service.agent_ticks`: resolved tickets closed, phone tickets reminded of); and the
+escalation loop (`mailbridge.service.escalations`), which runs due ladder steps and sends their
+SMS; with `[sms.inbound]` also the webhook where agents' SMS answers stop a ladder
+(`service.sms_webhook`). Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the worker finish the message in
 hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
 the spool or the database and is processed at the next start if it was not yet.
@@ -28,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiosmtpd.smtp import SMTP
 
-from mailbridge.service import agent_ticks, deadlines
+from mailbridge.escalation.sms_text import check_sms_templates
+from mailbridge.service import agent_ticks, deadlines, escalations, sms_webhook
 from mailbridge.config import Config
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import ConfigError, ListenError
@@ -88,8 +92,11 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     server = await _listen(handler, config.listener, connections)
     try:
         metrics_address = metrics.serve(config.metrics)
+        # Agents' SMS answers ("OK DYN-000123"), when [sms.inbound] listen is set.
+        webhook = await sms_webhook.start(db=db, config=config)
     except ListenError:
         server.close()
+        metrics.close()
         raise
     _on_signals(loop, stop, reload)
     await worker.start()
@@ -114,6 +121,9 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     await worker.stop()
     reload.set()  # wakes the reload task, which sees `stop` and ends
     await asyncio.gather(*tasks)
+    if webhook is not None:
+        webhook.close()
+        await webhook.wait_closed()
     await instance.stopped()
     metrics.close()
     notifier.close()
@@ -123,7 +133,7 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
                 handler: IntakeHandler, worker: WorkerProcess, instance: Instance,
                 notifier: Notifier) -> list[asyncio.Task]:
-    """The daemon's loops: deadline and agents' ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
+    """The daemon's loops: deadline, agents' and escalation ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
     current = [config]  # replaced by a reload; the deadline tick reads it at each round
     return [
         # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
@@ -131,6 +141,8 @@ def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: as
                                           on_tick=lambda at: setattr(instance, "last_tick_at", at))),
         # Resolved tickets closed and phone tickets reminded of, every [agent_mail] tick_seconds.
         asyncio.create_task(agent_ticks.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
+        # Escalation ladders: due steps every [escalation] tick_seconds (or at the next due look), then their SMS.
+        asyncio.create_task(escalations.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
         asyncio.create_task(instance.run(stop)),
         asyncio.create_task(_watchdog(notifier, worker, stop)),
         asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
@@ -209,7 +221,7 @@ def _open_spool(config: Config) -> Spool:
 
 def _check_templates(config: Config) -> None:
     """Refuse to start with a mail template that would fail on the first customer mail."""
-    problems = check_templates(config)
+    problems = check_templates(config) + check_sms_templates(config)
     if problems:
         raise ConfigError(problems)
 

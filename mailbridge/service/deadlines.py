@@ -23,10 +23,10 @@ from mailbridge import ownership
 from mailbridge.outgoing import notify
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
-from mailbridge.store import repo, repo_clock
+from mailbridge.store import repo_clock
 from mailbridge.store.db import Database
-from mailbridge.store.models import Message, Ticket
-from mailbridge.status import thread_references
+from mailbridge.store.models import Ticket
+from mailbridge.status import customer_thread
 from mailbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _warn(ticket: Ticket, *, session: Session, config: Config, secret: bytes, no
     if not queue.agents:
         log.warning("legal deadline of %s is near but queue %s has no agents to warn", ticket.code, queue.name)
         return 0
-    about, references = _thread(ticket, session=session)
+    about, references = customer_thread(ticket, session=session)
     deadline = ticket.deadline_at.astimezone(UTC).isoformat(timespec="minutes")
     queued = 0
     # The owner when the ticket has one (`[agent_mail] notices_to`), else every agent of the queue.
@@ -80,14 +80,6 @@ def _warn(ticket: Ticket, *, session: Session, config: Config, secret: bytes, no
                                     secret=secret, now=now)
     log.info("legal deadline of %s (%s, due %s): %d warning(s) queued", ticket.code, ticket.type, deadline, queued)
     return queued
-
-
-def _thread(ticket: Ticket, *, session: Session) -> tuple[Message | None, list[str]]:
-    """The latest customer mail (what the agents answer) and the References that place ours by it."""
-    customer = [m for m in repo.messages_of(ticket.id, session=session) if m.kind == "customer"]
-    if not customer:
-        return None, []
-    return customer[-1], thread_references(customer)
 
 
 async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyncio.Event,

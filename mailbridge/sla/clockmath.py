@@ -328,3 +328,31 @@ def _calendar_for(target: Target, calendar: Calendar) -> Calendar:
     if target.unit == "clock_minutes":
         return bizcal.always_open(f"{calendar.name} (clock)", calendar.zone)
     return calendar
+
+
+# Offsets from a clock, for escalation ladders -----------------------------------------------------
+
+
+def offset_due(target: Target, calendar: Calendar, start: datetime, events: Sequence[Event],
+               now: datetime) -> datetime | None:
+    """When `target` of counted time has run from `start`, pending stretches skipped; None while pending.
+
+    The receipt steps of an escalation ladder count like a response clock: a ticket waiting on its
+    customer does not get later by waiting.
+    """
+    pauses = _pauses(sorted((e for e in events if e.at <= now), key=lambda e: e.at), now)
+    if any(a <= now < b for a, b in pauses):
+        return None
+    return _due(target, _calendar_for(target, calendar), start, pauses)
+
+
+def shifted(target: Target, calendar: Calendar, start: datetime) -> datetime:
+    """`start` plus `target` (business time on `calendar`, or clock time): a step after a due time."""
+    if target.unit == "business_days":
+        return bizcal.add_business_days(calendar, start, target.amount)
+    return bizcal.add_business_time(_calendar_for(target, calendar), start, timedelta(minutes=target.amount))
+
+
+def first_reply_or_end(events: Sequence[Event]) -> datetime | None:
+    """What ends the wait that started at receipt: the first agent reply, or a resolve or close."""
+    return _first(events, ("agent", "resolved", "closed"))

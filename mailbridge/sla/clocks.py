@@ -93,7 +93,20 @@ def refresh(ticket: Ticket, *, session: Session, config: Config, now: datetime,
         warn_at = None
     _set(ticket, "deadline_at", legal.due_at if running else None)
     _set(ticket, "deadline_warn_at", warn_at)
+    _ask_escalation(ticket, config=config, now=now, active=active)
     return computed
+
+
+def _ask_escalation(ticket: Ticket, *, config: Config, now: datetime, active: bool) -> None:
+    """Have the escalation tick look at a changed open ticket now; a ticket not open has nothing to escalate.
+
+    Working out the ladder's steps is the tick's job (it may run them): here a change only asks for
+    a look, unless one is asked for already.
+    """
+    if not config.escalation.ladders or not active:
+        _set(ticket, "escalate_at", None)
+    elif ticket.escalate_at is None or ticket.escalate_at > now:
+        ticket.escalate_at = now
 
 
 def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
@@ -131,10 +144,35 @@ def _ticket(code: str, *, session: Session) -> Ticket:
     return ticket
 
 
-def mail_times(ticket: Ticket, queue: QueueConfig, language: str) -> dict[str, str]:
-    """`ticket.received`, `ticket.counts_from` and `ticket.answer_by` for mail templates."""
-    return present_clocks.mail_times(ticket.received_at, ticket.deemed_received_at, ticket.next_due_at,
-                                     ZoneInfo(queue.time_zone), language)
+def counts_from(ticket: Ticket, queue: QueueConfig, *, config: Config) -> datetime | None:
+    """When the ticket's response clocks start: the first open instant of its policy's calendar.
+
+    That is the queue's deemed receipt, except under a policy with its own calendar: a critical
+    ticket on a 24/7 policy counts from its arrival, at night too, and says so.
+    """
+    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
+    if policy is None:
+        return ticket.deemed_received_at
+    return clockmath.deemed_receipt(policy.calendar, ticket.received_at)
+
+
+def mail_times(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config) -> dict[str, object]:
+    """`ticket.received`, `ticket.counts_from`, `ticket.answer_by`, `ticket.around_the_clock` and
+    `ticket.on_call` for mail templates.
+
+    The times are the clocks' own, as `tickets show` prints them: `counts_from` is when the response
+    clock starts ("" when at arrival), `answer_by` when it is due. `around_the_clock` says the
+    response clock runs 24/7; `on_call` that the ticket's escalation ladder alerts someone at once.
+    """
+    start = counts_from(ticket, queue, config=config)
+    times: dict[str, object] = dict(present_clocks.mail_times(ticket.received_at, start, ticket.next_due_at,
+                                                              ZoneInfo(queue.time_zone), language))
+    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
+    times["around_the_clock"] = bool(policy and policy.first_response and policy.calendar.always_open)
+    ladder = config.escalation.ladder_for(queue=queue.name, priority=ticket.priority, type_=ticket.type,
+                                          plan=ticket.plan)
+    times["on_call"] = bool(ladder and ladder.alerts_at_once())
+    return times
 
 
 def spoken_time(when: datetime | None, queue: QueueConfig, language: str) -> str:
@@ -158,7 +196,8 @@ def clock_text(ticket: Ticket, timing: TicketClocks, config: Config) -> list[str
     queue = config.queue(ticket.queue)
     zone = ZoneInfo(queue.time_zone if queue else "UTC")
     # A blank line first: these lines follow the conversation.
-    lines = ["", *present_clocks.receipt_lines(ticket.received_at, ticket.deemed_received_at, zone)]
+    start = counts_from(ticket, queue, config=config) if queue else ticket.deemed_received_at
+    lines = ["", *present_clocks.receipt_lines(ticket.received_at, start, zone)]
     lines.append(f"priority: {ticket.priority}  type: {ticket.type}  plan: {ticket.plan or '-'}")
     policy = timing.policy.name if timing.policy else None
     return lines + present_clocks.clock_lines(timing.clocks, zone, policy=policy)

@@ -91,6 +91,9 @@ class Ticket(SQLModel, table=True):
     # A ticket taken by phone: when the agent who took it is reminded that the customer has not
     # confirmed it in writing; emptied by the customer's reply or by the reminder.
     confirm_due_at: datetime | None = _when(nullable=True, index=True)
+    # When the escalation tick should next look at the ticket (mailbridge.escalation): set to the
+    # time of a change by the clocks, to the next step's time by the tick, empty when none is left.
+    escalate_at: datetime | None = _when(nullable=True, index=True)
 
 
 class TicketEvent(SQLModel, table=True):
@@ -248,3 +251,53 @@ class AddressHealth(SQLModel, table=True):
     last_status: str = Field(default="", max_length=16)
     last_bounce_at: datetime | None = _when(nullable=True)
     bounces: int = 0
+
+
+ESCALATION_STATES = ("done", "failed", "skipped")
+SMS_STATES = ("queued", "sent", "failed")
+
+
+class EscalationStep(SQLModel, table=True):
+    """One ladder step run for one ticket: what it did (`detail`), claimed once by its unique key.
+
+    `key` is `<ladder>#<step>@<clock>:<cycle start>`: a step runs once per clock cycle, and the
+    unique (ticket_id, key) is what makes it run once across restarts and instances.
+    """
+
+    __tablename__ = "escalation_step"
+    __table_args__ = (UniqueConstraint("ticket_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    key: str = Field(max_length=200)
+    ladder: str = Field(max_length=64)
+    step: int
+    clock: str = Field(max_length=32)
+    due_at: datetime = _when()
+    ran_at: datetime = _when()
+    state: str = Field(default="done", max_length=16)
+    detail: list = _json_list()
+
+
+class Sms(SQLModel, table=True):
+    """One SMS we send: queued with its step, claimed for sending by lease, then sent or failed.
+
+    `intent` (`esc:<step id>:<number>`, or `test:<uuid>`) is unique and is the idempotency key
+    given to the provider, so a retry after a crash is recognisable where the gateway allows it.
+    """
+
+    __table_args__ = (Index("ix_sms_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    intent: str = Field(max_length=200, unique=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    step_id: int | None = Field(default=None, foreign_key="escalation_step.id", index=True)
+    recipient: str = Field(max_length=32)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _when()
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+    provider_id: str = Field(default="", max_length=200)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
