@@ -361,9 +361,9 @@ def _message_row(
         received_at=raw_row.received_at,
         auto_kind=message.auto.kind if message.auto else None,
         route_rule=decision.rule,
-        route_detail=_route_detail(decision),
+        route_detail=_clean(_route_detail(decision)),
         thread_rule=placement.rule,
-        thread_detail=placement.detail,
+        thread_detail=_clean(placement.detail),
         defects=list(message.defects),
     )
 

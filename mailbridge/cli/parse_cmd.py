@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -10,6 +9,7 @@ from typing import Annotated, BinaryIO
 import typer
 
 from mailbridge.cli import MAIL_PANEL, app
+from mailbridge.cli.jsonl import json_line
 from mailbridge.errors import ParseError
 from mailbridge.parse import parse_message
 from mailbridge.parse.model import ParsedMessage
@@ -50,7 +50,7 @@ def parse_command(
         obj, message = parse_file(name)
         failures += "error" in obj
         if as_json:
-            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            out.write(json_line(obj) + "\n")
         else:
             out.write(summary(name, obj, message) + "\n")
         out.flush()

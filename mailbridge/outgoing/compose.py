@@ -26,11 +26,10 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from mailbridge.config.models import QueueConfig
-from mailbridge.outgoing.templates import Rendered
+from mailbridge.outgoing.templates import Rendered, one_line
 from mailbridge.tokens import ticket_token
 
 # C0 controls, DEL and the Unicode line and paragraph separators: none belongs in a header.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\]+")
 _MESSAGE_ID = re.compile(r"[^\s<>()\[\],;:\"\\]+@[^\s<>()\[\],;:\"\\]+")
 # A References header lists the thread from its start; a long thread keeps its first and last ids.
@@ -208,11 +207,6 @@ def fold(name: str, value: str) -> str:
         line += " " + word
     lines.append(line)
     return "\r\n".join(lines) + "\r\n"
-
-
-def one_line(value: str) -> str:
-    """A header value from mail as one line: control characters (CR, LF, NUL…) become spaces."""
-    return " ".join(_CONTROL.sub(" ", value or "").split())
 
 
 def safe_address(address: str) -> str:
