@@ -96,3 +96,12 @@ def configure_logging(level: str, log_format: str | None = None) -> str:
     # aiosmtpd logs every command line at INFO; our own lines say what happened to each message.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     return chosen
+
+
+# The part after "+" in an address's local part: where our reply tokens travel.
+_SUB_ADDRESS = re.compile(r"\+[^@\s,<>]+@")
+
+
+def mask_tokens(text: str) -> str:
+    """`support+TOKEN@example.com` as `support+…@example.com`: a reply token is a credential."""
+    return _SUB_ADDRESS.sub("+…@", text or "")
