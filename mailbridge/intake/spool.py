@@ -10,7 +10,8 @@ when the message was received) followed by the message's bytes, untouched.
 The worker moves files into `raw_message` in batches (`intake.load_spool`): one transaction for
 the batch, then the files are removed. A crash between the two leaves files whose rows exist;
 loading them again finds the same bytes already stored (unique sha256) and only removes them.
-A file that cannot be read as ours is moved to `bad/` with the reason logged, never deleted.
+A file that cannot be read as ours, or that the database refuses, is moved to `bad/` with the
+reason logged, never deleted, so that it cannot hold back the files behind it.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Spool:
     def set_aside(self, path: Path, reason: str) -> None:
         """Move a file we cannot load to `bad/`, where an operator can look at it."""
         os.rename(path, self.bad / path.name)
-        log.error("spool file %s is not a message mailbridge wrote (%s): moved to %s", path.name, reason, self.bad)
+        log.error("spool file %s cannot be loaded (%s): moved to %s", path.name, reason, self.bad)
 
     def clear_unfinished(self) -> int:
         """Delete `tmp/` files, never answered 250; only at start, before the listener writes new ones."""
