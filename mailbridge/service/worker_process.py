@@ -40,7 +40,7 @@ from mailbridge.config import Config
 from mailbridge.errors import error_line
 from mailbridge.logs import configure_logging, redact
 from mailbridge.outcome import Outcome
-from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
+from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread, instance_id
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
 from mailbridge.service.worker import Worker
@@ -235,6 +235,14 @@ def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
     return pickle.loads(stdin.read(length))
 
 
+def _resume(sender: OutboxWorker) -> None:
+    # The mails the previous worker had claimed when it died are due now, not after their lease.
+    try:
+        sender.resume()
+    except Exception as exc:  # noqa: BLE001 - the database may be down: the leases then just run out
+        log.error("could not take back the outbox leases of the previous worker: %s", error_line(exc))
+
+
 def main() -> int:
     """The child: read the setup, then process mail until stdin closes."""
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -246,7 +254,9 @@ def main() -> int:
     redact(*config.secrets())
     log.info("processing worker started (pid %d)", os.getpid())
     db = connect(url)
-    sending = SendingThread(OutboxWorker(db=db, config=config)).start()
+    sender = OutboxWorker(db=db, config=config, owner=instance_id(config))
+    _resume(sender)
+    sending = SendingThread(sender).start()
     link = ParentLink(stdin, sys.stdout.buffer)
 
     def progressed() -> None:
