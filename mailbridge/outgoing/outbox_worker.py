@@ -19,6 +19,7 @@ from datetime import datetime
 from mailbridge.outgoing import outbox
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
+from mailbridge.logs import Outage
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
@@ -120,10 +121,14 @@ class SendingThread:
         self._thread.join()
 
     def _run(self) -> None:
+        outage = Outage(log, "sending", longest=max(self.poll_seconds, 30.0))
         while not self._stopping.is_set():
             self._woken.clear()
             try:
                 self.worker.drain(self._stopping.is_set)
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-                log.error("sending paused: %s; retrying in %.0f s", error_line(exc), self.poll_seconds)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry after a pause
+                # Wake-ups do not cut the pause short: each queued mail would be another try.
+                self._stopping.wait(outage.failed(error_line(exc)))
+                continue
+            outage.recovered()
             self._woken.wait(self.poll_seconds)

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 from mailbridge.config import Config
 from mailbridge.errors import error_line
-from mailbridge.logs import configure_logging, redact
+from mailbridge.logs import Outage, configure_logging, redact
 from mailbridge.outcome import Outcome
 from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread, instance_id
 from mailbridge.intake.spool import Spool
@@ -51,6 +51,8 @@ log = logging.getLogger("mailbridge.service.worker_process")
 # How often the worker looks for pending mail it was not told about: rows another instance
 # stored (several instances on PostgreSQL) or rows a failed attempt left behind.
 POLL_SECONDS = 5.0
+# The longest pause between tries while processing keeps failing (the database is down).
+RETRY_MAX_SECONDS = 30.0
 # Pause before starting a worker again after one died; doubled up to the maximum while it keeps dying.
 RESTART_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
@@ -213,17 +215,37 @@ class ParentLink:
 
 
 def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
-              poll_seconds: float = POLL_SECONDS, pulse_seconds: float = POLL_SECONDS) -> None:
-    """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go."""
+              poll_seconds: float = POLL_SECONDS, pulse_seconds: float = POLL_SECONDS,
+              outage: Outage | None = None) -> None:
+    """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go.
+
+    While draining fails (the database is down) the worker backs off for real: mail arriving
+    meanwhile does not wake it (it is safe in the spool), and the outage is logged once. It
+    still pulses: the loop is alive, only its database is not.
+    """
+    outage = outage or Outage(log, "processing", longest=RETRY_MAX_SECONDS)
     while not link.closed.is_set():
         link.woken.clear()
         try:
             worker.drain(link.closed.is_set)
-        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-            log.error("processing paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry after a pause
+            _pause(link, outage.failed(error_line(exc)), pulse_seconds)
+            continue
+        outage.recovered()
         after_round()
         link.pulse()
         link.woken.wait(min(poll_seconds, pulse_seconds))
+
+
+def _pause(link: ParentLink, seconds: float, pulse_seconds: float) -> None:
+    """Wait out a back-off, deaf to wake-ups, pulsing every `pulse_seconds`, unless the parent lets go."""
+    deadline = time.monotonic() + seconds
+    while not link.closed.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        link.pulse()
+        link.closed.wait(min(left, pulse_seconds))
 
 
 def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
