@@ -130,7 +130,7 @@ def _prepare_sqlite(url: str, config: Config, *, read_only: bool, create: bool) 
         fail(no_database(config))
     # The default database lives in the state directory, which is ours to create on first use.
     if create and path.parent == config.state_dir:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return url
 
 
