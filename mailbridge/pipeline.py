@@ -38,6 +38,7 @@ from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
 from mailbridge.intake.durable import quarantine as park
 from mailbridge.outcome import Outcome
 from mailbridge.parse import parse_message
+from mailbridge.parse.limits import PARSE_SECONDS, time_limit
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.route import RouteDecision, queue_for_address, route
 from mailbridge.store import repo
@@ -122,7 +123,9 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
     history = is_import(raw_row.source)
     stage = "parse"
     try:
-        message = parse_message(raw_row.content)
+        # A message that still parses too long is quarantined, and the queue behind it goes on.
+        with time_limit(PARSE_SECONDS):
+            message = parse_message(raw_row.content)
         message_id = effective_message_id(message)
         stage = "route"
         decision = route(message, config.queues, raw_row.envelope_rcpts)

@@ -12,6 +12,7 @@ from mailbridge.cli import MAIL_PANEL, app
 from mailbridge.cli.jsonl import json_line
 from mailbridge.errors import ParseError
 from mailbridge.parse import parse_message
+from mailbridge.parse.limits import PARSE_SECONDS, time_limit
 from mailbridge.parse.model import ParsedMessage
 
 HELP = """Show what mailbridge reads in mail files; stores nothing.
@@ -64,7 +65,8 @@ def parse_file(name: str) -> tuple[dict, ParsedMessage | None]:
     except OSError as error:
         return {"file": name, "error": f"cannot read: {error.strerror or error}"}, None
     try:
-        message = parse_message(raw)
+        with time_limit(PARSE_SECONDS):
+            message = parse_message(raw)
     except ParseError as error:
         return {"file": name, "error": str(error)}, None
     except Exception as error:  # noqa: BLE001 - a parser bug must not stop the rest of the batch.
