@@ -190,3 +190,24 @@ def test_auth_throttle_logs_each_tenfold_and_forgets_after_a_quiet_gap(caplog):
     assert throttle.delay("203.0.113.9") == 8.0
     now[0] = 10_000.0
     assert throttle.delay("203.0.113.9") == 0.0
+
+
+def test_data_goes_to_the_spool_as_it_arrives_and_a_cut_connection_leaves_nothing(serve, sqlite_db, tmp_path):
+    server = serve()
+    tmp = tmp_path / "state" / "spool" / "tmp"
+    sock = connect(server.port)
+    assert greeting(sock).startswith(b"220")
+    sock.sendall(b"EHLO client.test\r\nMAIL FROM:<klient@example.org>\r\nRCPT TO:<pomoc-dynamics@example.com>\r\n"
+                 b"DATA\r\n")
+    body = b"Subject: wielka\r\n\r\n" + b"..kropka i tekst\r\n" * 200_000
+    sock.sendall(body)
+    # Already on disk while the client is still sending.
+    wait_until(lambda: [p for p in tmp.iterdir() if p.stat().st_size > 3_000_000], what="a growing spool file")
+    sock.close()
+    wait_until(lambda: not list(tmp.iterdir()), what="the unfinished file to go")
+    raw = b"Subject: wielka\r\n\r\n" + b".kropka i tekst\r\n" * 200_000
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as smtp:
+        smtp.sendmail("klient@example.org", ["pomoc-dynamics@example.com"], raw)
+    wait_until(lambda: count(sqlite_db, RawMessage) == 1, 30)
+    with sqlite_db.session() as session:
+        assert session.exec(RawMessage.__table__.select()).one().content == raw

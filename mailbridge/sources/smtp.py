@@ -106,25 +106,40 @@ class IntakeHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
+    def open_data(self, envelope: Envelope):
+        """A spool file the DATA is written into as it arrives (None: kept in memory, stored at the end)."""
+        try:
+            # received_at is when DATA began: the message is written from that moment on.
+            return self.spool.open(source="smtp", received_at=utcnow(), envelope_from=_reverse_path(envelope.mail_from),
+                                   envelope_rcpts=tuple(envelope.rcpt_tos))
+        except OSError as exc:
+            log.error("cannot open a spool file (%s); this message is read into memory", error_line(exc))
+            return None
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        writer = getattr(envelope, "spool_writer", None)
         raw = envelope.original_content or b""
+        size = writer.size if writer is not None else len(raw)
         sender = _reverse_path(envelope.mail_from)
         self.in_flight += 1
         try:
-            # Writing and syncing blocks, so it runs in a thread; the 250 is sent only after it
-            # returns, i.e. once the file is on disk.
-            name = await asyncio.to_thread(
-                self.spool.put, raw, source="smtp", received_at=utcnow(),
-                envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
+            # Syncing blocks, so it runs in a thread; the 250 is sent only after it returns,
+            # i.e. once the file is on disk.
+            if writer is not None:
+                name = await asyncio.to_thread(writer.commit)
+            else:
+                name = await asyncio.to_thread(
+                    self.spool.put, raw, source="smtp", received_at=utcnow(),
+                    envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
         except Exception as exc:  # noqa: BLE001 - any failure to store must become a 451
             log.error("not stored (from=<%s> to=%s, %d bytes): %s; answered 451",
-                      mask_tokens(sender), mask_tokens(",".join(envelope.rcpt_tos)), len(raw), error_line(exc))
+                      mask_tokens(sender), mask_tokens(",".join(envelope.rcpt_tos)), size, error_line(exc))
             return TEMPORARY_FAILURE
         finally:
             self.in_flight -= 1
         # Sub-addresses carry reply tokens, which are credentials: logged masked.
         log.info("received %s from=<%s> to=%s, %d bytes", name, mask_tokens(sender),
-                 mask_tokens(",".join(envelope.rcpt_tos)), len(raw))
+                 mask_tokens(",".join(envelope.rcpt_tos)), size)
         self._refusals_logged.discard(_peer_host(session))
         self.on_stored(name)
         return f"250 2.0.0 OK queued as {name}"
