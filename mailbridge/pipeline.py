@@ -21,6 +21,7 @@ constraint: the loser rolls back and reports a duplicate.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
 from mailbridge.thread import ThreadDecision, effective_message_id, find_thread
 from mailbridge.tokens import is_our_message_id, ticket_from_message_id
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # Auto kinds that are delivery reports about a message we sent, placed by the returned message.
 REPORT_KINDS = frozenset({"bounce", "delay", "complaint"})
 # Mailing-list mail is automatic (never answered, never reopens) but may open a ticket.
@@ -367,7 +369,7 @@ def _message_row(
         route_detail=_clean(_route_detail(decision)),
         thread_rule=placement.rule,
         thread_detail=_clean(placement.detail),
-        defects=list(message.defects),
+        defects=[_clean(defect) for defect in message.defects],
     )
 
 
@@ -448,8 +450,14 @@ def _quarantine(raw_row: RawMessage, stage: str, error: Exception, *, db: Databa
 
 
 def _clean(text: str) -> str:
-    # PostgreSQL text cannot hold NUL characters; a stray one in a body must not cost the message.
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    # PostgreSQL text cannot hold NUL characters, and no database takes the lone surrogates a
+    # raw 8-bit header value leaves in text quoted from it (an automatic-mail reason, a detail):
+    # a stray one must not cost the message.
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 def _aware(when: datetime | None) -> datetime | None:

@@ -92,3 +92,52 @@ def test_parse_json_escapes_line_separators_so_every_reader_sees_one_object_per_
     assert len(lines) == 2
     assert json.loads(lines[0])["text"].startswith("uno\u2028dos\u2029tres\x85cuatro")
     assert "\u2028" not in text and "\x85" not in text
+
+
+# Found by tests/test_fuzz.py: each raised out of its stage (parse or store) before its fix.
+FUZZ_FINDS = {
+    "nul_in_charset_name": b"From: a@example.pl\r\nSubject: x\r\nContent-Type: text/plain; charset=\"utf\x00-8\"\r\n\r\n"
+                           b"Dzie\xc5\x84 dobry\r\n",
+    "non_ascii_uuencode_line": b"From: a@example.pl\r\nSubject: x\r\n\r\nbegin 644 a.txt\r\n>2&5L;\xc5\xbc&\\@9G\r\n`\r\nend\r\n",
+    "eight_bit_media_type": b"From: a@example.pl\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+                            b"boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: "
+                            b"image/\xfdpng\r\n\r\nxx\r\n--b--\r\n",
+    "non_ascii_sender_address": b"From: J\xc3\xb3zef <j\xc9zef@example.pl>\r\nSubject: x\r\n\r\nDzie\xc5\x84 dobry\r\n",
+    "eight_bit_auto_submitted": b"From: Kim <kim@example.org>\r\nSubject: Re: x\r\nAuto-Submitted:\x99 auto-replied\r\n"
+                                b"In-Reply-To: <\x99ack-1@example.com>\r\n\r\nI am away\r\n",
+    "unreadable_notice_charset": b"From: a@example.pl\r\nSubject: x\r\nContent-Type: text/plain; charset=ISO-8U\xc59-1\r\n"
+                                 b"\r\n\xbfPodr\xedan\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUZZ_FINDS))
+def test_what_the_fuzzer_found_is_stored_or_refused_inside_its_stage(name, tmp_path):
+    from datetime import UTC, datetime
+
+    from serve_support import make_config
+
+    from mailbridge import pipeline
+    from mailbridge.store.db import open_database
+
+    db = open_database(f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}")
+    try:
+        now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        outcome = pipeline.ingest(FUZZ_FINDS[name], db=db, config=make_config(tmp_path, db), now=now,
+                                  source="test", received_at=now, envelope_rcpts=("pomoc-dynamics@example.com",))
+    finally:
+        db.dispose()
+    assert outcome.kind != "quarantined", outcome
+
+
+def test_a_nested_message_the_stdlib_generator_refuses_is_written_out_as_read():
+    from email.message import Message
+
+    from mailbridge.parse.transfer import _flattened
+
+    inner = Message()
+    inner._headers.append(("Date", "Sun, 22 Nov 2026 10\n00:00 +0100"))  # what a fuzzed header left
+    inner.set_payload("body")
+    defects: list[str] = []
+    data = _flattened(inner, defects)
+    assert b"body" in data and b"Date: " in data
+    assert defects == ["mime: a nested message could not be written out as is (HeaderParseError)"]

@@ -212,7 +212,9 @@ def fold(name: str, value: str) -> str:
 def safe_address(address: str) -> str:
     """A plain `local@domain` address, or UnsafeAddress (a header value must never come of it)."""
     plain = (address or "").strip()
-    if not _ADDRESS.fullmatch(plain) or len(plain) > 320:
+    # Non-ASCII addresses need SMTPUTF8, which our headers (and many relays) do not speak: such a
+    # customer gets no automatic mail rather than the message a quarantine.
+    if not _ADDRESS.fullmatch(plain) or len(plain) > 320 or not plain.isascii():
         raise UnsafeAddress(f"not an address we can write to: {address!r}")
     return plain
 

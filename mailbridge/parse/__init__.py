@@ -77,7 +77,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         html=body.html,
         reply_text=reply_text,
         attachments=body.attachments,
-        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce, body=notice),
+        # An unreadable notice (None) is read as no text: the checks do without it.
+        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce, body=notice or ""),
         bounce=bounce,
         defects=tuple(dict.fromkeys(defects)),
         language=detect_language(reply_text.strip() or text),

@@ -179,7 +179,7 @@ def is_text_charset(name: str | None) -> bool:
         return False
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return False
     return info._is_text_encoding and info.name not in _NOT_CHARSETS
 
