@@ -26,6 +26,7 @@ lease); the parent starts a new one after a pause.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import pickle
@@ -257,6 +258,24 @@ def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
     return pickle.loads(stdin.read(length))
 
 
+def _one_worker_per_state_dir(config: Config):
+    """Hold a lock on `state_dir/worker.lock` for the process's life, waiting for a previous holder.
+
+    A `serve` killed with SIGKILL leaves its worker finishing the message and the mail in hand;
+    the next worker waits for it before it takes back the outbox leases, or both could send the
+    same mail.
+    """
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = open(config.state_dir / "worker.lock", "a+b")  # noqa: SIM115 - held until the process exits
+    os.chmod(handle.name, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("waiting for the previous processing worker to finish")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def _resume(sender: OutboxWorker) -> None:
     # The mails the previous worker had claimed when it died are due now, not after their lease.
     try:
@@ -275,6 +294,7 @@ def main() -> int:
     configure_logging(level, log_format)
     redact(*config.secrets())
     log.info("processing worker started (pid %d)", os.getpid())
+    lock = _one_worker_per_state_dir(config)
     db = connect(url)
     sender = OutboxWorker(db=db, config=config, owner=instance_id(config))
     _resume(sender)
@@ -292,6 +312,7 @@ def main() -> int:
     finally:
         sending.stop()
         db.dispose()
+        lock.close()
     log.info("processing worker stopped (pid %d)", os.getpid())
     return 0
 
