@@ -28,6 +28,7 @@ from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.config import Config
 from mailbridge.errors import error_line
+from mailbridge.logs import mask_tokens
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import Database, SessionBoundDatabase
@@ -213,4 +214,6 @@ def describe(outcome: Outcome) -> str:
         verdict = f"quarantined at stage {outcome.stage}: {outcome.error or why}"
     else:
         verdict = f"{outcome.kind} ({why})"
-    return f"<{outcome.message_id}> {verdict}" if outcome.message_id else verdict
+    line = f"<{outcome.message_id}> {verdict}" if outcome.message_id else verdict
+    # A reply-token rule names the address the token came in: tokens are credentials.
+    return mask_tokens(line)
