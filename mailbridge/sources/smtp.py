@@ -24,7 +24,7 @@ from mailbridge.errors import error_line
 from mailbridge.route import queue_for_address
 from mailbridge.logs import mask_tokens
 from mailbridge.sources.smtp_data import BlockData
-from mailbridge.sources.smtp_guard import AuthThrottle, ConnectionLimits, Guarded, peer_host
+from mailbridge.sources.smtp_guard import AuthThrottle, ConnectionLimits, Guarded
 from mailbridge.intake.spool import Spool
 from mailbridge.store.types import utcnow
 
