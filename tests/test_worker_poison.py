@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from serve_support import count, message, write_config
 
+from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.service.worker import MAX_ATTEMPTS
 from mailbridge.store.models import Message, Quarantine, RawMessage
@@ -54,3 +55,26 @@ def test_a_message_that_kills_the_worker_is_quarantined_and_its_group_is_process
     assert "never finished" in held[0].error
     assert count(database, RawMessage, RawMessage.state == "done") == 11
     assert count(database, Message) == 11 and count(database, Quarantine) == 1
+
+
+def test_a_stop_counts_no_attempt_against_the_messages_it_did_not_start(tmp_path, database):
+    # serve stops (or is killed, and its worker sees the pipe close) in the middle of a group:
+    # the rows it did not start are no suspects, or enough restarts would quarantine them.
+    from serve_support import make_config
+
+    from mailbridge.service.worker import Worker
+
+    ids = [durable.accept_raw(message(f"Zgłoszenie {n}"), db=database, source="smtp", received_at=NOW,
+                              envelope_rcpts=("pomoc-dynamics@example.com",))[0].id for n in range(5)]
+    calls = []
+
+    def process(row, **kwargs):
+        calls.append(row.id)
+        return pipeline.process(row, **kwargs)
+
+    worker = Worker(db=database, config=make_config(tmp_path, database), process=process)
+    for _ in range(4):
+        worker.drain(should_stop=lambda: len(calls) % 2 == 1)
+        calls.clear()
+    attempts = durable.attempts_of(database, ids)
+    assert max(attempts.values()) == 1 and count(database, Quarantine) == 0

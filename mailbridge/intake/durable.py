@@ -143,13 +143,18 @@ def count_attempts(db: Database, raw_ids: Sequence[int], now: datetime | None = 
 
 def give_back_attempt(db: Database, raw_id: int) -> None:
     """Uncount an attempt that failed for the database's sake, not the message's (best effort)."""
+    give_back_attempts(db, [raw_id])
+
+
+def give_back_attempts(db: Database, raw_ids: Sequence[int]) -> None:
+    """Uncount attempts that were not the messages' doing: never started, or the database failed."""
     table = RawAttempt.__table__
     try:
         with db.session() as session:
-            session.execute(update(table).where(table.c.raw_id == raw_id, table.c.attempts > 0)
+            session.execute(update(table).where(table.c.raw_id.in_(list(raw_ids)), table.c.attempts > 0)
                             .values(attempts=table.c.attempts - 1))
     except OperationalError:
-        pass  # still down: the attempt stays counted, which matters only after MAX_ATTEMPTS of them
+        pass  # the database is down: the attempt stays counted, which matters only after MAX_ATTEMPTS
 
 
 def exhausted_error(attempts: int) -> str:

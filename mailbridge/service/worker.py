@@ -118,6 +118,9 @@ class Worker:
                 outcome = self.process(row, db=db, config=self.config, now=utcnow())
                 done.append((row.id, row.source, outcome, time.perf_counter() - started))
         self._current = None
+        if len(done) < len(rows):
+            # A stop came first: the rows not started were not attempted (a stop is no crash).
+            durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])
         for raw_id, source, outcome, seconds in done:
             log.info("raw #%d %s", raw_id, describe(outcome))
             self.on_outcome(source_kind(source), outcome, seconds)
