@@ -141,3 +141,8 @@ def test_a_nested_message_the_stdlib_generator_refuses_is_written_out_as_read():
     data = _flattened(inner, defects)
     assert b"body" in data and b"Date: " in data
     assert defects == ["mime: a nested message could not be written out as is (HeaderParseError)"]
+
+
+def test_thousands_of_group_colons_in_an_address_header_do_not_exhaust_the_recursion_limit():
+    parsed = parse_message(b"From: " + b"rom:" * 3000 + b" jan@example.pl\r\nTo: b@example.com\r\nSubject: x\r\n\r\nhi\r\n")
+    assert parsed.subject == "x"

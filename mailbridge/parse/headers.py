@@ -181,6 +181,18 @@ def _restore(display: str, words: list[str]) -> str:
 
 
 def _getaddresses(text: str) -> list[tuple[str, str]]:
+    try:
+        return _stdlib_getaddresses(text)
+    except RecursionError:
+        # Each ":" opens a group, and the stdlib's parser recurses once per group: thousands of
+        # them (a hostile or mangled header) exceed the recursion limit. Read it without groups.
+        try:
+            return _stdlib_getaddresses(text.replace(":", " "))
+        except RecursionError:
+            return []
+
+
+def _stdlib_getaddresses(text: str) -> list[tuple[str, str]]:
     # Python 3.11.10+ added a strict mode that turns any oddity into [("", "")]: real mail is odd.
     try:
         return email.utils.getaddresses([text], strict=False)
