@@ -22,6 +22,10 @@ class Link:
 
     def __init__(self) -> None:
         self.woken, self.closed = threading.Event(), threading.Event()
+        self.pulses = 0
+
+    def pulse(self) -> None:
+        self.pulses += 1
 
 
 def config_for(tmp_path):
