@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
+import time
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "journal", "json")
@@ -96,3 +97,44 @@ def configure_logging(level: str, log_format: str | None = None) -> str:
     # aiosmtpd logs every command line at INFO; our own lines say what happened to each message.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     return chosen
+
+
+# The part after "+" in an address's local part: where our reply tokens travel.
+_SUB_ADDRESS = re.compile(r"\+[^@\s,<>]+@")
+
+
+def mask_tokens(text: str) -> str:
+    """`support+TOKEN@example.com` as `support+…@example.com`: a reply token is a credential."""
+    return _SUB_ADDRESS.sub("+…@", text or "")
+
+
+class Outage:
+    """A loop whose work keeps failing (the database is down): a growing pause, one log line per change.
+
+    `failed()` returns how long to pause before the next try: 1, 2, 4 … seconds up to `longest`,
+    however often the loop is woken meanwhile; it logs the first failure only. `recovered()`
+    logs once that the work goes on again, with how long it was held up.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, first: float = 1.0, longest: float = 60.0,
+                 clock=None) -> None:
+        self.log, self.what, self.first, self.longest = logger, what, first, longest
+        self.clock = clock or time.monotonic
+        self.failures = 0
+        self.since = 0.0
+
+    def failed(self, error: str) -> float:
+        if self.failures == 0:
+            self.since = self.clock()
+            self.log.error("%s paused: %s; retrying after 1 s, then less and less often (at most every "
+                           "%.0f s), logged again when it goes on", self.what, error, self.longest)
+        else:
+            self.log.debug("%s still paused (try %d): %s", self.what, self.failures + 1, error)
+        self.failures += 1
+        return min(self.first * 2 ** (self.failures - 1), self.longest)
+
+    def recovered(self) -> None:
+        if self.failures:
+            self.log.warning("%s goes on again after %d failed tries in %.0f s", self.what, self.failures,
+                             self.clock() - self.since)
+        self.failures = 0

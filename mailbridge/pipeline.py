@@ -29,6 +29,7 @@ constraint: the loser rolls back and reports a duplicate.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
 from mailbridge.intake.durable import quarantine as park
 from mailbridge.outcome import Outcome
 from mailbridge.parse import parse_message
+from mailbridge.parse.limits import PARSE_SECONDS, time_limit
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.route import RouteDecision, queue_for_address, route
 from mailbridge.store import repo
@@ -58,6 +60,7 @@ from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
 from mailbridge.thread import ThreadDecision, effective_message_id, find_thread
 from mailbridge.tokens import is_our_message_id, ticket_from_message_id
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # Auto kinds that are delivery reports about a message we sent, placed by the returned message.
 REPORT_KINDS = frozenset({"bounce", "delay", "complaint"})
 # Mailing-list mail is automatic (never answered, never reopens) but may open a ticket.
@@ -136,7 +139,9 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
     history = is_import(raw_row.source)
     stage = "parse"
     try:
-        message = parse_message(raw_row.content)
+        # A message that still parses too long is quarantined, and the queue behind it goes on.
+        with time_limit(PARSE_SECONDS):
+            message = parse_message(raw_row.content)
         message_id = effective_message_id(message)
         stage = "route"
         decision = route(message, config.queues, raw_row.envelope_rcpts)
@@ -475,10 +480,10 @@ def _message_row(
         received_at=raw_row.received_at,
         auto_kind=message.auto.kind if message.auto else None,
         route_rule=decision.rule,
-        route_detail=_route_detail(decision),
+        route_detail=_clean(_route_detail(decision)),
         thread_rule=placement.rule,
-        thread_detail=placement.detail,
-        defects=list(message.defects),
+        thread_detail=_clean(placement.detail),
+        defects=[_clean(defect) for defect in message.defects],
     )
 
 
@@ -559,8 +564,14 @@ def _quarantine(raw_row: RawMessage, stage: str, error: Exception, *, db: Databa
 
 
 def _clean(text: str) -> str:
-    # PostgreSQL text cannot hold NUL characters; a stray one in a body must not cost the message.
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    # PostgreSQL text cannot hold NUL characters, and no database takes the lone surrogates a
+    # raw 8-bit header value leaves in text quoted from it (an automatic-mail reason, a detail):
+    # a stray one must not cost the message.
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 def _aware(when: datetime | None) -> datetime | None:

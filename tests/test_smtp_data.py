@@ -68,3 +68,32 @@ def test_refused_data_is_dropped_as_it_comes():
 def test_without_a_size_limit_anything_goes():
     data = read(b"q" * 50 + b"\r\n" + b".\r\n", size_limit=None)
     assert data.content == b"q" * 50 + b"\r\n"
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 64, 4096])
+def test_a_sink_gets_exactly_the_content_however_the_blocks_fall(block):
+    lines = [b"..lead", b"mid.dle", b".", b"", b"..", b"x" * 900, b"\xc5\xbc.", b"...three"] * 40
+    wire = b"".join(line + b"\r\n" for line in lines) + b".\r\nQUIT\r\n"
+    expected = read(wire).content
+    got = bytearray()
+    data = DataReader(None, 1001, got.extend)
+    step = block
+    for start in range(0, len(wire), step):
+        data.feed(wire[start:start + step])
+        if data.done:
+            break
+    assert bytes(got) == expected and data.content is None and data.size == len(expected)
+
+
+def test_with_a_sink_a_connection_holds_one_block_not_the_message():
+    # The probe: 20 connections x 24 MB of unfinished DATA took the listener to 490 MB.
+    data = DataReader(None, 1001, lambda chunk: None)
+    line = b".stuffed line of mail text, " * 3 + b"\r\n"
+    block = line * (65536 // len(line))
+    held = 0
+    for _ in range((24 << 20) // len(block)):
+        data.feed(block)
+        held = max(held, len(data._data))
+    data.feed(b".\r\n")
+    assert data.done and data.size > 23 << 20
+    assert held < 2 * len(block)

@@ -162,7 +162,7 @@ def test_bad_commands_and_long_lines_get_5xx(serve, sqlite_db, tmp_path):
         assert smtp.docmd("FROBNICATE")[0] == 500
         assert smtp.docmd("RCPT TO:<pomoc-dynamics@example.com>")[0] == 503  # before MAIL
         assert smtp.docmd("MAIL TO:<klient@example.org>")[0] == 501
-        assert smtp.docmd("MAIL FROM:<no address at all>")[0] == 553
+        assert smtp.docmd("MAIL FROM:<no address at all>")[0] == 501  # spaces inside the path
         assert smtp.docmd("NOOP " + "z" * 2000)[0] == 500
         smtp.mail("klient@example.org")
         smtp.rcpt("pomoc-dynamics@example.com")

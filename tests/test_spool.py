@@ -93,4 +93,28 @@ def test_an_odd_file_is_set_aside_and_the_rest_is_loaded(spool, database, caplog
     spool.put(POLISH, source="smtp", received_at=WHEN)
     assert durable.load_spool(spool, database) == 1
     assert os.listdir(spool.bad) == ["0-garbage"] and spool.waiting() == []
-    assert "0-garbage is not a message mailbridge wrote" in caplog.text
+    assert "0-garbage cannot be loaded (no mailbridge spool header)" in caplog.text
+
+
+def test_a_control_character_in_a_spooled_envelope_does_not_stop_the_load(spool, database):
+    # Written before the listener refused such senders: on PostgreSQL the NUL made every batch fail.
+    spool.put(POLISH, source="smtp", received_at=WHEN, envelope_from="klient\x00@example.org",
+              envelope_rcpts=("pomoc-dynamics+a\x00b@example.com",))
+    spool.put(POLISH + b"2", source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 2
+    with database.session() as session:
+        row = session.exec(select(RawMessage).order_by(RawMessage.id)).first()
+    assert row.envelope_from == "klient\ufffd@example.org"
+    assert row.envelope_rcpts == ["pomoc-dynamics+a\ufffdb@example.com"]
+
+
+def test_a_file_the_database_refuses_is_set_aside_and_the_files_behind_it_are_loaded(spool, database, caplog):
+    # A naive time (no zone) in the header reads back, and the database layer refuses it; the
+    # oldest file used to fail its batch every round, and every file behind it waited.
+    spool.put(POLISH, source="smtp", received_at=WHEN.replace(tzinfo=None))
+    spool.put(POLISH + b"2", source="smtp", received_at=WHEN)
+    spool.put(POLISH + b"3", source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 2
+    assert len(os.listdir(spool.bad)) == 1 and spool.waiting() == []
+    assert "the database refused it" in caplog.text
+    assert count(database, RawMessage) == 2

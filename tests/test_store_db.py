@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "alembic_version", "attachment", "blob", "code_counter", "message", "message_ref",
     "participant", "quarantine", "raw_message", "ticket",
     "outbox", "address_health", "imap_mailbox", "ticket_event", "heartbeat", "escalation_step", "sms",
+    "raw_attempt",
 }
 
 

@@ -7,7 +7,6 @@ the user for anything we can name.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from mailbridge.cli.config_cmd import ConfigOption, JsonOption, config_or_exit
+from mailbridge.cli.jsonl import json_line
 from mailbridge.config import Config
 from mailbridge.errors import DatabaseUnavailable, StoreError
 from mailbridge.store.db import Database, connect, open_database
@@ -46,7 +46,7 @@ def one_of(values: Sequence[str]) -> Callable[[str | None], str | None]:
 
 def print_json(data: Any) -> None:
     """One JSON document on one line (JSON Lines when called once per item), UTF-8 kept readable."""
-    typer.echo(json.dumps(data, ensure_ascii=False, sort_keys=False))
+    typer.echo(json_line(data))
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def _prepare_sqlite(url: str, config: Config, *, read_only: bool, create: bool) 
         fail(no_database(config))
     # The default database lives in the state directory, which is ours to create on first use.
     if create and path.parent == config.state_dir:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return url
 
 

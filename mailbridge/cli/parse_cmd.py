@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -10,8 +9,10 @@ from typing import Annotated, BinaryIO
 import typer
 
 from mailbridge.cli import MAIL_PANEL, app
+from mailbridge.cli.jsonl import json_line
 from mailbridge.errors import ParseError
 from mailbridge.parse import parse_message
+from mailbridge.parse.limits import PARSE_SECONDS, time_limit
 from mailbridge.parse.model import ParsedMessage
 
 HELP = """Show what mailbridge reads in mail files; stores nothing.
@@ -50,7 +51,7 @@ def parse_command(
         obj, message = parse_file(name)
         failures += "error" in obj
         if as_json:
-            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            out.write(json_line(obj) + "\n")
         else:
             out.write(summary(name, obj, message) + "\n")
         out.flush()
@@ -64,7 +65,8 @@ def parse_file(name: str) -> tuple[dict, ParsedMessage | None]:
     except OSError as error:
         return {"file": name, "error": f"cannot read: {error.strerror or error}"}, None
     try:
-        message = parse_message(raw)
+        with time_limit(PARSE_SECONDS):
+            message = parse_message(raw)
     except ParseError as error:
         return {"file": name, "error": str(error)}, None
     except Exception as error:  # noqa: BLE001 - a parser bug must not stop the rest of the batch.

@@ -57,6 +57,14 @@ class ListenerSection(BaseModel):
     # When set, an agent's action by mail also needs dkim=pass or dmarc=pass for the agent's
     # domain in the first such header carrying this id. "" = not checked.
     trusted_authserv_id: StrictStr = ""
+    # Connections at once: all of them, and from one address outside trusted_networks. Those
+    # outside may hold half of max_connections at most, so the local MTA always finds room.
+    max_connections: StrictInt = Field(default=800, ge=2, le=60000)
+    max_connections_per_client: StrictInt = Field(default=20, ge=1, le=60000)
+    # Idle time allowed between commands; before MAIL FROM, a client outside trusted_networks
+    # gets only untrusted_idle_seconds.
+    idle_seconds: StrictInt = Field(default=300, ge=1, le=3600)
+    untrusted_idle_seconds: StrictInt = Field(default=30, ge=1, le=3600)
 
     @field_validator("tls_cert", "tls_key")
     @classmethod

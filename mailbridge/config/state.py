@@ -45,7 +45,7 @@ def _create_secret_file(path: Path) -> None:
     # The key is written to a private temporary file and then hard-linked into place: linking
     # fails if the file already exists, so two processes starting at once cannot overwrite each
     # other's key, and no one can ever read a half-written file.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -11,16 +11,18 @@ is parked here with the stage and the error, one row per raw message, and can be
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlmodel import col, select
 
-from mailbridge.errors import NotFound
+from mailbridge.errors import NotFound, error_line
 from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.db import Database
-from mailbridge.store.models import Quarantine, RawMessage
+from mailbridge.store.models import Quarantine, RawAttempt, RawMessage
 from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert
 from mailbridge.store.types import utcnow
 
@@ -46,11 +48,16 @@ def accept_raw(
     return RawMessage(**{**values, "received_at": received_at.astimezone(UTC)}, id=raw_id), True
 
 
+log = logging.getLogger(__name__)
+
+
 def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
     """Move up to `limit` spooled messages into raw_message in one transaction; returns how many were taken.
 
     The files are removed only after the commit; bytes already stored (a load cut short by a
-    crash, the same mail sent twice) are not stored again.
+    crash, the same mail sent twice) are not stored again. When the database refuses the batch
+    for something in it (not for being down), each file is tried alone and the ones it still
+    refuses are set aside in `bad/`: one odd file must never hold back the files behind it.
     """
     loaded = []
     for path in spool.waiting(limit):
@@ -60,13 +67,38 @@ def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
             continue  # another worker on the same state directory took it first
         except SpoolFileError as exc:
             spool.set_aside(path, str(exc))
-    if loaded:
-        rows = [_raw_values(item.raw, item.source, item.received_at, item.envelope_from, item.envelope_rcpts)
-                for item in loaded]
-        with db.session() as session:
-            session.execute(prepared_insert(session, RawMessage.__table__, ignoring=["sha256"]), rows)
-        spool.remove([item.path for item in loaded])
+    if not loaded:
+        return 0
+    rows = [_raw_values(item.raw, item.source, item.received_at, item.envelope_from, item.envelope_rcpts)
+            for item in loaded]
+    try:
+        _insert_raw(db, rows)
+    except OperationalError:
+        raise  # the database is down or busy: every file waits for it, none is to blame
+    except StatementError:
+        return _load_one_by_one(spool, db, loaded, rows)
+    spool.remove([item.path for item in loaded])
     return len(loaded)
+
+
+def _load_one_by_one(spool: Spool, db: Database, loaded: list, rows: list[dict]) -> int:
+    taken = 0
+    for item, row in zip(loaded, rows):
+        try:
+            _insert_raw(db, [row])
+        except OperationalError:
+            raise
+        except StatementError as exc:
+            spool.set_aside(item.path, f"the database refused it: {error_line(exc.orig or exc)}")
+            continue
+        spool.remove([item.path])
+        taken += 1
+    return taken
+
+
+def _insert_raw(db: Database, rows: list[dict]) -> None:
+    with db.session() as session:
+        session.execute(prepared_insert(session, RawMessage.__table__, ignoring=["sha256"]), rows)
 
 
 def _raw_values(raw: bytes, source: str, received_at: datetime, envelope_from: str | None,
@@ -76,11 +108,58 @@ def _raw_values(raw: bytes, source: str, received_at: datetime, envelope_from: s
         "content": raw,
         "size": len(raw),
         "source": source[:1000],
-        "envelope_from": envelope_from,
-        "envelope_rcpts": list(envelope_rcpts),
+        "envelope_from": _printable(envelope_from)[:998] if envelope_from is not None else None,
+        "envelope_rcpts": [_printable(rcpt) for rcpt in envelope_rcpts],
         "received_at": received_at,
         "state": "pending",
     }
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no control character belongs in an address; the
+    # listener refuses them now, but a spool file written before it did may still carry one.
+    return "".join("\ufffd" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+
+
+def attempts_of(db: Database, raw_ids: Sequence[int]) -> dict[int, int]:
+    """How often processing was started on each of these rows (rows never started are absent)."""
+    if not raw_ids:
+        return {}
+    statement = select(RawAttempt.raw_id, RawAttempt.attempts).where(col(RawAttempt.raw_id).in_(list(raw_ids)))
+    with db.session() as session:
+        return dict(session.exec(statement).all())
+
+
+def count_attempts(db: Database, raw_ids: Sequence[int], now: datetime | None = None) -> None:
+    """Count one more processing attempt on each row, committed before the processing starts."""
+    table = RawAttempt.__table__
+    rows = [{"raw_id": raw_id, "attempts": 1, "started_at": now or utcnow()} for raw_id in raw_ids]
+    with db.session() as session:
+        insert = prepared_insert(session, table).values(rows)
+        session.execute(insert.on_conflict_do_update(
+            index_elements=["raw_id"],
+            set_={"attempts": table.c.attempts + 1, "started_at": insert.excluded.started_at}))
+
+
+def give_back_attempt(db: Database, raw_id: int) -> None:
+    """Uncount an attempt that failed for the database's sake, not the message's (best effort)."""
+    give_back_attempts(db, [raw_id])
+
+
+def give_back_attempts(db: Database, raw_ids: Sequence[int]) -> None:
+    """Uncount attempts that were not the messages' doing: never started, or the database failed."""
+    table = RawAttempt.__table__
+    try:
+        with db.session() as session:
+            session.execute(update(table).where(table.c.raw_id.in_(list(raw_ids)), table.c.attempts > 0)
+                            .values(attempts=table.c.attempts - 1))
+    except OperationalError:
+        pass  # the database is down: the attempt stays counted, which matters only after MAX_ATTEMPTS
+
+
+def exhausted_error(attempts: int) -> str:
+    return (f"processing was started {attempts} times and never finished: the worker process "
+            "died on it (killed for its memory?) or failed each time")
 
 
 def pending_raw(db: Database, limit: int = 100) -> list[RawMessage]:
@@ -105,16 +184,20 @@ def mark_done(db: Database, raw_id: int) -> None:
 
 def quarantine(db: Database, raw_id: int, stage: str, error: str, now: datetime | None = None) -> Quarantine:
     """Park a raw message that failed `stage`; a later failure updates the same row (attempts + 1)."""
-    now = now or utcnow()
+    with db.session() as session:
+        return quarantine_in(session, raw_id, stage, error, now or utcnow())
+
+
+def quarantine_in(session, raw_id: int, stage: str, error: str, now: datetime) -> Quarantine:
     table = Quarantine.__table__
     values = {"raw_id": raw_id, "stage": stage, "error": error, "created_at": now, "updated_at": now}
     again = {"stage": stage, "error": error, "updated_at": now, "state": "held",
              "attempts": table.c.attempts + 1}
-    with db.session() as session:
-        insert = dialect_insert(session, table, {**values, "attempts": 1, "state": "held"})
-        session.execute(insert.on_conflict_do_update(index_elements=["raw_id"], set_=again))
-        mark_raw(raw_id, "quarantined", session=session)
-        return session.exec(select(Quarantine).where(Quarantine.raw_id == raw_id)).one()
+    insert = dialect_insert(session, table, {**values, "attempts": 1, "state": "held"})
+    session.execute(insert.on_conflict_do_update(index_elements=["raw_id"], set_=again))
+    mark_raw(raw_id, "quarantined", session=session)
+    return session.exec(select(Quarantine).where(Quarantine.raw_id == raw_id)).one()
+
 
 
 def list_quarantine(db: Database, state: str | None = "held") -> list[Quarantine]:

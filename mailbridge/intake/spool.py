@@ -10,7 +10,8 @@ when the message was received) followed by the message's bytes, untouched.
 The worker moves files into `raw_message` in batches (`intake.load_spool`): one transaction for
 the batch, then the files are removed. A crash between the two leaves files whose rows exist;
 loading them again finds the same bytes already stored (unique sha256) and only removes them.
-A file that cannot be read as ours is moved to `bad/` with the reason logged, never deleted.
+A file that cannot be read as ours, or that the database refuses, is moved to `bad/` with the
+reason logged, never deleted, so that it cannot hold back the files behind it.
 """
 
 from __future__ import annotations
@@ -61,18 +62,18 @@ class Spool:
     def put(self, raw: bytes, *, source: str, received_at: datetime, envelope_from: str | None = None,
             envelope_rcpts: tuple[str, ...] = ()) -> str:
         """Write the message durably; returns its name. Raises OSError (disk full, …) when it could not."""
+        writer = self.open(source=source, received_at=received_at, envelope_from=envelope_from,
+                           envelope_rcpts=envelope_rcpts)
+        writer.write(raw)
+        return writer.commit()
+
+    def open(self, *, source: str, received_at: datetime, envelope_from: str | None = None,
+             envelope_rcpts: tuple[str, ...] = ()) -> SpoolWriter:
+        """A file in `tmp/` to write one message into as it arrives; `commit()` makes it durable."""
         name = f"{received_at.strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}.{next(self._names)}"
         header = json.dumps({"source": source, "envelope_from": envelope_from,
                              "envelope_rcpts": list(envelope_rcpts), "received_at": received_at.isoformat()})
-        temporary = self.tmp / name
-        try:
-            _write_synced(temporary, MAGIC + header.encode() + b"\n" + raw)
-            os.rename(temporary, self.new / name)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _sync_directory(self.new)
-        return name
+        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n")
 
     def backlog(self) -> int:
         """How many accepted messages wait in `new/` for the worker (0 when the folder is missing)."""
@@ -109,7 +110,7 @@ class Spool:
     def set_aside(self, path: Path, reason: str) -> None:
         """Move a file we cannot load to `bad/`, where an operator can look at it."""
         os.rename(path, self.bad / path.name)
-        log.error("spool file %s is not a message mailbridge wrote (%s): moved to %s", path.name, reason, self.bad)
+        log.error("spool file %s cannot be loaded (%s): moved to %s", path.name, reason, self.bad)
 
     def clear_unfinished(self) -> int:
         """Delete `tmp/` files, never answered 250; only at start, before the listener writes new ones."""
@@ -120,15 +121,57 @@ class Spool:
         return count
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view):]
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+class SpoolWriter:
+    """One message being written to `tmp/`: `write` as it arrives, then `commit` (synced, in `new/`) or `abort`.
+
+    A failed write (disk full) is kept and raised by `commit`, so the reader of the DATA can
+    go on draining the client and answer 451 at the end.
+    """
+
+    def __init__(self, spool: Spool, name: str, header: bytes) -> None:
+        self.spool, self.name = spool, name
+        self.path = spool.tmp / name
+        self.size = 0
+        self.error: OSError | None = None
+        self._descriptor: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                               0o600)
+        self.write(header)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        if self.error is not None or self._descriptor is None:
+            return
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._descriptor, view):]
+        except OSError as exc:
+            self.error = exc
+        self.size += len(data)
+
+    def commit(self) -> str:
+        """Sync the file and move it to `new/`; returns its name. Raises OSError, leaving nothing behind."""
+        try:
+            if self.error is not None:
+                raise self.error
+            os.fsync(self._descriptor)
+            self._close()
+            os.rename(self.path, self.spool.new / self.name)
+        except BaseException:
+            self.abort()
+            raise
+        _sync_directory(self.spool.new)
+        return self.name
+
+    def abort(self) -> None:
+        """Forget the message (never answered 250): its file goes."""
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
 
 
 def _sync_directory(directory: Path) -> None:

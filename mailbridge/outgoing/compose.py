@@ -27,11 +27,10 @@ from email.utils import format_datetime
 from urllib.parse import quote
 
 from mailbridge.config.models import QueueConfig
-from mailbridge.outgoing.templates import Rendered
+from mailbridge.outgoing.templates import Rendered, one_line
 from mailbridge.tokens import ticket_token
 
 # C0 controls, DEL and the Unicode line and paragraph separators: none belongs in a header.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
 _ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\]+")
 _MESSAGE_ID = re.compile(r"[^\s<>()\[\],;:\"\\]+@[^\s<>()\[\],;:\"\\]+")
 # A References header lists the thread from its start; a long thread keeps its first and last ids.
@@ -270,15 +269,12 @@ def fold(name: str, value: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def one_line(value: str) -> str:
-    """A header value from mail as one line: control characters (CR, LF, NUL…) become spaces."""
-    return " ".join(_CONTROL.sub(" ", value or "").split())
-
-
 def safe_address(address: str) -> str:
     """A plain `local@domain` address, or UnsafeAddress (a header value must never come of it)."""
     plain = (address or "").strip()
-    if not _ADDRESS.fullmatch(plain) or len(plain) > 320:
+    # Non-ASCII addresses need SMTPUTF8, which our headers (and many relays) do not speak: such a
+    # customer gets no automatic mail rather than the message a quarantine.
+    if not _ADDRESS.fullmatch(plain) or len(plain) > 320 or not plain.isascii():
         raise UnsafeAddress(f"not an address we can write to: {address!r}")
     return plain
 

@@ -5,11 +5,14 @@ A row goes `queued` → `sent`; a temporary failure keeps it `queued` with a lat
 `failed`; loop protection may queue it `held`; a DSN about it marks it `bounced`; an operator
 may `drop` it or `release` it (back to `queued`).
 
-Claiming pushes `next_attempt_at` one lease ahead in a short transaction (on PostgreSQL the row
-is picked `FOR UPDATE SKIP LOCKED`, so two instances never claim the same row); the send happens
-outside any transaction, then the result is recorded. A crash between the relay's 250 and that
-record is the one window in which a mail can go out twice: after the lease the row is due again.
-The Message-ID was fixed at queue time, so the copy is the same mail to every receiving system.
+Claiming pushes `next_attempt_at` one lease ahead in a short transaction and names the claiming
+instance in `claimed_by` (on PostgreSQL the row is picked `FOR UPDATE SKIP LOCKED`, so two
+instances never claim the same row); the send happens outside any transaction, and each mail is
+recorded as sent as soon as the relay has answered. A crash between the relay's 250 and that
+record is the one window in which a mail can go out twice: at most the one mail in hand per
+crash. A restarted instance takes its own leases back at once (`resume`); another instance
+waits for the lease to run out. The Message-ID was fixed at queue time, so a copy is the same
+mail to every receiving system, and the Maildir transport recognises it and writes it once.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from mailbridge.store.db import Database
 from mailbridge.store.models import AddressHealth, Outbox
 from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts
 
-# How long a claimed mail is left to its sender before another worker may try it again.
-LEASE = timedelta(minutes=5)
+# How long a claimed mail is left to its sender before another worker may try it again: long
+# enough for a claimed batch at the relay's slowest (5 mails, 30 s timeout per step).
+LEASE = timedelta(minutes=3)
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(hours=1)
 # Automatic mail that counts towards the rate limit: everything we meant to send.
@@ -84,8 +88,8 @@ def recipient_state(recipient: str, *, session: Session, since: datetime | None)
     return recent, until
 
 
-def claim(db: Database, now: datetime, limit: int = 1) -> list[Outbox]:
-    """Up to `limit` due mails, oldest first, leased to the caller (attempts counted), in one transaction."""
+def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[Outbox]:
+    """Up to `limit` due mails, oldest first, leased to `owner` (attempts counted), in one transaction."""
     statement = (
         select(Outbox)
         .where(Outbox.state == "queued", col(Outbox.next_attempt_at) <= now)
@@ -98,8 +102,19 @@ def claim(db: Database, now: datetime, limit: int = 1) -> list[Outbox]:
         for row in rows:
             row.attempts += 1
             row.next_attempt_at = now + LEASE
+            row.claimed_by = owner[:200] or None
             session.add(row)
     return rows
+
+
+def resume(db: Database, owner: str, now: datetime) -> int:
+    """Take back the leases `owner` held when it stopped (it crashed): due now, the attempt uncounted."""
+    table = Outbox.__table__
+    statement = (update(table).where(table.c.state == "queued", table.c.claimed_by == owner[:200],
+                                     table.c.next_attempt_at > now)
+                 .values(next_attempt_at=now, attempts=table.c.attempts - 1))
+    with db.session() as session:
+        return session.execute(statement).rowcount
 
 
 def mark_sent(db: Database, row_ids: Sequence[int], now: datetime) -> None:

@@ -10,6 +10,8 @@ send leaves through the relay or a Maildir folder and is never read back in as i
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +19,7 @@ from datetime import datetime
 from mailbridge.outgoing import outbox
 from mailbridge.config.models import Config
 from mailbridge.errors import error_line
+from mailbridge.logs import Outage
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
@@ -25,46 +28,61 @@ from mailbridge.outgoing.transport import PermanentFailure, TemporaryFailure, Tr
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 5.0
-# Mails claimed in one transaction and recorded as sent in one: two synced commits per batch
-# instead of two per mail. A crash after the relay's 250 re-sends at most this many (docs/outgoing.md).
-CLAIM_BATCH = 20
+# Mails claimed in one transaction; each is recorded as sent the moment the relay has answered,
+# so a crash re-sends at most the one mail in hand (docs/outgoing.md).
+CLAIM_BATCH = 5
+
+
+def instance_id(config: Config, role: str = "serve") -> str:
+    """Who holds a lease: this machine and state directory (one `serve` each), or a one-off run."""
+    suffix = "serve" if role == "serve" else f"{role}:{os.getpid()}"
+    return f"{socket.gethostname()}:{config.state_dir}:{suffix}"
 
 
 class OutboxWorker:
     """Sends due outbox mail; `transport` and `clock` default to the config's and the real time."""
 
     def __init__(self, *, db: Database, config: Config, transport: Transport | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, owner: str | None = None) -> None:
         self.db = db
         self.config = config
         self.transport = transport or transport_for(config)
         self.clock = clock
+        self.owner = owner or instance_id(config, "run")
+
+    def resume(self) -> int:
+        """At start: the mails this instance had claimed when it died are due again now."""
+        count = outbox.resume(self.db, self.owner, self.clock())
+        if count:
+            log.warning("%d mail(s) claimed before a crash are due again now; the one being sent at the "
+                        "crash may go out twice through a relay (docs/outgoing.md)", count)
+        return count
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Try every mail due now, once each; returns how many were sent."""
         sent = 0
         # A failed mail is pushed into the future, so each row is claimed at most once per drain.
         while not should_stop():
-            rows = outbox.claim(self.db, self.clock(), CLAIM_BATCH)
+            rows = outbox.claim(self.db, self.clock(), CLAIM_BATCH, self.owner)
             if not rows:
                 break
             sent += self._deliver_batch(rows, should_stop)
         return sent
 
     def _deliver_batch(self, rows: list[Outbox], should_stop: Callable[[], bool]) -> int:
-        """Send each claimed mail; record the sent ones in one transaction, give back the untried."""
-        delivered: list[tuple[Outbox, str]] = []
+        """Send each claimed mail and record it at once; give back the untried ones at a stop."""
+        delivered = 0
         for index, row in enumerate(rows):
             if should_stop():
                 outbox.give_back(self.db, [r.id for r in rows[index:]], self.clock())
                 break
             where = self._deliver(row)
             if where is not None:
-                delivered.append((row, where))
-        outbox.mark_sent(self.db, [row.id for row, _ in delivered], self.clock())
-        for row, where in delivered:
-            log.info("outbox #%d %s to %s sent via %s", row.id, row.kind, row.recipient, where)
-        return len(delivered)
+                # Right after the relay's answer: the window for a second copy is this commit.
+                outbox.mark_sent(self.db, [row.id], self.clock())
+                log.info("outbox #%d %s to %s sent via %s", row.id, row.kind, row.recipient, where)
+                delivered += 1
+        return delivered
 
     def _deliver(self, row: Outbox) -> str | None:
         """Hand one mail to the transport; returns where it went, or None after recording the failure."""
@@ -103,10 +121,14 @@ class SendingThread:
         self._thread.join()
 
     def _run(self) -> None:
+        outage = Outage(log, "sending", longest=max(self.poll_seconds, 30.0))
         while not self._stopping.is_set():
             self._woken.clear()
             try:
                 self.worker.drain(self._stopping.is_set)
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-                log.error("sending paused: %s; retrying in %.0f s", error_line(exc), self.poll_seconds)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry after a pause
+                # Wake-ups do not cut the pause short: each queued mail would be another try.
+                self._stopping.wait(outage.failed(error_line(exc)))
+                continue
+            outage.recovered()
             self._woken.wait(self.poll_seconds)

@@ -10,6 +10,7 @@ A process finds and compiles each template once, so a changed template is used a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -140,19 +141,38 @@ def bundled_dir() -> Path:
     return installed if installed.is_dir() else CHECKOUT_DIR
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+# The one variable that is several lines by nature; every other value from mail is flattened.
+_MULTILINE = frozenset({"text"})
+
+
+def one_line(value: str) -> str:
+    """A value from mail as one line: control characters (CR, LF, NUL…) become spaces."""
+    return " ".join(_CONTROL.sub(" ", value or "").split())
+
+
 def mail_context(*, ticket: Mapping, queue: QueueConfig, customer: Mapping, message: Mapping,
                  reopen_window_days: int, owner: str = "", extra: Mapping | None = None,
                  escalation: Mapping | None = None) -> dict:
-    """The variables every template sees (documented in templates/README.md)."""
+    """The variables every template sees (documented in templates/README.md).
+
+    Values that came from mail are flattened to one line: a subject or name carrying an encoded
+    CR or LF must not break the template's subject line, nor any header made from it.
+    """
     return {
         "escalation": {**NO_ESCALATION, **(escalation or {})},
-        "ticket": {"owner": owner, **ticket},
-        "extra": dict(extra or {}),
+        "ticket": _flattened({"owner": owner, **ticket}),
+        "extra": _flattened(extra or {}),
         "queue": {"name": queue.name, "label": queue.label, "address": queue.address},
-        "customer": dict(customer),
-        "message": dict(message),
+        "customer": _flattened(customer),
+        "message": _flattened(message),
         "reopen_window_days": reopen_window_days,
     }
+
+
+def _flattened(values: Mapping) -> dict:
+    return {key: one_line(value) if isinstance(value, str) and key not in _MULTILINE else value
+            for key, value in values.items()}
 
 
 def sample_context(queue: QueueConfig, config: Config) -> dict:

@@ -10,6 +10,7 @@ fault, and once the relay or the config is fixed the queue drains by itself.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import smtplib
 import socket
@@ -134,7 +135,13 @@ def _by_code(code: int, text: bytes | str, stage: str) -> DeliveryError:
 
 @dataclass(frozen=True)
 class MaildirTransport:
-    """Writes each mail as a file in `directory/new`, via `tmp/` and a rename (never half a file)."""
+    """Writes each mail as a file in `directory/new`, via `tmp/` and a rename (never half a file).
+
+    The file's name is derived from the recipient and the mail's bytes (fixed at queue time,
+    Message-ID included), so a mail sent again after a crash lands on its own earlier copy (in
+    `new/`, or in `cur/` once a reader has seen it) instead of beside it. Folders are 0700 and
+    files 0600 whatever the umask: this is customers' mail.
+    """
 
     directory: Path
 
@@ -146,19 +153,47 @@ class MaildirTransport:
         return f"maildir {path}"
 
     def _deliver(self, mail_from: str, recipient: str, content: bytes) -> Path:
-        for sub in ("tmp", "new", "cur"):
-            (self.directory / sub).mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns()}.P{os.getpid()}.{socket.gethostname().replace('/', '_')}"
+        for sub in ("", "tmp", "new", "cur"):
+            (self.directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = _maildir_name(recipient, content)
+        final = self.directory / "new" / name
+        earlier = self._earlier_copy(name)
+        if earlier is not None:
+            return earlier
         # Maildir files use the local line end; the envelope is kept as a mail server would.
         envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {recipient}\n".encode()
-        temporary = self.directory / "tmp" / name
-        with open(temporary, "xb") as handle:
-            handle.write(envelope + content.replace(b"\r\n", b"\n"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = self.directory / "new" / name
-        os.rename(temporary, final)
+        temporary = self.directory / "tmp" / f"{name}.{time.time_ns()}"
+        try:
+            _write_private(temporary, envelope + content.replace(b"\r\n", b"\n"))
+            os.rename(temporary, final)
+        except BaseException:
+            # A full disk must not leave empty or partial files behind in tmp/.
+            temporary.unlink(missing_ok=True)
+            raise
         return final
+
+    def _earlier_copy(self, name: str) -> Path | None:
+        for candidate in (self.directory / "new" / name, self.directory / "cur" / f"{name}:2,",
+                          self.directory / "cur" / f"{name}:2,S"):
+            if candidate.exists():
+                return candidate
+        return None
+
+
+def _maildir_name(recipient: str, content: bytes) -> str:
+    digest = hashlib.sha256(recipient.encode() + b"\0" + content).hexdigest()[:40]
+    return f"mb-{digest}.{socket.gethostname().replace('/', '_').replace(':', '_')}"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def transport_for(config: Config) -> Transport:

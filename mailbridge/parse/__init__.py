@@ -19,6 +19,8 @@ from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, fir
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.lenient_message import LenientMessage, VerbatimBoundaryMessage, declares_spaced_boundary
+from mailbridge.parse.limits import (analysed, body_as_one_part, bound_headers, bound_part_headers,
+                                     bound_reports, header_end, too_many_lines)
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
 from mailbridge.parse.parts import extract_body
@@ -31,6 +33,8 @@ __all__ = ["ParseError", "ParsedMessage", "parse_message", "safe_filename"]
 # than policy.default; all decoding is done by our own modules.
 _PARSER = email.parser.BytesParser(_class=LenientMessage, policy=RAW_POLICY)
 _VERBATIM_BOUNDARY_PARSER = email.parser.BytesParser(_class=VerbatimBoundaryMessage, policy=RAW_POLICY)
+# The automatic-mail and bounce checks read the notice's first megabyte.
+MAX_NOTICE = 1_000_000
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -40,7 +44,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if is_outlook_msg(raw):
         raise ParseError(HOW_TO_CONVERT)
     defects: list[str] = []
-    msg, parsed = _parse_tree(raw, defects)
+    msg, parsed = _parse_tree(bound_reports(bound_headers(raw, defects), defects), defects)
+    bound_part_headers(msg, defects)
     defects += _stdlib_defects(msg)
     # Raw 8-bit header bytes and unlabelled parts are most likely in a charset the message
     # declares somewhere else, so those charsets are tried before any guess.
@@ -54,8 +59,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
         raise ParseError("no mail headers and no readable text")
     # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
     notice = notice_text(msg)
+    notice = notice[:MAX_NOTICE] if notice else notice
     bounce = parse_bounce(msg, notice)
-    reply_text = reply_part(body.text)
+    text = analysed(body.text, defects)
+    reply_text = reply_part(text)
     return ParsedMessage(
         message_id=parse_message_id(msg.get("Message-ID")),
         in_reply_to=parse_id_list(msg.get("In-Reply-To")),
@@ -70,10 +77,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         html=body.html,
         reply_text=reply_text,
         attachments=body.attachments,
-        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce, body=notice),
+        # An unreadable notice (None) is read as no text: the checks do without it.
+        auto=detect_auto(msg, subject=subject, sender=sender, bounce=bounce, body=notice or ""),
         bounce=bounce,
         defects=tuple(dict.fromkeys(defects)),
-        language=detect_language(reply_text.strip() or body.text),
+        language=detect_language(reply_text.strip() or text),
         headers=headers,
         raw=raw,
     )
@@ -85,7 +93,10 @@ def _parse_tree(raw: bytes, defects: list[str]):
 
     When the stdlib ended the header block early (a pasted line above it, a field without a
     colon), the block is mended field by field and parsed again, so the headers are not lost.
+    A body of millions of lines is kept as one part (see `limits`).
     """
+    if too_many_lines(raw, header_end(raw)):
+        return body_as_one_part(raw, _PARSER, defects), raw
     msg = _parse_bytes(raw, defects)
     if any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in msg.defects):
         if (repaired := repair_headers(raw)) is not None:

@@ -13,6 +13,7 @@ import html
 import re
 
 from mailbridge.parse.bounce_dsn import STATUS_RE, dsn_recipients, is_failure
+from mailbridge.parse.charset import is_text_charset
 from mailbridge.parse.bounce_ses import ses_bounce, ses_notification
 from mailbridge.parse.bounce_returned import after_marker, notice_part
 from mailbridge.parse.bounce_text import (
@@ -145,9 +146,11 @@ def text_of(part: email.message.Message) -> str:
 def decode_bytes(raw: bytes, charset: str) -> str:
     """Declared charset, then UTF-8, then latin-1 (which always succeeds)."""
     for name in (charset, "utf-8"):
+        if not is_text_charset(name):
+            continue
         try:
             return raw.decode(name)
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeError:
             continue
     return raw.decode("latin-1")
 

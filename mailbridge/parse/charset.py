@@ -129,7 +129,7 @@ def decode_text(data: bytes, declared: str | None, hints: Iterable[str] = ()) ->
         return _decode_western(data, label)
     try:
         text = data.decode(codec)
-    except UnicodeDecodeError:
+    except UnicodeError:
         if codecs.lookup(codec).name.startswith("iso2022_jp"):
             return _windows_iso2022jp(data, label)
         return _mostly_declared(data, codec, label) or _fallback(data, f"declared {label!r} does not fit", hints)
@@ -163,12 +163,29 @@ def _ascii_compatible(codec: str | None) -> bool:
                                 "utf16", "utf32"))
 
 
-def _known(codec: str) -> bool:
-    try:
-        codecs.lookup(codec)
-    except LookupError:
+# Codecs Python reads bytes into text with that are no charset a mail may declare: a label
+# naming one is treated as unknown (a crash or a silent garbling otherwise).
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
+
+
+def is_text_charset(name: str | None) -> bool:
+    """Whether `name` is a codec that decodes bytes into text as a mail charset does.
+
+    `codecs.lookup` also finds bytes-to-bytes codecs (base64, zlib, hex, uu, quopri, bz2),
+    str-to-str ones (rot13) and a few text codecs that are not charsets at all (idna,
+    punycode, undefined): decoding with any of them raises LookupError or UnicodeError.
+    """
+    if not name:
         return False
-    return True
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return False
+    return info._is_text_encoding and info.name not in _NOT_CHARSETS
+
+
+def _known(codec: str) -> bool:
+    return is_text_charset(codec)
 
 
 def _decode_western(data: bytes, label: str | None) -> tuple[str, str | None]:

@@ -41,6 +41,9 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\r\n]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _BRACKETED_ID = re.compile(r"<([^<>]*)>")
 _SPACES = re.compile(r"\s+")
+# A decoded value is one line: an encoded word may carry CR, LF or NUL, which must not reach a
+# template's subject line, a header we write or a database text column.
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
 
 
 def unfold(value: str) -> str:
@@ -62,7 +65,7 @@ def decode_header(value: str | None, defects: list[str], name: str = "header",
         text = _decode_raw_8bit(text, defects, name, hints)
     if "=?" in text:
         text = _decode_encoded_words(text, defects, name, hints)
-    return text.strip()
+    return _CONTROLS.sub(" ", text).strip()
 
 
 def _decode_raw_8bit(text: str, defects: list[str], name: str, hints: Iterable[str] = ()) -> str:
@@ -178,6 +181,18 @@ def _restore(display: str, words: list[str]) -> str:
 
 
 def _getaddresses(text: str) -> list[tuple[str, str]]:
+    try:
+        return _stdlib_getaddresses(text)
+    except RecursionError:
+        # Each ":" opens a group, and the stdlib's parser recurses once per group: thousands of
+        # them (a hostile or mangled header) exceed the recursion limit. Read it without groups.
+        try:
+            return _stdlib_getaddresses(text.replace(":", " "))
+        except RecursionError:
+            return []
+
+
+def _stdlib_getaddresses(text: str) -> list[tuple[str, str]]:
     # Python 3.11.10+ added a strict mode that turns any oddity into [("", "")]: real mail is odd.
     try:
         return email.utils.getaddresses([text], strict=False)

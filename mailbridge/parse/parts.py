@@ -171,6 +171,10 @@ def _fill_missing_alternative(text: list[_Leaf], html: list[_Leaf], text_before:
 
 def _leaf(part: Message, defects: list[str]) -> _Leaf:
     content_type = part.get_content_type()
+    if not content_type.isascii():
+        # Raw 8-bit bytes in a media type (kept as surrogates) name no type: store none of them.
+        defects.append("mime: a Content-Type with 8-bit bytes read as application/octet-stream")
+        content_type = "application/octet-stream"
     if part.get_content_maintype() == "multipart" and not part.is_multipart():
         # A multipart without a usable boundary: its body is all we have, so read it as text.
         defects.append("mime: multipart without its boundary read as text/plain")

@@ -111,17 +111,28 @@ def _without_appended_text(data: bytes, defects: list[str]) -> bytes:
 
 
 def _serialised_payload(part: Message, defects: list[str]) -> bytes:
-    chunks = []
-    for inner in part.get_payload():
-        buffer = BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(inner)
-        chunks.append(buffer.getvalue())
+    chunks = [_flattened(inner, defects) for inner in part.get_payload()]
     data = b"\n".join(chunks)
     cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if cte in ("base64", "quoted-printable"):
         # The parser read the encoded text as a headerless message; decode what it held.
         data = _decode_cte(data.lstrip(b"\r\n"), cte, defects)
     return data
+
+
+def _flattened(inner: Message, defects: list[str]) -> bytes:
+    """A nested message as bytes; the stdlib generator refuses some broken headers (a bare LF in
+    a value), and then the headers and body are written out as they were read."""
+    buffer = BytesIO()
+    try:
+        BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(inner)
+        return buffer.getvalue()
+    except Exception as error:  # noqa: BLE001 - HeaderParseError, UnicodeError…: never lose the part
+        defects.append(f"mime: a nested message could not be written out as is ({type(error).__name__})")
+    payload = inner.get_payload()
+    body = "".join(str(p) for p in payload) if isinstance(payload, list) else str(payload or "")
+    head = "".join(f"{name}: {value}\n" for name, value in inner._headers)
+    return (head + "\n" + body).encode("utf-8", "surrogateescape")
 
 
 def _decode_cte(data: bytes, cte: str, defects: list[str]) -> bytes:

@@ -47,8 +47,8 @@ def extract_uuencoded(text: str) -> tuple[str, list[tuple[str, bytes]]]:
 def _uu_decode(block: str) -> bytes:
     out = bytearray()
     for line in block.split("\n"):
-        if not line.strip() or line.strip() == "`":
-            continue
+        if not line.strip() or line.strip() == "`" or not line.isascii():
+            continue  # a non-ASCII line is no uuencoded line (binascii raises ValueError on it)
         try:
             out += binascii.a2b_uu(line)
         except binascii.Error:

@@ -22,12 +22,13 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.config import Config
 from mailbridge.errors import error_line
+from mailbridge.logs import mask_tokens
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import Database, SessionBoundDatabase
@@ -36,8 +37,11 @@ from mailbridge.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# A message on which the pipeline itself crashes this often (a bug, not a bad message: bad
-# messages are quarantined by the pipeline) is parked so it cannot stall the queue forever.
+# A message whose processing was started this often without finishing (the pipeline raised: a
+# bug, since bad messages are quarantined by the pipeline; or the worker process died on it:
+# killed for its memory) is quarantined so that it cannot stall the queue forever. The count is
+# in the row, committed before each attempt, so a crash that takes the worker's memory with it
+# is counted too.
 MAX_ATTEMPTS = 3
 BATCH = 100
 GROUP = 10
@@ -63,8 +67,7 @@ class Worker:
         self.on_outcome = on_outcome
         # The listener's spool, moved into the database before each batch is claimed.
         self.spool = spool
-        self._failures: dict[int, int] = {}
-        # The raw row being processed, so a crash can be counted against it.
+        # The raw row being processed, so a failure can be told against it.
         self._current: int | None = None
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -84,20 +87,27 @@ class Worker:
                         if should_stop():
                             return count
             except OperationalError:
-                # The database is down or locked: not the message's fault, so no attempt is
-                # counted; the daemon retries the whole drain later.
+                # The database is down or locked: not the message's fault, so the attempt is
+                # given back; the daemon retries the whole drain later.
+                if self._current is not None:
+                    durable.give_back_attempt(self.db, self._current)
                 raise
             except Exception as exc:
-                # Counted (and perhaps quarantined) only now that the claim, and on PostgreSQL
+                # Told (and perhaps quarantined) only now that the claim, and on PostgreSQL
                 # its row lock, has been released.
                 if self._current is not None:
-                    self._count_failure(self._current, exc)
+                    self._failed(self._current, exc)
                 raise
         return count
 
     def _process_group(self, transaction: Callable[[], AbstractContextManager[Any]], rows: list[RawMessage],
                        should_stop: Callable[[], bool]) -> int:
         """Process rows in one transaction; each outcome is logged once it is committed."""
+        if not rows:
+            return 0
+        if self.db.dialect != "postgresql":
+            # PostgreSQL counted it when it claimed the row (`_claim_locked`).
+            durable.count_attempts(self.db, [row.id for row in rows])
         done = []
         with transaction() as db:
             for row in rows:
@@ -107,8 +117,11 @@ class Worker:
                 started = time.perf_counter()
                 outcome = self.process(row, db=db, config=self.config, now=utcnow())
                 done.append((row.id, row.source, outcome, time.perf_counter() - started))
+        self._current = None
+        if len(done) < len(rows):
+            # A stop came first: the rows not started were not attempted (a stop is no crash).
+            durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])
         for raw_id, source, outcome, seconds in done:
-            self._failures.pop(raw_id, None)
             log.info("raw #%d %s", raw_id, describe(outcome))
             self.on_outcome(source_kind(source), outcome, seconds)
         if done:
@@ -118,7 +131,14 @@ class Worker:
     @contextmanager
     def _claim_batch(self) -> Iterator[list[Group]]:
         rows = durable.pending_raw(self.db, BATCH)
-        yield [(self._group_transaction, rows[start:start + GROUP]) for start in range(0, len(rows), GROUP)]
+        attempts = durable.attempts_of(self.db, [row.id for row in rows])
+        kept = []
+        for row in rows:
+            if attempts.get(row.id, 0) >= MAX_ATTEMPTS:
+                self._quarantine_exhausted(row.id, attempts[row.id])
+            else:
+                kept.append(row)
+        yield [(self._group_transaction, group) for group in _groups(kept, attempts)]
 
     @contextmanager
     def _group_transaction(self) -> Iterator[SessionBoundDatabase]:
@@ -127,29 +147,63 @@ class Worker:
 
     @contextmanager
     def _claim_locked(self) -> Iterator[list[Group]]:
-        # One row per transaction: the lock is held while that row is processed, and the
-        # claim commits together with the result.
+        # One row per transaction: the lock is held while that row is processed, and the claim
+        # commits together with the result. The attempt is counted beside it, in a transaction
+        # of its own (a crash must not undo it) on a table the lock does not cover.
         statement = (select(RawMessage).where(RawMessage.state == "pending")
                      .order_by(col(RawMessage.id)).limit(1).with_for_update(skip_locked=True))
         with self.db.session() as session:
             row = session.exec(statement).first()
+            if row is None:
+                yield []
+                return
             bound = SessionBoundDatabase(self.db, session)
-            yield [(lambda: nullcontext(bound), [row])] if row else []
+            attempts = durable.attempts_of(self.db, [row.id]).get(row.id, 0)
+            if attempts >= MAX_ATTEMPTS:
+                # In the transaction holding the lock: another connection would wait for it.
+                durable.quarantine_in(session, row.id, "worker", durable.exhausted_error(attempts), utcnow())
+                log.error("raw #%d quarantined: %s", row.id, durable.exhausted_error(attempts))
+                yield [(lambda: nullcontext(bound), [])]
+                return
+            durable.count_attempts(self.db, [row.id])
+            yield [(lambda: nullcontext(bound), [row])]
 
-    def _count_failure(self, raw_id: int, exc: Exception) -> None:
-        attempts = self._failures.get(raw_id, 0) + 1
-        self._failures[raw_id] = attempts
+    def _quarantine_exhausted(self, raw_id: int, attempts: int) -> None:
+        error = durable.exhausted_error(attempts)
+        durable.quarantine(self.db, raw_id, "worker", error)
+        log.error("raw #%d quarantined: %s", raw_id, error)
+
+    def _failed(self, raw_id: int, exc: Exception) -> None:
+        attempts = durable.attempts_of(self.db, [raw_id]).get(raw_id, 0)
         error = error_line(exc)
         log.error("raw #%d: processing failed (attempt %d of %d): %s", raw_id, attempts, MAX_ATTEMPTS, error)
         if attempts >= MAX_ATTEMPTS:
             durable.quarantine(self.db, raw_id, "worker", error)
-            self._failures.pop(raw_id, None)
             log.error("raw #%d quarantined after %d failed attempts", raw_id, attempts)
 
 
 def source_kind(source: str) -> str:
     """`smtp`, `imap` or `file`: a raw row's source without the account or path after the colon."""
     return source.split(":", 1)[0] or "unknown"
+
+
+def _groups(rows: list[RawMessage], attempts: dict[int, int]) -> list[list[RawMessage]]:
+    """Rows in id order, up to GROUP per transaction; a suspect (started before, never finished) alone.
+
+    A message that killed the worker must not take its group's transaction down with it again:
+    after one such crash every row of that group is a suspect, and each is processed alone.
+    """
+    groups: list[list[RawMessage]] = []
+    fresh: list[RawMessage] = []
+    for row in rows:
+        if attempts.get(row.id, 0) > 0:
+            groups.append([row])
+            continue
+        if not fresh or len(fresh) == GROUP:
+            fresh = []
+            groups.append(fresh)
+        fresh.append(row)
+    return groups
 
 
 def describe(outcome: Outcome) -> str:
@@ -163,4 +217,6 @@ def describe(outcome: Outcome) -> str:
         verdict = f"quarantined at stage {outcome.stage}: {outcome.error or why}"
     else:
         verdict = f"{outcome.kind} ({why})"
-    return f"<{outcome.message_id}> {verdict}" if outcome.message_id else verdict
+    line = f"<{outcome.message_id}> {verdict}" if outcome.message_id else verdict
+    # A reply-token rule names the address the token came in: tokens are credentials.
+    return mask_tokens(line)

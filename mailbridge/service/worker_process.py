@@ -26,6 +26,7 @@ lease); the parent starts a new one after a pause.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import pickle
@@ -38,9 +39,9 @@ from collections.abc import Callable
 
 from mailbridge.config import Config
 from mailbridge.errors import error_line
-from mailbridge.logs import configure_logging, redact
+from mailbridge.logs import Outage, configure_logging, redact
 from mailbridge.outcome import Outcome
-from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
+from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread, instance_id
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
 from mailbridge.service.worker import Worker
@@ -51,6 +52,8 @@ log = logging.getLogger("mailbridge.service.worker_process")
 # How often the worker looks for pending mail it was not told about: rows another instance
 # stored (several instances on PostgreSQL) or rows a failed attempt left behind.
 POLL_SECONDS = 5.0
+# The longest pause between tries while processing keeps failing (the database is down).
+RETRY_MAX_SECONDS = 30.0
 # Pause before starting a worker again after one died; doubled up to the maximum while it keeps dying.
 RESTART_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
@@ -213,17 +216,37 @@ class ParentLink:
 
 
 def run_child(worker: Worker, link: ParentLink, after_round: Callable[[], None],
-              poll_seconds: float = POLL_SECONDS, pulse_seconds: float = POLL_SECONDS) -> None:
-    """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go."""
+              poll_seconds: float = POLL_SECONDS, pulse_seconds: float = POLL_SECONDS,
+              outage: Outage | None = None) -> None:
+    """Drain pending mail whenever woken, and every `poll_seconds` in any case, until the parent lets go.
+
+    While draining fails (the database is down) the worker backs off for real: mail arriving
+    meanwhile does not wake it (it is safe in the spool), and the outage is logged once. It
+    still pulses: the loop is alive, only its database is not.
+    """
+    outage = outage or Outage(log, "processing", longest=RETRY_MAX_SECONDS)
     while not link.closed.is_set():
         link.woken.clear()
         try:
             worker.drain(link.closed.is_set)
-        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry at the next poll
-            log.error("processing paused: %s; retrying in %.0f s", error_line(exc), poll_seconds)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry after a pause
+            _pause(link, outage.failed(error_line(exc)), pulse_seconds)
+            continue
+        outage.recovered()
         after_round()
         link.pulse()
         link.woken.wait(min(poll_seconds, pulse_seconds))
+
+
+def _pause(link: ParentLink, seconds: float, pulse_seconds: float) -> None:
+    """Wait out a back-off, deaf to wake-ups, pulsing every `pulse_seconds`, unless the parent lets go."""
+    deadline = time.monotonic() + seconds
+    while not link.closed.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        link.pulse()
+        link.closed.wait(min(left, pulse_seconds))
 
 
 def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
@@ -233,6 +256,32 @@ def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
     (length,) = _LENGTH.unpack(header)
     # The parent wrote it a moment ago through a pipe only it holds: trusted input.
     return pickle.loads(stdin.read(length))
+
+
+def _one_worker_per_state_dir(config: Config):
+    """Hold a lock on `state_dir/worker.lock` for the process's life, waiting for a previous holder.
+
+    A `serve` killed with SIGKILL leaves its worker finishing the message and the mail in hand;
+    the next worker waits for it before it takes back the outbox leases, or both could send the
+    same mail.
+    """
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = open(config.state_dir / "worker.lock", "a+b")  # noqa: SIM115 - held until the process exits
+    os.chmod(handle.name, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("waiting for the previous processing worker to finish")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _resume(sender: OutboxWorker) -> None:
+    # The mails the previous worker had claimed when it died are due now, not after their lease.
+    try:
+        sender.resume()
+    except Exception as exc:  # noqa: BLE001 - the database may be down: the leases then just run out
+        log.error("could not take back the outbox leases of the previous worker: %s", error_line(exc))
 
 
 def main() -> int:
@@ -245,8 +294,11 @@ def main() -> int:
     configure_logging(level, log_format)
     redact(*config.secrets())
     log.info("processing worker started (pid %d)", os.getpid())
+    lock = _one_worker_per_state_dir(config)
     db = connect(url)
-    sending = SendingThread(OutboxWorker(db=db, config=config)).start()
+    sender = OutboxWorker(db=db, config=config, owner=instance_id(config))
+    _resume(sender)
+    sending = SendingThread(sender).start()
     link = ParentLink(stdin, sys.stdout.buffer)
 
     def progressed() -> None:
@@ -260,6 +312,7 @@ def main() -> int:
     finally:
         sending.stop()
         db.dispose()
+        lock.close()
     log.info("processing worker stopped (pid %d)", os.getpid())
     return 0
 

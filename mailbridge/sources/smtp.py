@@ -22,7 +22,9 @@ from mailbridge.config import QueueConfig
 from mailbridge.config.listener import ListenerSection
 from mailbridge.errors import error_line
 from mailbridge.route import queue_for_address
+from mailbridge.logs import mask_tokens
 from mailbridge.sources.smtp_data import BlockData
+from mailbridge.sources.smtp_guard import AuthThrottle, ConnectionLimits, Guarded
 from mailbridge.intake.spool import Spool
 from mailbridge.store.types import utcnow
 
@@ -54,6 +56,19 @@ class IntakeHandler:
         # or later, while DATA already being stored (counted in `in_flight`) may finish.
         self.stopping = False
         self.in_flight = 0
+        self.limits = ConnectionLimits(listener.max_connections, listener.max_connections_per_client)
+        self.throttle = AuthThrottle()
+        self._refusals_logged: set[str] = set()
+
+    def trusted(self, peer: Any) -> bool:
+        return peer_trusted(peer, self.listener.trusted_networks)
+
+    def refused_connection(self, host: str) -> None:
+        """Log a refused connection once per address until the limits let it in again."""
+        if host not in self._refusals_logged:
+            self._refusals_logged.add(host)
+            log.warning("refused connections from %s: too many open (%d from it, %d in all)",
+                        host, self.limits.open.get(host, 0), sum(self.limits.open.values()))
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
@@ -63,7 +78,7 @@ class IntakeHandler:
             return MALFORMED_ADDRESS
         refusal = self._sender_refusal(session)
         if refusal:
-            log.warning("refused MAIL FROM %s from %s: %s", address, _peer_host(session), refusal)
+            log.warning("refused MAIL FROM %s from %s: %s", mask_tokens(address), _peer_host(session), refusal)
             return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -85,38 +100,56 @@ class IntakeHandler:
         if not _well_formed(address, null_ok=False):
             return MALFORMED_ADDRESS
         if queue_for_address(address, self.queues) is None:
-            log.info("refused RCPT TO %s from %s: not a queue address", address, _peer_host(session))
+            log.info("refused RCPT TO %s from %s: not a queue address", mask_tokens(address), _peer_host(session))
             return f"550 5.1.1 <{address}>: no such mailbox here"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
+    def open_data(self, envelope: Envelope):
+        """A spool file the DATA is written into as it arrives (None: kept in memory, stored at the end)."""
+        try:
+            # received_at is when DATA began: the message is written from that moment on.
+            return self.spool.open(source="smtp", received_at=utcnow(), envelope_from=_reverse_path(envelope.mail_from),
+                                   envelope_rcpts=tuple(envelope.rcpt_tos))
+        except OSError as exc:
+            log.error("cannot open a spool file (%s); this message is read into memory", error_line(exc))
+            return None
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        writer = getattr(envelope, "spool_writer", None)
         raw = envelope.original_content or b""
+        size = writer.size if writer is not None else len(raw)
         sender = _reverse_path(envelope.mail_from)
         self.in_flight += 1
         try:
-            # Writing and syncing blocks, so it runs in a thread; the 250 is sent only after it
-            # returns, i.e. once the file is on disk.
-            name = await asyncio.to_thread(
-                self.spool.put, raw, source="smtp", received_at=utcnow(),
-                envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
+            # Syncing blocks, so it runs in a thread; the 250 is sent only after it returns,
+            # i.e. once the file is on disk.
+            if writer is not None:
+                name = await asyncio.to_thread(writer.commit)
+            else:
+                name = await asyncio.to_thread(
+                    self.spool.put, raw, source="smtp", received_at=utcnow(),
+                    envelope_from=sender, envelope_rcpts=tuple(envelope.rcpt_tos))
         except Exception as exc:  # noqa: BLE001 - any failure to store must become a 451
             log.error("not stored (from=<%s> to=%s, %d bytes): %s; answered 451",
-                      sender, ",".join(envelope.rcpt_tos), len(raw), error_line(exc))
+                      mask_tokens(sender), mask_tokens(",".join(envelope.rcpt_tos)), size, error_line(exc))
             return TEMPORARY_FAILURE
         finally:
             self.in_flight -= 1
-        log.info("received %s from=<%s> to=%s, %d bytes", name, sender, ",".join(envelope.rcpt_tos), len(raw))
+        # Sub-addresses carry reply tokens, which are credentials: logged masked.
+        log.info("received %s from=<%s> to=%s, %d bytes", name, mask_tokens(sender),
+                 mask_tokens(",".join(envelope.rcpt_tos)), size)
+        self._refusals_logged.discard(_peer_host(session))
         self.on_stored(name)
         return f"250 2.0.0 OK queued as {name}"
 
 
-class BlockSMTP(BlockData, SMTP):
-    """aiosmtpd's SMTP with DATA read in blocks (`smtp_data`)."""
+class BlockSMTP(Guarded, BlockData, SMTP):
+    """aiosmtpd's SMTP with DATA read in blocks (`smtp_data`) and the defences of `smtp_guard`."""
 
 
-class PerRecipientLMTP(BlockData, LMTP):
+class PerRecipientLMTP(Guarded, BlockData, LMTP):
     """LMTP whose final DATA reply, refusals included, is repeated once per accepted recipient.
 
     RFC 2033 section 4.2 wants one reply per recipient after the final dot. Our fate is the same
@@ -148,7 +181,9 @@ def protocol_factory(handler: IntakeHandler, listener: ListenerSection, hostname
         tls_context=tls,
         require_starttls=bool(tls and listener.require_tls),
         auth_require_tls=listener.auth_require_tls,
-        authenticator=authenticator(users),
+        authenticator=authenticator(users, handler.throttle),
+        # The idle time of a trusted client, or of any client once it has given MAIL FROM.
+        timeout=listener.idle_seconds,
         # Without users, AUTH would be advertised only to fail every time: hide it instead.
         auth_exclude_mechanism=() if users else ("LOGIN", "PLAIN"),
     )
@@ -162,8 +197,13 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
-def authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
-    """An aiosmtpd authenticator checking PLAIN/LOGIN credentials against `users` (name → password)."""
+def authenticator(users: Mapping[str, str], throttle: AuthThrottle | None = None) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator checking PLAIN/LOGIN credentials against `users` (name → password).
+
+    Failures are counted per client address in `throttle`, which slows its next answers down
+    and logs once per burst rather than once per attempt.
+    """
+    throttle = throttle or AuthThrottle()
 
     def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                      auth_data: Any) -> AuthResult:
@@ -173,8 +213,10 @@ def authenticator(users: Mapping[str, str]) -> Callable[..., AuthResult]:
         expected = users.get(login)
         # Compare in constant time so the reply time does not leak how much of a password matched.
         ok = expected is not None and hmac.compare_digest(expected.encode(), auth_data.password)
-        if not ok:
-            log.warning("AUTH %s failed for user %r from %s", mechanism, login, _peer_host(session))
+        if ok:
+            throttle.succeeded(_peer_host(session))
+        else:
+            throttle.failed(_peer_host(session), login, mechanism)
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
     return authenticate

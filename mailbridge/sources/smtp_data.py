@@ -11,13 +11,16 @@ replaces that one method and keeps what it answers:
   and refused data is dropped as it comes rather than kept;
 - whatever the client sent after the dot (pipelined commands) is handed back to the stream.
 
-The content is handed to the handler as bytes (aiosmtpd's `decode_data=False`, which we use).
+The content is handed to the handler as bytes (aiosmtpd's `decode_data=False`, which we use),
+or, when the handler offers `open_data(envelope)`, written to the writer it returns as it
+arrives (the listener's spool file), so that twenty slow 24 MB messages do not hold 480 MB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiosmtpd.smtp import MISSING, syntax
 
@@ -32,14 +35,23 @@ TOO_MUCH = "552 Error: Too much mail data"
 
 
 class DataReader:
-    """The DATA of one message, fed block by block: `done` at the end mark, then `content` or `refusal`."""
+    """The DATA of one message, fed block by block: `done` at the end mark, then `content` or `refusal`.
 
-    def __init__(self, size_limit: int | None, line_limit: int) -> None:
+    With a `sink`, the content is handed to it as it arrives (dot-stuffing undone) instead of
+    being kept: a connection then holds one block in memory, not the whole message. `content`
+    stays None; on a refusal the caller discards what the sink got.
+    """
+
+    def __init__(self, size_limit: int | None, line_limit: int, sink: Callable[[bytes], None] | None = None) -> None:
         self.size_limit, self.line_limit = size_limit, line_limit
         # CRLF in front, so that the end mark is "\r\n.\r\n" even for an empty message.
         self._data = bytearray(b"\r\n")
-        self._dropped = 0  # bytes dropped from the front since the message was refused
+        self._dropped = 0  # bytes removed from the front (passed on, or dropped once refused)
         self._line_start = 2  # where the first line not yet checked for length begins
+        self._sink = sink
+        self._kept = bytearray() if sink is None else None
+        self._first = True
+        self.size = 0  # content bytes passed on so far
         self.refusal: str | None = None
         self.content: bytes | None = None
         self.rest = b""
@@ -55,14 +67,42 @@ class DataReader:
             self._check_size(len(self._data) - len(END))
             if self.refusal is not None:
                 self._drop()
+            else:
+                self._pass_on()
             return
         self.done, self.rest = True, bytes(self._data[end + len(END):])
         self._check_size(end)
         if self.refusal is None:
-            # A dot starting a line was doubled by the client (transparency): drop one. Every
-            # line, the first too, follows a CRLF here.
-            self.content = bytes(self._data[:end + 2]).replace(b"\r\n.", b"\r\n")[2:]
+            self._emit(self._data[:end + 2])
+            if self._kept is not None:
+                self.content = bytes(self._kept)
         self._data = bytearray()
+
+    def _pass_on(self) -> None:
+        """Hand on the content before the last line break that cannot be part of the end mark.
+
+        Cut just before a CRLF, no "\r\n." (a dot to unstuff) can straddle the cut, and the
+        kept tail (a CRLF and at least 3 more bytes) still holds any end mark that begins in it.
+        """
+        cut = self._data.rfind(b"\r\n", 0, len(self._data) - (len(END) - 1))
+        if cut <= 0:
+            return
+        self._emit(self._data[:cut])
+        del self._data[:cut]
+        self._dropped += cut
+        self._line_start -= cut
+
+    def _emit(self, chunk: bytearray) -> None:
+        # A dot starting a line was doubled by the client (transparency): drop one. Every line,
+        # the first too (after our CRLF in front), follows a CRLF here.
+        out = bytes(chunk).replace(b"\r\n.", b"\r\n")
+        if self._first:
+            out, self._first = out[2:], False
+        self.size += len(out)
+        if self._kept is not None:
+            self._kept += out
+        elif out:
+            self._sink(out)
 
     def _check_lines(self, stop: int) -> None:
         """Refuse when a line between the last check and `stop` is too long (an unfinished one too)."""
@@ -102,30 +142,41 @@ class BlockData:
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        data = await self._read_data()
+        # The handler may give a writer that takes the content as it arrives (the spool file),
+        # so that a connection never holds a whole message in memory.
+        opener = getattr(self.event_handler, "open_data", None)
+        writer = opener(self.envelope) if opener is not None else None
+        data = await self._read_data(writer)
         if data is None:
             return
         if data.refusal is not None:
+            if writer is not None:
+                writer.abort()
             self._set_post_data_state()
             await self.push(data.refusal)
             return
         self.envelope.content = self.envelope.original_content = data.content
+        self.envelope.spool_writer = writer
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
 
-    async def _read_data(self) -> DataReader | None:
+    async def _read_data(self, writer=None) -> DataReader | None:
         """The message read to its end mark, or None when the client went away first."""
-        data = DataReader(self.data_size_limit, self.line_length_limit)
+        data = DataReader(self.data_size_limit, self.line_length_limit, writer.write if writer else None)
         try:
             while not data.done:
                 block = await self._reader.read(READ_SIZE)
                 if not block:
+                    if writer is not None:
+                        writer.abort()
                     return None
                 data.feed(block)
         except asyncio.CancelledError:
             # The connection was reset during DATA (aiosmtpd cancels the session's task).
             log.info("connection lost during DATA")
+            if writer is not None:
+                writer.abort()
             self._writer.close()
             raise
         if data.rest and not self._reader.at_eof():

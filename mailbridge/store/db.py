@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -111,6 +112,17 @@ def _ensure_sqlite_directory(url: str) -> None:
         directory = Path(database).expanduser().parent
         if not directory.is_dir():
             raise DatabaseUnavailable(f"cannot open SQLite database {database}: no directory {directory}")
+        _create_private(Path(database).expanduser())
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file 0600 whatever the umask (SQLite gives its -wal and -shm the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create SQLite database {path}: {exc.strerror or exc}") from None
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

@@ -54,6 +54,21 @@ class RawMessage(SQLModel, table=True):
     state: str = Field(default="pending", max_length=16, index=True)
 
 
+class RawAttempt(SQLModel, table=True):
+    """How often a worker started processing a raw message, committed before it starts.
+
+    A table of its own rather than a column of `raw_message`: on PostgreSQL the worker holds
+    the raw row locked while it processes it, and the count must be committed beside that lock
+    by another transaction. No foreign key, for the same reason (it would wait for the lock).
+    """
+
+    __tablename__ = "raw_attempt"
+
+    raw_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attempts: int = 0
+    started_at: datetime = _when()
+
+
 class Ticket(SQLModel, table=True):
     """One customer request in one product queue, known to people by its code."""
 
@@ -239,6 +254,8 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    # The instance holding the lease (`next_attempt_at` in the future) while it sends the mail.
+    claimed_by: str | None = Field(default=None, max_length=200)
 
 
 class AddressHealth(SQLModel, table=True):

@@ -118,7 +118,7 @@ class ProcessLock:
         if not self._opened:
             self._opened = True
             try:
-                self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
                 self._fd = None
         return self._fd

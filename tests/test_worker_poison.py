@@ -1,0 +1,80 @@
+"""A message that kills the worker process (as the kernel's OOM killer would) is quarantined after a few crashes, and the rest goes on."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+
+from serve_support import count, message, write_config
+
+from mailbridge import pipeline
+from mailbridge.intake import durable
+from mailbridge.service.worker import MAX_ATTEMPTS
+from mailbridge.store.models import Message, Quarantine, RawMessage
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+# The worker as `serve` runs it, in a process of its own, except that one message kills it: the
+# probe's 10 million blank lines needed 920 MB and were OOM-killed under MemoryMax=512M.
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    from mailbridge import pipeline
+    from mailbridge.config import load_config
+    from mailbridge.service.worker import Worker
+    from mailbridge.store.db import connect
+
+    def process(row, **kwargs):
+        if b"ZATRUTA" in row.content:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return pipeline.process(row, **kwargs)
+
+    config = load_config(sys.argv[1], env={})
+    db = connect(sys.argv[2])
+    Worker(db=db, config=config, process=process).drain()
+""")
+
+
+def run_worker(config_path, url) -> int:
+    return subprocess.run([sys.executable, "-c", CHILD, str(config_path), url], timeout=120).returncode
+
+
+def test_a_message_that_kills_the_worker_is_quarantined_and_its_group_is_processed(tmp_path, database):
+    config_path = write_config(tmp_path, database_url=database.url)
+    ids = [durable.accept_raw(message(f"Zgłoszenie {n}", body="ZATRUTA" if n == 3 else "Dzień dobry"),
+                              db=database, source="smtp", received_at=NOW,
+                              envelope_rcpts=("pomoc-dynamics@example.com",))[0].id for n in range(12)]
+    poisoned = ids[3]
+    codes = [run_worker(config_path, database.url) for _ in range(MAX_ATTEMPTS + 2)]
+    # Killed once per attempt on the poisoned message, then it is set aside and the rest finish.
+    assert codes.count(-signal.SIGKILL) == MAX_ATTEMPTS, codes
+    assert codes[-1] == 0
+    held = durable.list_quarantine(database)
+    assert [(q.raw_id, q.stage) for q in held] == [(poisoned, "worker")]
+    assert "never finished" in held[0].error
+    assert count(database, RawMessage, RawMessage.state == "done") == 11
+    assert count(database, Message) == 11 and count(database, Quarantine) == 1
+
+
+def test_a_stop_counts_no_attempt_against_the_messages_it_did_not_start(tmp_path, database):
+    # serve stops (or is killed, and its worker sees the pipe close) in the middle of a group:
+    # the rows it did not start are no suspects, or enough restarts would quarantine them.
+    from serve_support import make_config
+
+    from mailbridge.service.worker import Worker
+
+    ids = [durable.accept_raw(message(f"Zgłoszenie {n}"), db=database, source="smtp", received_at=NOW,
+                              envelope_rcpts=("pomoc-dynamics@example.com",))[0].id for n in range(5)]
+    calls = []
+
+    def process(row, **kwargs):
+        calls.append(row.id)
+        return pipeline.process(row, **kwargs)
+
+    worker = Worker(db=database, config=make_config(tmp_path, database), process=process)
+    for _ in range(4):
+        worker.drain(should_stop=lambda: len(calls) % 2 == 1)
+        calls.clear()
+    attempts = durable.attempts_of(database, ids)
+    assert max(attempts.values()) == 1 and count(database, Quarantine) == 0
