@@ -32,3 +32,32 @@ def test_register_beat_stop_and_forget(database):
 def test_the_backlog_counts_on_both_databases(database):
     counts = health.backlog(database, now=START)
     assert counts["pending_messages"] == 0 and counts["outbox"]["failed"] == 0 and counts["overdue_tickets"] == 0
+
+
+def test_the_backlog_counts_escalation_and_sms_on_both_databases(database):
+    from mailbridge.store import repo
+    from mailbridge.store.models import EscalationStep, Sms
+
+    with database.session() as session:
+        def ticket(requester: str, escalate_at: datetime):
+            return repo.create_ticket(session=session, queue="dynamics", code_prefix="DYN", requester=requester,
+                                      requester_name="", subject="Faktura", received_at=START, now=START,
+                                      columns={"escalate_at": escalate_at})
+
+        # One ticket's step has waited 11 minutes for the tick (behind), the other's 2 (not yet).
+        late = ticket("a@klient.pl", START - timedelta(minutes=11))
+        ticket("b@klient.pl", START - timedelta(minutes=2))
+        session.flush()
+        step = EscalationStep(ticket_id=late.id, key="urgent#0@first_response:x", ladder="urgent", step=0,
+                              clock="first_response", due_at=START, ran_at=START, state="failed")
+        session.add(step)
+        session.flush()
+        session.add_all([Sms(intent=f"esc:{step.id}:{n}", ticket_id=late.id, step_id=step.id, recipient=f"+4860010020{n}",
+                             text="DYN-000001", state=state, next_attempt_at=START, created_at=START)
+                         for n, state in enumerate(("sent", "sent", "failed", "queued"))])
+    counts = health.backlog(database, now=START)
+    assert counts["escalation"] == {"behind_tickets": 1, "failed_steps": 1}
+    assert counts["sms"] == {"queued": 1, "sent": 2, "failed": 1}
+    verdict = health.judge([], counts, now=START)
+    assert any("1 SMS failed for good" in line for line in verdict.problems)
+    assert any("1 ticket(s) with an escalation step due for over 10 minutes" in line for line in verdict.problems)

@@ -61,6 +61,10 @@ def _text(verdict: health.Verdict, counts: dict, now: datetime) -> list[str]:
                      f"{counts['quarantined_messages']} quarantined, {counts['overdue_tickets']} overdue ticket(s)")
         lines.append(f"outbox: {outbox['queued']} queued, {outbox['held']} held, {outbox['failed']} failed, "
                      f"{outbox['bounced']} bounced, {outbox['sent']} sent")
+        escalation, sms = counts.get("escalation", {}), counts.get("sms", {})
+        lines.append(f"escalation: {escalation.get('behind_tickets', 0)} ticket(s) behind, "
+                     f"{escalation.get('failed_steps', 0)} step(s) failed; SMS: {sms.get('queued', 0)} queued, "
+                     f"{sms.get('sent', 0)} sent, {sms.get('failed', 0)} failed")
     lines += [f"problem: {problem}" for problem in verdict.problems]
     return lines
 

@@ -1,15 +1,13 @@
 """How healthy mailbridge is: the database's backlog and each instance's heartbeat, judged.
 
 `backlog` counts what waits in the database (pending and quarantined messages, the outbox by
-state, overdue tickets); `judge` reads the instances' heartbeat rows and that backlog and says
+state, overdue tickets, escalation ladders behind and steps failed, SMS by state); `judge` reads the instances' heartbeat rows and that backlog and says
 healthy, degraded or down, with one line per problem. `mailbridge status` prints the verdict
 and exits with its code; `serve` reports the same backlog in its heartbeat and its metrics.
-An escalation worker adds its own state by registering a section in `EXTRA_SECTIONS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,7 +17,7 @@ from sqlmodel import Session, col, select
 from mailbridge.store.db import Database
 from mailbridge.store import heartbeat
 from mailbridge.store.heartbeat import Heartbeat
-from mailbridge.store.models import Outbox, Quarantine, RawMessage, Ticket
+from mailbridge.store.models import EscalationStep, Outbox, Quarantine, RawMessage, Sms, Ticket
 
 # `serve` beats this often; an instance silent for STALE_AFTER is taken for dead.
 HEARTBEAT_SECONDS = 10.0
@@ -29,10 +27,7 @@ BEHIND_AFTER = timedelta(minutes=10)
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 EXIT_CODES = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
 
-# More sections of the backlog: name -> function(session, now) -> dict. A later subsystem (an
-# escalation worker's due steps, SMS sent and failed) registers its counts here, and they appear
-# in `status --json`, the heartbeat and (numbers only) the metrics as `mailbridge_<name>_<key>`.
-EXTRA_SECTIONS: dict[str, Callable[[Session, datetime], dict]] = {}
+SMS_STATES = ("queued", "sent", "failed")
 
 
 def backlog(db: Database, *, now: datetime) -> dict:
@@ -45,15 +40,26 @@ def backlog(db: Database, *, now: datetime) -> dict:
         outbox = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
         overdue = session.exec(select(func.count()).select_from(Ticket)
                                .where(col(Ticket.next_due_at) <= now)).one()
-        extra = {name: section(session, now) for name, section in EXTRA_SECTIONS.items()}
+        escalation = _escalation(session, now)
+        sms = dict(session.exec(select(Sms.state, func.count()).group_by(Sms.state)).all())
     return {
         "pending_messages": pending,
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "quarantined_messages": quarantined,
         "outbox": {state: outbox.get(state, 0) for state in ("queued", "held", "failed", "bounced", "sent")},
         "overdue_tickets": overdue,
-        **extra,
+        "escalation": escalation,
+        "sms": {state: sms.get(state, 0) for state in SMS_STATES},
     }
+
+
+def _escalation(session: Session, now: datetime) -> dict:
+    """Tickets whose ladder step is due but not run for BEHIND_AFTER (the tick is not running), failed steps."""
+    behind = session.exec(select(func.count()).select_from(Ticket)
+                          .where(col(Ticket.escalate_at) <= now - BEHIND_AFTER)).one()
+    failed = session.exec(select(func.count()).select_from(EscalationStep)
+                          .where(EscalationStep.state == "failed")).one()
+    return {"behind_tickets": behind, "failed_steps": failed}
 
 
 @dataclass
@@ -80,6 +86,11 @@ def judge(rows: list[Heartbeat], counts: dict, *, now: datetime) -> Verdict:
     if counts.get("outbox", {}).get("failed"):
         problems.append(f"{counts['outbox']['failed']} outgoing mail(s) failed for good "
                         "(`mailbridge outbox list --state failed`)")
+    if counts.get("sms", {}).get("failed"):
+        problems.append(f"{counts['sms']['failed']} SMS failed for good (`mailbridge escalations list`)")
+    if counts.get("escalation", {}).get("behind_tickets"):
+        problems.append(f"{counts['escalation']['behind_tickets']} ticket(s) with an escalation step due for "
+                        f"over {int(BEHIND_AFTER.total_seconds() // 60)} minutes: is the escalation tick running?")
     if not running:
         return Verdict(DOWN, instances, ["no mailbridge instance is running", *problems])
     return Verdict(DEGRADED if problems else HEALTHY, instances, problems)

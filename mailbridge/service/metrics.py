@@ -109,12 +109,15 @@ def _backlog_gauges(counts: dict) -> Iterator:
     for state, count in (counts.get("outbox") or {}).items():
         outbox.add_metric([state], count)
     yield outbox
-    for name, section in counts.items():
-        # Sections registered by other subsystems (see mailbridge.service.health.EXTRA_SECTIONS).
-        if isinstance(section, dict) and name != "outbox":
-            for key, value in section.items():
-                if isinstance(value, int | float):
-                    yield _gauge(f"mailbridge_{name}_{key}", f"{name}: {key}", value)
+    escalation = counts.get("escalation") or {}
+    yield _gauge("mailbridge_escalation_behind_tickets", "Tickets whose escalation step is due for over 10 minutes",
+                 escalation.get("behind_tickets", 0))
+    yield _gauge("mailbridge_escalation_failed_steps", "Escalation steps that failed", escalation.get("failed_steps", 0))
+    sms = GaugeMetricFamily("mailbridge_sms_messages", "SMS of escalation steps by state (queued, sent, failed)",
+                            labels=["state"])
+    for state, count in (counts.get("sms") or {}).items():
+        sms.add_metric([state], count)
+    yield sms
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
