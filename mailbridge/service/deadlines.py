@@ -22,10 +22,10 @@ from sqlmodel import Session
 from mailbridge import ownership
 from mailbridge.outgoing import notify
 from mailbridge.config.models import Config
-from mailbridge.errors import error_line
 from mailbridge.store import repo_clock
 from mailbridge.store.db import Database
 from mailbridge.store.models import Ticket
+from mailbridge.service import periodic
 from mailbridge.status import customer_thread
 from mailbridge.store.types import utcnow
 
@@ -89,22 +89,8 @@ async def run(*, db: Database, config: Config | Callable[[], Config], stop: asyn
 
     `config` may be a function returning the current config, so that a reload reaches the next tick.
     """
-    current = config if callable(config) else (lambda: config)
-    while not stop.is_set():
-        every = current().sla.tick_seconds
-        try:
-            now = clock()
-            queued = await asyncio.to_thread(_tick, db, current(), now)
-            on_tick(now)
-        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again at the next tick
-            log.error("deadline warnings paused: %s; retrying in %s s", error_line(exc), every)
-        else:
-            if queued:
-                on_queued()
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+    await periodic.every(config=config, interval=lambda c: c.sla.tick_seconds, work=lambda c, now: _tick(db, c, now),
+                         what="deadline warnings", stop=stop, on_queued=on_queued, clock=clock, on_tick=on_tick)
 
 
 def _tick(db: Database, config: Config, now: datetime) -> int:
