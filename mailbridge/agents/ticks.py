@@ -12,6 +12,7 @@ two instances never take the same ticket; SQLite: one writer at a time) and acts
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -41,30 +42,37 @@ def close_resolved(*, db: Database, config: Config, secret: bytes, now: datetime
     before = now - timedelta(days=days)
     statement = (select(Ticket).where(Ticket.status == "resolved", col(Ticket.resolved_at) <= before)
                  .order_by(col(Ticket.resolved_at), col(Ticket.id)).limit(batch).with_for_update(skip_locked=True))
-    queued = 0
-    while True:
-        with db.session() as session:
-            tickets = list(session.exec(statement))
-            for ticket in tickets:
-                queued += status.apply(ticket, "close", session=session, config=config, secret=secret, now=now)
-                log.info("%s closed: resolved %s, no reply from the customer in %d days",
-                         ticket.code, ticket.resolved_at, days)
-        if len(tickets) < batch:
-            return queued
+
+    def close(ticket: Ticket, session: Session) -> int:
+        queued = status.apply(ticket, "close", session=session, config=config, secret=secret, now=now)
+        log.info("%s closed: resolved %s, no reply from the customer in %d days", ticket.code, ticket.resolved_at, days)
+        return queued
+
+    return _each_claimed(db, statement, batch, close)
 
 
 def remind_unconfirmed(*, db: Database, config: Config, secret: bytes, now: datetime, batch: int = BATCH) -> int:
     """Remind the agents of phone tickets their customers have not confirmed in time; how many mails."""
     statement = (select(Ticket).where(col(Ticket.confirm_due_at) <= now)
                  .order_by(col(Ticket.confirm_due_at), col(Ticket.id)).limit(batch).with_for_update(skip_locked=True))
+
+    def remind(ticket: Ticket, session: Session) -> int:
+        queued = _remind(ticket, session=session, config=config, secret=secret, now=now)
+        ticket.confirm_due_at = None
+        session.add(ticket)
+        return queued
+
+    return _each_claimed(db, statement, batch, remind)
+
+
+def _each_claimed(db: Database, statement, batch: int, handle: Callable[[Ticket, Session], int]) -> int:
+    """`handle` each ticket `statement` claims, `batch` to a transaction until fewer come; the mails it queued."""
     queued = 0
     while True:
         with db.session() as session:
             tickets = list(session.exec(statement))
             for ticket in tickets:
-                queued += _remind(ticket, session=session, config=config, secret=secret, now=now)
-                ticket.confirm_due_at = None
-                session.add(ticket)
+                queued += handle(ticket, session)
         if len(tickets) < batch:
             return queued
 
