@@ -23,10 +23,11 @@ def latency_figures(result: LoadResult) -> dict:
             "max_ms": max(result.latencies, default=0.0) * 1000}
 
 
-def measure_naive(corpus: Sequence[Envelope], clients: int) -> dict:
+def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "FULL") -> dict:
     """Messages per second of the naive server, first message sent to last 250 (it stores before 250)."""
     with tempfile.TemporaryDirectory(prefix="mb-bench-naive-") as directory:
-        command = [sys.executable, "-m", "bench.naive_server", "--db", str(Path(directory) / "naive.sqlite3")]
+        command = [sys.executable, "-m", "bench.naive_server", "--db", str(Path(directory) / "naive.sqlite3"),
+                   "--synchronous", synchronous]
         process = subprocess.Popen(command, cwd=serve_proc.ROOT, stdout=subprocess.PIPE, text=True)
         try:
             port = int(process.stdout.readline().split()[1])

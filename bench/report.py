@@ -35,20 +35,29 @@ def _heading(results: dict) -> str:
 
 
 def _smtp_rows(results: dict) -> list[tuple[str, str, str, str]]:
-    smtp, naive, paced = results["smtp"], results["naive"], results["paced"]
-    ratio = smtp["ratio_to_naive"]
+    smtp, paced = results["smtp"], results["paced"]
     return [
         ("1. SMTP end to end (serve)", f"{smtp['messages_per_second']:.1f} msg/s "
          f"({smtp['accepted_per_second']:.1f} msg/s answered 250)", "", ""),
         ("   end-of-DATA → 250, flat out", f"p50 {smtp['p50_ms']:.1f} ms, p99 {smtp['p99_ms']:.1f} ms", "", ""),
-        ("2. naive limit (aiosmtpd + stdlib + SQLite)", f"{naive['messages_per_second']:.1f} msg/s "
-         f"(runs: {', '.join(format(r['messages_per_second'], '.1f') for r in naive['runs'])})", "", ""),
-        ("   mailbridge / naive", f"{ratio:.2f}", f"≥ {RATIO_AIM:.1f}", _met(ratio >= RATIO_AIM)),
+        *_naive_rows(results, "naive_normal", "2. naive limit, synchronous=NORMAL"),
+        *_naive_rows(results, "naive", "   naive limit, synchronous=FULL (as durable as serve)"),
         (f"   end-of-DATA → 250 at {paced['offered_per_second']:.0f} msg/s offered",
          f"p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms "
          f"(achieved {paced['achieved_per_second']:.0f} msg/s)", f"p99 < {P99_AIM_MS:.0f} ms",
          _met(paced["p99_ms"] < P99_AIM_MS)),
     ]
+
+
+def _naive_rows(results: dict, key: str, label: str) -> list[tuple[str, str, str, str]]:
+    """A naive limit (aiosmtpd + stdlib parse + one SQLite insert) and serve's ratio to it."""
+    naive = results.get(key)
+    if naive is None:
+        return []
+    ratio = results["smtp"][f"ratio_to_{key}"]
+    runs = ", ".join(format(run["messages_per_second"], ".1f") for run in naive["runs"])
+    return [(label, f"{naive['messages_per_second']:.1f} msg/s (runs before and after serve: {runs})", "", ""),
+            ("   mailbridge / that limit", f"{ratio:.2f}", f"≥ {RATIO_AIM:.1f}", _met(ratio >= RATIO_AIM))]
 
 
 def _imap_rows(imap: dict) -> list[tuple[str, str, str, str]]:

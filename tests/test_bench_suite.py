@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = ("1. SMTP end to end", "end-of-DATA → 250, flat out", "2. naive limit", "mailbridge / naive",
+ROWS = ("1. SMTP end to end", "end-of-DATA → 250, flat out", "2. naive limit, synchronous=NORMAL",
+        "naive limit, synchronous=FULL", "mailbridge / that limit",
         "at 200 msg/s offered", "3. IMAP end to end", "4. ingest cost", "5. serve RSS", "long run")
 
 
@@ -23,7 +24,9 @@ def test_quick_run_prints_every_row_and_writes_json(tmp_path):
     assert figures["smtp"]["refused"] == {} and figures["smtp"]["quarantined"] == 0
     assert figures["smtp"]["stored_messages"] == figures["corpus"]["messages"]
     assert figures["smtp"]["acks_queued"] == figures["smtp"]["tickets"] > 0
-    assert all(run["refused"] == {} for run in figures["naive"]["runs"])
+    for key in ("naive", "naive_normal"):
+        assert all(run["refused"] == {} for run in figures[key]["runs"]), key
+        assert figures["smtp"][f"ratio_to_{key}"] > 0
     assert figures["scale"]["large"]["messages"] > figures["scale"]["small"]["messages"]
     # Skipped only where Dovecot is missing (a broken import of its test support once hid here).
     if Path("/usr/sbin/dovecot").exists():
