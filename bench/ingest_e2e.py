@@ -67,6 +67,7 @@ class MailbridgeRun:
                 "accept_seconds": result.seconds, "messages_per_second": len(result.latencies) / seconds,
                 "accepted_per_second": len(result.latencies) / result.seconds,
                 **latency_figures(result), "peak_rss_mb": memory.peak_rss_kb / 1024,
+                "peak_process_rss_mb": memory.peak_process_rss_kb / 1024,
                 "peak_hwm_mb": memory.peak_hwm_kb / 1024, **self.watch.counts()}
 
     def paced(self, corpus: Sequence[Envelope], clients: int, rate: float) -> dict:
@@ -89,7 +90,8 @@ class MailbridgeRun:
                 by_round.append(memory.samples[-1][1] / 1024 if memory.samples else 0.0)
         return {"seconds": time.perf_counter() - started, "rounds": rounds, "messages": rounds * len(corpus),
                 "rss_after_first_round_mb": by_round[0], "rss_end_mb": by_round[-1], "rss_by_round_mb": by_round,
-                "peak_rss_mb": memory.peak_rss_kb / 1024, "peak_hwm_mb": memory.peak_hwm_kb / 1024}
+                "peak_rss_mb": memory.peak_rss_kb / 1024, "peak_hwm_mb": memory.peak_hwm_kb / 1024,
+                "peak_process_rss_mb": memory.peak_process_rss_kb / 1024}
 
     def _drain(self, result: LoadResult) -> float:
         self.expected += len(result.latencies)

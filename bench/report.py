@@ -79,18 +79,21 @@ def _scale_rows(scale: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _memory_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """RSS: the aim is per process (serve, each worker); the sum of them all is shown beside it."""
     smtp, long_run = results["smtp"], results["long_run"]
     by_round = long_run["rss_by_round_mb"]
     first, middle, end = by_round[0], by_round[len(by_round) // 2], by_round[-1]
     growth = (end - middle) / middle if middle else 0.0
-    peak = max(smtp["peak_rss_mb"], long_run["peak_rss_mb"])
+    largest = max(smtp["peak_process_rss_mb"], long_run["peak_process_rss_mb"])
     return [
-        ("5. serve RSS: peak during 1", f"{smtp['peak_rss_mb']:.0f} MB", f"< {RSS_AIM_MB:.0f} MB",
-         _met(smtp["peak_rss_mb"] < RSS_AIM_MB)),
+        ("5. RSS, largest process during 1", f"{smtp['peak_process_rss_mb']:.0f} MB "
+         f"(all processes together: {smtp['peak_rss_mb']:.0f} MB)", f"< {RSS_AIM_MB:.0f} MB",
+         _met(smtp["peak_process_rss_mb"] < RSS_AIM_MB)),
         (f"   long run ({long_run['seconds']:.0f} s, {long_run['messages']} msgs, {long_run['rounds']} rounds)",
-         f"{first:.0f} MB after round 1, {middle:.0f} MB halfway, {end:.0f} MB at end "
-         f"({growth:+.0%} over the second half), peak {peak:.0f} MB",
-         f"< {RSS_AIM_MB:.0f} MB, flat (± {FLAT_SHARE:.0%})", _met(abs(growth) <= FLAT_SHARE and peak < RSS_AIM_MB)),
+         f"all processes: {first:.0f} MB after round 1, {middle:.0f} MB halfway, {end:.0f} MB at end "
+         f"({growth:+.0%} over the second half); largest process {largest:.0f} MB",
+         f"< {RSS_AIM_MB:.0f} MB, flat (± {FLAT_SHARE:.0%})",
+         _met(abs(growth) <= FLAT_SHARE and largest < RSS_AIM_MB)),
     ]
 
 

@@ -156,6 +156,8 @@ class MemorySampler:
         self.pid, self.interval = pid, interval
         self.samples: list[tuple[float, int]] = []
         self.peak_hwm_kb = 0
+        # The largest single process seen (the aim is per process: serve, each worker).
+        self.peak_process_rss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -179,6 +181,7 @@ class MemorySampler:
             values = _status(pid)
             rss += values.get("VmRSS", 0)
             hwm += values.get("VmHWM", 0)
+            self.peak_process_rss_kb = max(self.peak_process_rss_kb, values.get("VmRSS", 0))
         if rss:
             self.samples.append((time.perf_counter(), rss))
             self.peak_hwm_kb = max(self.peak_hwm_kb, hwm)

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ("1. SMTP end to end", "end-of-DATA → 250, flat out", "2. naive limit, synchronous=NORMAL",
         "naive limit, synchronous=FULL", "mailbridge / that limit",
-        "at 200 msg/s offered", "3. IMAP end to end", "4. ingest cost", "5. serve RSS", "long run")
+        "at 200 msg/s offered", "3. IMAP end to end", "4. ingest cost", "5. RSS, largest process", "long run")
 
 
 def test_quick_run_prints_every_row_and_writes_json(tmp_path):
