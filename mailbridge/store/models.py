@@ -42,6 +42,10 @@ class RawMessage(SQLModel, table=True):
     """A message exactly as received; the first thing written, before anything can fail."""
 
     __tablename__ = "raw_message"
+    # The worker takes pending rows oldest first: (state, id) hands them over in that order, where
+    # an index on state alone leaves PostgreSQL to sort every pending row, or, with a backlog, to
+    # walk the primary key past every processed one (SQLite's indexes end in the row id anyway).
+    __table_args__ = (Index("ix_raw_message_state_id", "state", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, unique=True)
@@ -51,7 +55,7 @@ class RawMessage(SQLModel, table=True):
     envelope_from: str | None = Field(default=None, max_length=998)
     envelope_rcpts: list = _json_list()
     received_at: datetime = _when()
-    state: str = Field(default="pending", max_length=16, index=True)
+    state: str = Field(default="pending", max_length=16)
 
 
 class RawAttempt(SQLModel, table=True):
@@ -91,7 +95,9 @@ class Ticket(SQLModel, table=True):
     resolved_at: datetime | None = _when(nullable=True)
     closed_at: datetime | None = _when(nullable=True)
     reopened_count: int = 0
-    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    # Indexed as every other foreign key is: without it, SQLite's plan of a ticket INSERT holds a
+    # scan of the whole table for tickets linked to the new one (for a pending FK violation).
+    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     # SLA (mailbridge.sla.clocks): when the ticket counts as received in its queue's calendar, the
     # customer's plan, and the due times the overdue listing and escalation read by index.
     deemed_received_at: datetime | None = _when(nullable=True)
