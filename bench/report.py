@@ -8,7 +8,7 @@ from __future__ import annotations
 RATIO_AIM = 1.0
 P99_AIM_MS = 25.0
 IMAP_AIM = 0.8
-SCALE_AIM = 1.2
+SCALE_AIM = 1.1
 RSS_AIM_MB = 200.0
 FLAT_SHARE = 0.05
 
