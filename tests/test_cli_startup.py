@@ -73,6 +73,12 @@ def test_help_lists_every_command_without_importing_one():
     assert top_level(modules) & (DATABASE_LAYER | MAIL_OUT_AND_CLOCKS) == set()
 
 
+def test_a_mistyped_command_is_told_the_name_it_may_mean():
+    result, _ = run_cli("tickts")
+    assert result.returncode == 2
+    assert "No such command 'tickts'. Did you mean 'tickets'?" in result.stderr
+
+
 def test_a_calendar_with_a_country_loads_no_country_and_no_database_layer(tmp_path):
     # The holidays library loads all its countries' rules as soon as one is needed: a country is
     # checked against its list of codes instead. No database URL is set, so no SQLAlchemy either.

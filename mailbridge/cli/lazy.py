@@ -13,9 +13,11 @@ into the click command.
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from importlib import import_module
 from typing import NamedTuple
 
+from typer import TyperException
 from typer.core import TyperCommand, TyperGroup
 
 
@@ -67,6 +69,18 @@ class LazyGroup(TyperGroup):
             self.import_modules(cmd_name)
             self.commands[cmd_name] = self.load(cmd_name)
         return self.commands[cmd_name]
+
+    def resolve_command(self, ctx, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except TyperException as error:
+            # typer suggests a near name ("Did you mean 'tickets'?") among the commands imported
+            # so far, which is none of them: the table's names are offered instead.
+            message = getattr(error, "message", None)
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and isinstance(message, str) and "Did you mean" not in message:
+                error.message = f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
 
     def format_help(self, ctx, formatter) -> None:
         self._listing = True
