@@ -155,3 +155,12 @@ def test_mailbridge_reads_generated_mail_as_it_was_generated(mails):
                 assert marker not in parsed.reply_text, (where, marker)
         if mail.kind == "attachment":
             assert any(not a.inline and 10_000 <= a.size <= 201_000 for a in parsed.attachments), where
+
+
+def test_startup_benchmark_times_every_command_once():
+    from bench import startup
+
+    figures = startup.measure(repeats=1)
+    assert set(figures) == {"python -c pass", "mailbridge --help", "mailbridge parse FILE --json",
+                            "mailbridge tickets list"}
+    assert all(row["runs"] == 1 and row["median"] == row["p90"] > 0 for row in figures.values())

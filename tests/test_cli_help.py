@@ -6,6 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mailbridge.cli import COMMANDS as TABLE_OF_CONTENTS
 from mailbridge.cli import _register, app
 
 _register()
@@ -105,3 +106,13 @@ def test_usage_errors_exit_2_and_name_the_argument() -> None:
     result = CliRunner().invoke(app, ["tickets", "show"])
     assert result.exit_code == 2
     assert "Missing argument 'CODE'" in result.output
+
+
+def test_the_table_of_contents_matches_each_command():
+    # `mailbridge --help` lists the commands from `COMMANDS` without importing them (see
+    # mailbridge.cli.lazy): each entry must say what the command's own help says, in its panel.
+    assert set(TABLE_OF_CONTENTS) == set(ROOT.commands)
+    for name, entry in TABLE_OF_CONTENTS.items():
+        command = ROOT.commands[name]
+        assert entry.summary == command.help.split("\n\n", 1)[0], name
+        assert entry.panel == command.rich_help_panel, name

@@ -88,6 +88,11 @@ open = { "2026-05-02" = ["10:00-12:00"] }
     ('[calendars.x]\nhours = { mon = ["09:00-13:00", "12:00-17:00"] }\n',
      "calendars.x.hours: blocks 09:00-13:00 and 12:00-17:00 overlap"),
     ('[calendars.x]\ncountry = "XX"\n', "calendars.x: the holidays library knows no country 'XX'"),
+    # Names the library has that are no country: a month constant, a financial market.
+    ('[calendars.x]\ncountry = "jan"\n', "calendars.x: the holidays library knows no country 'JAN'"),
+    ('[calendars.x]\ncountry = "ECB"\n', "calendars.x: the holidays library knows no country 'ECB'"),
+    ('[calendars.x]\ncountry = "ES"\nsubdivision = "ZZ"\n',
+     "calendars.x: holidays for ES/ZZ: Entity `ES` does not have subdivision ZZ"),
     ('[calendars.x]\nsubdivision = "MD"\n', "calendars.x: subdivision needs country"),
     ('[calendars.x]\nclosed = ["31.12.2026"]\n', "calendars.x.closed: not a date like 2026-12-31: '31.12.2026'"),
     ('[calendars.x]\nzones = "UTC"\n', "calendars.x.zones: unknown key"),

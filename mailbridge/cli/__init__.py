@@ -1,7 +1,10 @@
 """The `mailbridge` command: one thin typer function per command, the work done elsewhere.
 
-Exit codes: 0 ok, 1 failure, 2 usage (typer's own). Each command group lives in its own
-module below and is registered here, so this file reads as the table of contents.
+Exit codes: 0 ok, 1 failure, 2 usage (typer's own). Each command or command group lives in
+its own module below; `COMMANDS` here names them with their one-line summaries, so this file
+reads as the table of contents. A command's module is imported only when that command runs
+(`mailbridge.cli.lazy`): `mailbridge parse` must not pay for SQLAlchemy, alembic and the
+pipeline, and `mailbridge --help` lists every command without importing any.
 
 Help is Markdown everywhere (`rich_markup_mode="markdown"`): paragraphs may be wrapped in the
 source and are reflowed to the terminal's width, examples are indented code blocks, and names
@@ -12,6 +15,8 @@ Each help text opens with a one-line summary short enough for the command lists 
 from typing import Annotated
 
 import typer
+
+from mailbridge.cli.lazy import Entry, LazyGroup
 
 MARKUP = "markdown"
 # Panels of the top-level command list, in the order a new installation meets them.
@@ -43,7 +48,46 @@ Examples:
     mailbridge tickets list --overdue
 """
 
+# name → (modules, panel, summary), in the order of `mailbridge --help`. The summary is the first
+# paragraph of the command's own help (tests/test_cli_help.py keeps the two equal).
+COMMANDS = {
+    "check-config": Entry(("config_cmd",), SETUP_PANEL,
+                          "Check the config file and say what mailbridge understood."),
+    "serve": Entry(("serve_cmd",), SETUP_PANEL, "Run the daemon: take mail in, make tickets, send mail out."),
+    "ingest": Entry(("ingest_cmd",), MAIL_PANEL, "Read mail files into tickets: .eml, mbox or Maildir."),
+    "parse": Entry(("parse_cmd",), MAIL_PANEL, "Show what mailbridge reads in mail files; stores nothing."),
+    "explain": Entry(("explain_cmd",), MAIL_PANEL, "Say why a stored message went to its queue and ticket."),
+    "status": Entry(("status_cmd",), SETUP_PANEL, "Is mailbridge running and keeping up? Exit 0, 1 or 2."),
+    "systemd-unit": Entry(("ops_cmd",), SETUP_PANEL, "Print a systemd unit that runs this mailbridge."),
+    "backup": Entry(("ops_cmd",), SETUP_PANEL, "Copy the SQLite database to PATH while mailbridge runs."),
+    "db": Entry(("db_cmd",), SETUP_PANEL, "Create or upgrade the database schema."),
+    "calendar": Entry(("calendar_cmd",), SETUP_PANEL,
+                      "Check the business-hours calendars the SLA clocks count in."),
+    "imap": Entry(("imap_cmd",), SETUP_PANEL, "Test the IMAP mailboxes that `mailbridge serve` reads."),
+    "tickets": Entry(("tickets_cmd", "tickets_sla_cmd"), TICKETS_PANEL,
+                     "Look at tickets and conversations; change their status."),
+    "outbox": Entry(("outbox_cmd",), TICKETS_PANEL, "See the mail mailbridge sends, and unstick it."),
+    "quarantine": Entry(("quarantine_cmd",), TICKETS_PANEL, "Look at mail that failed a stage; retry or drop it."),
+    "oauth": Entry(("oauth_cmd",), SETUP_PANEL, "Log mailboxes in to Gmail and Microsoft 365 with OAuth 2.0."),
+    "escalations": Entry(("escalations_cmd",), TICKETS_PANEL, "Escalation: who is alerted when an answer is late."),
+    "sms": Entry(("sms_cmd",), SETUP_PANEL, "SMS for escalations: try the gateway of `[sms]`."),
+}
+
+
+class _Commands(LazyGroup):
+    """The top-level group: the commands of `COMMANDS`, each imported when it is used."""
+
+    package = __name__
+    entries = COMMANDS
+
+    def load(self, name: str):
+        # The modules registered their commands on `app` when they were imported; typer builds
+        # the click commands from what is registered.
+        return typer.main.get_command(app).commands.get(name)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="mailbridge",
     help=HELP,
     rich_markup_mode=MARKUP,
@@ -78,27 +122,14 @@ def group(name: str, help_text: str, panel: str) -> typer.Typer:
 
 
 def _register() -> None:
-    # Imported here so that each module can `from mailbridge.cli import app` without a cycle.
-    # The import order is the order of the commands in `mailbridge --help`.
-    from mailbridge.cli import config_cmd  # noqa: F401
-    from mailbridge.cli import db_cmd  # noqa: F401
-    from mailbridge.cli import calendar_cmd  # noqa: F401
-    from mailbridge.cli import imap_cmd  # noqa: F401
-    from mailbridge.cli import serve_cmd  # noqa: F401
-    from mailbridge.cli import ingest_cmd  # noqa: F401
-    from mailbridge.cli import parse_cmd  # noqa: F401
-    from mailbridge.cli import explain_cmd  # noqa: F401
-    from mailbridge.cli import tickets_cmd  # noqa: F401
-    from mailbridge.cli import tickets_sla_cmd  # noqa: F401
-    from mailbridge.cli import outbox_cmd  # noqa: F401
-    from mailbridge.cli import quarantine_cmd  # noqa: F401
-    from mailbridge.cli import status_cmd  # noqa: F401
-    from mailbridge.cli import ops_cmd  # noqa: F401
-    from mailbridge.cli import oauth_cmd  # noqa: F401
-    from mailbridge.cli import escalations_cmd  # noqa: F401
-    from mailbridge.cli import sms_cmd  # noqa: F401
+    """Import every command module now, for tests and tools that walk the whole command tree.
+
+    `main()` does not: each command is imported when it is used (see `_Commands`).
+    """
+    for name in COMMANDS:
+        _Commands.import_modules(name)
+
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
     app()

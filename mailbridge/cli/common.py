@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from mailbridge.cli.config_cmd import ConfigOption, JsonOption, config_or_exit
+from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
 from mailbridge.cli.jsonl import json_line
 from mailbridge.config import Config
 from mailbridge.errors import DatabaseUnavailable, StoreError

@@ -7,28 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from mailbridge.cli import SETUP_PANEL, app
+from mailbridge.cli.common import url_for_people
+from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
 from mailbridge.config import Config, QueueConfig, load_config
 from mailbridge.errors import ConfigError
 from mailbridge.escalation.sms_text import check_sms_templates
 from mailbridge.outgoing.templates import check_templates
-
-# Shared by every command that reads the config, so `--config` reads the same everywhere.
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="The TOML config file to read.",
-        show_default="$MAILBRIDGE_CONFIG, else /etc/mailbridge/mailbridge.toml",
-        metavar="FILE",
-        dir_okay=False,
-    ),
-]
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of text.")]
 
 HELP = """Check the config file and say what mailbridge understood.
 
@@ -98,26 +84,12 @@ def _config_for_check(path: Path | None, *, need_secrets: bool, as_json: bool) -
         raise typer.Exit(1) from None
 
 
-def config_or_exit(path: Path | None, *, need_secrets: bool = False) -> Config:
-    """The loaded config; on problems print them one per line to stderr and exit 1.
-
-    `need_secrets`: the command logs in somewhere (IMAP, the relay), so a password it cannot
-    read is a problem; other commands run without them (see `mailbridge.config.load`).
-    """
-    try:
-        return load_config(path, need_secrets=need_secrets)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
-        raise typer.Exit(1) from None
-
-
 def summary(config: Config) -> list[str]:
     """A short description of the config, for a person."""
     lines = [
         f"config: {config.source}",
         f"state dir: {config.state_dir}{'' if config.state_dir.is_dir() else ' (will be created)'}",
-        f"database: {masked_url(config.database_url)}",
+        f"database: {url_for_people(config.database_url)}",
         f"secret: {_secret_origin(config)}",
         f"message-id domain: {config.message_domain}",
         f"reopen window: {config.threading.reopen_window_days} days",
@@ -134,11 +106,6 @@ def summary(config: Config) -> list[str]:
     if config.catch_all is None:
         lines.append("catch-all: none (mail to any other address is refused)")
     return lines
-
-
-def masked_url(url: str) -> str:
-    """The database URL with its password replaced by ***."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _queue_lines(queue: QueueConfig) -> list[str]:

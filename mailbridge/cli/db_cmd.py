@@ -7,7 +7,7 @@ import json
 import typer
 
 from mailbridge.cli import SETUP_PANEL, group
-from mailbridge.cli.config_cmd import ConfigOption, JsonOption, config_or_exit, masked_url
+from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, url_for_people
 from mailbridge.errors import StoreError
 from mailbridge.store import db as store_db
 
@@ -46,7 +46,7 @@ def upgrade(as_json: JsonOption = False, config: ConfigOption = None) -> None:
         typer.echo(f"mailbridge: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps({"database": masked_url(loaded.database_url), "before": before, "after": after,
+        typer.echo(json.dumps({"database": url_for_people(loaded.database_url), "before": before, "after": after,
                                "changed": before != after}))
     else:
         typer.echo(_upgrade_line(loaded.database_url, before, after))
@@ -67,7 +67,7 @@ def upgrade_database(url: str) -> str:
 
 
 def _upgrade_line(url: str, before: str | None, after: str) -> str:
-    where = masked_url(url)
+    where = url_for_people(url)
     if before == after:
         return f"{where}: schema already at {after}, nothing to do"
     return f"{where}: schema upgraded from {before or 'empty'} to {after}"

@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mailbridge import present, status
-from mailbridge.sla import clocks
-from mailbridge.outgoing import outbox
-from mailbridge.sla import present_clocks
+from mailbridge import present
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import (
@@ -25,7 +22,10 @@ from mailbridge.cli.common import (
 from mailbridge.errors import MailbridgeError
 from mailbridge.store import repo, repo_clock
 from mailbridge.store.models import TICKET_STATUSES
-from mailbridge.store.types import utcnow
+
+# `tickets list` is what scripts run most: the modules only `show` and the status changes need
+# (clocks, outgoing mail, the status machine, and through them holidays and the parser) are
+# imported inside those commands.
 
 tickets_app = group("tickets", """Look at tickets and conversations; change their status.
 
@@ -112,6 +112,9 @@ def show_command(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
+    from mailbridge.outgoing import outbox
+    from mailbridge.sla import clocks, present_clocks
+
     loaded = config_or_exit(config)
     with database(loaded) as db, db.session() as session:
         ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
@@ -164,6 +167,9 @@ def _status_command(action: str) -> None:
         as_json: JsonOption = False,
         config: ConfigOption = None,
     ) -> None:
+        from mailbridge import status
+        from mailbridge.store.types import utcnow
+
         loaded = config_or_exit(config)
         with database(loaded) as db:
             try:

@@ -4,7 +4,6 @@ from typing import Annotated
 
 import typer
 
-from mailbridge.sla import clocks
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
 from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app
@@ -41,6 +40,8 @@ def _set_command(field: str, values: tuple[str, ...], example: str) -> None:
         as_json: JsonOption = False,
         config: ConfigOption = None,
     ) -> None:
+        from mailbridge.sla import clocks  # not imported by `tickets list` (see tickets_cmd)
+
         loaded = config_or_exit(config)
         with database(loaded) as db:
             try:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replaceme", "replace-me", "placeholder")
 _PLACEHOLDER_SECRETS = {"secret", "password", "mailbridge", "example", "xxxxxxxxxxxxxxxx"}
 _MIN_SECRET = 16
@@ -35,6 +32,11 @@ def check_database_url(value: str) -> str:
     scheme, _, rest = value.partition("://")
     if scheme in ("postgres", "postgresql"):
         value = f"postgresql+psycopg://{rest}"
+    # SQLAlchemy is imported only for a config that sets a URL: loading the config must not
+    # cost a command that never opens the database (`calendar show`) the database layer.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(value)
     except ArgumentError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from mailbridge.config.calendars import known
@@ -27,6 +26,9 @@ CLOCKS = ("receipt", "first_response_due", "next_response_due", "resolution_due"
 
 def e164(value: str) -> str:
     """`+48 600-100-200` → `+48600100200`; ValueError for anything that is not a possible number."""
+    # Imported on first use: only a config with phone numbers (or an SMS command) needs it.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:

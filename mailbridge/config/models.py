@@ -8,7 +8,6 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from sqlalchemy.engine import make_url
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -278,6 +277,8 @@ class Config(_Section):
 
     def secrets(self) -> list[str]:
         """Every password and secret the config holds: values no log line may show."""
+        from sqlalchemy.engine import make_url  # only here: loading the config imports no database layer
+
         found = [self.mailbridge.secret, self.outbox.relay_password, make_url(self.database_url).password or ""]
         for account in self.imap:
             found += [account.password, account.oauth2_client_secret]

@@ -16,10 +16,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
-
-import holidays
 
 MINUTES_PER_DAY = 24 * 60
 # A calendar with no open minute in ten years is a configuration mistake, not a long wait.
@@ -113,10 +111,17 @@ def business(name: str, zone: str, country: str | None = None, subdivision: str 
 
 
 def check(calendar: Calendar) -> None:
-    """Raise CalendarError when the zone or the holiday country/subdivision is unknown."""
+    """Raise CalendarError when the zone or the holiday country/subdivision is unknown.
+
+    The country is looked up among the library's codes, which loads no country's rules. A
+    subdivision can only be checked by the country's rules, and the library loads all of its
+    250 countries' at once (about 0.1 s), so only a calendar that names one pays for that.
+    """
     _zone(calendar.zone)
     if calendar.country:
-        holiday_names(calendar.country, calendar.subdivision, date.today().year, calendar.language)
+        _known_country(calendar.country)
+        if calendar.subdivision:
+            holiday_names(calendar.country, calendar.subdivision, date.today().year, calendar.language)
 
 
 # Days ---------------------------------------------------------------------------------------
@@ -274,13 +279,29 @@ def open_intervals(calendar: Calendar, first: datetime, second: datetime) -> lis
 @lru_cache(maxsize=256)
 def holiday_names(country: str, subdivision: str | None, year: int, language: str | None) -> Mapping[date, str]:
     """The public holidays of one country (and region) in one year, by date, cached."""
+    # Imported here: a process whose calendars name no country never loads the library.
+    import holidays
+
+    _known_country(country)
     try:
         found = holidays.country_holidays(country, subdiv=subdivision, years=year, language=language)
-    except NotImplementedError:
-        raise CalendarError(f"the holidays library knows no country {country!r}") from None
-    except (KeyError, ValueError) as error:
+    except (NotImplementedError, KeyError, ValueError) as error:
+        # The country is known, so what the library refuses is the subdivision.
         raise CalendarError(f"holidays for {country}/{subdivision}: {error}") from None
     return dict(found.items())
+
+
+def _known_country(country: str) -> None:
+    if country not in _country_codes():
+        raise CalendarError(f"the holidays library knows no country {country!r}")
+
+
+@cache
+def _country_codes() -> frozenset[str]:
+    """Every country code the holidays library has (ISO alpha-2, alpha-3, aliases like UK)."""
+    from holidays.registry import EntityLoader
+
+    return frozenset(EntityLoader.get_country_codes(include_aliases=True))
 
 
 def _holiday(calendar: Calendar, day: date) -> str | None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, create_engine
 
 from mailbridge.errors import DatabaseUnavailable, SchemaOutOfDate
+from mailbridge.store.revision import shipped_head, stamped
 from mailbridge.store.turns import WriterTurns
 
 if TYPE_CHECKING:
@@ -200,6 +201,12 @@ def open_database(url: str) -> Database:
 
 
 def _check_schema(db: Database) -> None:
+    # Nearly always the schema is current: that is found without importing alembic (see
+    # `mailbridge.store.revision`); alembic looks at every other case.
+    head = shipped_head()
+    with _checked_connection(db) as connection:
+        if head is not None and stamped(connection) == head:
+            return
     current, head = current_revision(db), head_revision()
     if current == head:
         return

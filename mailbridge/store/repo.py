@@ -11,7 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import bindparam, inspect, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
@@ -59,7 +59,12 @@ def prepared_insert(session: Session, table, *, ignoring: Sequence[str] = (), re
 
 @cache
 def _insert(dialect_name: str, table, ignoring: tuple[str, ...], returning: str | None):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    # Imported here: on SQLite (every CLI command of a default install) the PostgreSQL dialect
+    # would cost some 50 ms of start-up for nothing.
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        dialect = sqlite
     statement = dialect.insert(table)
     if ignoring:
         statement = statement.on_conflict_do_nothing(index_elements=list(ignoring))

@@ -1,0 +1,94 @@
+"""A command imports what it uses: `parse` no database layer, `tickets list` no alembic, `--help` no command.
+
+Every start of the CLI paid for every command's imports (SQLAlchemy, alembic, the pipeline,
+all 250 countries of `holidays`), most of a second before `mailbridge parse` read a byte
+(issue 17). These tests fail when such an import comes back, whatever the machine's speed:
+they look at what `python -X importtime` reports, never at the time it takes (that is
+measured by `python -m bench.startup`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from mailbridge.cli import COMMANDS
+
+PROJECT = Path(__file__).resolve().parents[1]
+THREADS_CONFIG = PROJECT / "tests" / "fixtures" / "threads" / "mailbridge.toml"
+_IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILINE)
+# What a command that opens no database, sends no mail and computes no clock must not load.
+DATABASE_LAYER = {"sqlalchemy", "sqlmodel", "alembic", "mako", "psycopg"}
+MAIL_OUT_AND_CLOCKS = {"jinja2", "httpx", "holidays", "phonenumbers"}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `python -X importtime -m mailbridge ARGS`; the result and every module it imported."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "mailbridge", *args], cwd=PROJECT,
+                            capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return result, set(_IMPORTED.findall(result.stderr))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def ours(modules: set[str]) -> set[str]:
+    return {name for name in modules if name.startswith("mailbridge.")}
+
+
+def test_parse_imports_no_database_config_or_outgoing_code(tmp_path):
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(b"From: Ana <ana@example.com>\nSubject: printer\n\nThe printer is offline again.\n")
+    result, modules = run_cli("parse", str(mail), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["subject"] == "printer"
+    assert "mailbridge.parse" in modules  # the import list was read: the parser is in it
+    assert top_level(modules) & (DATABASE_LAYER | MAIL_OUT_AND_CLOCKS) == set()
+    assert {m for m in ours(modules) if m.startswith(("mailbridge.store", "mailbridge.config", "mailbridge.sla",
+                                                       "mailbridge.pipeline", "mailbridge.outgoing"))} == set()
+
+
+def test_tickets_list_opens_the_database_without_alembic(database, tmp_path):
+    env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+    result, modules = run_cli("tickets", "list", "--config", str(THREADS_CONFIG), env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no tickets" in result.stdout
+    assert "mailbridge.store.db" in modules  # it did open the database
+    # The schema is checked without alembic; listing needs neither outgoing mail, clocks nor the parser.
+    assert top_level(modules) & ({"alembic", "mako"} | MAIL_OUT_AND_CLOCKS) == set()
+    assert {"mailbridge.parse", "mailbridge.pipeline", "mailbridge.status", "mailbridge.sla.clocks"} & modules == set()
+
+
+def test_help_lists_every_command_without_importing_one():
+    result, modules = run_cli("--help", env={"COLUMNS": "100"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name, entry in COMMANDS.items():
+        assert any(name in line and entry.summary.replace("`", "") in line for line in result.stdout.splitlines()), name
+    assert ours(modules) == {"mailbridge.cli", "mailbridge.cli.lazy"}
+    assert top_level(modules) & (DATABASE_LAYER | MAIL_OUT_AND_CLOCKS) == set()
+
+
+def test_a_mistyped_command_is_told_the_name_it_may_mean():
+    result, _ = run_cli("tickts")
+    assert result.returncode == 2
+    assert "No such command 'tickts'. Did you mean 'tickets'?" in result.stderr
+
+
+def test_a_calendar_with_a_country_loads_no_country_and_no_database_layer(tmp_path):
+    # The holidays library loads all its countries' rules as soon as one is needed: a country is
+    # checked against its list of codes instead. No database URL is set, so no SQLAlchemy either.
+    config = tmp_path / "mailbridge.toml"
+    config.write_text('[[queues]]\nname = "dynamics"\naddress = "pomoc-dynamics@example.com"\n'
+                      'code_prefix = "DYN"\ncalendar = "pl"\n'
+                      '[calendars.pl]\nzone = "Europe/Warsaw"\ncountry = "PL"\n', encoding="utf-8")
+    script = ("import sys; from mailbridge.config import load_config; "
+              f"load_config({str(config)!r}, env={{}}); "
+              "print(sorted(m for m in sys.modules if m.startswith(('holidays.countries', 'sqlalchemy'))))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
