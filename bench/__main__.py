@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import imap_e2e, ingest_e2e, mailgen, scale, smtp_load
+from bench import imap_e2e, ingest_e2e, mailgen, scale, smtp_load, startup
 from bench.parse_bench import machine
 from bench.report import table
 
@@ -34,13 +34,14 @@ class Plan:
     scale_large: int
     scale_sample: int
     imap_messages: int
+    startup_repeats: int
     seed: int
 
 
 FULL = Plan(messages=2000, clients=8, paced_messages=1000, rate=200.0, long_seconds=120.0, long_messages=500,
-            scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, seed=1)
+            scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, startup_repeats=15, seed=1)
 QUICK = Plan(messages=40, clients=4, paced_messages=40, rate=200.0, long_seconds=0.0, long_messages=20,
-             scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, seed=1)
+             scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, startup_repeats=1, seed=1)
 
 
 def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
@@ -68,6 +69,7 @@ def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
     results["imap"] = _imap(mails[:plan.imap_messages], results["smtp"]) if imap else {"skipped": "--no-imap"}
     results["scale"] = (scale.measure(plan.scale_small, plan.scale_large, plan.scale_sample)
                         if scale_part else {"skipped": "--no-scale"})
+    results["startup"] = startup.measure(plan.startup_repeats)
     results["seconds"] = time.perf_counter() - started
     return results
 
