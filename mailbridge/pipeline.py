@@ -51,8 +51,9 @@ from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
 from mailbridge.intake.durable import quarantine as park
 from mailbridge.outcome import Outcome
 from mailbridge.parse import parse_message
-from mailbridge.parse.limits import PARSE_SECONDS, time_limit
+from mailbridge.parse.limits import PARSE_SECONDS
 from mailbridge.parse.model import ParsedMessage
+from mailbridge.parse.stage import ParseFailure, failure_text, parse_stage
 from mailbridge.route import RouteDecision, queue_for_address, route
 from mailbridge.store import repo
 from mailbridge.store.db import Database
@@ -127,21 +128,23 @@ def retry(entry: Quarantine, *, db: Database, config: Config, now: datetime) -> 
 
 
 def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
-            dry_run: bool = False, secret: bytes | None = None) -> Outcome:
+            dry_run: bool = False, secret: bytes | None = None,
+            parsed: ParsedMessage | ParseFailure | None = None) -> Outcome:
     """Run one accepted raw message through every stage; never raises for a bad message.
 
     `secret` defaults to the configured one; a dry run on a fresh install passes a throwaway
-    one, since no token can exist before the secret does.
+    one, since no token can exist before the secret does. `parsed` is the parse stage's result
+    when it was run ahead, in another process (`parse_stage` of the same bytes).
     """
     secret = secret if secret is not None else config.secret_bytes()
     # History (`ingest --import`) is stored as of its own receipt time and causes no mail,
     # whoever processes it: the import, the worker after a crash, a quarantine retry.
     history = is_import(raw_row.source)
+    message = parsed if parsed is not None else parse_stage(raw_row.content, PARSE_SECONDS, parse_message)
+    if isinstance(message, ParseFailure):
+        return _quarantine(raw_row, "parse", message.error, db=db, now=now, dry_run=dry_run)
     stage = "parse"
     try:
-        # A message that still parses too long is quarantined, and the queue behind it goes on.
-        with time_limit(PARSE_SECONDS):
-            message = parse_message(raw_row.content)
         message_id = effective_message_id(message)
         stage = "route"
         decision = route(message, config.queues, raw_row.envelope_rcpts)
@@ -555,9 +558,9 @@ def _lost_race(raw_row: RawMessage, error: Exception, *, db: Database, dry_run: 
                    detail="stored by a concurrent delivery (unique Message-ID constraint)")
 
 
-def _quarantine(raw_row: RawMessage, stage: str, error: Exception, *, db: Database, now: datetime,
+def _quarantine(raw_row: RawMessage, stage: str, error: Exception | str, *, db: Database, now: datetime,
                 dry_run: bool) -> Outcome:
-    text = f"{type(error).__name__}: {error}"
+    text = error if isinstance(error, str) else failure_text(error)
     if not dry_run:
         park(db, raw_row.id, stage, text, now=now)
     return Outcome(kind="quarantined", rule=f"failed-{stage}", detail=text, stage=stage, error=text)

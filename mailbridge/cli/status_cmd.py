@@ -69,6 +69,13 @@ def _text(verdict: health.Verdict, counts: dict, now: datetime) -> list[str]:
     return lines
 
 
+def _worker_processes(worker: dict) -> str:
+    """`pid 4250`, or `3 processes: pids 4250, 4251, 4252`, with the parser processes if any."""
+    pids = worker.get("pids") or [worker.get("pid")]
+    text = f"pid {pids[0]}" if len(pids) == 1 else f"{len(pids)} processes: pids {', '.join(map(str, pids))}"
+    return text + (f", {worker['parsers']} parser process(es)" if worker.get("parsers") else "")
+
+
 def _instance_lines(instance: dict, now: datetime) -> list[str]:
     beat = datetime.fromisoformat(instance["last_beat"])
     head = (f"{instance['host']} pid {instance['pid']} (mailbridge {instance['version']}): {instance['state']}, "
@@ -79,7 +86,7 @@ def _instance_lines(instance: dict, now: datetime) -> list[str]:
     lines = [head,
              f"  listener: {listener.get('protocol', '?').upper()} on {listener.get('address', '?')}, "
              f"{listener.get('state', '?')}",
-             f"  worker: {'alive' if worker.get('alive') else 'NOT ANSWERING'} (pid {worker.get('pid')}, "
+             f"  worker: {'alive' if worker.get('alive') else 'NOT ANSWERING'} ({_worker_processes(worker)}, "
              f"{worker.get('restarts', 0)} restart(s))",
              f"  spool backlog: {instance.get('spool_backlog', 0)}; last deadline tick: "
              f"{(instance.get('last_tick_at') or 'none yet')[:19]}"]

@@ -32,6 +32,7 @@ from mailbridge.config.listener import ListenerSection
 from mailbridge.config.oauth import OAuthClient, oauth_conflicts
 from mailbridge.config.ops import ImportSection, MetricsSection
 from mailbridge.config.outbox import OutboxSection
+from mailbridge.config.processing import ProcessingSection
 from mailbridge.config.sla import SlaSection, name_problems
 from mailbridge.config.sms import SmsSection
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
@@ -176,6 +177,7 @@ class Config(_Section):
     database: DatabaseSection = Field(default_factory=DatabaseSection)
     threading: ThreadingSection = Field(default_factory=ThreadingSection)
     listener: ListenerSection = Field(default_factory=ListenerSection)
+    processing: ProcessingSection = Field(default_factory=ProcessingSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     agent_mail: AgentMailSection = Field(default_factory=AgentMailSection)
     queues: tuple[QueueConfig, ...] = Field(min_length=1)

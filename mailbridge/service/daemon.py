@@ -5,9 +5,9 @@ It speaks systemd's notify protocol (READY, STATUS, RELOADING, STOPPING, WATCHDO
 metrics when configured (`metrics`) and reloads its config on SIGHUP (`reload`).
 
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
-processing worker in its own process (`mailbridge.service.worker_process`: accepting and processing then
-use a core each), which first picks up whatever a crash left pending, and whose outbox thread
-sends what processing queued and retries what is due; the legal-deadline tick
+processing workers in processes of their own (`mailbridge.service.workers`: `[processing] workers`
+of them; accepting and processing then use cores of their own), which first pick up whatever a
+crash left pending, and whose outbox threads send what processing queued and retry what is due; the legal-deadline tick
 (`mailbridge.service.deadlines`), which queues warnings to agents; the agents' tick
 (`mailbridge.service.agent_ticks`: resolved tickets closed, phone tickets reminded of); and the
 escalation loop (`mailbridge.service.escalations`), which runs due ladder steps and sends their
@@ -46,7 +46,8 @@ from mailbridge.service.instance import Instance
 from mailbridge.service.metrics import Metrics
 from mailbridge.service.reload import try_reload
 from mailbridge.service.sdnotify import Notifier
-from mailbridge.service.worker_process import POLL_SECONDS, WorkerProcess
+from mailbridge.service.worker_process import POLL_SECONDS
+from mailbridge.service.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     _check_templates(config)
     parts: dict = {}
     metrics = Metrics(snapshot=lambda: parts["instance"].snapshot if "instance" in parts else {})
-    worker = WorkerProcess(config, db.url, log_format=log_format, pulse_seconds=_pulse_seconds(notifier),
-                           log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-                           on_outcome=metrics.on_processed)
+    worker = Workers(config, db.url, db.dialect, log_format=log_format, pulse_seconds=_pulse_seconds(notifier),
+                     log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                     on_outcome=metrics.on_processed)
     spool = _open_spool(config)
     handler = IntakeHandler(spool=spool, queues=config.queues, listener=config.listener,
                             on_stored=lambda name: _received(metrics, worker, "smtp"))
@@ -131,7 +132,7 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 
 
 def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
-                handler: IntakeHandler, worker: WorkerProcess, instance: Instance,
+                handler: IntakeHandler, worker: Workers, instance: Instance,
                 notifier: Notifier) -> list[asyncio.Task]:
     """The daemon's loops: deadline, agents' and escalation ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
     current = [config]  # replaced by a reload; the deadline tick reads it at each round
@@ -149,7 +150,7 @@ def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: as
     ]
 
 
-def _received(metrics: Metrics, worker: WorkerProcess, source: str) -> None:
+def _received(metrics: Metrics, worker: Workers, source: str) -> None:
     metrics.on_received(source)
     worker.wake()
 
@@ -161,8 +162,8 @@ def _pulse_seconds(notifier: Notifier) -> float:
     return max(0.1, min(POLL_SECONDS, notifier.watchdog_seconds / 4))
 
 
-async def _watchdog(notifier: Notifier, worker: WorkerProcess, stop: asyncio.Event) -> None:
-    """WATCHDOG=1 every half watchdog period, from this loop (so a hung loop stops it too), while the worker is alive."""
+async def _watchdog(notifier: Notifier, worker: Workers, stop: asyncio.Event) -> None:
+    """WATCHDOG=1 every half watchdog period, from this loop (so a hung loop stops it too), while every worker is alive."""
     if notifier.watchdog_seconds is None:
         return
     silent = False
@@ -174,7 +175,7 @@ async def _watchdog(notifier: Notifier, worker: WorkerProcess, stop: asyncio.Eve
             silent = False
         elif not silent:
             silent = True
-            log.error("the processing worker does not answer: watchdog pings withheld, systemd will restart "
+            log.error("a processing worker does not answer: watchdog pings withheld, systemd will restart "
                       "mailbridge if it stays so for %.0f s", notifier.watchdog_seconds)
         try:
             await asyncio.wait_for(stop.wait(), notifier.watchdog_seconds / 2)
@@ -183,7 +184,7 @@ async def _watchdog(notifier: Notifier, worker: WorkerProcess, stop: asyncio.Eve
 
 
 async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Config], handler: IntakeHandler,
-                   worker: WorkerProcess, instance: Instance, notifier: Notifier) -> None:
+                   worker: Workers, instance: Instance, notifier: Notifier) -> None:
     """On each SIGHUP (or `reload`), apply a config that loads; keep the old one otherwise."""
     while True:
         await reload.wait()
@@ -195,7 +196,7 @@ async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Con
         if new is not None:
             current[0] = new
             handler.queues = tuple(new.queues)
-            worker.replace(new)
+            await worker.replace(new)
             instance.reloaded_at = instance.clock()
             log.info("config reloaded from %s: %d queue(s)", new.source, len(new.queues))
         notifier.ready("running" if new is not None else "running (config reload refused, see the log)")

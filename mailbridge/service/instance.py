@@ -21,7 +21,7 @@ from importlib.metadata import version
 from mailbridge.errors import error_line
 from mailbridge.intake.spool import Spool
 from mailbridge.service import health
-from mailbridge.service.worker_process import WorkerProcess
+from mailbridge.service.workers import Workers
 from mailbridge.sources.imap import Poller
 from mailbridge.store import heartbeat
 from mailbridge.store.db import Database
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class Instance:
     """The parts of one running `serve`, and its heartbeat."""
 
-    def __init__(self, *, db: Database, spool: Spool, worker: WorkerProcess, pollers: Sequence[Poller],
+    def __init__(self, *, db: Database, spool: Spool, worker: Workers, pollers: Sequence[Poller],
                  listener: dict, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.spool, self.worker, self.pollers = db, spool, worker, pollers
         self.listener = listener
@@ -51,7 +51,9 @@ class Instance:
         return {
             "listener": self.listener,
             "imap": [{"account": p.account.name, "state": p.state, "problem": p.problem} for p in self.pollers],
-            "worker": {"alive": self.worker.alive, "pid": self.worker.pid, "restarts": self.worker.restarts},
+            "worker": {"alive": self.worker.alive, "pid": self.worker.pid, "pids": self.worker.pids,
+                       "processes": self.worker.processes, "parsers": self.worker.parsers,
+                       "restarts": self.worker.restarts},
             "spool_backlog": self.spool.backlog(),
             "last_tick_at": self.last_tick_at.isoformat() if self.last_tick_at else None,
             "reloaded_at": self.reloaded_at.isoformat() if self.reloaded_at else None,

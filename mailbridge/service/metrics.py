@@ -86,10 +86,15 @@ class _StateCollector(Collector):
                      state.get("started_at_unix", 0))
         yield _gauge("mailbridge_spool_backlog", "Messages in the listener's spool not yet in the database",
                      state.get("spool_backlog", 0))
-        yield _gauge("mailbridge_worker_up", "1 while the processing worker runs and answers",
-                     int(state.get("worker", {}).get("alive", False)))
-        yield _gauge("mailbridge_worker_restarts", "Times the processing worker died and was restarted",
-                     state.get("worker", {}).get("restarts", 0))
+        worker = state.get("worker", {})
+        yield _gauge("mailbridge_worker_up", "1 while every processing worker runs and answers",
+                     int(worker.get("alive", False)))
+        yield _gauge("mailbridge_worker_restarts", "Times a processing worker died and was restarted",
+                     worker.get("restarts", 0))
+        yield _gauge("mailbridge_worker_processes", "Processing worker processes (each storing mail)",
+                     worker.get("processes", 0))
+        yield _gauge("mailbridge_parser_processes", "Parser processes of each worker (SQLite, workers > 1)",
+                     worker.get("parsers", 0))
         imap = GaugeMetricFamily("mailbridge_imap_connected", "1 while an IMAP account is logged in and watched",
                                  labels=["account"])
         for account in state.get("imap", []):

@@ -4,13 +4,18 @@ Intake leaves every accepted message `pending`; the pipeline stores its result a
 row done (or quarantined) in one transaction, so a crash at any point leaves the row either
 finished or still pending, and pending rows are simply processed again at the next start.
 
-On PostgreSQL several instances share the work: each claims one row with `FOR UPDATE SKIP
-LOCKED` and runs the pipeline inside that same transaction (as savepoints), so the row stays
-locked until its result is committed and no other instance can take it meanwhile. SQLite is one
-machine and one daemon; there up to GROUP messages share one transaction, each in a savepoint
-of its own (a bad message is quarantined without undoing the others): one synced commit for
-the group instead of one per message. The SMTP listener does not wait for this write lock (it
-writes to its spool); IMAP intake and the outbox worker wait at most one group.
+On PostgreSQL several worker processes (of one instance or several) share the work: each
+claims one row with `FOR UPDATE SKIP LOCKED` and runs the pipeline inside that same transaction
+(as savepoints), so the row stays locked until its result is committed and no other worker can
+take it meanwhile. A message that answers another (In-Reply-To, References) waits, once parsed,
+for the older rows still locked by other workers to be committed before it looks for its
+thread (`_after_older_rows`): a reply is not stored before the message it answers when both
+were waiting. SQLite is one machine and one daemon, and one writer at a time: one worker stores,
+in id order, up to GROUP messages per transaction, each in a savepoint of its own (a bad
+message is quarantined without undoing the others): one synced commit for the group instead of
+one per message. With `parsers` (`mailbridge.service.parsers`) the parse stage of the next
+messages runs meanwhile in other processes. The SMTP listener does not wait for this write
+lock (it writes to its spool); IMAP intake and the outbox worker wait at most one group.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
@@ -31,6 +37,9 @@ from mailbridge.errors import error_line
 from mailbridge.logs import mask_tokens
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
+from mailbridge.parse.model import ParsedMessage
+from mailbridge.parse.stage import ParseFailure, parse_stage
+from mailbridge.service.parsers import ParserPool
 from mailbridge.store.db import Database, SessionBoundDatabase
 from mailbridge.store.models import RawMessage
 from mailbridge.store.types import utcnow
@@ -45,9 +54,18 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 BATCH = 100
 GROUP = 10
+# Messages parsed ahead of the one being stored: the next group while this one is stored.
+PARSED_AHEAD = 2 * GROUP
+
+# On PostgreSQL: the older rows another worker still holds, waited for (their lock is FOR
+# UPDATE, which a KEY SHARE request waits behind; a row committed meanwhile is no longer
+# pending and is left out). Only unfinished rows are read, through the state index.
+_OLDER_ROWS = (select(RawMessage.id).where(RawMessage.state == "pending", col(RawMessage.id) < bindparam("raw_id"))
+               .with_for_update(read=True, key_share=True))
 
 # A claim: groups of rows, each processed inside the transaction its opener gives.
 Group = tuple[Callable[[], AbstractContextManager[Any]], list[RawMessage]]
+Parsed = ParsedMessage | ParseFailure
 
 
 class Worker:
@@ -55,7 +73,7 @@ class Worker:
 
     def __init__(self, *, db: Database, config: Config,
                  process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None,
-                 on_progress: Callable[[], None] = lambda: None,
+                 parsers: ParserPool | None = None, on_progress: Callable[[], None] = lambda: None,
                  on_outcome: Callable[[str, Outcome, float], None] = lambda source, outcome, seconds: None) -> None:
         self.db = db
         self.config = config
@@ -67,6 +85,8 @@ class Worker:
         self.on_outcome = on_outcome
         # The listener's spool, moved into the database before each batch is claimed.
         self.spool = spool
+        # Processes that parse the claimed rows ahead (SQLite); None: each is parsed when stored.
+        self.parsers = parsers
         # The raw row being processed, so a failure can be told against it.
         self._current: int | None = None
 
@@ -79,11 +99,11 @@ class Worker:
             if self.spool is not None:
                 durable.load_spool(self.spool, self.db, BATCH)
             try:
-                with claim() as groups:
+                with claim() as groups, self._parsed_ahead(groups) as parsed:
                     if not groups:
                         return count
                     for transaction, rows in groups:
-                        count += self._process_group(transaction, rows, should_stop)
+                        count += self._process_group(transaction, rows, should_stop, parsed)
                         if should_stop():
                             return count
             except OperationalError:
@@ -101,21 +121,26 @@ class Worker:
         return count
 
     def _process_group(self, transaction: Callable[[], AbstractContextManager[Any]], rows: list[RawMessage],
-                       should_stop: Callable[[], bool]) -> int:
+                       should_stop: Callable[[], bool], parsed: Iterator[Parsed] | None) -> int:
         """Process rows in one transaction; each outcome is logged once it is committed."""
         if not rows:
             return 0
+        # Before the transaction: the write lock is not held while a parser is waited for.
+        results = [next(parsed) for _ in rows] if parsed is not None else [None] * len(rows)
         if self.db.dialect != "postgresql":
             # PostgreSQL counted it when it claimed the row (`_claim_locked`).
             durable.count_attempts(self.db, [row.id for row in rows])
         done = []
         with transaction() as db:
-            for row in rows:
+            for row, result in zip(rows, results):
                 if should_stop():
                     break
                 self._current = row.id
                 started = time.perf_counter()
-                outcome = self.process(row, db=db, config=self.config, now=utcnow())
+                if result is None and self.db.dialect == "postgresql":
+                    result = parse_stage(row.content)
+                    _after_older_rows(db, row.id, result)
+                outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result)
                 done.append((row.id, row.source, outcome, time.perf_counter() - started))
         self._current = None
         if len(done) < len(rows):
@@ -127,6 +152,18 @@ class Worker:
         if done:
             self.on_progress()
         return len(done)
+
+    @contextmanager
+    def _parsed_ahead(self, groups: list[Group]) -> Iterator[Iterator[Parsed] | None]:
+        """The parse results of the claimed rows in their order, from the parser processes (None without)."""
+        if self.parsers is None:
+            yield None
+            return
+        results = self.parsers.parsed((row.content for _, rows in groups for row in rows), PARSED_AHEAD)
+        try:
+            yield results
+        finally:
+            results.close()
 
     @contextmanager
     def _claim_batch(self) -> Iterator[list[Group]]:
@@ -180,6 +217,18 @@ class Worker:
         if attempts >= MAX_ATTEMPTS:
             durable.quarantine(self.db, raw_id, "worker", error)
             log.error("raw #%d quarantined after %d failed attempts", raw_id, attempts)
+
+
+def _after_older_rows(db: SessionBoundDatabase, raw_id: int, parsed: Parsed) -> None:
+    """A reply waits for the older rows other workers hold: what it answers may be among them.
+
+    A first message (no In-Reply-To, no References) threads onto nothing in flight and goes on
+    at once; a ticket code or reply token in a reply names a ticket committed long before.
+    """
+    if isinstance(parsed, ParseFailure) or not (parsed.in_reply_to or parsed.references):
+        return
+    with db.session() as session:
+        session.execute(_OLDER_ROWS, {"raw_id": raw_id}).all()
 
 
 def source_kind(source: str) -> str:

@@ -1,10 +1,11 @@
-"""The processing and outbox workers in a process of their own: started by `serve`, woken through a pipe, restarted if it dies.
+"""One processing worker (with its outbox sender) in a process of its own: started by `serve`, woken through a pipe, restarted if it dies.
 
 Accepting mail (the listener's event loop and its threads) and processing and sending it
 (parse, thread, store, queue and send the acknowledgement) are all CPU-bound Python, so in one
 process they share one core through the GIL, and every 250 waited behind them. `serve`
-therefore runs the workers as a child, `python -m mailbridge.service.worker_process`, and talks to it
-over the child's stdin: first the pickled `Config` and the database URL (length-prefixed),
+therefore runs the workers as children (`mailbridge.service.workers` decides how many) and
+talks to each over its stdin: first the pickled `Config`, the database URL, its slot number
+and how many parser processes it runs (length-prefixed),
 then one byte per "mail was spooled, stored or queued, look for it" (the child moves the
 listener's spool into the database before each batch it processes, and wakes its outbox thread
 after each group it commits and each round); end of file means "finish the message in hand and
@@ -15,6 +16,11 @@ The child answers on its stdout, one line per event: `p` after each round and co
 `alive` is true while pulses keep coming, which is what `serve` feeds systemd's watchdog with,
 so a worker that hangs (or is stopped) stops the watchdog pings and systemd restarts the service.
 A reload (`replace`) hands a new config to a new child once the old one has finished.
+
+Each slot has its own lock file in the state directory (`worker.lock`, `worker-1.lock`, ...)
+and its own outbox lease owner (`lease_owner`): a restarted worker waits for the previous
+process of its slot and then takes back that slot's leases only, never those of a sibling that
+is still sending. Slot 0 alone moves the listener's spool into the database.
 
 The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
 and SIGTERM (systemd's unit uses KillMode=mixed, so its stop signal goes to `serve` alone): the
@@ -44,6 +50,7 @@ from mailbridge.outcome import Outcome
 from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread, instance_id
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
+from mailbridge.service.parsers import ParserPool
 from mailbridge.service.worker import Worker
 
 # Named, not __name__: run with -m, this module is __main__.
@@ -66,17 +73,21 @@ PULSE_MISSES = 3
 # worker yields the CPU to the listener whenever both want it, and has all of it otherwise.
 NICENESS = 10
 _LENGTH = struct.Struct("!I")
+# The child is started with -c rather than -m: a parser process (forked by multiprocessing)
+# imports its parent's __main__ module, and this one would bring the database layers with it.
+_CHILD = "import sys; from mailbridge.service.worker_process import main; sys.exit(main())"
 
 
 class WorkerProcess:
     """The parent's side: start the child, wake it, restart it when it dies, stop it."""
 
     def __init__(self, config: Config, url: str, *, log_level: str = "info", log_format: str = "text",
-                 pulse_seconds: float = POLL_SECONDS,
+                 pulse_seconds: float = POLL_SECONDS, slot: int = 0, parsers: int = 0,
                  on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None) -> None:
         self._url, self._log_level, self.pulse_seconds = url, log_level, pulse_seconds
         self._on_outcome = on_outcome
         self._log_format = log_format
+        self.slot, self.parsers = slot, parsers
         self._setup = self._pack(config)
         self._process: asyncio.subprocess.Process | None = None
         self._stopping = False
@@ -86,7 +97,8 @@ class WorkerProcess:
         self.restarts = 0
 
     def _pack(self, config: Config) -> bytes:
-        return pickle.dumps((config, self._url, self._log_level, self._log_format, self.pulse_seconds))
+        return pickle.dumps((config, self._url, self._log_level, self._log_format, self.pulse_seconds,
+                             self.slot, self.parsers))
 
     @property
     def alive(self) -> bool:
@@ -101,8 +113,9 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def replace(self, config: Config) -> None:
+    def replace(self, config: Config, parsers: int | None = None) -> None:
         """Run the next child with `config`: the current one finishes the message in hand and exits."""
+        self.parsers = self.parsers if parsers is None else parsers
         self._setup = self._pack(config)
         process = self._process
         if process is not None and process.returncode is None and process.stdin is not None:
@@ -129,7 +142,7 @@ class WorkerProcess:
             try:
                 await asyncio.wait_for(process.wait(), STOP_SECONDS)
             except TimeoutError:
-                log.error("the processing worker did not stop within %.0f s: killed", STOP_SECONDS)
+                log.error("processing worker %d did not stop within %.0f s: killed", self.slot, STOP_SECONDS)
                 process.kill()
                 await process.wait()
         if self._supervisor is not None:
@@ -139,7 +152,7 @@ class WorkerProcess:
         # A process group of its own: Ctrl-C in a terminal signals the foreground group, and
         # the worker must stop when serve tells it, after the listener, not at the same moment.
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mailbridge.service.worker_process",
+            sys.executable, "-c", _CHILD,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
         # Starting counts as a pulse: the child gets its first interval to say it is there.
@@ -162,12 +175,12 @@ class WorkerProcess:
                 return
             if self._replacing:
                 self._replacing = False
-                log.info("processing worker restarted with the new config")
+                log.info("processing worker %d restarted with the new config", self.slot)
                 await self._spawn()
                 continue
             self.restarts += 1
-            log.error("the processing worker exited with %s; starting it again in %.0f s",
-                      _exit_text(code), pause)
+            log.error("the processing worker exited with %s; starting it again in %.0f s (slot %d)",
+                      _exit_text(code), pause, self.slot)
             await asyncio.sleep(pause)
             if self._stopping:
                 return
@@ -249,7 +262,7 @@ def _pause(link: ParentLink, seconds: float, pulse_seconds: float) -> None:
         link.closed.wait(min(left, pulse_seconds))
 
 
-def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
+def _read_setup(stdin) -> tuple[Config, str, str, str, float, int, int]:
     header = stdin.read(_LENGTH.size)
     if len(header) < _LENGTH.size:
         raise SystemExit("mailbridge.service.worker_process is started by `mailbridge serve`, not by hand")
@@ -258,20 +271,27 @@ def _read_setup(stdin) -> tuple[Config, str, str, str, float]:
     return pickle.loads(stdin.read(length))
 
 
-def _one_worker_per_state_dir(config: Config):
-    """Hold a lock on `state_dir/worker.lock` for the process's life, waiting for a previous holder.
+def lease_owner(config: Config, slot: int) -> str:
+    """Who holds the outbox leases of worker `slot`: slot 0 keeps the name of the single worker before it."""
+    # In front: the owner is cut to 200 characters, and a long state directory must not cut the slot off.
+    return instance_id(config) if slot == 0 else f"w{slot}:{instance_id(config)}"
 
-    A `serve` killed with SIGKILL leaves its worker finishing the message and the mail in hand;
-    the next worker waits for it before it takes back the outbox leases, or both could send the
-    same mail.
+
+def _one_worker_per_slot(config: Config, slot: int):
+    """Hold `state_dir/worker.lock` (slot 0) or `worker-N.lock` for the process's life, waiting for a previous holder.
+
+    A `serve` killed with SIGKILL leaves its workers finishing the message and the mail in hand;
+    the next worker of a slot waits for the previous one before it takes back that slot's
+    outbox leases, or both could send the same mail.
     """
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handle = open(config.state_dir / "worker.lock", "a+b")  # noqa: SIM115 - held until the process exits
+    name = "worker.lock" if slot == 0 else f"worker-{slot}.lock"
+    handle = open(config.state_dir / name, "a+b")  # noqa: SIM115 - held until the process exits
     os.chmod(handle.name, 0o600)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        log.info("waiting for the previous processing worker to finish")
+        log.info("waiting for the previous processing worker %d to finish", slot)
         fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
 
@@ -290,26 +310,30 @@ def main() -> int:
         signal.signal(signum, signal.SIG_IGN)
     os.nice(NICENESS)
     stdin = sys.stdin.buffer
-    config, url, level, log_format, pulse_seconds = _read_setup(stdin)
+    config, url, level, log_format, pulse_seconds, slot, parsers = _read_setup(stdin)
     configure_logging(level, log_format)
     redact(*config.secrets())
-    log.info("processing worker started (pid %d)", os.getpid())
-    lock = _one_worker_per_state_dir(config)
+    log.info("processing worker started (pid %d): slot %d, %d parser process(es)", os.getpid(), slot, parsers)
+    lock = _one_worker_per_slot(config, slot)
     db = connect(url)
-    sender = OutboxWorker(db=db, config=config, owner=instance_id(config))
+    sender = OutboxWorker(db=db, config=config, owner=lease_owner(config, slot))
     _resume(sender)
     sending = SendingThread(sender).start()
     link = ParentLink(stdin, sys.stdout.buffer)
+    pool = ParserPool(parsers) if parsers else None
 
     def progressed() -> None:
         sending.wake()
         link.pulse()
 
     try:
-        worker = Worker(db=db, config=config, spool=Spool(config.spool_dir).create(), on_progress=progressed,
+        spool = Spool(config.spool_dir).create() if slot == 0 else None
+        worker = Worker(db=db, config=config, spool=spool, parsers=pool, on_progress=progressed,
                         on_outcome=link.outcome)
         run_child(worker, link, after_round=sending.wake, pulse_seconds=pulse_seconds)
     finally:
+        if pool is not None:
+            pool.close()
         sending.stop()
         db.dispose()
         lock.close()

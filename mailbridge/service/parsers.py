@@ -1,0 +1,132 @@
+"""Parser processes: raw messages parsed ahead of the process that stores them, results in the order asked, a crash pinned on its message.
+
+On SQLite every write takes the one database write lock, so storing stays in one process, in
+id order (a reply is never stored before the message it answers). What that process does not
+need the database for, parsing, is a third of its work and is done here, ahead of it, by
+`size` other processes: a `ProcessPoolExecutor` whose processes are forked from a forkserver
+that imported the parser alone (`mailbridge.parse.stage`: about 27 MB each, against 75 MB for
+a process that loads the pipeline and its database layers).
+
+A parser process that dies (killed for its memory, a crash in C code) breaks the whole pool,
+and any of the messages in flight may be to blame. The ones not answered are parsed again one
+at a time in a fresh pool: a message that kills its parser alone is the culprit, and becomes a
+`ParseFailure` (quarantined at stage parse like any other); the rest go on. The time limit
+(`PARSE_SECONDS`) applies in the parser, whose jobs run in its main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from mailbridge.parse.model import ParsedMessage
+from mailbridge.parse.stage import ParseFailure, parse_stage
+
+log = logging.getLogger(__name__)
+
+Result = ParsedMessage | ParseFailure
+# What the forkserver imports once, for every parser it forks.
+PRELOAD = ["mailbridge.parse.stage"]
+# How often a parser looks whether the process it works for is still there.
+ORPHAN_CHECK_SECONDS = 1.0
+CRASHED = ("ParserCrash: the parser process died while parsing this message "
+           "(killed for its memory, or a crash in the parser)")
+
+
+class ParserPool:
+    """`size` parser processes, started at the first message; `job` is what they run on each one."""
+
+    def __init__(self, size: int, job: Callable[[bytes], Result] = parse_stage) -> None:
+        self.size, self._job = size, job
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(PRELOAD)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def parsed(self, contents: Iterable[bytes], ahead: int) -> Iterator[Result]:
+        """The result for each of `contents`, in their order; at most `ahead` are parsed before being asked for.
+
+        Close the iterator (or exhaust it) when done: what it parsed ahead and was not asked for is dropped.
+        """
+        waiting: deque[tuple[bytes, Future]] = deque()
+        source = iter(contents)
+        try:
+            while True:
+                while len(waiting) < max(1, ahead) and (raw := next(source, None)) is not None:
+                    waiting.append((raw, self._pool().submit(self._job, raw)))
+                if not waiting:
+                    return
+                raw, future = waiting.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    suspects = [raw, *(queued for queued, _ in waiting)]
+                    waiting.clear()
+                    self._discard()
+                    log.warning("a parser process died; parsing the %d message(s) it may have had one at a time",
+                                len(suspects))
+                    yield from (self._alone(suspect) for suspect in suspects)
+                    continue
+                yield result
+        finally:
+            for _, future in waiting:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the parser processes (a job in hand is finished first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _alone(self, raw: bytes) -> Result:
+        """Parse one message with no other in flight, so that a crash can only be its own."""
+        try:
+            return self._pool().submit(self._job, raw).result()
+        except BrokenProcessPool:
+            self._discard()
+            log.error("a message killed its parser process; it is quarantined at stage parse")
+            return ParseFailure(CRASHED)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(self.size, mp_context=self._context,
+                                                 initializer=_parser_started, initargs=(os.getpid(),))
+        return self._executor
+
+    def _discard(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _parser_started(leader: int) -> None:
+    """In each parser: like the worker it serves, leave stopping to `serve`, and never outlive the worker."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(leader, parent), name="orphan-check", daemon=True).start()
+
+
+def _exit_when_orphaned(leader: int, parent: int) -> None:
+    # A parser waits for work on a pipe it holds both ends of, so it would never see the worker
+    # die: it looks instead. Its parent (the forkserver) exits with the worker, and the worker's
+    # pid stops being there.
+    while os.getppid() == parent and _exists(leader):
+        threading.Event().wait(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
