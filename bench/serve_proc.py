@@ -31,8 +31,13 @@ _QUEUES = (
 assert {q[1] for q in _QUEUES} == set(mailgen.PRODUCT_ADDRESSES)
 
 
-def write_config(directory: Path, extra: str = "") -> Path:
-    """A config with the five product queues on the default storage (SQLite under state_dir)."""
+def write_config(directory: Path, extra: str = "", workers: int | None = None) -> Path:
+    """A config with the five product queues on the default storage (SQLite under state_dir).
+
+    `workers`: `[processing] workers` (None: the default, the number of cores minus one).
+    """
+    if workers is not None:
+        extra = f"[processing]\nworkers = {workers}\n{extra}"
     queues = "".join(
         f'\n[[queues]]\nname = "{name}"\naddress = "{address}"\ncode_prefix = "{prefix}"\n'
         f'language = "{language}"\nagents = ["{agent}"]\n'
