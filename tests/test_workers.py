@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from serve_support import ServeProcess, count, message, wait_until
+from test_worker_process import gone
 from sqlmodel import select
 
 from bench import mailgen, serve_proc
+from bench.serve_proc import process_tree
 from mailbridge.config import load_config
 from mailbridge.errors import ConfigError
 from mailbridge.intake import durable
@@ -116,6 +118,25 @@ def test_two_workers_on_sqlite_thread_a_backlog_as_one_worker_does(tmp_path, dat
     expected.dispose()
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_killed_sqlite_worker_takes_its_parsers_with_it_and_is_started_again(tmp_path, database):
+    config_path = write_config(tmp_path, workers=3, database_url=database.url)
+    server = ServeProcess(config_path).start()
+    try:
+        send(server, "Pierwsza")
+        wait_until(lambda: count(database, Ticket) == 1, timeout=30, what="the first ticket")
+        [leader] = [int(m.group(1)) for line in server.lines if (m := _STARTED.search(line))]
+        family = process_tree(leader)
+        assert len(family) >= 4  # the worker, the forkserver, two parsers (and the resource tracker)
+        os.kill(leader, signal.SIGKILL)
+        wait_until(lambda: all(gone(pid) for pid in family), timeout=30, what="the parsers to exit")
+        send(server, "Druga")
+        wait_until(lambda: count(database, Ticket) == 2, timeout=60, what="the second ticket")
+    finally:
+        assert server.stop() == 0
+    assert len([line for line in server.lines if _STARTED.search(line)]) == 2
+
+
 @POSTGRES_ONLY
 def test_three_workers_on_postgresql_keep_the_threading_of_one(tmp_path, database):
     corpus = mailgen.generate(80, seed=23)
@@ -198,23 +219,31 @@ def test_a_worker_slot_takes_back_its_own_outbox_leases_only(tmp_path, database)
 
 @POSTGRES_ONLY
 def test_a_reload_that_changes_the_worker_count_starts_and_retires_slots(tmp_path, database):
-    config_path = write_config(tmp_path, workers=2, database_url=database.url)
+    config_path = write_config(tmp_path, workers=1, database_url=database.url)
     server = ServeProcess(config_path).start()
     try:
-        wait_until(lambda: len(_slots(server)) == 2, what="two workers")
-        config_path.write_text(config_path.read_text().replace("workers = 2", "workers = 3"))
+        wait_until(lambda: _slots(server) == ["0"], what="the worker")
+        config_path.write_text(config_path.read_text().replace("workers = 1", "workers = 2"))
         server.process.send_signal(signal.SIGHUP)
-        wait_until(lambda: "2" in _slots(server), timeout=30, what="the third worker")
-        config_path.write_text(config_path.read_text().replace("workers = 3", "workers = 1"))
+        wait_until(lambda: sorted(_slots(server)) == ["0", "0", "1"], timeout=60, what="a second worker")
+        config_path.write_text(config_path.read_text().replace("workers = 2", "workers = 1"))
         server.process.send_signal(signal.SIGHUP)
-        wait_until(lambda: sum("processing worker stopped" in line for line in server.lines) >= 2, timeout=60,
-                   what="two workers to leave")
-        with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test", timeout=15) as smtp:
-            smtp.sendmail("klient@example.org", ["support@example.com"], message("Po zmianie", to="support@example.com"))
+        wait_until(lambda: len(_slots(server)) == 4 and _stopped(server) == 3, timeout=60,
+                   what="the second worker to leave")
+        send(server, "Po zmianie")
         wait_until(lambda: count(database, Ticket) == 1, timeout=30, what="the ticket")
     finally:
         assert server.stop() == 0
-    assert not any("exited with" in line for line in server.lines)
+    assert sorted(_slots(server)) == ["0", "0", "0", "1"] and not any("exited with" in line for line in server.lines)
+
+
+def send(server: ServeProcess, subject: str) -> None:
+    with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test", timeout=15) as smtp:
+        smtp.sendmail("klient@example.org", ["support@example.com"], message(subject, to="support@example.com"))
+
+
+def _stopped(server: ServeProcess) -> int:
+    return sum("processing worker stopped" in line for line in server.lines)
 
 
 def _slots(server: ServeProcess) -> list[str]:

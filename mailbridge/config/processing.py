@@ -15,7 +15,7 @@ def default_workers() -> int:
     """The cores this process may run on, minus one for the listener; at least one."""
     try:
         cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
+    except (AttributeError, OSError):  # not Linux, or a seccomp filter refuses the call
         cores = os.cpu_count() or 1
     return max(1, cores - 1)
 

@@ -1,8 +1,9 @@
 """The service: `mailbridge serve`'s moving parts, which start, supervise and stop everything else.
 
 `daemon` runs the SMTP/LMTP listener, the IMAP pollers and the periodic ticks in one event loop;
-`worker_process` is the child process that processes mail (`worker`) and sends it (the outbox
-worker); `deadlines` is the tick that warns agents before a legal deadline; `escalations`
+`workers` decides how many child processes process mail and starts them; `worker_process` is
+one such child, which processes mail (`worker`, with `parsers` parsing ahead of it on SQLite)
+and sends it (the outbox worker); `deadlines` is the tick that warns agents before a legal deadline; `escalations`
 runs the escalation ladders' due steps and sends their SMS. Its health
 signals: `sdnotify` (systemd readiness and watchdog), `instance` (the heartbeat row),
 `health` (the verdict `mailbridge status` prints), `metrics` (Prometheus), `reload` (SIGHUP);

@@ -74,6 +74,7 @@ class Worker:
     def __init__(self, *, db: Database, config: Config,
                  process: Callable[..., Outcome] = pipeline.process, spool: Spool | None = None,
                  parsers: ParserPool | None = None, on_progress: Callable[[], None] = lambda: None,
+                 on_loaded: Callable[[], None] = lambda: None,
                  on_outcome: Callable[[str, Outcome, float], None] = lambda source, outcome, seconds: None) -> None:
         self.db = db
         self.config = config
@@ -83,8 +84,10 @@ class Worker:
         # Called per committed message with its source kind (smtp, imap, file), outcome and
         # processing seconds: the metrics' feed.
         self.on_outcome = on_outcome
-        # The listener's spool, moved into the database before each batch is claimed.
+        # The listener's spool, moved into the database before each batch is claimed; then
+        # `on_loaded` lets the other workers know there is mail for them too.
         self.spool = spool
+        self.on_loaded = on_loaded
         # Processes that parse the claimed rows ahead (SQLite); None: each is parsed when stored.
         self.parsers = parsers
         # The raw row being processed, so a failure can be told against it.
@@ -97,7 +100,8 @@ class Worker:
         while not should_stop():
             self._current = None
             if self.spool is not None:
-                durable.load_spool(self.spool, self.db, BATCH)
+                if durable.load_spool(self.spool, self.db, BATCH):
+                    self.on_loaded()
             try:
                 with claim() as groups, self._parsed_ahead(groups) as parsed:
                     if not groups:

@@ -12,7 +12,8 @@ after each group it commits and each round); end of file means "finish the messa
 exit" (a stop, or the parent died: either way the child must not outlive it).
 
 The child answers on its stdout, one line per event: `p` after each round and committed group
-(its pulse) and `o KIND SOURCE SECONDS` per processed message (the metrics' feed).
+(its pulse), `o KIND SOURCE SECONDS` per processed message (the metrics' feed) and `l` when
+it moved spooled mail into the database (`serve` then wakes every worker: it is theirs too).
 `alive` is true while pulses keep coming, which is what `serve` feeds systemd's watchdog with,
 so a worker that hangs (or is stopped) stops the watchdog pings and systemd restarts the service.
 A reload (`replace`) hands a new config to a new child once the old one has finished.
@@ -83,9 +84,10 @@ class WorkerProcess:
 
     def __init__(self, config: Config, url: str, *, log_level: str = "info", log_format: str = "text",
                  pulse_seconds: float = POLL_SECONDS, slot: int = 0, parsers: int = 0,
-                 on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None) -> None:
+                 on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None,
+                 on_loaded: Callable[[], None] = lambda: None) -> None:
         self._url, self._log_level, self.pulse_seconds = url, log_level, pulse_seconds
-        self._on_outcome = on_outcome
+        self._on_outcome, self._on_loaded = on_outcome, on_loaded
         self._log_format = log_format
         self.slot, self.parsers = slot, parsers
         self._setup = self._pack(config)
@@ -166,6 +168,8 @@ class WorkerProcess:
             fields = line.split()
             if len(fields) == 4 and fields[0] == b"o":
                 self._on_outcome(fields[1].decode(), fields[2].decode(), float(fields[3]))
+            elif fields == [b"l"]:
+                self._on_loaded()
 
     async def _supervise(self) -> None:
         pause = RESTART_SECONDS
@@ -212,6 +216,10 @@ class ParentLink:
     def pulse(self) -> None:
         """Tell the parent this process is still getting work done (see the module docstring)."""
         self._say(b"p\n")
+
+    def loaded(self) -> None:
+        """Tell the parent that spooled mail is now in the database, for every worker to take."""
+        self._say(b"l\n")
 
     def outcome(self, source: str, outcome: Outcome, seconds: float) -> None:
         """Tell the parent how one message ended, for the metrics."""
@@ -329,7 +337,7 @@ def main() -> int:
     try:
         spool = Spool(config.spool_dir).create() if slot == 0 else None
         worker = Worker(db=db, config=config, spool=spool, parsers=pool, on_progress=progressed,
-                        on_outcome=link.outcome)
+                        on_outcome=link.outcome, on_loaded=link.loaded)
         run_child(worker, link, after_round=sending.wake, pulse_seconds=pulse_seconds)
     finally:
         if pool is not None:

@@ -46,7 +46,9 @@ class Workers:
         self._restarts_before = 0  # of slots a reload has since let go
 
     def _new(self, config: Config, slot: int) -> WorkerProcess:
-        return WorkerProcess(config, self._url, slot=slot, parsers=self.parsers, **self._options)
+        # Slot 0 moves the spool; the mail it moved is every worker's to take.
+        loaded = self._wake_others if slot == 0 else (lambda: None)
+        return WorkerProcess(config, self._url, slot=slot, parsers=self.parsers, on_loaded=loaded, **self._options)
 
     @property
     def alive(self) -> bool:
@@ -78,6 +80,10 @@ class Workers:
     def wake(self) -> None:
         """Mail was spooled, stored or queued: every worker looks (the ones with nothing to take go back to sleep)."""
         for worker in self._slots:
+            worker.wake()
+
+    def _wake_others(self) -> None:
+        for worker in self._slots[1:]:
             worker.wake()
 
     async def replace(self, config: Config) -> None:
