@@ -70,16 +70,21 @@ def test_dropping_the_results_early_leaves_the_pool_usable(pool_of):
 
 # Parser processes serve the single SQLite writer; PostgreSQL's workers parse in place.
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_the_sqlite_worker_quarantines_what_killed_a_parser_and_stores_the_rest(tmp_path, database, pool_of):
+@pytest.mark.parametrize(("marker", "job", "error"), [
+    (CRASH, crash_on_marker, "ParserCrash: the parser process died"),
+    (HANG, functools.partial(parse_stage, seconds=0.3, parse=hang_on_marker), "ParseTimeout: took longer than 0.3 s"),
+], ids=["crash", "time-limit"])
+def test_the_sqlite_worker_quarantines_what_its_parser_failed_on_and_stores_the_rest(tmp_path, database, pool_of,
+                                                                                    marker, job, error):
     config = make_config(tmp_path, database)
-    subjects = ["Pierwsza", "Zabójcza", "Trzecia", "Czwarta"]
-    ids = [durable.accept_raw(message(s, body=CRASH.decode() if s == "Zabójcza" else "Dzień dobry"), db=database,
+    subjects = ["Pierwsza", "Zła", "Trzecia", "Czwarta"]
+    ids = [durable.accept_raw(message(s, body=marker.decode() if s == "Zła" else "Dzień dobry"), db=database,
                               source="smtp", received_at=NOW, envelope_rcpts=("pomoc-dynamics@example.com",))[0].id
            for s in subjects]
-    worker = Worker(db=database, config=config, parsers=pool_of(2, crash_on_marker))
+    worker = Worker(db=database, config=config, parsers=pool_of(2, job))
     assert worker.drain() == 4
     [held] = durable.list_quarantine(database)
-    assert (held.raw_id, held.stage) == (ids[1], "parse") and held.error.startswith("ParserCrash")
+    assert (held.raw_id, held.stage) == (ids[1], "parse") and held.error.startswith(error)
     assert count(database, Ticket) == 3 and count(database, Message) == 3
     assert count(database, RawMessage, RawMessage.state == "pending") == 0
     assert count(database, Quarantine) == 1

@@ -10,6 +10,7 @@ changes N.
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import smtplib
@@ -38,6 +39,10 @@ from mailbridge.store.types import utcnow
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 _STARTED = re.compile(r"processing worker started \(pid (\d+)\): slot (\d+), (\d+) parser")
+# MAILBRIDGE_SOAK=1: a long backlog and many kills instead of a short one and one kill
+# (=MESSAGES,KILLS for a size of one's own).
+SOAK = os.environ.get("MAILBRIDGE_SOAK", "")
+KILL_BACKLOG, KILLS = (tuple(int(n) for n in SOAK.split(",")) if "," in SOAK else (3000, 20) if SOAK else (90, 1))
 POSTGRES_ONLY = pytest.mark.parametrize("database", [pytest.param("postgresql", marks=pytest.mark.postgres)],
                                         indirect=True)
 
@@ -157,26 +162,28 @@ def test_three_workers_on_postgresql_keep_the_threading_of_one(tmp_path, databas
 
 @POSTGRES_ONLY
 def test_a_worker_killed_mid_backlog_loses_and_duplicates_nothing(tmp_path, database):
-    total = 90
-    fill(database, [message(f"Zgłoszenie {n}", sender=f"klient{n}@example.org") for n in range(total)])
+    fill(database, [message(f"Zgłoszenie {n}", sender=f"klient{n}@example.org") for n in range(KILL_BACKLOG)])
     config_path = write_config(tmp_path, workers=3, database_url=database.url)
     server = ServeProcess(config_path).start()
+    chaos = random.Random(17)
     try:
-        wait_until(lambda: count(database, RawMessage, RawMessage.state == "done") >= total // 5, timeout=120,
-                   what="processing to be under way", interval=0.05)
-        [victim] = [int(m.group(1)) for line in server.lines if (m := _STARTED.search(line)) and m.group(2) == "1"]
-        os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: count(database, RawMessage, RawMessage.state == "pending") == 0, timeout=180,
+        for kill in range(1, KILLS + 1):
+            wait_until(lambda: len(_slots(server)) == 2 + kill, timeout=120, what="every worker to run")
+            wait_until(lambda: count(database, RawMessage, RawMessage.state == "done") >=
+                       kill * KILL_BACKLOG // (KILLS + 4), timeout=300, what="processing to be under way", interval=0.05)
+            os.kill(_current_pids(server)[chaos.randrange(3)], signal.SIGKILL)
+            wait_until(lambda: sum("exited with signal 9" in line for line in server.lines) == kill,
+                       what="the worker's exit")
+        wait_until(lambda: count(database, RawMessage, RawMessage.state == "pending") == 0, timeout=600,
                    what="the backlog to be processed", interval=0.2)
-        wait_until(lambda: any("exited with signal 9" in line for line in server.lines), what="the restart")
     finally:
         assert server.stop() == 0
-    assert_each_stored_once(database, total)
-    assert count(database, Ticket) == total
+    assert_each_stored_once(database, KILL_BACKLOG)
+    assert count(database, Ticket) == KILL_BACKLOG
     # One acknowledgement per ticket, none twice: each customer's first mail.
     with database.session() as session:
         acked = session.exec(select(Outbox.ticket_id).where(Outbox.kind == "ack")).all()
-    assert len(acked) == len(set(acked)) == total
+    assert len(acked) == len(set(acked)) == KILL_BACKLOG
 
 
 def test_workers_must_be_a_whole_number_from_one(tmp_path):
@@ -240,6 +247,11 @@ def test_a_reload_that_changes_the_worker_count_starts_and_retires_slots(tmp_pat
 def send(server: ServeProcess, subject: str) -> None:
     with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test", timeout=15) as smtp:
         smtp.sendmail("klient@example.org", ["support@example.com"], message(subject, to="support@example.com"))
+
+
+def _current_pids(server: ServeProcess) -> dict[int, int]:
+    """Each slot's latest worker pid."""
+    return {int(m.group(2)): int(m.group(1)) for line in server.lines if (m := _STARTED.search(line))}
 
 
 def _stopped(server: ServeProcess) -> int:
