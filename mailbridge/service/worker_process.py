@@ -54,7 +54,7 @@ from mailbridge.store.db import connect
 from mailbridge.service.parsers import ParserPool
 from mailbridge.service.worker import Worker
 
-# Named, not __name__: run with -m, this module is __main__.
+# Named, not __name__: run with -m (by hand, to see it refuse), this module is __main__.
 log = logging.getLogger("mailbridge.service.worker_process")
 
 # How often the worker looks for pending mail it was not told about: rows another instance
