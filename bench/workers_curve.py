@@ -6,7 +6,10 @@ rows finish (stored with their ticket and acknowledgement, or quarantined). The 
 between 10 % and 90 % of the backlog, so process start-up (imports, the parser processes) does
 not count; the whole drain is printed too. Runs of the worker counts are interleaved and the
 median of the repeats is reported, since a shared machine's load moves between runs. On a
-machine with C cores, counts above C only show the curve flattening.
+machine with C cores, counts above C only show the curve flattening. Over the same stretch the
+CPU time of `serve`'s processes is read from /proc and given per message: the worker
+processes' (on SQLite the one that stores, the bottleneck) and the parser processes', a figure
+that moves much less with the machine's load than the rate.
 
 Run: `.venv/bin/python -m bench.workers_curve [--messages 1000] [--repeats 3] [--workers 1,2,4]`.
 """
@@ -14,6 +17,7 @@ Run: `.venv/bin/python -m bench.workers_curve [--messages 1000] [--repeats 3] [-
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import mailgen, serve_proc
+from bench.serve_proc import process_tree
 from mailbridge.intake import durable
 from mailbridge.store.db import open_database
 from mailbridge.store.types import utcnow
@@ -53,20 +58,52 @@ def run(template: Path, workers: int, messages: int, directory: Path, timeout: f
     started = time.perf_counter()
     server.start()
     marks: dict[float, float] = {}
+    cpu: dict[float, dict[str, float]] = {}
     try:
         deadline = time.monotonic() + timeout
         while len(marks) < 3 and time.monotonic() < deadline and server.alive():
             _, finished = watch.progress()
             for share in (FROM, TO, 1.0):
                 if share not in marks and finished >= share * messages:
-                    marks[share] = time.perf_counter()
+                    marks[share], cpu[share] = time.perf_counter(), cpu_by_role(server.pid)
             time.sleep(0.02)
     finally:
         server.stop()
     if len(marks) < 3:
         raise RuntimeError(f"workers={workers}: the backlog was not drained:\n{server.log_tail()}")
-    return {"workers": workers, "steady_msg_s": (TO - FROM) * messages / (marks[TO] - marks[FROM]),
-            "drain_seconds": marks[1.0] - started, **watch.counts()}
+    steady = (TO - FROM) * messages
+    per_message = {f"{role}_cpu_ms": (cpu[TO].get(role, 0.0) - cpu[FROM].get(role, 0.0)) / steady * 1000
+                   for role in ("serve", "workers", "parsers")}
+    return {"workers": workers, "steady_msg_s": steady / (marks[TO] - marks[FROM]),
+            "drain_seconds": marks[1.0] - started, **per_message, **watch.counts()}
+
+
+def cpu_by_role(serve_pid: int) -> dict[str, float]:
+    """CPU seconds so far of `serve`, of its worker processes, and of everything below them (parsers)."""
+    totals = {"serve": _cpu_seconds(serve_pid), "workers": 0.0, "parsers": 0.0}
+    for child in _children(serve_pid):
+        totals["workers"] += _cpu_seconds(child)
+        totals["parsers"] += sum(_cpu_seconds(pid) for pid in process_tree(child)[1:])
+    return totals
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # exited meanwhile
+    # utime and stime, fields 14 and 15 of stat(5), counted from the state field (3).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def curve(messages: int = 1000, repeats: int = 3, workers: Sequence[int] = WORKERS, seed: int = 1) -> dict:
@@ -101,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         rates = ", ".join(f"{r['steady_msg_s']:.1f}" for r in figures["runs"])
         drains = ", ".join(f"{r['drain_seconds']:.1f}" for r in figures["runs"])
         last = figures["runs"][-1]
+        cpu = {role: statistics.median(r[f"{role}_cpu_ms"] for r in figures["runs"])
+               for role in ("serve", "workers", "parsers")}
         print(f"workers={n}: median {figures['median_msg_s']:.1f} msg/s ({figures['median_msg_s'] / base:.2f}x) "
               f"[runs {rates}; whole drain {drains} s; {last['tickets']} tickets, "
-              f"{last['stored_messages']} messages, {last['acks_queued']} acks, {last['quarantined']} quarantined]")
+              f"{last['stored_messages']} messages, {last['acks_queued']} acks, {last['quarantined']} quarantined]; "
+              f"CPU ms/msg (median): workers {cpu['workers']:.2f}, parsers {cpu['parsers']:.2f}, "
+              f"serve {cpu['serve']:.2f}")
     return 0
 
 

@@ -7,6 +7,10 @@ need the database for, parsing, is a third of its work and is done here, ahead o
 that imported the parser alone (`mailbridge.parse.stage`: about 27 MB each, against 75 MB for
 a process that loads the pipeline and its database layers).
 
+Messages travel in chunks of CHUNK (one hand-over per chunk rather than per message: the
+pool's bookkeeping runs in the storing process and costs it CPU), and a parse result comes
+back without the raw bytes it was parsed from, which the storing process already holds.
+
 A parser process that dies (killed for its memory, a crash in C code) breaks the whole pool,
 and any of the messages in flight may be to blame. The ones not answered are parsed again one
 at a time in a fresh pool: a message that kills its parser alone is the culprit, and becomes a
@@ -22,9 +26,11 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from itertools import islice
 
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.stage import ParseFailure, parse_stage
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 Result = ParsedMessage | ParseFailure
 # What the forkserver imports once, for every parser it forks.
 PRELOAD = ["mailbridge.parse.stage"]
+# Messages handed to a parser at once.
+CHUNK = 5
 # How often a parser looks whether the process it works for is still there.
 ORPHAN_CHECK_SECONDS = 1.0
 CRASHED = ("ParserCrash: the parser process died while parsing this message "
@@ -54,26 +62,26 @@ class ParserPool:
 
         Close the iterator (or exhaust it) when done: what it parsed ahead and was not asked for is dropped.
         """
-        waiting: deque[tuple[bytes, Future]] = deque()
+        waiting: deque[tuple[list[bytes], Future]] = deque()
         source = iter(contents)
         try:
             while True:
-                while len(waiting) < max(1, ahead) and (raw := next(source, None)) is not None:
-                    waiting.append((raw, self._pool().submit(self._job, raw)))
+                while len(waiting) * CHUNK < max(1, ahead) and (chunk := list(islice(source, CHUNK))):
+                    waiting.append((chunk, self._pool().submit(_parse_each, self._job, chunk)))
                 if not waiting:
                     return
-                raw, future = waiting.popleft()
+                chunk, future = waiting.popleft()
                 try:
-                    result = future.result()
+                    results = future.result()
                 except BrokenProcessPool:
-                    suspects = [raw, *(queued for queued, _ in waiting)]
+                    suspects = [*chunk, *(raw for queued, _ in waiting for raw in queued)]
                     waiting.clear()
                     self._discard()
                     log.warning("a parser process died; parsing the %d message(s) it may have had one at a time",
                                 len(suspects))
                     yield from (self._alone(suspect) for suspect in suspects)
                     continue
-                yield result
+                yield from (_with_raw(result, raw) for result, raw in zip(results, chunk))
         finally:
             for _, future in waiting:
                 future.cancel()
@@ -87,7 +95,8 @@ class ParserPool:
     def _alone(self, raw: bytes) -> Result:
         """Parse one message with no other in flight, so that a crash can only be its own."""
         try:
-            return self._pool().submit(self._job, raw).result()
+            [result] = self._pool().submit(_parse_each, self._job, [raw]).result()
+            return _with_raw(result, raw)
         except BrokenProcessPool:
             self._discard()
             log.error("a message killed its parser process; it is quarantined at stage parse")
@@ -103,6 +112,22 @@ class ParserPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _parse_each(job: Callable[[bytes], Result], chunk: Sequence[bytes]) -> list[Result]:
+    """In a parser: each message's result, without the raw bytes the storing process already has."""
+    results = []
+    for raw in chunk:
+        result = job(raw)
+        results.append(replace(result, raw=b"") if isinstance(result, ParsedMessage) and result.raw is raw else result)
+    return results
+
+
+def _with_raw(result: Result, raw: bytes) -> Result:
+    """A result as parsing in place gives it: with the bytes it was parsed from."""
+    if isinstance(result, ParsedMessage) and not result.raw:
+        return replace(result, raw=raw)
+    return result
 
 
 def _parser_started(leader: int) -> None:
