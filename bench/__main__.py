@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import imap_e2e, ingest_e2e, mailgen, scale, smtp_load, startup
+from bench import imap_e2e, ingest_e2e, mailgen, scale, smtp_load, startup, workers_curve
 from bench.parse_bench import machine
 from bench.report import table
 
@@ -35,13 +35,17 @@ class Plan:
     scale_sample: int
     imap_messages: int
     startup_repeats: int
+    curve_messages: int
+    curve_repeats: int
     seed: int
 
 
 FULL = Plan(messages=2000, clients=8, paced_messages=1000, rate=200.0, long_seconds=120.0, long_messages=500,
-            scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, startup_repeats=15, seed=1)
+            scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, startup_repeats=15,
+            curve_messages=1000, curve_repeats=2, seed=1)
 QUICK = Plan(messages=40, clients=4, paced_messages=40, rate=200.0, long_seconds=0.0, long_messages=20,
-             scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, startup_repeats=1, seed=1)
+             scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, startup_repeats=1,
+             curve_messages=30, curve_repeats=1, seed=1)
 
 
 def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
@@ -60,16 +64,23 @@ def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
             results["smtp"] = serve.throughput(corpus, plan.clients)
             results["paced"] = serve.paced(paced, plan.clients, plan.rate)
             results["long_run"] = serve.long_run(corpus[:plan.long_messages], plan.clients, plan.long_seconds)
+    # The same throughput with two workers (one stores, one parses ahead), where one is the
+    # default of a 2-core machine (cores - 1).
+    with tempfile.TemporaryDirectory(prefix="mb-bench-serve2-") as directory:
+        with ingest_e2e.MailbridgeRun(Path(directory), workers=2) as serve:
+            results["smtp_workers_2"] = serve.throughput(corpus, plan.clients)
     after = _naive_runs(corpus, plan.clients)
     for synchronous, key in NAIVE_VARIANTS.items():
         runs = [before[synchronous], after[synchronous]]
         rate = sum(run["messages_per_second"] for run in runs) / len(runs)
         results[key] = {"synchronous": synchronous, "runs": runs, "messages_per_second": rate}
-        results["smtp"][f"ratio_to_{key}"] = results["smtp"]["messages_per_second"] / rate
+        for smtp in ("smtp", "smtp_workers_2"):
+            results[smtp][f"ratio_to_{key}"] = results[smtp]["messages_per_second"] / rate
     results["imap"] = _imap(mails[:plan.imap_messages], results["smtp"]) if imap else {"skipped": "--no-imap"}
     results["scale"] = (scale.measure(plan.scale_small, plan.scale_large, plan.scale_sample)
                         if scale_part else {"skipped": "--no-scale"})
     results["startup"] = startup.measure(plan.startup_repeats)
+    results["workers_curve"] = workers_curve.curve(plan.curve_messages, plan.curve_repeats, seed=plan.seed)
     results["seconds"] = time.perf_counter() - started
     return results
 

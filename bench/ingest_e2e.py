@@ -42,8 +42,8 @@ def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "
 class MailbridgeRun:
     """One `serve` process through measurement 1 (throughput), the paced latency run and the long run."""
 
-    def __init__(self, directory: Path) -> None:
-        serve_proc.write_config(directory)
+    def __init__(self, directory: Path, workers: int | None = None) -> None:
+        serve_proc.write_config(directory, workers=workers)
         self.serve = serve_proc.ServeProcess(directory)
         self.watch = serve_proc.DatabaseWatch(serve_proc.database_path(directory))
         self.expected = 0

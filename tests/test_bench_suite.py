@@ -7,9 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ("1. SMTP end to end", "end-of-DATA → 250, flat out", "2. naive limit, synchronous=NORMAL",
-        "naive limit, synchronous=FULL", "mailbridge / that limit",
+        "naive limit, synchronous=FULL", "/ naive limit, synchronous=NORMAL", "workers = 2 (one stores",
         "at 200 msg/s offered", "3. IMAP end to end", "4. ingest cost", "5. RSS, largest process", "long run",
-        "6. start-up: python -c pass", "mailbridge --help", "mailbridge parse FILE --json", "mailbridge tickets list")
+        "6. start-up: python -c pass", "mailbridge --help", "mailbridge parse FILE --json", "mailbridge tickets list",
+        "7. backlog drained, workers = 1", "workers = 2", "workers = 4")
 
 
 def test_quick_run_prints_every_row_and_writes_json(tmp_path):
