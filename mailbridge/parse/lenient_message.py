@@ -27,7 +27,10 @@ _AROUND_SLASH = re.compile(r"\s*/\s*")
 _BARE_PARAM = re.compile(r'''(?<![\w.*-])([A-Za-z][\w.*-]*+)\s*+=\s*+("[^"]*"|[^\s"]++)''')
 # Senders who drop the ";" write a parameter or two; hostile input writes a million.
 _MAX_BARE_PARAMS = 8
-_SPACED_BOUNDARY = re.compile(rb'boundary\s*=\s*"[^"\r\n]*[ \t]"', re.IGNORECASE)
+# Matched against the lowered bytes: a case-blind pattern has no literal to skip ahead by and
+# costs twelve times more on a typical message (lowering bytes folds ASCII letters only, as
+# IGNORECASE does for a bytes pattern, and nothing else in the pattern is a letter).
+_SPACED_BOUNDARY = re.compile(rb'boundary\s*=\s*"[^"\r\n]*[ \t]"')
 
 
 class LenientMessage(Message):
@@ -82,4 +85,4 @@ class VerbatimBoundaryMessage(LenientMessage):
 
 def declares_spaced_boundary(raw: bytes) -> bool:
     """True when some part declares a quoted boundary that ends in a blank."""
-    return _SPACED_BOUNDARY.search(raw) is not None
+    return _SPACED_BOUNDARY.search(raw.lower()) is not None

@@ -112,7 +112,10 @@ def _cut_field(field: bytes) -> bytes:
 
 def bound_reports(raw: bytes, defects: list[str]) -> bytes:
     """`raw` with its delivery-status parts read as text/plain when they hold too many blocks."""
-    if not _REPORT_TYPE.search(raw):
+    # The case-blind, line-anchored pattern has no literal to skip ahead by and crawls through
+    # every byte (about 0.4 ms a message); a plain search of the lowered copy rules out almost
+    # every message at a twentieth of that.
+    if b"delivery-status" not in raw.lower() or not _REPORT_TYPE.search(raw):
         return raw
     blocks = raw.count(b"\n\r\n") + raw.count(b"\n\n")
     if blocks <= MAX_REPORT_BLOCKS:
