@@ -12,6 +12,7 @@ import unicodedata
 
 from mailbridge.errors import ParseError
 from mailbridge.parse.auto import detect_auto
+from mailbridge.parse.base64_runs import Runs
 from mailbridge.parse.bounce import notice_text, parse_bounce
 from mailbridge.parse.filenames import safe_filename
 from mailbridge.parse.header_repair import repair_headers
@@ -114,11 +115,14 @@ def _parse_tree(raw: bytes, defects: list[str]):
 
 
 def _parse_bytes(raw: bytes, defects: list[str], parser=_PARSER):
+    # The stdlib reads every line in Python; base64 runs are handed to it as one line each.
+    runs = Runs(raw)
     try:
-        return parser.parsebytes(raw)
+        msg = parser.parsebytes(runs.raw)
     except RecursionError:
         defects.append("mime: nesting too deep to parse; the body is kept as one text part")
-        return parser.parsebytes(raw, headersonly=True)
+        msg = parser.parsebytes(runs.raw, headersonly=True)
+    return runs.put_back(msg)
 
 
 _BOUNDARY_DEFECTS = frozenset({"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",

@@ -1,0 +1,73 @@
+"""Base64 runs handed to the stdlib parser as one line each: the tree is the one the stdlib makes of the original."""
+
+import base64
+
+import pytest
+
+from mailbridge.parse import _PARSER, parse_message
+from mailbridge.parse.base64_runs import Runs
+
+# 40 lines of base64 of distinct bytes, each line ending in CRLF as a mail client writes them.
+B64 = base64.encodebytes(bytes(range(256)) * 12).replace(b"\n", b"\r\n")
+
+
+def tree(msg) -> list:
+    """Everything the compat32 parser builds, part by part: headers, defects, payload text."""
+    shape = []
+    for part in msg.walk():
+        payload = None if part.is_multipart() else part.get_payload()
+        shape.append((list(part.items()), [type(d).__name__ for d in part.defects],
+                      part.preamble, part.epilogue, payload))
+    return shape
+
+
+def assert_same_tree(raw: bytes) -> Runs:
+    runs = Runs(raw)
+    assert tree(runs.put_back(_PARSER.parsebytes(runs.raw))) == tree(_PARSER.parsebytes(raw))
+    return runs
+
+
+def multipart(body: bytes, epilogue: bytes = b"") -> bytes:
+    return (b"From: a@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + b"--b--\r\n" + epilogue)
+
+
+ATTACHED = b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(multipart(b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n" + ATTACHED + B64), id="attachment"),
+    pytest.param(multipart(ATTACHED + B64.replace(b"\r\n", b"\n")), id="bare LF"),
+    pytest.param(multipart(ATTACHED + B64.replace(b"\r\n", b"\r")), id="bare CR"),
+    pytest.param(multipart(ATTACHED + B64[:-2]), id="run ends at the delimiter without a line break"),
+    pytest.param(multipart(ATTACHED + B64[:900] + b"--b\r\n" + B64[900:]), id="delimiter inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:900] + b"--b--\r\n" + B64[900:]), id="closing delimiter inside"),
+    pytest.param(b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + B64 + b"--b\r\n\r\nx\r\n--b--\r\n",
+                 id="run in the preamble"),
+    pytest.param(multipart(ATTACHED + b"QUJD\r\n", epilogue=b"\r\n" + B64), id="run in the epilogue"),
+    pytest.param(multipart(ATTACHED + b"Content-Type: text/plain\r\n\r\n" + B64), id="after a missing separator"),
+    pytest.param(b"Subject: no mime\r\n\r\n" + B64, id="single part"),
+    pytest.param(b"Content-Type: message/rfc822\r\n\r\n" + B64, id="nested message of base64 lines"),
+    pytest.param(b"Content-Type: message/delivery-status\r\n\r\nAction: failed\r\n\r\n" + B64,
+                 id="delivery status blocks"),
+    pytest.param(b"Subject: t\r\n\r\nquoted \x00base64 run 0\x00\n\r\n\r\n" + B64, id="marker text in the mail"),
+])
+def test_the_tree_is_the_stdlibs(raw):
+    assert_same_tree(raw)
+
+
+def test_a_long_attachment_is_read_as_two_lines():
+    raw = multipart(ATTACHED + B64)
+    runs = assert_same_tree(raw)
+    # The placeholder and the run's last line, kept for the line break a delimiter takes.
+    assert runs.raw.count(b"\n") == raw.count(b"\n") - B64.count(b"\n") + 2
+
+
+def test_mail_that_holds_the_marker_is_parsed_as_it_is():
+    raw = b"Subject: t\r\n\r\nquoted \x00base64 run 0\x00\n\r\n\r\n" + B64
+    assert Runs(raw).raw == raw
+
+
+def test_the_attachment_keeps_its_bytes():
+    attachment = parse_message(multipart(ATTACHED + B64)).attachments[0]
+    assert attachment.payload == bytes(range(256)) * 12
