@@ -32,6 +32,8 @@ def multipart(body: bytes, epilogue: bytes = b"") -> bytes:
             b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + b"--b--\r\n" + epilogue)
 
 
+# Where the 21st line of B64 starts (76 letters and CRLF a line).
+LINE20 = 78 * 20
 ATTACHED = b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
 
 
@@ -41,6 +43,12 @@ ATTACHED = b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: 
     pytest.param(multipart(ATTACHED + B64.replace(b"\r\n", b"\r")), id="bare CR"),
     pytest.param(multipart(ATTACHED + B64[:-2]), id="run ends at the delimiter without a line break"),
     pytest.param(multipart(ATTACHED + B64[:900] + b"--b\r\n" + B64[900:]), id="delimiter inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:LINE20] + b"\r\n" + B64[LINE20:]), id="blank line inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:2000] + b"\r" + B64[2000:]), id="bare CR inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:2000] + b"\n" + B64[2000:]), id="bare LF inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:2000] + b"?" + B64[2000:]), id="a stray character inside the run"),
+    pytest.param(multipart(ATTACHED + B64[:LINE20 - 2] + B64[LINE20:]), id="two lines run together"),
+    pytest.param(multipart(ATTACHED + B64[:LINE20] + b"x" + B64[LINE20:]), id="one line longer"),
     pytest.param(multipart(ATTACHED + B64[:900] + b"--b--\r\n" + B64[900:]), id="closing delimiter inside"),
     pytest.param(b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + B64 + b"--b\r\n\r\nx\r\n--b--\r\n",
                  id="run in the preamble"),
@@ -56,11 +64,13 @@ def test_the_tree_is_the_stdlibs(raw):
     assert_same_tree(raw)
 
 
-def test_a_long_attachment_is_read_as_two_lines():
-    raw = multipart(ATTACHED + B64)
+@pytest.mark.parametrize("line_break", [b"\r\n", b"\n"])
+def test_a_long_attachment_is_read_as_a_few_lines(line_break):
+    raw = multipart(ATTACHED + B64).replace(b"\r\n", line_break)
     runs = assert_same_tree(raw)
-    # The placeholder and the run's last line, kept for the line break a delimiter takes.
-    assert runs.raw.count(b"\n") == raw.count(b"\n") - B64.count(b"\n") + 2
+    # The placeholder, the last whole line (kept for the line break a delimiter takes) and
+    # the shorter last line of the base64 text.
+    assert runs.raw.count(b"\n") == raw.count(b"\n") - B64.count(b"\n") + 3
 
 
 def test_mail_that_holds_the_marker_is_parsed_as_it_is():
