@@ -21,7 +21,7 @@ from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, fir
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.lenient_message import LenientMessage, VerbatimBoundaryMessage, declares_spaced_boundary
 from mailbridge.parse.limits import (analysed, body_as_one_part, bound_headers, bound_part_headers,
-                                     bound_reports, header_end, too_many_lines)
+                                     bound_reports, too_many_lines)
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.outlook_msg import HOW_TO_CONVERT, is_outlook_msg
 from mailbridge.parse.parts import extract_body
@@ -96,7 +96,7 @@ def _parse_tree(raw: bytes, defects: list[str]):
     colon), the block is mended field by field and parsed again, so the headers are not lost.
     A body of millions of lines is kept as one part (see `limits`).
     """
-    if too_many_lines(raw, header_end(raw)):
+    if too_many_lines(raw):
         return body_as_one_part(raw, _PARSER, defects), raw
     msg = _parse_bytes(raw, defects)
     if any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in msg.defects):

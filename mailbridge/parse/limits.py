@@ -124,9 +124,11 @@ def bound_reports(raw: bytes, defects: list[str]) -> bytes:
     return _REPORT_TYPE.sub(rb"\1text/plain", raw)
 
 
-def too_many_lines(raw: bytes, body_start: int) -> bool:
+def too_many_lines(raw: bytes) -> bool:
     """Whether the body has more lines than the stdlib parser may split it into."""
-    return raw.count(b"\n", body_start) > MAX_LINES
+    if len(raw) <= MAX_LINES:
+        return False  # Each line takes a byte at least: no need to find the body and count.
+    return raw.count(b"\n", header_end(raw)) > MAX_LINES
 
 
 def body_as_one_part(raw: bytes, parser, defects: list[str]) -> Message:
