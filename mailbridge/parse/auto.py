@@ -62,16 +62,19 @@ def detect_auto(
     `body` is `body_text(msg)` when the caller has it already, so the text is decoded once.
     """
     sender_address = sender.address if sender else ""
+    # The rules look up some thirty header names: one pass over the headers serves them all
+    # (Message.get walks and lowers every name at each lookup).
+    headers = first_values(msg)
     rules = (
         lambda: from_bounce(bounce),
         lambda: from_reports(msg, body),
-        lambda: from_auto_submitted(msg),
-        lambda: from_autoresponder_headers(msg),
-        lambda: from_precedence(msg, ("auto_reply",)),
+        lambda: from_auto_submitted(headers),
+        lambda: from_autoresponder_headers(headers),
+        lambda: from_precedence(headers, ("auto_reply",)),
         lambda: from_subject(subject),
-        lambda: from_exchange_agent(msg),
-        lambda: from_precedence(msg, ("list", "bulk", "junk")) or from_list_headers(msg),
-        lambda: from_loop_headers(msg),
+        lambda: from_exchange_agent(headers),
+        lambda: from_precedence(headers, ("list", "bulk", "junk")) or from_list_headers(headers),
+        lambda: from_loop_headers(headers),
         lambda: from_sender(msg, sender_address),
     )
     for rule in rules:
@@ -80,9 +83,17 @@ def detect_auto(
     return None
 
 
-def header(msg: email.message.Message, name: str) -> str | None:
-    """A header's value as one stripped line, or None; never raises on odd bytes."""
-    value = msg.get(name)
+def first_values(msg: email.message.Message) -> dict[str, object]:
+    """The first value of each header, by lower-case name: what msg.get(name) returns."""
+    headers: dict[str, object] = {}
+    for name, value in msg.items():
+        headers.setdefault(name.lower(), value)
+    return headers
+
+
+def header(headers: dict[str, object], name: str) -> str | None:
+    """A header's value (from `first_values`) as one stripped line, or None; never raises on odd bytes."""
+    value = headers.get(name.lower())
     if value is None:
         return None
     return " ".join(str(value).split())[:200]
@@ -129,9 +140,9 @@ def is_jmrp(msg: email.message.Message) -> bool:
     return False
 
 
-def from_auto_submitted(msg: email.message.Message) -> AutoVerdict | None:
+def from_auto_submitted(headers: dict[str, object]) -> AutoVerdict | None:
     """RFC 3834: any value but `no` marks the message automatic."""
-    value = header(msg, "Auto-Submitted")
+    value = header(headers, "Auto-Submitted")
     if not value or value.split(";")[0].strip().lower() == "no":
         return None
     keyword = value.split(";")[0].strip().lower()
@@ -139,18 +150,18 @@ def from_auto_submitted(msg: email.message.Message) -> AutoVerdict | None:
     return AutoVerdict(kind, f"Auto-Submitted: {value}")
 
 
-def from_autoresponder_headers(msg: email.message.Message) -> AutoVerdict | None:
+def from_autoresponder_headers(headers: dict[str, object]) -> AutoVerdict | None:
     """The de-facto autoresponder headers set by vacation programs and hosting panels."""
     for name in AUTORESPONDER_HEADERS:
-        value = header(msg, name)
+        value = header(headers, name)
         if value is not None and value.lower() not in NEGATIVE_VALUES:
             return AutoVerdict("auto-reply", f"{name}: {value}")
     return None
 
 
-def from_precedence(msg: email.message.Message, wanted: tuple[str, ...]) -> AutoVerdict | None:
+def from_precedence(headers: dict[str, object], wanted: tuple[str, ...]) -> AutoVerdict | None:
     """`Precedence:` (RFC 2076): auto_reply, list, bulk, junk."""
-    value = (header(msg, "Precedence") or "").lower()
+    value = (header(headers, "Precedence") or "").lower()
     if value not in wanted:
         return None
     kind = {"auto_reply": "auto-reply", "list": "list", "bulk": "list"}.get(value, "other-auto")
@@ -163,24 +174,24 @@ def from_subject(subject: str) -> AutoVerdict | None:
     return AutoVerdict("auto-reply", f"subject: {phrase}") if phrase else None
 
 
-def from_exchange_agent(msg: email.message.Message) -> AutoVerdict | None:
+def from_exchange_agent(headers: dict[str, object]) -> AutoVerdict | None:
     """Exchange marks mail its transport agents and mailbox rules generate themselves."""
-    value = header(msg, "X-MS-Exchange-Generated-Message-Source")
+    value = header(headers, "X-MS-Exchange-Generated-Message-Source")
     return AutoVerdict("other-auto", f"X-MS-Exchange-Generated-Message-Source: {value}") if value else None
 
 
-def from_list_headers(msg: email.message.Message) -> AutoVerdict | None:
+def from_list_headers(headers: dict[str, object]) -> AutoVerdict | None:
     """List and newsletter mail, and the notices list managers send: the first of `LIST_HEADERS`."""
     for name in LIST_HEADERS:
-        if value := header(msg, name):
+        if value := header(headers, name):
             return AutoVerdict("list", f"{name}: {value}")
     return None
 
 
-def from_loop_headers(msg: email.message.Message) -> AutoVerdict | None:
+def from_loop_headers(headers: dict[str, object]) -> AutoVerdict | None:
     """Loop markers; the reason carries the value so a later stage can tell whether it is ours."""
     for name in ("X-Loop", "X-MS-Exchange-Inbox-Rules-Loop"):
-        if value := header(msg, name):
+        if value := header(headers, name):
             return AutoVerdict("loop", f"{name}: {value}")
     return None
 
