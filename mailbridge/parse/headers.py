@@ -60,7 +60,11 @@ def decode_header(value: str | None, defects: list[str], name: str = "header",
     """
     if not value:
         return ""
-    text = unfold(str(value))
+    text = str(value)
+    if text.isascii() and text.isprintable() and "=?" not in text:
+        # Most values: no line break to unfold, no control to blank out, nothing to decode.
+        return text.strip()
+    text = unfold(text)
     if not text.isascii():
         text = _decode_raw_8bit(text, defects, name, hints)
     if "=?" in text:
