@@ -5,12 +5,13 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
+import email.utils
 import time
 from pathlib import Path
 
 import pytest
 
-from mailbridge.parse.bounce import parse_bounce
+from mailbridge.parse.bounce import _plain_address, parse_bounce
 from mailbridge.parse.model import BounceRecipient
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -154,3 +155,15 @@ def test_amazon_ses_bounce_notification_json():
     bounce = parse_bounce(msg)
     assert bounce.permanent and bounce.original_message_id == "ack-3@example.com"
     assert bounce.recipients == (BounceRecipient("x@customer.example", "5.1.1", "failed"),)
+
+
+@pytest.mark.parametrize("value", [
+    "Jan Kowalski <jan.kowalski@example.pl>", "<MAILER-DAEMON@mx.example.com>", "postmaster@example.com",
+    "=?utf-8?B?SmFuIFfDs2pjaWs=?= <jan@wp.pl>", " Name\r\n <a.b+c@d.example> ", "<>", "MAILER-DAEMON <>",
+    "Doe, John <john@example.com>", '"Doe, John" <john@example.com>', "John (Doe) <john@example.com>",
+    "a@b>", "<a@b", "a@b, c@d", "a . b@example.com", "<@route:a@b.example>", "a@[1.2.3.4]",
+    "Name <a@b.example> trailing", "a@b.example\xa0", "<a@b.example>\udcc5", "Ja\udcc5n <a@b.example>",
+])
+def test_plain_addresses_read_as_parseaddr_reads_them(value):
+    # The fast path answers only for the shapes it knows, and then exactly as parseaddr does.
+    assert _plain_address(value) in (None, email.utils.parseaddr(value)[1])

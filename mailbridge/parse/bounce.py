@@ -165,7 +165,10 @@ def decoded(value) -> str:
 
 def sender_address(msg: email.message.Message) -> str:
     """The From address (lower case); the display name when the address is empty ("MAILER-DAEMON <>")."""
-    name, address = email.utils.parseaddr(str(msg.get("From", "")))
+    value = str(msg.get("From", ""))
+    if plain := _plain_address(value):
+        return plain.lower()
+    name, address = email.utils.parseaddr(value)
     return (address or name).lower()
 
 
@@ -178,7 +181,23 @@ def has_null_sender(msg: email.message.Message) -> bool:
 
 def envelope_sender(msg: email.message.Message) -> str:
     """The Return-Path address (lower case), or empty."""
-    return email.utils.parseaddr(str(msg.get("Return-Path", "")))[1].lower()
+    value = str(msg.get("Return-Path", ""))
+    return (_plain_address(value) or email.utils.parseaddr(value)[1]).lower()
+
+
+# The shapes most From and Return-Path values have: "Name <local@domain>", "<local@domain>" or
+# "local@domain", with dot-atoms on both sides and a name without specials, quotes or comments.
+# email.utils.parseaddr returns their address unchanged, in every Python version, after a
+# character-by-character walk that cost 15-20 us a header; everything else still takes it.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_PLAIN_ADDRESS = re.compile(rf'[ \t\r\n]*(?:[^()<>@,;:\\".\[\]]*<({_DOT_ATOM}@{_DOT_ATOM})>|({_DOT_ATOM}@{_DOT_ATOM}))[ \t\r\n]*')
+
+
+def _plain_address(value: str) -> str | None:
+    """email.utils.parseaddr(value)[1] for a value of the plain shapes above, else None."""
+    match = _PLAIN_ADDRESS.fullmatch(value)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def header_addresses(msg: email.message.Message) -> list[str]:
