@@ -25,9 +25,11 @@ _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 # "base64", "Base64", "BASE64": how senders write the transfer encoding. A body declared in
 # some other spelling is only parsed more slowly.
 _DECLARATIONS = (b"ase64", b"ASE64")
-# A part's header block goes on for a few lines after its Content-Transfer-Encoding.
-_MAX_HEADER_LINES = 30
+_BLANK_LINES = (b"\n\r\n", b"\n\n")
 _MAX_LINE = 1000
+# Real mail has a few base64 parts; hostile mail can declare one per line. Past this many
+# bodies looked at, the rest of the message is left to the stdlib as it is.
+_MAX_BODIES = 2_000
 # The placeholder line: a NUL first makes it no header line, no blank line and no delimiter.
 _MARK = "\x00base64 run "
 _MARK_BYTES = _MARK.encode("ascii")
@@ -81,58 +83,77 @@ class Runs:
 def _runs(raw: bytes) -> Iterator[tuple[int, int]]:
     """(start, end) of the base64 lines that open each body declared base64, less the last line.
 
-    Found with bytes methods over a few slices (a pattern matching line by line cost five times
-    more); a body in any other shape (uneven lines, a bare CR, a stray character) is left out.
+    Found with bytes methods (a pattern matching line by line cost five times more), every
+    search moving forward only, so that no input costs more than a few passes over it.
     """
-    mentions = sorted(hit for word in _DECLARATIONS for hit in _hits(raw, word))
-    for mention in mentions:
-        start = _body_start(raw, mention)
-        if start is not None:
-            yield start, _run_end(raw, start)
-
-
-def _hits(raw: bytes, word: bytes) -> Iterator[int]:
-    hit = raw.find(word)
-    while hit != -1:
-        yield hit
-        hit = raw.find(word, hit + len(word))
-
-
-def _body_start(raw: bytes, position: int) -> int | None:
-    """Where the body begins after the header line at `position`: past the next blank line."""
-    newline = raw.find(b"\n", position)
-    for _ in range(_MAX_HEADER_LINES):
-        if newline == -1:
-            return None
-        line = newline + 1
-        if raw[line:line + 1] == b"\n":
-            return line + 1
-        if raw[line:line + 2] == b"\r\n":
-            return line + 2
-        newline = raw.find(b"\n", line)
-    return None
+    mentions = _Ahead(raw, _DECLARATIONS)
+    blank_lines = _Ahead(raw, _BLANK_LINES)
+    position = 0
+    for _ in range(_MAX_BODIES):
+        if (mention := mentions.find(position)) is None:
+            return
+        blank = blank_lines.find(mention[0])
+        if blank is None:
+            return
+        start = blank[0] + len(blank[1])
+        end = _run_end(raw, start)
+        yield start, end
+        position = max(start, end)
 
 
 def _run_end(raw: bytes, start: int) -> int:
     """The end of the base64 lines from `start` on, less the last of them (`start` if none).
 
     Encoders write lines of one length, each with the same line break: the breaks are checked
-    at every line's end by two strided slices, and the rest of the lines by one translate.
+    at every line's end by strided slices, and the rest of the lines by one translate. Lines
+    of other shapes (uneven, a bare CR, a stray character) end the run.
     """
     newline = raw.find(b"\n", start, start + _MAX_LINE)
     if newline <= start:
         return start
     eol = b"\r\n" if raw[newline - 1] == 13 else b"\n"
     width = newline + 1 - start
-    length = width - len(eol)
-    if length < 1:
-        return start
-    count = min(_leading(raw[start + length + k::width], eol[k]) for k in range(len(eol)))
+    if width == len(eol):
+        return start  # A blank line.
+    count = _even_lines(raw, start, width, eol)
     if raw[start:start + count * width].translate(None, _ALPHABET) != eol * count:
         return start
     return start + (count - 1) * width if count > 1 else start
 
 
+def _even_lines(raw: bytes, start: int, width: int, eol: bytes) -> int:
+    """How many lines from `start` on are `width` bytes long and end with `eol`.
+
+    Read in windows that double, so a run costs about its own length, not the rest of the message.
+    """
+    count, window = 0, 64
+    while True:
+        first = start + count * width
+        stop = min(len(raw), first + window * width)
+        breaks = first + width - len(eol)
+        found = min(_leading(raw[breaks + k:stop:width], byte) for k, byte in enumerate(eol))
+        count += found
+        if found < window or stop == len(raw):
+            return count
+        window *= 2
+
+
 def _leading(data: bytes, byte: int) -> int:
     """How many of the first bytes of `data` are `byte`."""
     return len(data) - len(data.lstrip(bytes([byte])))
+
+
+class _Ahead:
+    """The nearest occurrence of any of a few byte strings at or after a position that only
+    grows: each string is looked for again only once the position has passed its last hit."""
+
+    def __init__(self, raw: bytes, needles: tuple[bytes, ...]) -> None:
+        self._raw = raw
+        self._hits = {needle: raw.find(needle) for needle in needles}
+
+    def find(self, position: int) -> tuple[int, bytes] | None:
+        """(index, string) of the earliest hit at or after `position`, or None."""
+        for needle, hit in self._hits.items():
+            if 0 <= hit < position:
+                self._hits[needle] = self._raw.find(needle, position)
+        return min(((hit, needle) for needle, hit in self._hits.items() if hit != -1), default=None)
