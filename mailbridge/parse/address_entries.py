@@ -53,6 +53,8 @@ def _angle_entry(entry: str) -> tuple[str, str] | None:
 
 def _top_level_split(text: str) -> list[str]:
     """Split an address list at commas outside quotes, angle brackets and comments."""
+    if "," not in text:
+        return [text] if text.strip() else []  # One entry: no need to walk it character by character.
     entries, current, quoted, depth, angle, escaped = [], [], False, 0, False, False
     for ch in text:
         if escaped:
