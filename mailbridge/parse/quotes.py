@@ -129,7 +129,7 @@ def _skip(kinds: list[str], i: int, skipped: str) -> int:
 
 def _is_separator(line: str) -> bool:
     s = line.strip()
-    if not s or len(set(s)) != 1:
+    if not s or s.strip(s[0]):  # Not one character repeated (no set of every line's characters).
         return False
     if s[0] in mk.SEPARATOR_SINGLE_CHARS:
         return True
