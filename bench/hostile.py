@@ -3,7 +3,8 @@
 Each generator returns one message of at most ~20 MB (under the listener's 25 MiB limit), shaped
 after what a probe sent: folded and single-line giant headers, millions of blank lines, RFC 2231
 continuations, a DSN with 100k recipient blocks, quoted-printable soft breaks, 500k addresses, a
-10 MB encoded word and a large HTML table. `measure(name)` parses one in a fresh process and
+10 MB encoded word, a large HTML table, and a body saying "base64" on every third line (for the
+parser's search for base64 runs). `measure(name)` parses one in a fresh process and
 reports the wall time and the peak RSS above the process's size with the input in memory.
 """
 
@@ -74,8 +75,14 @@ def html_table(size: int = 900 * 1024, columns: int = 40) -> bytes:
             + table + b"\r\n")
 
 
+def base64_mentions(count: int = 190_000) -> bytes:
+    # Just under the line bound, so the MIME parse and its search for base64 runs both run.
+    return HEAD + b"Subject: base64\r\n\r\n" + b"base64\r\n\r\nQUJD\r\n" * count
+
+
 CASES = {f.__name__: f for f in (folded_subject, blank_lines, short_lines_multipart, rfc2231_continuations,
-                                 dsn_blocks, qp_soft_breaks, header_line, many_addresses, encoded_word, html_table)}
+                                 dsn_blocks, qp_soft_breaks, header_line, many_addresses, encoded_word, html_table,
+                                 base64_mentions)}
 
 _CHILD = """
 import json, resource, sys, time
