@@ -386,3 +386,25 @@ def test_a_stop_in_the_middle_of_a_batch_gives_the_untried_mail_back_due_now(wor
     assert len(world.rows(state="sent")) == 2 and len(untried) == 3
     assert [(row.attempts, row.next_attempt_at) for row in untried] == [(0, world.now)] * 3
     assert world.send() == 3 and len(world.sink.received) == 5
+
+
+def test_a_transport_that_deduplicates_is_flushed_before_its_batch_is_recorded_in_one_commit(world):
+    _many_customers(world, 3)
+    queued = len(world.rows(state="queued"))
+    events: list[tuple[str, int]] = []
+
+    class Folder:
+        deduplicates = True
+
+        def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+            events.append(("send", len(world.rows(state="sent"))))
+            return "folder"
+
+        def flush(self) -> None:
+            events.append(("flush", len(world.rows(state="sent"))))
+
+    worker = OutboxWorker(db=world.db, config=world.config, transport=Folder(), clock=lambda: world.now)
+    assert worker.drain() == queued
+    # Nothing is recorded until every mail of the batch is written and flushed, then all at once.
+    assert events == [("send", 0)] * queued + [("flush", 0)]
+    assert len(world.rows(state="sent")) == queued

@@ -160,7 +160,9 @@ class SpoolWriter:
         except BaseException:
             self.abort()
             raise
-        _sync_directory(self.spool.new)
+        # Without this a power cut could leave the file in tmp/ (or nowhere) after the sender
+        # was told 250.
+        sync_directory(self.spool.new)
         return self.name
 
     def abort(self) -> None:
@@ -174,9 +176,8 @@ class SpoolWriter:
             self._descriptor = None
 
 
-def _sync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is: without this a power cut could
-    # leave the file in tmp/ (or nowhere) after the sender was told 250.
+def sync_directory(directory: Path | str) -> None:
+    """fsync a folder: a file renamed into it is there after a power cut only once its folder is synced."""
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(descriptor)
