@@ -70,9 +70,10 @@ class OutboxWorker:
         # A failed mail is pushed into the future, so each row is claimed at most once per drain.
         while not should_stop():
             rows = outbox.claim(self.db, self.clock(), self._batch, self.owner)
-            if not rows:
-                break
             sent += self._deliver_batch(rows, should_stop)
+            if len(rows) < self._batch:
+                # Nothing else was due: mail queued since then comes with a wake-up of its own.
+                break
         return sent
 
     def _deliver_batch(self, rows: list[Outbox], should_stop: Callable[[], bool]) -> int:
