@@ -408,3 +408,29 @@ def test_a_transport_that_deduplicates_is_flushed_before_its_batch_is_recorded_i
     # Nothing is recorded until every mail of the batch is written and flushed, then all at once.
     assert events == [("send", 0)] * queued + [("flush", 0)]
     assert len(world.rows(state="sent")) == queued
+
+
+def test_two_senders_draining_at_once_send_each_mail_once(world):
+    # Two instances on one database: each claim takes rows no other claim holds (SKIP LOCKED on
+    # PostgreSQL, the write lock on SQLite), so no mail is handed to two transports.
+    import threading
+
+    _many_customers(world, 12)
+    queued = len(world.rows(state="queued"))
+    delivered: list[bytes] = []
+
+    class Counting:
+        def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+            delivered.append(content)
+            return "counted"
+
+    senders = [OutboxWorker(db=world.db, config=world.config, transport=Counting(), clock=lambda: world.now,
+                            owner=f"instance-{n}") for n in range(2)]
+    threads = [threading.Thread(target=sender.drain) for sender in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(delivered) == queued and len(set(delivered)) == queued
+    assert len(world.rows(state="sent")) == queued
+    assert {row.attempts for row in world.rows()} == {1}
