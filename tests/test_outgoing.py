@@ -434,3 +434,24 @@ def test_two_senders_draining_at_once_send_each_mail_once(world):
     assert len(delivered) == queued and len(set(delivered)) == queued
     assert len(world.rows(state="sent")) == queued
     assert {row.attempts for row in world.rows()} == {1}
+
+
+def test_the_mails_of_one_claimed_batch_share_one_connection_to_the_relay(world):
+    from mailbridge.outgoing.outbox_worker import CLAIM_BATCH
+
+    _many_customers(world, CLAIM_BATCH + 2)
+    assert world.send() == CLAIM_BATCH + 2
+    # Two claims (a full batch and the rest): two connections, not one per mail.
+    assert len({mail.peer for mail in world.sink.received}) == 2
+
+
+def test_a_refusal_in_the_middle_of_a_batch_leaves_the_other_mails_to_a_new_connection(world):
+    _many_customers(world, 3)
+    world.sink.handler.data_replies = ["451 4.3.0 try later"]
+    first_id = world.rows()[0].id
+    assert world.send() == 2
+    assert [(row.id, row.state) for row in world.rows(state="queued")] == [(first_id, "queued")]
+    # The refused mail closed its connection; the next two went through a new one.
+    assert len({mail.peer for mail in world.sink.received}) == 1 and len(world.sink.received) == 2
+    world.now += timedelta(minutes=2)
+    assert world.send() == 1 and len(world.rows(state="sent")) == 3

@@ -23,8 +23,8 @@ from mailbridge.logs import Outage
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
-from mailbridge.outgoing.transport import (PermanentFailure, TemporaryFailure, Transport, deduplicates,
-                                           flush,                                            transport_for)
+from mailbridge.outgoing.transport import (PermanentFailure, TemporaryFailure, Transport, batch, deduplicates,
+                                           flush, transport_for)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class OutboxWorker:
         self.clock = clock
         self.owner = owner or instance_id(config, "run")
         self._batch = DEDUPLICATED_BATCH if deduplicates(self.transport) else CLAIM_BATCH
+        # The transport's `send`, or within a batch the one that keeps its connection open.
+        self._send = self.transport.send
 
     def resume(self) -> int:
         """At start: the mails this instance had claimed when it died are due again now."""
@@ -82,17 +84,21 @@ class OutboxWorker:
         # the batch is recorded in one commit instead of one per mail.
         together = deduplicates(self.transport)
         delivered: list[tuple[Outbox, str]] = []
-        for index, row in enumerate(rows):
-            if should_stop():
-                outbox.give_back(self.db, [r.id for r in rows[index:]], self.clock())
-                break
-            where = self._deliver(row)
-            if where is None:
-                continue
-            delivered.append((row, where))
-            if not together:
-                # Right after the relay's answer: the window for a second copy is this commit.
-                self._record(delivered[-1:])
+        # One connection to the relay for the batch (a handshake, TLS and login per mail cost more
+        # than the mail); each mail is still recorded the moment the relay has answered.
+        with batch(self.transport) as self._send:
+            for index, row in enumerate(rows):
+                if should_stop():
+                    outbox.give_back(self.db, [r.id for r in rows[index:]], self.clock())
+                    break
+                where = self._deliver(row)
+                if where is None:
+                    continue
+                delivered.append((row, where))
+                if not together:
+                    # Right after the relay's answer: the window for a second copy is this commit.
+                    self._record(delivered[-1:])
+        self._send = self.transport.send
         if together:
             self._record(delivered)
         return len(delivered)
@@ -109,7 +115,7 @@ class OutboxWorker:
     def _deliver(self, row: Outbox) -> str | None:
         """Hand one mail to the transport; returns where it went, or None after recording the failure."""
         try:
-            return self.transport.send(row.mail_from, row.recipient, row.content)
+            return self._send(row.mail_from, row.recipient, row.content)
         except PermanentFailure as error:
             outbox.mark_failed(self.db, row.id, str(error))
             log.error("outbox #%d %s to %s failed for good: %s", row.id, row.kind, row.recipient, error)

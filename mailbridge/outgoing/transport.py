@@ -16,6 +16,8 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -53,6 +55,12 @@ def deduplicates(transport: Transport) -> bool:
     return getattr(transport, "deduplicates", False)
 
 
+def batch(transport: Transport):
+    """A context giving the `send` to use for one claimed batch (one connection for all of it, where the transport can)."""
+    opener = getattr(transport, "batch", None)
+    return opener() if opener is not None else nullcontext(transport.send)
+
+
 def flush(transport: Transport) -> None:
     """Make what `transport` delivered so far durable, before the outbox records it as sent."""
     flush_method = getattr(transport, "flush", None)
@@ -68,23 +76,41 @@ class SmtpRelay:
     tokens: UserTokens | None = None
 
     def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        with self.batch() as send:
+            return send(mail_from, recipient, content)
+
+    @contextmanager
+    def batch(self) -> Iterator[Callable[[str, str, bytes], str]]:
+        """A `send` whose mails share one connection: one handshake, TLS and login for a batch, not one per mail.
+
+        Any failure closes the connection, and the next mail opens a new one, so a refusal or a
+        dropped connection never leaves a half-finished SMTP transaction for the next mail.
+        """
+        kept = _KeptConnection(self)
         try:
-            with self._connect() as smtp:
-                refused = smtp.sendmail(mail_from, [recipient], content)
-        except smtplib.SMTPRecipientsRefused as error:
-            code, text = error.recipients.get(recipient, (450, b"refused"))
-            raise _by_code(code, text, "RCPT") from None
-        except smtplib.SMTPResponseException as error:
-            raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
-            raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
-        except OAuthError as error:
-            # No token, or consent revoked: the config's business, not the mail's; it waits for the fix.
-            raise TemporaryFailure(f"relay {self._where}: {error}") from None
+            yield kept.send
+        finally:
+            kept.close()
+
+    def _send_on(self, smtp: smtplib.SMTP, mail_from: str, recipient: str, content: bytes) -> None:
+        refused = smtp.sendmail(mail_from, [recipient], content)
         if refused:
             code, text = refused[recipient]
             raise _by_code(code, text, "RCPT")
-        return f"relay {self._where}"
+
+    def _failure(self, error: BaseException, recipient: str) -> DeliveryError:
+        """What a failed send means for the mail: retry later, or never."""
+        if isinstance(error, DeliveryError):
+            return error
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            code, text = error.recipients.get(recipient, (450, b"refused"))
+            return _by_code(code, text, "RCPT")
+        if isinstance(error, smtplib.SMTPResponseException):
+            return _by_code(error.smtp_code, error.smtp_error, "relay")
+        if isinstance(error, OAuthError):
+            # No token, or consent revoked: the config's business, not the mail's; it waits for the fix.
+            return TemporaryFailure(f"relay {self._where}: {error}")
+        return TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}")
 
     def probe(self) -> str:
         """Connect, say EHLO, start TLS and log in as `send` would, then quit; raises DeliveryError."""
@@ -138,6 +164,33 @@ class SmtpRelay:
 
     def _tls_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.relay_ca_file or None)
+
+
+class _KeptConnection:
+    """The connection `SmtpRelay.batch` keeps open between the mails of a batch."""
+
+    def __init__(self, relay: SmtpRelay) -> None:
+        self.relay = relay
+        self.smtp: smtplib.SMTP | None = None
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        try:
+            if self.smtp is None:
+                self.smtp = self.relay._connect()
+            self.relay._send_on(self.smtp, mail_from, recipient, content)
+        except (smtplib.SMTPException, OSError, ssl.SSLError, OAuthError, DeliveryError) as error:
+            self.close()
+            raise self.relay._failure(error, recipient) from None
+        return f"relay {self.relay._where}"
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError, ssl.SSLError):
+            smtp.close()
 
 
 def _by_code(code: int, text: bytes | str, stage: str) -> DeliveryError:
