@@ -83,25 +83,32 @@ class OutboxWorker:
         # A re-sent copy lands on the earlier one (the Maildir): nothing can go out twice, so
         # the batch is recorded in one commit instead of one per mail.
         together = deduplicates(self.transport)
-        delivered: list[tuple[Outbox, str]] = []
         # One connection to the relay for the batch (a handshake, TLS and login per mail cost more
         # than the mail); each mail is still recorded the moment the relay has answered.
-        with batch(self.transport) as self._send:
-            for index, row in enumerate(rows):
-                if should_stop():
-                    outbox.give_back(self.db, [r.id for r in rows[index:]], self.clock())
-                    break
-                where = self._deliver(row)
-                if where is None:
-                    continue
-                delivered.append((row, where))
-                if not together:
-                    # Right after the relay's answer: the window for a second copy is this commit.
-                    self._record(delivered[-1:])
-        self._send = self.transport.send
+        try:
+            with batch(self.transport) as self._send:
+                delivered = self._send_each(rows, should_stop, record_each=not together)
+        finally:
+            self._send = self.transport.send
         if together:
             self._record(delivered)
         return len(delivered)
+
+    def _send_each(self, rows: list[Outbox], should_stop: Callable[[], bool],
+                   record_each: bool) -> list[tuple[Outbox, str]]:
+        delivered: list[tuple[Outbox, str]] = []
+        for index, row in enumerate(rows):
+            if should_stop():
+                outbox.give_back(self.db, [r.id for r in rows[index:]], self.clock())
+                break
+            where = self._deliver(row)
+            if where is None:
+                continue
+            delivered.append((row, where))
+            if record_each:
+                # Right after the relay's answer: the window for a second copy is this commit.
+                self._record(delivered[-1:])
+        return delivered
 
     def _record(self, delivered: list[tuple[Outbox, str]]) -> None:
         if not delivered:
