@@ -105,8 +105,9 @@ class ServeProcess:
         """Wait until every worker process has said it started (its imports are not a message's CPU)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.alive():
+            # One line per worker process: serve's children (their parser processes say nothing).
             started = self.log_path.read_text(errors="replace").count("processing worker started")
-            if started >= len(process_tree(self.pid)) - 1:
+            if started >= len(children(self.pid)):
                 return
             time.sleep(0.02)
 
@@ -221,11 +222,18 @@ def process_tree(pid: int) -> list[int]:
     while pending:
         current = pending.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                pending += [int(child) for child in task.read_text().split()]
-            except OSError:
-                continue
+        pending += children(current)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The process's own children (not theirs)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
     return found
 
 
