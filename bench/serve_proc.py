@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
@@ -100,6 +101,16 @@ class ServeProcess:
             self.process.kill()
             return self.process.wait(10)
 
+    def wait_workers(self, timeout: float = 60.0) -> None:
+        """Wait until every worker process has said it started (its imports are not a message's CPU)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            # One line per worker process: serve's children (their parser processes say nothing).
+            started = self.log_path.read_text(errors="replace").count("processing worker started")
+            if started >= len(children(self.pid)):
+                return
+            time.sleep(0.02)
+
     def log_tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -137,6 +148,15 @@ class DatabaseWatch:
         acks, = self._query("SELECT count(*) FROM outbox WHERE kind = 'ack'")
         quarantined, = self._query("SELECT count(*) FROM quarantine")
         return {"tickets": tickets, "stored_messages": messages, "acks_queued": acks, "quarantined": quarantined}
+
+    def wait_sent(self, timeout: float, interval: float = 0.05, alive: Callable[[], bool] = lambda: True) -> bool:
+        """Wait until no outbox mail is left `queued` (held mail is not sent); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            if self._query("SELECT count(*) FROM outbox WHERE state = 'queued'")[0] == 0:
+                return True
+            time.sleep(interval)
+        return False
 
     def wait_finished(self, expected: int, timeout: float, interval: float = 0.02,
                       alive: Callable[[], bool] = lambda: True) -> float | None:
@@ -202,11 +222,18 @@ def process_tree(pid: int) -> list[int]:
     while pending:
         current = pending.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                pending += [int(child) for child in task.read_text().split()]
-            except OSError:
-                continue
+        pending += children(current)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The process's own children (not theirs)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
     return found
 
 
@@ -222,3 +249,42 @@ def _status(pid: int) -> dict[str, int]:
             values[name] = int(rest.split()[0])
     return values
 
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """CPU seconds (user + system) spent so far by `serve` itself and by its worker processes."""
+
+    serve: float
+    workers: float
+    worker_pids: tuple[int, ...]
+
+    def __sub__(self, earlier: CpuTimes) -> CpuTimes:
+        return CpuTimes(self.serve - earlier.serve, self.workers - earlier.workers, self.worker_pids)
+
+
+def cpu_times(pid: int) -> CpuTimes:
+    """`pid`'s own CPU, and that of every process under it, the living and the ones it has reaped.
+
+    A worker that exits (restarted, or one of several) is added to its parent's reaped-children
+    time when the parent waits for it, so counting both keeps the workers' total monotonic.
+    """
+    own, reaped = _cpu(pid)
+    descendants = process_tree(pid)[1:]
+    workers = reaped + sum(sum(_cpu(child)) for child in descendants)
+    return CpuTimes(own, workers, tuple(descendants))
+
+
+def _cpu(pid: int) -> tuple[float, float]:
+    """(utime + stime, cutime + cstime) of a process in seconds; zeros once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0, 0.0
+    # The command name in parentheses may hold spaces: the fields are counted after its end.
+    fields = stat[stat.rindex(")") + 2:].split()
+    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+    return (utime + stime) / _CLOCK_TICKS, (cutime + cstime) / _CLOCK_TICKS

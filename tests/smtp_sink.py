@@ -20,6 +20,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    # The client's address and port: one per connection.
+    peer: tuple | None = None
 
     @property
     def message(self) -> EmailMessage:
@@ -41,7 +43,8 @@ class SinkHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.data_replies:
             return self.data_replies.pop(0)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                                      tuple(session.peer)))
         return "250 2.0.0 queued"
 
 

@@ -99,6 +99,46 @@ def test_through_the_maildir_a_kill_after_delivery_sends_nothing_twice(tmp_path,
     assert len(delivered) == total
 
 
+# The sending thread with the real Maildir transport (batches recorded together), killed after
+# its Nth mail is written and before the batch is recorded.
+MAILDIR_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    from mailbridge.config import load_config
+    from mailbridge.outgoing.outbox_worker import OutboxWorker, instance_id
+    from mailbridge.outgoing.transport import MaildirTransport
+    from mailbridge.store.db import connect
+
+    config, db, kill_after = load_config(sys.argv[1], env={}), connect(sys.argv[2]), int(sys.argv[3])
+    sent = []
+
+    class Dying(MaildirTransport):
+        def send(self, *args):
+            where = super().send(*args)
+            sent.append(where)
+            if len(sent) == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return where
+
+    worker = OutboxWorker(db=db, config=config, transport=Dying(config.outbox_maildir), owner=instance_id(config))
+    worker.resume()
+    worker.drain()
+""")
+
+
+def test_a_maildir_batch_recorded_together_sends_nothing_twice_across_a_kill(tmp_path, database):
+    config_path = write_config(tmp_path, database_url=database.url)
+    total = queue_mail(database, config_path, 6)
+    child = [sys.executable, "-c", MAILDIR_CHILD, str(config_path), database.url]
+    assert subprocess.run([*child, "3"], timeout=120).returncode == -signal.SIGKILL
+    # Written but not yet recorded: the batch is recorded in one commit after its last mail.
+    assert states(database).count("sent") == 0
+    assert len(os.listdir(tmp_path / "state" / "outbox-maildir" / "new")) == 3
+    assert subprocess.run([*child, str(10 ** 6)], timeout=120).returncode == 0
+    assert states(database) == ["sent"] * total
+    # The three written before the kill were found again, not written beside themselves.
+    assert len(os.listdir(tmp_path / "state" / "outbox-maildir" / "new")) == total
+
+
 def test_the_maildir_recognises_a_mail_a_reader_already_moved_to_cur(tmp_path):
     maildir = MaildirTransport(tmp_path / "outbox")
     first = maildir.send("q@example.com", "klient@example.org", b"Message-ID: <a@b>\r\n\r\nhi\r\n")

@@ -386,3 +386,72 @@ def test_a_stop_in_the_middle_of_a_batch_gives_the_untried_mail_back_due_now(wor
     assert len(world.rows(state="sent")) == 2 and len(untried) == 3
     assert [(row.attempts, row.next_attempt_at) for row in untried] == [(0, world.now)] * 3
     assert world.send() == 3 and len(world.sink.received) == 5
+
+
+def test_a_transport_that_deduplicates_is_flushed_before_its_batch_is_recorded_in_one_commit(world):
+    _many_customers(world, 3)
+    queued = len(world.rows(state="queued"))
+    events: list[tuple[str, int]] = []
+
+    class Folder:
+        deduplicates = True
+
+        def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+            events.append(("send", len(world.rows(state="sent"))))
+            return "folder"
+
+        def flush(self) -> None:
+            events.append(("flush", len(world.rows(state="sent"))))
+
+    worker = OutboxWorker(db=world.db, config=world.config, transport=Folder(), clock=lambda: world.now)
+    assert worker.drain() == queued
+    # Nothing is recorded until every mail of the batch is written and flushed, then all at once.
+    assert events == [("send", 0)] * queued + [("flush", 0)]
+    assert len(world.rows(state="sent")) == queued
+
+
+def test_two_senders_draining_at_once_send_each_mail_once(world):
+    # Two instances on one database: each claim takes rows no other claim holds (SKIP LOCKED on
+    # PostgreSQL, the write lock on SQLite), so no mail is handed to two transports.
+    import threading
+
+    _many_customers(world, 12)
+    queued = len(world.rows(state="queued"))
+    delivered: list[bytes] = []
+
+    class Counting:
+        def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+            delivered.append(content)
+            return "counted"
+
+    senders = [OutboxWorker(db=world.db, config=world.config, transport=Counting(), clock=lambda: world.now,
+                            owner=f"instance-{n}") for n in range(2)]
+    threads = [threading.Thread(target=sender.drain) for sender in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(delivered) == queued and len(set(delivered)) == queued
+    assert len(world.rows(state="sent")) == queued
+    assert {row.attempts for row in world.rows()} == {1}
+
+
+def test_the_mails_of_one_claimed_batch_share_one_connection_to_the_relay(world):
+    from mailbridge.outgoing.outbox_worker import CLAIM_BATCH
+
+    _many_customers(world, CLAIM_BATCH + 2)
+    assert world.send() == CLAIM_BATCH + 2
+    # Two claims (a full batch and the rest): two connections, not one per mail.
+    assert len({mail.peer for mail in world.sink.received}) == 2
+
+
+def test_a_refusal_in_the_middle_of_a_batch_leaves_the_other_mails_to_a_new_connection(world):
+    _many_customers(world, 3)
+    world.sink.handler.data_replies = ["451 4.3.0 try later"]
+    first_id = world.rows()[0].id
+    assert world.send() == 2
+    assert [(row.id, row.state) for row in world.rows(state="queued")] == [(first_id, "queued")]
+    # The refused mail closed its connection; the next two went through a new one.
+    assert len({mail.peer for mail in world.sink.received}) == 1 and len(world.sink.received) == 2
+    world.now += timedelta(minutes=2)
+    assert world.send() == 1 and len(world.rows(state="sent")) == 3

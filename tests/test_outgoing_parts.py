@@ -335,3 +335,15 @@ def test_maildir_delivery_leaves_one_complete_file_in_new(tmp_path):
     assert where == f"maildir {path}"
     assert list((tmp_path / "maildir" / "tmp").iterdir()) == []
     assert path.read_bytes() == b"Return-Path: <pomoc@example.com>\nDelivered-To: jan@klient.pl\nSubject: x\n\nbody\n"
+
+
+def test_a_maildir_removed_while_running_is_made_again_by_the_next_mail(tmp_path):
+    import shutil
+
+    transport = MaildirTransport(tmp_path / "maildir")
+    transport.send("pomoc@example.com", "jan@klient.pl", b"Subject: one\r\n\r\nbody\r\n")
+    shutil.rmtree(tmp_path / "maildir")
+    transport.send("pomoc@example.com", "jan@klient.pl", b"Subject: two\r\n\r\nbody\r\n")
+    transport.flush()
+    [path] = (tmp_path / "maildir" / "new").iterdir()
+    assert b"Subject: two" in path.read_bytes()

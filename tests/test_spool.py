@@ -71,6 +71,16 @@ def test_loading_moves_files_into_raw_message_and_removes_them(spool, database):
     assert rows[0].envelope_rcpts == ["pomoc-dynamics@example.com"] and rows[0].source == "smtp"
 
 
+def test_loaded_files_are_gone_before_the_spool_is_looked_at_again(spool, database):
+    # The files are removed in a thread of their own; nothing that looks at the spool sees them.
+    for n in range(40):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 40
+    assert spool.backlog() == 0 and os.listdir(spool.new) == []
+    spool.put(POLISH + b"later", source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 1 and count(database, RawMessage) == 41
+
+
 def test_a_load_cut_short_after_its_commit_stores_nothing_twice(spool, database, monkeypatch):
     spool.put(POLISH, source="smtp", received_at=WHEN)
     # The crash: the rows are committed, the files are still there.

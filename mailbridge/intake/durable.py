@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import Insert, update
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlmodel import col, select
 
@@ -132,13 +132,27 @@ def attempts_of(db: Database, raw_ids: Sequence[int]) -> dict[int, int]:
 
 def count_attempts(db: Database, raw_ids: Sequence[int], now: datetime | None = None) -> None:
     """Count one more processing attempt on each row, committed before the processing starts."""
-    table = RawAttempt.__table__
-    rows = [{"raw_id": raw_id, "attempts": 1, "started_at": now or utcnow()} for raw_id in raw_ids]
+    if not raw_ids:
+        return
+    started = now or utcnow()
+    rows = [{"raw_id": raw_id, "attempts": 1, "started_at": started} for raw_id in raw_ids]
     with db.session() as session:
-        insert = prepared_insert(session, table).values(rows)
-        session.execute(insert.on_conflict_do_update(
-            index_elements=["raw_id"],
-            set_={"attempts": table.c.attempts + 1, "started_at": insert.excluded.started_at}))
+        session.execute(_count_statement(session), rows)
+
+
+# Built once per database kind and run with each group's rows: building the upsert for every
+# group of 10 messages cost more than running it.
+_COUNT: dict[str, Insert] = {}
+
+
+def _count_statement(session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect not in _COUNT:
+        table = RawAttempt.__table__
+        insert = prepared_insert(session, table)
+        _COUNT[dialect] = insert.on_conflict_do_update(
+            index_elements=["raw_id"], set_={"attempts": table.c.attempts + 1, "started_at": insert.excluded.started_at})
+    return _COUNT[dialect]
 
 
 def give_back_attempt(db: Database, raw_id: int) -> None:

@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class Spool:
         self.directory = Path(directory)
         self.tmp, self.new, self.bad = (self.directory / name for name in ("tmp", "new", "bad"))
         self._names = itertools.count(1)
+        self._removing: threading.Thread | None = None
 
     def create(self) -> Spool:
         """Make the folders (mode 0700: mail is personal data); returns self."""
@@ -77,6 +79,7 @@ class Spool:
 
     def backlog(self) -> int:
         """How many accepted messages wait in `new/` for the worker (0 when the folder is missing)."""
+        self.settle()
         try:
             with os.scandir(self.new) as entries:
                 return sum(1 for _ in entries)
@@ -85,6 +88,7 @@ class Spool:
 
     def waiting(self, limit: int | None = None) -> list[Path]:
         """Files in `new/`, oldest first (the names start with the time received)."""
+        self.settle()
         names = sorted(os.listdir(self.new))
         return [self.new / name for name in names[:limit]]
 
@@ -103,9 +107,24 @@ class Spool:
             raise SpoolFileError(f"unreadable spool header: {exc}") from None
 
     def remove(self, paths: list[Path]) -> None:
-        """Forget files whose messages are in the database (another loader may have been first)."""
-        for path in paths:
-            path.unlink(missing_ok=True)
+        """Forget files whose messages are in the database (another loader may have been first).
+
+        The files go in a thread of their own: each unlink of a synced file waits for the file
+        system's journal (a millisecond or two while the listener syncs its files), and the
+        worker calling this is what every message waits for. `waiting` and `backlog` wait for
+        the removal first, so a file on its way out is never read again; one left behind by a
+        crash is loaded again, found stored, and removed.
+        """
+        self.settle()
+        self._removing = threading.Thread(target=_unlink_all, args=(list(paths),), name="spool-remove",
+                                          daemon=True)
+        self._removing.start()
+
+    def settle(self) -> None:
+        """Wait until the files handed to `remove` are gone."""
+        if self._removing is not None:
+            self._removing.join()
+            self._removing = None
 
     def set_aside(self, path: Path, reason: str) -> None:
         """Move a file we cannot load to `bad/`, where an operator can look at it."""
@@ -160,7 +179,9 @@ class SpoolWriter:
         except BaseException:
             self.abort()
             raise
-        _sync_directory(self.spool.new)
+        # Without this a power cut could leave the file in tmp/ (or nowhere) after the sender
+        # was told 250.
+        sync_directory(self.spool.new)
         return self.name
 
     def abort(self) -> None:
@@ -174,9 +195,13 @@ class SpoolWriter:
             self._descriptor = None
 
 
-def _sync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is: without this a power cut could
-    # leave the file in tmp/ (or nowhere) after the sender was told 250.
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def sync_directory(directory: Path | str) -> None:
+    """fsync a folder: a file renamed into it is there after a power cut only once its folder is synced."""
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(descriptor)

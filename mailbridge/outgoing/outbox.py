@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, bindparam, func, update
+from sqlalchemy import Insert, Update, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
 from mailbridge.store.models import AddressHealth, Outbox
-from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts
+from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, new_row
 
 # How long a claimed mail is left to its sender before another worker may try it again: long
 # enough for a claimed batch at the relay's slowest (5 mails, 30 s timeout per step).
@@ -48,6 +48,10 @@ _RECENT = select(func.count()).select_from(_OUTBOX).where(
 )
 _UNTIL = select(_HEALTH.c.undeliverable_until).where(_HEALTH.c.address == bindparam("address"))
 _RECENT_AND_UNTIL = select(_RECENT.scalar_subquery(), _UNTIL.scalar_subquery())
+# The sending side's statements, for the same reason: the sender runs them for every mail.
+_CLAIM: dict[str, Update] = {}
+_MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+              .values(state="sent", sent_at=bindparam("now"), last_error=""))
 
 
 def backoff(attempt: int) -> timedelta:
@@ -89,22 +93,43 @@ def recipient_state(recipient: str, *, session: Session, since: datetime | None)
 
 
 def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[Outbox]:
-    """Up to `limit` due mails, oldest first, leased to `owner` (attempts counted), in one transaction."""
-    statement = (
-        select(Outbox)
-        .where(Outbox.state == "queued", col(Outbox.next_attempt_at) <= now)
-        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    """Up to `limit` due mails, oldest first, leased to `owner` (attempts counted), in one transaction.
+
+    One UPDATE … RETURNING, not ORM objects loaded, changed and flushed: the sender claims
+    every mail, and the ORM's round cost more than sending it to a Maildir.
+    """
+    values = {"now": now, "limit": limit, "lease_until": now + LEASE, "owner": owner[:200] or None}
     with db.session() as session:
-        rows = list(session.exec(statement))
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + LEASE
-            row.claimed_by = owner[:200] or None
-            session.add(row)
-    return rows
+        found = session.execute(_claim_statement(session), values).mappings().all()
+    rows = [new_row(Outbox, **row) for row in found]
+    return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
+
+
+def _claim_statement(session: Session) -> Update:
+    """`claim`'s statement for the session's database, built once.
+
+    The due rows are picked in a subquery `FOR UPDATE SKIP LOCKED` (two PostgreSQL instances
+    never pick the same row; SQLite has one writer at a time and ignores the clause). On
+    PostgreSQL the pick is a CTE, which is evaluated exactly once, so the LIMIT holds whatever
+    plan the UPDATE gets.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in _CLAIM:
+        due = (select(_OUTBOX.c.id)
+               .where(_OUTBOX.c.state == "queued", _OUTBOX.c.next_attempt_at <= bindparam("now"))
+               .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+               .limit(bindparam("limit"))
+               .with_for_update(skip_locked=True))
+        statement = update(_OUTBOX)
+        if dialect == "postgresql":
+            picked = due.cte("due")
+            statement = statement.where(_OUTBOX.c.id == picked.c.id)
+        else:
+            statement = statement.where(_OUTBOX.c.id.in_(due.scalar_subquery()))
+        _CLAIM[dialect] = (statement.values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=bindparam("lease_until"),
+                                            claimed_by=bindparam("owner"))
+                           .returning(*_OUTBOX.c))
+    return _CLAIM[dialect]
 
 
 def resume(db: Database, owner: str, now: datetime) -> int:
@@ -119,7 +144,10 @@ def resume(db: Database, owner: str, now: datetime) -> int:
 
 def mark_sent(db: Database, row_ids: Sequence[int], now: datetime) -> None:
     """Record mails as sent, all in one transaction."""
-    _set_all(db, row_ids, state="sent", sent_at=now, last_error="")
+    if not row_ids:
+        return
+    with db.session() as session:
+        session.execute(_MARK_SENT, {"ids": list(row_ids), "now": now})
 
 
 def give_back(db: Database, row_ids: Sequence[int], now: datetime) -> None:

@@ -16,12 +16,15 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from mailbridge.config.models import Config
 from mailbridge.config.outbox import OutboxSection
+from mailbridge.intake.spool import sync_directory
 from mailbridge.oauth import OAuthError, UserTokens, user_tokens
 from mailbridge.oauth.xoauth2 import xoauth2
 
@@ -39,9 +42,30 @@ class PermanentFailure(DeliveryError):
 
 
 class Transport(Protocol):
+    """Delivers one mail. A transport may also have `deduplicates = True` (a mail sent again after
+    a crash does not arrive twice) and `flush()` (make what `send` wrote durable); see below."""
+
     def send(self, mail_from: str, recipient: str, content: bytes) -> str:
         """Deliver or raise DeliveryError; returns a one-line description of where it went."""
         ...
+
+
+def deduplicates(transport: Transport) -> bool:
+    """Whether a mail sent again through `transport` lands on its earlier copy instead of beside it."""
+    return getattr(transport, "deduplicates", False)
+
+
+def batch(transport: Transport):
+    """A context giving the `send` to use for one claimed batch (one connection for all of it, where the transport can)."""
+    opener = getattr(transport, "batch", None)
+    return opener() if opener is not None else nullcontext(transport.send)
+
+
+def flush(transport: Transport) -> None:
+    """Make what `transport` delivered so far durable, before the outbox records it as sent."""
+    flush_method = getattr(transport, "flush", None)
+    if flush_method is not None:
+        flush_method()
 
 
 @dataclass(frozen=True)
@@ -52,23 +76,41 @@ class SmtpRelay:
     tokens: UserTokens | None = None
 
     def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        with self.batch() as send:
+            return send(mail_from, recipient, content)
+
+    @contextmanager
+    def batch(self) -> Iterator[Callable[[str, str, bytes], str]]:
+        """A `send` whose mails share one connection: one handshake, TLS and login for a batch, not one per mail.
+
+        Any failure closes the connection, and the next mail opens a new one, so a refusal or a
+        dropped connection never leaves a half-finished SMTP transaction for the next mail.
+        """
+        kept = _KeptConnection(self)
         try:
-            with self._connect() as smtp:
-                refused = smtp.sendmail(mail_from, [recipient], content)
-        except smtplib.SMTPRecipientsRefused as error:
-            code, text = error.recipients.get(recipient, (450, b"refused"))
-            raise _by_code(code, text, "RCPT") from None
-        except smtplib.SMTPResponseException as error:
-            raise _by_code(error.smtp_code, error.smtp_error, "relay") from None
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as error:
-            raise TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}") from None
-        except OAuthError as error:
-            # No token, or consent revoked: the config's business, not the mail's; it waits for the fix.
-            raise TemporaryFailure(f"relay {self._where}: {error}") from None
+            yield kept.send
+        finally:
+            kept.close()
+
+    def _send_on(self, smtp: smtplib.SMTP, mail_from: str, recipient: str, content: bytes) -> None:
+        refused = smtp.sendmail(mail_from, [recipient], content)
         if refused:
             code, text = refused[recipient]
             raise _by_code(code, text, "RCPT")
-        return f"relay {self._where}"
+
+    def _failure(self, error: BaseException, recipient: str) -> DeliveryError:
+        """What a failed send means for the mail: retry later, or never."""
+        if isinstance(error, DeliveryError):
+            return error
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            code, text = error.recipients.get(recipient, (450, b"refused"))
+            return _by_code(code, text, "RCPT")
+        if isinstance(error, smtplib.SMTPResponseException):
+            return _by_code(error.smtp_code, error.smtp_error, "relay")
+        if isinstance(error, OAuthError):
+            # No token, or consent revoked: the config's business, not the mail's; it waits for the fix.
+            return TemporaryFailure(f"relay {self._where}: {error}")
+        return TemporaryFailure(f"relay {self._where}: {type(error).__name__}: {error}")
 
     def probe(self) -> str:
         """Connect, say EHLO, start TLS and log in as `send` would, then quit; raises DeliveryError."""
@@ -124,6 +166,33 @@ class SmtpRelay:
         return ssl.create_default_context(cafile=self.settings.relay_ca_file or None)
 
 
+class _KeptConnection:
+    """The connection `SmtpRelay.batch` keeps open between the mails of a batch."""
+
+    def __init__(self, relay: SmtpRelay) -> None:
+        self.relay = relay
+        self.smtp: smtplib.SMTP | None = None
+
+    def send(self, mail_from: str, recipient: str, content: bytes) -> str:
+        try:
+            if self.smtp is None:
+                self.smtp = self.relay._connect()
+            self.relay._send_on(self.smtp, mail_from, recipient, content)
+        except (smtplib.SMTPException, OSError, ssl.SSLError, OAuthError, DeliveryError) as error:
+            self.close()
+            raise self.relay._failure(error, recipient) from None
+        return f"relay {self.relay._where}"
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError, ssl.SSLError):
+            smtp.close()
+
+
 def _by_code(code: int, text: bytes | str, stage: str) -> DeliveryError:
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     line = f"{stage} answered {code} {' '.join(message.split())}"
@@ -139,11 +208,14 @@ class MaildirTransport:
 
     The file's name is derived from the recipient and the mail's bytes (fixed at queue time,
     Message-ID included), so a mail sent again after a crash lands on its own earlier copy (in
-    `new/`, or in `cur/` once a reader has seen it) instead of beside it. Folders are 0700 and
-    files 0600 whatever the umask: this is customers' mail.
+    `new/`, or in `cur/` once a reader has seen it) instead of beside it: the outbox may record
+    a batch of them as sent at once (`deduplicates`). Each file is synced before its rename;
+    the renames are made durable by `flush`, which the outbox calls before it records them.
+    Folders are 0700 and files 0600 whatever the umask: this is customers' mail.
     """
 
     directory: Path
+    deduplicates: ClassVar[bool] = True
 
     def send(self, mail_from: str, recipient: str, content: bytes) -> str:
         try:
@@ -152,30 +224,47 @@ class MaildirTransport:
             raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
         return f"maildir {path}"
 
-    def _deliver(self, mail_from: str, recipient: str, content: bytes) -> Path:
-        for sub in ("", "tmp", "new", "cur"):
-            (self.directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    def flush(self) -> None:
+        """Sync `new/`, so that the files renamed into it since the last flush stay there after a power cut."""
+        try:
+            sync_directory(os.path.join(self.directory, "new"))
+        except OSError as error:
+            raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
+
+    def _deliver(self, mail_from: str, recipient: str, content: bytes) -> str:
         name = _maildir_name(recipient, content)
-        final = self.directory / "new" / name
         earlier = self._earlier_copy(name)
         if earlier is not None:
             return earlier
         # Maildir files use the local line end; the envelope is kept as a mail server would.
         envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {recipient}\n".encode()
-        temporary = self.directory / "tmp" / f"{name}.{time.time_ns()}"
+        data = envelope + content.replace(b"\r\n", b"\n")
+        temporary = os.path.join(self.directory, "tmp", f"{name}.{time.time_ns()}")
+        final = os.path.join(self.directory, "new", name)
         try:
-            _write_private(temporary, envelope + content.replace(b"\r\n", b"\n"))
+            try:
+                _write_private(temporary, data)
+            except FileNotFoundError:
+                # The folders are made when a write finds them missing (the first mail, or
+                # someone removed them), not looked at for every mail.
+                self._make_folders()
+                _write_private(temporary, data)
             os.rename(temporary, final)
         except BaseException:
             # A full disk must not leave empty or partial files behind in tmp/.
-            temporary.unlink(missing_ok=True)
+            _remove(temporary)
             raise
         return final
 
-    def _earlier_copy(self, name: str) -> Path | None:
-        for candidate in (self.directory / "new" / name, self.directory / "cur" / f"{name}:2,",
-                          self.directory / "cur" / f"{name}:2,S"):
-            if candidate.exists():
+    def _make_folders(self) -> None:
+        for sub in ("", "tmp", "new", "cur"):
+            os.makedirs(os.path.join(self.directory, sub), mode=0o700, exist_ok=True)
+
+    def _earlier_copy(self, name: str) -> str | None:
+        for candidate in (os.path.join(self.directory, "new", name),
+                          os.path.join(self.directory, "cur", f"{name}:2,"),
+                          os.path.join(self.directory, "cur", f"{name}:2,S")):
+            if os.path.exists(candidate):
                 return candidate
         return None
 
@@ -185,7 +274,14 @@ def _maildir_name(recipient: str, content: bytes) -> str:
     return f"mb-{digest}.{socket.gethostname().replace('/', '_').replace(':', '_')}"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_private(path: str, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
