@@ -95,11 +95,21 @@ def add_row(row: SQLModel, *, session: Session) -> SQLModel:
     A flush of one new object costs several times the statement it runs; the object is then
     in the session like a loaded one, so later changes to it are flushed as usual.
     """
+    insert_row(row, session=session)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def insert_row(row: SQLModel, *, session: Session) -> SQLModel:
+    """Insert a row made by `new_row` with one Core INSERT … RETURNING id, and set its id.
+
+    The object stays outside the session: for a row that is only read after it is stored (a
+    message, whose values the effects use), attaching it costs more than it gives.
+    """
     table = row.__table__
     values = {column.key: getattr(row, column.key) for column in table.columns if column.key != "id"}
     row.id = session.execute(prepared_insert(session, table, returning="id"), values).scalar_one()
-    make_transient_to_detached(row)
-    session.add(row)
     return row
 
 
@@ -166,10 +176,11 @@ def new_ticket(
     )
 
 
-def store_ticket(ticket: Ticket, *, session: Session) -> Ticket:
-    """Insert a new ticket and record its requester as its first participant."""
+def store_ticket(ticket: Ticket, *, session: Session, participants: Iterable[tuple[str, str, str]] = ()) -> Ticket:
+    """Insert a new ticket; its requester is its first participant, then (address, name, role) of `participants`."""
     add_row(ticket, session=session)
-    add_participant(ticket.id, ticket.requester, ticket.requester_name, "requester", session=session)
+    add_participants(ticket.id, [(ticket.requester, ticket.requester_name, "requester"), *participants],
+                     session=session)
     return ticket
 
 
@@ -178,6 +189,14 @@ def add_participant(ticket_id: int, address: str, name: str, role: str, *, sessi
     values = {"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
     statement = prepared_insert(session, Participant.__table__, ignoring=["ticket_id", "address"], returning="id")
     return session.execute(statement, values).scalar_one_or_none() is not None
+
+
+def add_participants(ticket_id: int, people: Iterable[tuple[str, str, str]], *, session: Session) -> None:
+    """`add_participant` for each (address, name, role), in order, with one statement."""
+    rows = [{"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
+            for address, name, role in people]
+    if rows:
+        session.execute(prepared_insert(session, Participant.__table__, ignoring=["ticket_id", "address"]), rows)
 
 
 def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
@@ -214,20 +233,34 @@ def store_attachment(
     message_row_id: int, attachment: ParsedAttachment, index: int, *, session: Session
 ) -> Attachment:
     """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
-    blob = {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
-    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), blob)
-    row = new_row(
-        Attachment,
-        message_row_id=message_row_id,
-        filename=attachment.filename,
-        safe_name=safe_filename(attachment.filename, attachment.content_type, index),
-        content_type=attachment.content_type[:255],
-        size=attachment.size,
-        sha256=attachment.sha256,
-        inline=attachment.inline,
-        content_id=attachment.content_id,
-    )
-    return add_row(row, session=session)
+    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), _blob(attachment))
+    return add_row(new_row(Attachment, **_attachment(message_row_id, attachment, index)), session=session)
+
+
+def store_attachments(message_row_id: int, attachments: Sequence[ParsedAttachment], *, session: Session) -> None:
+    """`store_attachment` for each of a message's attachments (numbered from 1), with two statements for all."""
+    if not attachments:
+        return
+    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), [_blob(a) for a in attachments])
+    rows = [_attachment(message_row_id, a, index) for index, a in enumerate(attachments, start=1)]
+    session.execute(prepared_insert(session, Attachment.__table__), rows)
+
+
+def _blob(attachment: ParsedAttachment) -> dict:
+    return {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
+
+
+def _attachment(message_row_id: int, attachment: ParsedAttachment, index: int) -> dict:
+    return {
+        "message_row_id": message_row_id,
+        "filename": attachment.filename,
+        "safe_name": safe_filename(attachment.filename, attachment.content_type, index),
+        "content_type": attachment.content_type[:255],
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "inline": attachment.inline,
+        "content_id": attachment.content_id,
+    }
 
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\-() ]+")
