@@ -5,15 +5,16 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from copy import deepcopy
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Mapper, make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
@@ -74,19 +75,35 @@ def new_row(model: type[Row], **values: object) -> Row:
     than the INSERT that stores the row (`add_row`). The constructor of a table model does not
     validate either; it ignores an unknown name, which here is an error.
     """
-    fields = model.model_fields
-    unknown = values.keys() - fields.keys()
+    names, mapper, defaults = _blueprint(model)
+    unknown = values.keys() - names
     if unknown:
         raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
-    mapper = inspect(model)
     # As the constructor does first: the models' mappings are completed at their first use.
     mapper.registry.configure()
     row = mapper.class_manager.new_instance()
     # The given values first, then the defaults: the order (and repr) the constructor gives.
     row.__dict__.update(values)
-    row.__dict__.update({name: field.get_default(call_default_factory=True) for name, field in fields.items()
-                         if name not in values and not field.is_required()})
+    row.__dict__.update({name: factory() if factory else default for name, default, factory in defaults
+                         if name not in values})
     return row
+
+
+@cache
+def _blueprint(model: type[SQLModel]) -> tuple[frozenset[str], Mapper, tuple[tuple[str, object, Callable | None], ...]]:
+    """A model's field names, mapper, and (name, default, default factory) of each field that has a default."""
+    fields = model.model_fields
+    # What `FieldInfo.get_default` gives, read once: a default factory (or a copy of a mutable
+    # default) is still made per row.
+    defaults = tuple((name, field.default, field.default_factory or _copier(field.default))
+                     for name, field in fields.items() if not field.is_required())
+    return frozenset(fields), inspect(model), defaults
+
+
+def _copier(default: object) -> Callable | None:
+    if isinstance(default, str | int | float | bytes | datetime | tuple | frozenset) or default is None:
+        return None
+    return partial(deepcopy, default)
 
 
 def add_row(row: SQLModel, *, session: Session) -> SQLModel:
@@ -108,9 +125,17 @@ def insert_row(row: SQLModel, *, session: Session) -> SQLModel:
     message, whose values the effects use), attaching it costs more than it gives.
     """
     table = row.__table__
-    values = {column.key: getattr(row, column.key) for column in table.columns if column.key != "id"}
+    # Read from the object's dict: `new_row` put every value there, and an attribute read through
+    # SQLAlchemy's instrumentation cost more than the rest of the insert's preparation.
+    fields = row.__dict__
+    values = {key: fields.get(key) for key in _insert_keys(table)}
     row.id = session.execute(prepared_insert(session, table, returning="id"), values).scalar_one()
     return row
+
+
+@cache
+def _insert_keys(table) -> tuple[str, ...]:
+    return tuple(column.key for column in table.columns if column.key != "id")
 
 
 def format_code(prefix: str, number: int) -> str:
