@@ -85,7 +85,9 @@ def matches(rule: RuleConfig, facts: _Facts) -> bool:
 def fold(text: str) -> str:
     """Lowercase words without accents, one space apart, padded: ' awaria krytyczna '."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    # ASCII has no accents to drop: the character-by-character pass is for the rest only.
+    plain = decomposed if decomposed.isascii() else "".join(
+        char for char in decomposed if not unicodedata.combining(char))
     # The Polish ł has no decomposition: fold it by hand so that "łatwo" meets "latwo".
     plain = plain.replace("ł", "l")
     return " " + " ".join(_WORD.findall(plain)) + " "

@@ -192,10 +192,10 @@ def _store(
         # Before the next flush, so the status log stamps a reopen with this time (a new ticket
         # was made at this time: setting it again only made the session flush it for nothing).
         placement.ticket.updated_at = now
-    row = repo.add_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
+    # The message row is stored, not kept in the session: nothing changes it after this.
+    row = repo.insert_row(_message_row(raw_row, message, message_id, decision, placement, kind), session=session)
     repo.add_refs(row.id, in_reply_to=message.in_reply_to, references=message.references, session=session)
-    for index, attachment in enumerate(message.attachments, start=1):
-        repo.store_attachment(row.id, attachment, index, session=session)
+    repo.store_attachments(row.id, message.attachments, session=session)
     if placement.ticket is not None and not placement.created:
         session.add(placement.ticket)
         # Before the effects: a notice says when to expect an answer (a new ticket's clocks are
@@ -337,9 +337,8 @@ def _widen(ticket: Ticket, message: ParsedMessage, config: Config, *, session: S
     queue = config.queue(ticket.queue)
     if queue is None:
         return
-    for address, name, role in _first_participants(message, queue, config.queues):
-        if address != ticket.requester:
-            repo.add_participant(ticket.id, address, name, role, session=session)
+    people = [person for person in _first_participants(message, queue, config.queues) if person[0] != ticket.requester]
+    repo.add_participants(ticket.id, people, session=session)
 
 
 def _open_for_customer(message: ParsedMessage, agent_mail: AgentMail, queue: QueueConfig, *, session: Session,
@@ -365,11 +364,11 @@ def _adopt_original(ticket: Ticket, message: ParsedMessage, queue: QueueConfig,
     """
     ticket.subject = _clean(message.subject) or ticket.subject
     sender = message.from_
+    people = []
     if sender and sender.address:
         role = "requester" if sender.address.lower() == ticket.requester else "cc"
-        repo.add_participant(ticket.id, sender.address[:320], _clean(sender.name)[:500], role, session=session)
-    for address, name, role in _first_participants(message, queue, queues):
-        repo.add_participant(ticket.id, address, name, role, session=session)
+        people.append((sender.address[:320], _clean(sender.name)[:500], role))
+    repo.add_participants(ticket.id, [*people, *_first_participants(message, queue, queues)], session=session)
 
 
 def _place_report(message: ParsedMessage, *, session: Session, secret: bytes) -> Placement:
@@ -429,9 +428,7 @@ def _open_ticket(
     # Its opening message (of `kind`) is its one clock event, so its due times are known now
     # too and go into its INSERT rather than into an UPDATE after it.
     clocks.refresh(ticket, session=session, config=config, now=now, opening=clockmath.Event(raw_row.received_at, kind))
-    repo.store_ticket(ticket, session=session)
-    for address, name, role in _first_participants(message, queue, config.queues):
-        repo.add_participant(ticket.id, address, name, role, session=session)
+    repo.store_ticket(ticket, session=session, participants=_first_participants(message, queue, config.queues))
     return ticket
 
 

@@ -76,7 +76,7 @@ def route(
 def queue_for_address(address: str, queues: Sequence[QueueConfig]) -> QueueConfig | None:
     """The queue whose address or alias `address` is, ignoring case and any `+tag`."""
     wanted = base_address(address)
-    return next((q for q in queues if wanted in q.addresses()), None)
+    return next((q for q in queues if wanted in q.address_set), None)
 
 
 def plus_tag(address: str) -> str | None:

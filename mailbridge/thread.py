@@ -264,12 +264,12 @@ def _sender_role(inputs: _Inputs, ticket: Ticket, sender: str) -> str | None:
     return None
 
 
-def _agents_of(inputs: _Inputs, queue_name: str) -> set[str]:
+def _agents_of(inputs: _Inputs, queue_name: str) -> frozenset[str]:
     queues = list(inputs.queues) or [inputs.route.queue]
     for queue in queues:
         if queue.name == queue_name:
-            return {agent.lower() for agent in queue.agents}
-    return set()
+            return queue.agent_set
+    return frozenset()
 
 
 def _existing_ticket(inputs: _Inputs, ticket_id: int | None) -> Ticket | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -156,9 +157,20 @@ class QueueConfig(_Section):
         """The queue's address and aliases, lowercased: the forms routing compares against."""
         return tuple(a.lower() for a in (self.address, *self.aliases))
 
+    # Made once (the model is frozen): routing and the agents' checks ask for every message.
+    @cached_property
+    def address_set(self) -> frozenset[str]:
+        """`addresses()` as a set."""
+        return frozenset(self.addresses())
+
+    @cached_property
+    def agent_set(self) -> frozenset[str]:
+        """The agents' addresses, lowercased."""
+        return frozenset(a.lower() for a in self.agents)
+
     def is_agent(self, address: str) -> bool:
         """Whether `address` (any case) is one of this queue's agents."""
-        return address.strip().lower() in {a.lower() for a in self.agents}
+        return address.strip().lower() in self.agent_set
 
     def answer_language(self, detected: str | None) -> str:
         """The language of mail to a customer: theirs when the queue allows it, else the queue's."""

@@ -74,8 +74,11 @@ class OutAttachment:
     inline: bool = False
 
 
-def compose(rendered: Rendered, outgoing: Outgoing, *, secret: bytes, now: datetime) -> bytes:
-    """The mail as bytes with CRLF line ends, ready for SMTP or a Maildir."""
+def compose(rendered: Rendered, outgoing: Outgoing, *, secret: bytes, now: datetime, body: bytes | None = None) -> bytes:
+    """The mail as bytes with CRLF line ends, ready for SMTP or a Maildir.
+
+    `body`: its `mime_body`, when that was made already (one for the copies of a mail to several people).
+    """
     queue = outgoing.queue
     headers = [
         ("From", mailbox(queue.label if outgoing.from_name is None else outgoing.from_name, queue.address)),
@@ -92,9 +95,14 @@ def compose(rendered: Rendered, outgoing: Outgoing, *, secret: bytes, now: datet
         ("MIME-Version", "1.0"),
     ]
     head = "".join(fold(name, value) for name, value in headers)
-    if outgoing.attachments:
-        return head.encode("ascii") + _with_attachments(_body(rendered), outgoing.attachments)
-    return head.encode("ascii") + _body(rendered)
+    return head.encode("ascii") + (mime_body(rendered, outgoing.attachments) if body is None else body)
+
+
+def mime_body(rendered: Rendered, attachments: Sequence[OutAttachment]) -> bytes:
+    """Everything after the mail's own headers: the same for each recipient of one rendered text."""
+    if attachments:
+        return _with_attachments(_body(rendered), attachments)
+    return _body(rendered)
 
 
 def _with_attachments(body: bytes, attachments: Sequence[OutAttachment]) -> bytes:
@@ -123,7 +131,14 @@ def _attachment_part(attachment: OutAttachment) -> bytes:
     if attachment.content_id:
         head += fold("Content-ID", f"<{_plain_cid(attachment.content_id)}>")
     head += "Content-Transfer-Encoding: base64\r\n\r\n"
-    return head.encode("ascii") + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+    return head.encode("ascii") + _base64_lines(attachment.data)
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in lines of 76 characters, each ending in CRLF (as `base64.encodebytes` writes them, with LF)."""
+    # Encoded whole and cut, rather than encoded 57 bytes at a time: a third less time for a large file.
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join([encoded[start:start + 76] + b"\r\n" for start in range(0, len(encoded), 76)])
 
 
 _MIME_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -27,7 +27,7 @@ from mailbridge.sla import clocks
 from mailbridge.outgoing import attachments as files
 from mailbridge.outgoing import loops
 from mailbridge.outgoing import outbox
-from mailbridge.outgoing.compose import OutAttachment, Outgoing, compose
+from mailbridge.outgoing.compose import OutAttachment, Outgoing, compose, mime_body
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.store.models import Message, Ticket
@@ -82,9 +82,8 @@ def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, c
     mails = [_ack(message, row, ticket, queue)] if created and config.outbox.send_acknowledgements else []
     if config.outbox.notify_agents:
         mails += _agent_notices(message, row, ticket, queue, created, config)
-    for mail in mails:
-        queue_mail(mail, cause=message, envelope_from=envelope_from, session=session, config=config,
-                   secret=secret, now=now)
+    queue_mails(mails, cause=message, envelope_from=envelope_from, session=session, config=config,
+                secret=secret, now=now)
 
 
 def _ack(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig) -> Mail:
@@ -102,57 +101,97 @@ def _agent_notices(message: ParsedMessage, row: Message, ticket: Ticket, queue: 
                    created: bool, config: Config) -> list[Mail]:
     kind = "agent_new" if created else "agent_reply"
     shown = files.files(message.attachments, min_inline_image_bytes=config.agent_mail.relay_min_inline_image_bytes)
-    attached = files.to_send(shown, max_bytes=config.agent_mail.notice_attachments_max_bytes)
-    return [
-        Mail(f"notify:{row.id}:{agent}", kind, ticket, queue, agent, "", queue.language, row,
-             _thread_of(message, row), limited=False, auto_submitted="auto-generated",
-             attachments=attached, listed=files.listing(shown))
-        for agent in ownership.notice_recipients(ticket, queue, config, besides=row.sender)
-    ]
+    # One notice, copied to each agent: `queue_mails` renders and encodes it once for all of them.
+    notice = Mail(f"notify:{row.id}:", kind, ticket, queue, "", "", queue.language, row, _thread_of(message, row),
+                  limited=False, auto_submitted="auto-generated",
+                  attachments=files.to_send(shown, max_bytes=config.agent_mail.notice_attachments_max_bytes),
+                  listed=files.listing(shown))
+    return [replace(notice, intent=f"notify:{row.id}:{agent}", recipient=agent)
+            for agent in ownership.notice_recipients(ticket, queue, config, besides=row.sender)]
 
 
 def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | None, session: Session,
                config: Config, secret: bytes, now: datetime) -> bool:
     """Render and queue one mail unless loop protection says never; True when a row was queued."""
-    decision = loops.decide(
-        mail.recipient, message=cause, envelope_from=envelope_from, queues=config.queues, secret=secret,
-        state=_recipient_state(mail, session=session, config=config, now=now),
-        limit=loops.Limit(config.outbox.max_auto_per_recipient, config.outbox.per_hours) if mail.limited else None,
-        now=now,
-    )
-    if not decision.send and not decision.hold:
-        log.info("%s to %s on %s not sent: %s", mail.kind, mail.recipient, mail.ticket.code, decision.reason)
-        return False
-    message_id = our_message_id(mail.ticket.id, secret, config.message_domain)
-    rendered = mail.rendered or _render(mail, config, now)
-    content = compose(rendered, _outgoing(mail, message_id), secret=secret, now=now)
-    return outbox.enqueue(
-        session=session, intent=mail.intent, kind=mail.kind, ticket_id=mail.ticket.id, message_id=message_id,
-        mail_from=mail.queue.address, recipient=mail.recipient, content=content, automatic=mail.automatic,
-        now=now, state="held" if decision.hold else "queued", note=decision.reason,
-    )
+    return queue_mails([mail], cause=cause, envelope_from=envelope_from, session=session, config=config,
+                       secret=secret, now=now) == 1
 
 
-def _recipient_state(mail: Mail, *, session: Session, config: Config, now: datetime) -> loops.RecipientState:
-    since = now - timedelta(hours=config.outbox.per_hours) if mail.limited else None
-    return loops.RecipientState(*outbox.recipient_state(mail.recipient, session=session, since=since))
+def queue_mails(mails: Sequence[Mail], *, cause: ParsedMessage | None, envelope_from: str | None,
+                session: Session, config: Config, secret: bytes, now: datetime) -> int:
+    """`queue_mail` for several mails with one cause; how many rows were queued.
+
+    What loop protection needs of all their recipients is one query, and the rows are one INSERT:
+    an acknowledgement and a notice per agent cost two statements, not two per mail.
+    """
+    limit = loops.Limit(config.outbox.max_auto_per_recipient, config.outbox.per_hours)
+    states = outbox.recipient_states([mail.recipient for mail in mails],
+                                     counted=[mail.recipient for mail in mails if mail.limited], session=session,
+                                     since=now - timedelta(hours=config.outbox.per_hours))
+    contents = _Contents(config, now)
+    rows = []
+    for mail in mails:
+        recent, until = states[mail.recipient.lower()]
+        decision = loops.decide(
+            mail.recipient, message=cause, envelope_from=envelope_from, queues=config.queues, secret=secret,
+            state=loops.RecipientState(recent if mail.limited else 0, until), limit=limit if mail.limited else None,
+            now=now,
+        )
+        if not decision.send and not decision.hold:
+            log.info("%s to %s on %s not sent: %s", mail.kind, mail.recipient, mail.ticket.code, decision.reason)
+            continue
+        message_id = our_message_id(mail.ticket.id, secret, config.message_domain)
+        rendered, body = contents.of(mail)
+        rows.append(outbox.outbox_row(
+            intent=mail.intent, kind=mail.kind, ticket_id=mail.ticket.id, message_id=message_id,
+            mail_from=mail.queue.address, recipient=mail.recipient,
+            content=compose(rendered, _outgoing(mail, message_id), secret=secret, now=now, body=body),
+            automatic=mail.automatic, now=now, state="held" if decision.hold else "queued", note=decision.reason,
+        ))
+        if decision.send and mail.automatic:
+            # Queued before the next mail's turn, as if it were already in the table it counts.
+            states[mail.recipient.lower()] = (recent + 1, until)
+    return outbox.enqueue_all(rows, session=session)
 
 
-def _render(mail: Mail, config: Config, now: datetime):
-    ticket, about = mail.ticket, mail.about
-    context = mail_context(
-        ticket=ticket_values(ticket, mail.queue, mail.language, config=config, now=now),
-        queue=mail.queue,
-        customer={"name": ticket.requester_name, "address": ticket.requester},
-        message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
-                 "subject": about.subject if about else "",
-                 "text": (about.reply_text or about.text) if about else "", "attachments": list(mail.listed)},
-        reopen_window_days=config.threading.reopen_window_days,
-        owner=ticket.owner or "",
-        extra=mail.extra or {},
-        escalation=mail.escalation,
-    )
-    return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
+class _Contents:
+    """The rendered text and MIME body of the mails of one batch, made once for mails that differ
+    only in their recipient (a notice to each agent)."""
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self._config = config
+        self._now = now
+        self._made: dict[tuple, tuple[Rendered, bytes]] = {}
+        self._values: dict[tuple, dict] = {}
+
+    def of(self, mail: Mail) -> tuple[Rendered, bytes]:
+        # The objects a mail's content is made of: copies made by `replace` share them.
+        key = (mail.kind, mail.language, id(mail.ticket), id(mail.queue), id(mail.about), id(mail.rendered),
+               id(mail.listed), id(mail.extra), id(mail.escalation), id(mail.attachments))
+        if key not in self._made:
+            rendered = mail.rendered or self._render(mail)
+            self._made[key] = rendered, mime_body(rendered, mail.attachments)
+        return self._made[key]
+
+    def _render(self, mail: Mail) -> Rendered:
+        ticket, about, config = mail.ticket, mail.about, self._config
+        # An acknowledgement and the agents' notices in one language show the same ticket times.
+        values_key = (id(ticket), id(mail.queue), mail.language)
+        if values_key not in self._values:
+            self._values[values_key] = ticket_values(ticket, mail.queue, mail.language, config=config, now=self._now)
+        context = mail_context(
+            ticket=self._values[values_key],
+            queue=mail.queue,
+            customer={"name": ticket.requester_name, "address": ticket.requester},
+            message={"sender": about.sender if about else "", "sender_name": about.sender_name if about else "",
+                     "subject": about.subject if about else "",
+                     "text": (about.reply_text or about.text) if about else "", "attachments": list(mail.listed)},
+            reopen_window_days=config.threading.reopen_window_days,
+            owner=ticket.owner or "",
+            extra=mail.extra or {},
+            escalation=mail.escalation,
+        )
+        return templates_for(config).render(mail.kind, mail.queue.name, mail.language, context)
 
 
 def ticket_values(ticket: Ticket, queue: QueueConfig, language: str, *, config: Config, now: datetime) -> dict:

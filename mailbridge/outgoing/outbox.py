@@ -18,14 +18,14 @@ mail to every receiving system, and the Maildir transport recognises it and writ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Insert, Update, bindparam, func, update
+from sqlalchemy import Update, bindparam, func, literal_column, null, union_all, update
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
 from mailbridge.store.models import AddressHealth, Outbox
-from mailbridge.store.repo import dialect_insert, insert_ignoring_conflicts, new_row
+from mailbridge.store.repo import dialect_insert, new_row, prepared_insert
 
 # How long a claimed mail is left to its sender before another worker may try it again: long
 # enough for a claimed batch at the relay's slowest (5 mails, 30 s timeout per step).
@@ -40,14 +40,17 @@ RELEASABLE_STATES = ("held", "failed", "bounced")
 # same construct again reuses its compiled SQL, and building one per mail cost more than running it.
 _OUTBOX = Outbox.__table__
 _HEALTH = AddressHealth.__table__
-_ENQUEUE: dict[str, Insert] = {}
-# Held mail is not counted: it was not sent.
-_RECENT = select(func.count()).select_from(_OUTBOX).where(
-    _OUTBOX.c.recipient == bindparam("address"), _OUTBOX.c.automatic.is_(True),
+# What the database knows of some recipients: (address, undeliverable_until, 0) for each one a
+# bounce marked, and (address, NULL, count) of the recent automatic mail to each rate-limited one
+# (held mail is not counted: it was not sent).
+_UNTILS = select(_HEALTH.c.address, _HEALTH.c.undeliverable_until, literal_column("0")).where(
+    _HEALTH.c.address.in_(bindparam("everyone", expanding=True)))
+_RECENT = select(_OUTBOX.c.recipient, null(), func.count()).where(
+    _OUTBOX.c.recipient.in_(bindparam("counted", expanding=True)), _OUTBOX.c.automatic.is_(True),
     _OUTBOX.c.created_at >= bindparam("since"), _OUTBOX.c.state.in_(_COUNTED_STATES),
-)
-_UNTIL = select(_HEALTH.c.undeliverable_until).where(_HEALTH.c.address == bindparam("address"))
-_RECENT_AND_UNTIL = select(_RECENT.scalar_subquery(), _UNTIL.scalar_subquery())
+).group_by(_OUTBOX.c.recipient)
+_STATES = union_all(_UNTILS, _RECENT)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The sending side's statements, for the same reason: the sender runs them for every mail.
 _CLAIM: dict[str, Update] = {}
 _MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
@@ -61,35 +64,40 @@ def backoff(attempt: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** min(attempt - 1, 20), MAX_RETRY)
 
 
-def enqueue(*, session: Session, intent: str, kind: str, ticket_id: int | None, message_id: str,
-            mail_from: str, recipient: str, content: bytes, automatic: bool, now: datetime,
-            state: str = "queued", note: str = "") -> bool:
-    """Queue one mail in the caller's transaction; False when that intent was queued before."""
-    values = {
+def outbox_row(*, intent: str, kind: str, ticket_id: int | None, message_id: str, mail_from: str, recipient: str,
+               content: bytes, automatic: bool, now: datetime, state: str = "queued", note: str = "") -> dict:
+    """The values of one outbox row, for `enqueue_all`."""
+    return {
         "intent": intent[:200], "kind": kind, "ticket_id": ticket_id, "message_id": message_id,
         "mail_from": mail_from, "recipient": recipient.lower()[:320], "content": content,
         "automatic": automatic, "state": state, "attempts": 0, "next_attempt_at": now,
         "created_at": now, "sent_at": None, "last_error": note,
     }
-    return session.execute(_enqueue_statement(session), values).scalar_one_or_none() is not None
 
 
-def _enqueue_statement(session: Session) -> Insert:
-    """The INSERT of `enqueue` for the session's database, built once: its values come at execution."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _ENQUEUE:
-        statement = insert_ignoring_conflicts(session, _OUTBOX, {}, ["intent"])
-        _ENQUEUE[dialect] = statement.returning(_OUTBOX.c.id)
-    return _ENQUEUE[dialect]
+def enqueue_all(rows: Sequence[dict], *, session: Session) -> int:
+    """Queue mails (`outbox_row`s) with one INSERT in the caller's transaction; how many were new.
+
+    An intent queued before is skipped (ON CONFLICT DO NOTHING), so each is queued once.
+    """
+    if not rows:
+        return 0
+    statement = prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent")
+    return len(session.execute(statement, list(rows)).all())
 
 
-def recipient_state(recipient: str, *, session: Session, since: datetime | None) -> tuple[int, datetime | None]:
-    """Automatic mails to `recipient` queued since `since` (not counted when None), and its undeliverable_until."""
-    address = recipient.lower()
-    if since is None:
-        return 0, session.execute(_UNTIL, {"address": address}).scalar_one_or_none()
-    recent, until = session.execute(_RECENT_AND_UNTIL, {"address": address, "since": since}).one()
-    return recent, until
+def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], session: Session,
+                     since: datetime | None) -> dict[str, tuple[int, datetime | None]]:
+    """Per recipient (lowercased), in one statement: automatic mails queued to it since `since`, and until when
+    a bounce marked it undeliverable; the mails are counted only for the addresses in `counted`."""
+    everyone = sorted({address.lower() for address in recipients})
+    states: dict[str, tuple[int, datetime | None]] = {address: (0, None) for address in everyone}
+    values = {"everyone": everyone, "counted": sorted({a.lower() for a in counted} if since else set()),
+              "since": since or _EPOCH}
+    for address, until, recent in session.execute(_STATES, values):
+        before = states[address]
+        states[address] = (before[0] + recent, before[1] or until)
+    return states
 
 
 def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[Outbox]:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mailbridge.sla import bizcal
 from mailbridge.sla import present_clocks
 from mailbridge.sla import clockmath
+from mailbridge.config.derived import derived
 from mailbridge.config.models import Config, QueueConfig
 from mailbridge.config.sla import queue_calendar, ticket_deadline, ticket_policy
 from mailbridge.errors import NotFound
@@ -61,11 +62,11 @@ def compute(ticket: Ticket, *, session: Session, config: Config, now: datetime,
     queue = config.queue(ticket.queue)
     if queue is None:
         return TicketClocks(None, None, [])
-    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
-    deadline = ticket_deadline(config, queue, ticket.type)
+    policy = _policy(ticket, queue, config)
+    deadline = _deadline(ticket.type, queue, config)
     if policy is None:
         # No policy still gives the deadline its clock; an empty policy has no targets.
-        policy_for_clocks = clockmath.Policy("none", queue_calendar(config, queue))
+        policy_for_clocks = clockmath.Policy("none", _calendar(queue, config))
     else:
         policy_for_clocks = policy
     found = clockmath.clocks(events_of(ticket, session=session, opening=opening), received_at=ticket.received_at,
@@ -116,9 +117,24 @@ def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
         setattr(ticket, field, value)
 
 
+def _policy(ticket: Ticket, queue: QueueConfig, config: Config) -> clockmath.Policy | None:
+    # The config's policies, calendars and deadlines are looked up for every message and mail:
+    # what they give for the same attributes is made once per config (see config/derived.py).
+    return derived(config, ("policy", queue, ticket.priority, ticket.type, ticket.plan),
+                   lambda: ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan))
+
+
+def _deadline(type_: str, queue: QueueConfig, config: Config) -> clockmath.Deadline | None:
+    return derived(config, ("deadline", queue, type_), lambda: ticket_deadline(config, queue, type_))
+
+
+def _calendar(queue: QueueConfig, config: Config) -> bizcal.Calendar:
+    return derived(config, ("calendar", queue), lambda: queue_calendar(config, queue))
+
+
 def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:
     """When mail received at `received_at` counts as received in the queue's calendar."""
-    return clockmath.deemed_receipt(queue_calendar(config, queue), received_at)
+    return clockmath.deemed_receipt(_calendar(queue, config), received_at)
 
 
 def set_classification(code: str, field: str, value: str, *, db: Database, config: Config,
@@ -150,7 +166,7 @@ def counts_from(ticket: Ticket, queue: QueueConfig, *, config: Config) -> dateti
     That is the queue's deemed receipt, except under a policy with its own calendar: a critical
     ticket on a 24/7 policy counts from its arrival, at night too, and says so.
     """
-    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
+    policy = _policy(ticket, queue, config)
     if policy is None:
         return ticket.deemed_received_at
     return clockmath.deemed_receipt(policy.calendar, ticket.received_at)
@@ -167,12 +183,17 @@ def mail_times(ticket: Ticket, queue: QueueConfig, language: str, *, config: Con
     start = counts_from(ticket, queue, config=config)
     times: dict[str, object] = dict(present_clocks.mail_times(ticket.received_at, start, ticket.next_due_at,
                                                               ZoneInfo(queue.time_zone), language))
-    policy = ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan)
+    policy = _policy(ticket, queue, config)
     times["around_the_clock"] = bool(policy and policy.first_response and policy.calendar.always_open)
+    times["on_call"] = derived(config, ("on call", queue.name, ticket.priority, ticket.type, ticket.plan),
+                               lambda: _alerts_at_once(ticket, queue, config))
+    return times
+
+
+def _alerts_at_once(ticket: Ticket, queue: QueueConfig, config: Config) -> bool:
     ladder = config.escalation.ladder_for(queue=queue.name, priority=ticket.priority, type_=ticket.type,
                                           plan=ticket.plan)
-    times["on_call"] = bool(ladder and ladder.alerts_at_once())
-    return times
+    return bool(ladder and ladder.alerts_at_once())
 
 
 def spoken_time(when: datetime | None, queue: QueueConfig, language: str) -> str:
@@ -185,8 +206,8 @@ def deadline_times(ticket: Ticket, queue: QueueConfig, language: str, *, config:
     """`ticket.deadline` and `ticket.deadline_left` (open time left on the deadline's calendar) for templates."""
     if ticket.deadline_at is None:
         return present_clocks.deadline_times(None, timedelta(0), ZoneInfo(queue.time_zone), language)
-    deadline = ticket_deadline(config, queue, ticket.type)
-    calendar = deadline.calendar if deadline else queue_calendar(config, queue)
+    deadline = _deadline(ticket.type, queue, config)
+    calendar = deadline.calendar if deadline else _calendar(queue, config)
     left = bizcal.business_time_between(calendar, now, ticket.deadline_at) if now < ticket.deadline_at else timedelta(0)
     return present_clocks.deadline_times(ticket.deadline_at, left, ZoneInfo(queue.time_zone), language)
 

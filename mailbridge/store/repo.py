@@ -5,15 +5,16 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from copy import deepcopy
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Mapper, make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
@@ -79,19 +80,35 @@ def new_row(model: type[Row], **values: object) -> Row:
     than the INSERT that stores the row (`add_row`). The constructor of a table model does not
     validate either; it ignores an unknown name, which here is an error.
     """
-    fields = model.model_fields
-    unknown = values.keys() - fields.keys()
+    names, mapper, defaults = _blueprint(model)
+    unknown = values.keys() - names
     if unknown:
         raise TypeError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
-    mapper = inspect(model)
     # As the constructor does first: the models' mappings are completed at their first use.
     mapper.registry.configure()
     row = mapper.class_manager.new_instance()
     # The given values first, then the defaults: the order (and repr) the constructor gives.
     row.__dict__.update(values)
-    row.__dict__.update({name: field.get_default(call_default_factory=True) for name, field in fields.items()
-                         if name not in values and not field.is_required()})
+    row.__dict__.update({name: factory() if factory else default for name, default, factory in defaults
+                         if name not in values})
     return row
+
+
+@cache
+def _blueprint(model: type[SQLModel]) -> tuple[frozenset[str], Mapper, tuple[tuple[str, object, Callable | None], ...]]:
+    """A model's field names, mapper, and (name, default, default factory) of each field that has a default."""
+    fields = model.model_fields
+    # What `FieldInfo.get_default` gives, read once: a default factory (or a copy of a mutable
+    # default) is still made per row.
+    defaults = tuple((name, field.default, field.default_factory or _copier(field.default))
+                     for name, field in fields.items() if not field.is_required())
+    return frozenset(fields), inspect(model), defaults
+
+
+def _copier(default: object) -> Callable | None:
+    if isinstance(default, str | int | float | bytes | datetime | tuple | frozenset) or default is None:
+        return None
+    return partial(deepcopy, default)
 
 
 def add_row(row: SQLModel, *, session: Session) -> SQLModel:
@@ -100,12 +117,30 @@ def add_row(row: SQLModel, *, session: Session) -> SQLModel:
     A flush of one new object costs several times the statement it runs; the object is then
     in the session like a loaded one, so later changes to it are flushed as usual.
     """
-    table = row.__table__
-    values = {column.key: getattr(row, column.key) for column in table.columns if column.key != "id"}
-    row.id = session.execute(prepared_insert(session, table, returning="id"), values).scalar_one()
+    insert_row(row, session=session)
     make_transient_to_detached(row)
     session.add(row)
     return row
+
+
+def insert_row(row: SQLModel, *, session: Session) -> SQLModel:
+    """Insert a row made by `new_row` with one Core INSERT … RETURNING id, and set its id.
+
+    The object stays outside the session: for a row that is only read after it is stored (a
+    message, whose values the effects use), attaching it costs more than it gives.
+    """
+    table = row.__table__
+    # Read from the object's dict: `new_row` put every value there, and an attribute read through
+    # SQLAlchemy's instrumentation cost more than the rest of the insert's preparation.
+    fields = row.__dict__
+    values = {key: fields.get(key) for key in _insert_keys(table)}
+    row.id = session.execute(prepared_insert(session, table, returning="id"), values).scalar_one()
+    return row
+
+
+@cache
+def _insert_keys(table) -> tuple[str, ...]:
+    return tuple(column.key for column in table.columns if column.key != "id")
 
 
 def format_code(prefix: str, number: int) -> str:
@@ -171,10 +206,11 @@ def new_ticket(
     )
 
 
-def store_ticket(ticket: Ticket, *, session: Session) -> Ticket:
-    """Insert a new ticket and record its requester as its first participant."""
+def store_ticket(ticket: Ticket, *, session: Session, participants: Iterable[tuple[str, str, str]] = ()) -> Ticket:
+    """Insert a new ticket; its requester is its first participant, then (address, name, role) of `participants`."""
     add_row(ticket, session=session)
-    add_participant(ticket.id, ticket.requester, ticket.requester_name, "requester", session=session)
+    add_participants(ticket.id, [(ticket.requester, ticket.requester_name, "requester"), *participants],
+                     session=session)
     return ticket
 
 
@@ -183,6 +219,14 @@ def add_participant(ticket_id: int, address: str, name: str, role: str, *, sessi
     values = {"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
     statement = prepared_insert(session, Participant.__table__, ignoring=["ticket_id", "address"], returning="id")
     return session.execute(statement, values).scalar_one_or_none() is not None
+
+
+def add_participants(ticket_id: int, people: Iterable[tuple[str, str, str]], *, session: Session) -> None:
+    """`add_participant` for each (address, name, role), in order, with one statement."""
+    rows = [{"ticket_id": ticket_id, "address": address.lower(), "name": name, "role": role}
+            for address, name, role in people]
+    if rows:
+        session.execute(prepared_insert(session, Participant.__table__, ignoring=["ticket_id", "address"]), rows)
 
 
 def participants_of(ticket_id: int, *, session: Session) -> list[Participant]:
@@ -219,20 +263,34 @@ def store_attachment(
     message_row_id: int, attachment: ParsedAttachment, index: int, *, session: Session
 ) -> Attachment:
     """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
-    blob = {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
-    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), blob)
-    row = new_row(
-        Attachment,
-        message_row_id=message_row_id,
-        filename=attachment.filename,
-        safe_name=safe_filename(attachment.filename, attachment.content_type, index),
-        content_type=attachment.content_type[:255],
-        size=attachment.size,
-        sha256=attachment.sha256,
-        inline=attachment.inline,
-        content_id=attachment.content_id,
-    )
-    return add_row(row, session=session)
+    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), _blob(attachment))
+    return add_row(new_row(Attachment, **_attachment(message_row_id, attachment, index)), session=session)
+
+
+def store_attachments(message_row_id: int, attachments: Sequence[ParsedAttachment], *, session: Session) -> None:
+    """`store_attachment` for each of a message's attachments (numbered from 1), with two statements for all."""
+    if not attachments:
+        return
+    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), [_blob(a) for a in attachments])
+    rows = [_attachment(message_row_id, a, index) for index, a in enumerate(attachments, start=1)]
+    session.execute(prepared_insert(session, Attachment.__table__), rows)
+
+
+def _blob(attachment: ParsedAttachment) -> dict:
+    return {"sha256": attachment.sha256, "size": attachment.size, "data": attachment.payload}
+
+
+def _attachment(message_row_id: int, attachment: ParsedAttachment, index: int) -> dict:
+    return {
+        "message_row_id": message_row_id,
+        "filename": attachment.filename,
+        "safe_name": safe_filename(attachment.filename, attachment.content_type, index),
+        "content_type": attachment.content_type[:255],
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "inline": attachment.inline,
+        "content_id": attachment.content_id,
+    }
 
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\-() ]+")

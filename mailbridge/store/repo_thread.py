@@ -7,6 +7,7 @@ query plans (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL) and prove 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import CompoundSelect, Select, bindparam, literal_column, select, union_all
@@ -52,9 +53,16 @@ def _referencing(refs) -> Select:
     )
 
 
-# Built once: a statement reused as it is is compiled once and then found in the statement cache.
-_IDS = bindparam("ids", expanding=True)
-_KNOWN = union_all(_by_message_ids(_IDS), _referencing(_IDS)).order_by("found", "id")
+@lru_cache(maxsize=64)
+def _known(count: int) -> CompoundSelect:
+    # One statement per number of ids, built once and compiled once: an "expanding" IN list is
+    # written into the SQL again at every execution, which cost more than the lookup itself.
+    ids = [bindparam(f"id_{index}", type_=_MESSAGE.c.message_id.type) for index in range(count)]
+    return union_all(_by_message_ids(ids), _referencing(ids)).order_by("found", "id")
+
+
+def _ids(message_ids: Sequence[str]) -> dict[str, str]:
+    return {f"id_{index}": message_id for index, message_id in enumerate(message_ids)}
 
 
 def select_by_message_ids(message_ids: Sequence[str]) -> Select:
@@ -69,13 +77,13 @@ def select_referencing(refs: Sequence[str]) -> Select:
 
 def select_known(message_ids: Sequence[str]) -> CompoundSelect:
     """Both of the above in one statement: stored rows first, each half in row order."""
-    return _KNOWN.params(ids=list(message_ids))
+    return _known(len(message_ids)).params(_ids(message_ids))
 
 
 def known(message_ids: Sequence[str], *, session: Session) -> Known:
     """Which of `message_ids` are stored, and which are named by a ticketed stored message."""
     found = Known({}, {})
-    for half, key, row_id, ticket_id, message_id in session.execute(_KNOWN, {"ids": list(message_ids)}):
+    for half, key, row_id, ticket_id, message_id in session.execute(_known(len(message_ids)), _ids(message_ids)):
         if half == _STORED:
             found.stored[key] = StoredMessage(row_id, ticket_id)
         else:
