@@ -115,13 +115,13 @@ def test_claiming_pending_mail_reads_only_the_pending_rows(database, config):
 
 @contextmanager
 def _capturing(db, wanted: Callable[[str], bool] = lambda statement: True) -> Iterator[dict[str, object]]:
-    """Each distinct statement the block runs (SELECT, INSERT, UPDATE, DELETE), with its first parameters."""
+    """Each distinct statement the block runs (SELECT, INSERT, UPDATE, DELETE, WITH …), with its first parameters."""
     statements: dict[str, object] = {}
 
     def record(_connection, _cursor, statement, parameters, _context, executemany) -> None:
         # SAVEPOINT, PRAGMA and the like have no plan.
-        if statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE")) and wanted(statement):
-            statements.setdefault(statement, parameters[0] if executemany else parameters)
+        if statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")) and wanted(statement):
+            statements.setdefault(statement, _first(parameters, executemany))
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
@@ -170,6 +170,18 @@ def _has_index_condition(following: list[str]) -> bool:
         if line.lstrip().startswith("Index Cond:"):
             return not re.fullmatch(r"Index Cond: \(\w+ IS NOT NULL\)", line.strip())
     return False
+
+
+def _first(parameters, executemany: bool):
+    """The parameters of one execution: an executemany's first set, or a batched multi-row INSERT's flat tuple.
+
+    SQLAlchemy's "insertmanyvalues" sends several rows as one INSERT … VALUES (…), (…) whose
+    parameters are one flat sequence, still flagged as executemany.
+    """
+    if executemany and isinstance(parameters, (list, tuple)) and parameters \
+            and isinstance(parameters[0], (tuple, list, dict)):
+        return parameters[0]
+    return parameters
 
 
 def _plan(database, statement: str, parameters, *, seqscan: bool = False) -> list[str]:
