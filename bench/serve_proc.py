@@ -278,6 +278,11 @@ def cpu_times(pid: int) -> CpuTimes:
     return CpuTimes(own, workers, tuple(descendants))
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """utime + stime of a living process in seconds (0 once it is gone), its children not counted."""
+    return _cpu(pid)[0]
+
+
 def _cpu(pid: int) -> tuple[float, float]:
     """(utime + stime, cutime + cstime) of a process in seconds; zeros once it is gone."""
     try:

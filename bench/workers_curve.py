@@ -17,7 +17,6 @@ Run: `.venv/bin/python -m bench.workers_curve [--messages 1000] [--repeats 3] [-
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -27,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import mailgen, serve_proc
-from bench.serve_proc import process_tree
+from bench.serve_proc import children, process_tree
 from mailbridge.intake import durable
 from mailbridge.store.db import open_database
 from mailbridge.store.types import utcnow
@@ -80,30 +79,11 @@ def run(template: Path, workers: int, messages: int, directory: Path, timeout: f
 
 def cpu_by_role(serve_pid: int) -> dict[str, float]:
     """CPU seconds so far of `serve`, of its worker processes, and of everything below them (parsers)."""
-    totals = {"serve": _cpu_seconds(serve_pid), "workers": 0.0, "parsers": 0.0}
-    for child in _children(serve_pid):
-        totals["workers"] += _cpu_seconds(child)
-        totals["parsers"] += sum(_cpu_seconds(pid) for pid in process_tree(child)[1:])
+    totals = {"serve": serve_proc.own_cpu_seconds(serve_pid), "workers": 0.0, "parsers": 0.0}
+    for child in children(serve_pid):
+        totals["workers"] += serve_proc.own_cpu_seconds(child)
+        totals["parsers"] += sum(serve_proc.own_cpu_seconds(pid) for pid in process_tree(child)[1:])
     return totals
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in task.read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0  # exited meanwhile
-    # utime and stime, fields 14 and 15 of stat(5), counted from the state field (3).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def curve(messages: int = 1000, repeats: int = 3, workers: Sequence[int] = WORKERS, seed: int = 1) -> dict:
