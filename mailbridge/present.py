@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email import policy
-from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailbridge.store.listing import TicketRow
     from mailbridge.store.models import Attachment, Message, Outbox, Participant, Quarantine, RawMessage, Ticket
 
-# The tables are imported only where a function needs them at run time: `tickets list` shows
-# `listing.TicketRow`s and must not load SQLAlchemy (issue 17).
+# The tables (and the email package) are imported only where a function needs them at run time:
+# `tickets list` shows `listing.TicketRow`s and must start fast (issue 17).
 
 # How much of a quarantined error or a body a one-line listing shows.
 _ONE_LINE = 100
@@ -284,6 +282,9 @@ def outgoing_json(row: Outbox) -> dict:
 
 def mail_subject(content: bytes) -> str:
     """The decoded Subject of a finished mail of ours ("" when it has none)."""
+    from email import policy
+    from email.parser import BytesHeaderParser
+
     headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
     return str(headers.get("subject", ""))
 
