@@ -1,5 +1,8 @@
 """Helpers every data command shares: config and database with one-line errors, JSON output.
 
+`fail`, `one_of` and `print_json` live in `mailbridge.cli.output` (no SQLAlchemy, for commands
+that must start fast) and are named here too.
+
 A command that cannot start (bad config, unreachable or out-of-date database, unknown ticket)
 prints one line to stderr and exits 1; typer's own usage errors exit 2. No traceback reaches
 the user for anything we can name.

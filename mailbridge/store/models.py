@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# The columns' values live in `statuses` (importable without SQLAlchemy) and are named here too.
 from mailbridge.store.statuses import MESSAGE_KINDS, QUARANTINE_STATES, RAW_STATES, TICKET_STATUSES  # noqa: F401
 from mailbridge.store.types import UTCDateTime
 
