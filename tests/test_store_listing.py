@@ -165,3 +165,40 @@ def test_importing_the_listing_loads_no_sqlalchemy():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("options", "filters"), [
+    ([], {}),
+    (["--json"], {}),
+    (["--queue", "soporte"], {"queue": "soporte"}),
+    (["--status", "closed", "--json"], {"status": "closed"}),
+    (["--queue", "dynamics", "--status", "new", "--limit", "1"], {"queue": "dynamics", "status": "new", "limit": 1}),
+    (["--overdue", "--now", "2026-11-23T12:30:00+01:00"], {"now": datetime(2026, 11, 23, 11, 30, tzinfo=UTC)}),
+    (["--overdue", "--queue", "dynamics", "--now", "2026-12-24T00:00:00Z", "--json"],
+     {"now": datetime(2026, 12, 24, tzinfo=UTC), "queue": "dynamics"}),
+])
+def test_the_command_prints_what_the_orm_listing_gives(database, populated, tmp_path, options, filters):
+    """`tickets list` prints the ORM's rows; on SQLite also through the ORM path (a URL `listing` leaves alone)."""
+    from typer.testing import CliRunner
+
+    from mailbridge.cli import _register, app
+    from mailbridge.cli.jsonl import json_line
+
+    _register()
+    with database.session() as session:
+        if "now" in filters:
+            rows = repo_clock.overdue(session=session, **filters)
+        else:
+            rows = repo.list_tickets(session=session, **filters)
+    assert rows
+    expected = (json_line([present.ticket_json(t) for t in rows]) if "--json" in options
+                else present.tickets_table(rows)) + "\n"
+    urls = [database.url]
+    if database.dialect == "sqlite":
+        urls.append(f"{database.url}?timeout=20")  # a query string: `listing` answers None, the ORM path lists
+        assert listing.list_tickets(urls[-1]) is None
+    for url in urls:
+        env = {"MAILBRIDGE_TEST_DATABASE_URL": url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+        result = CliRunner(env=env).invoke(app, ["tickets", "list", *options, "--config", str(CONFIG)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout == expected, url
