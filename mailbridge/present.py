@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email import policy
-from email.parser import BytesHeaderParser
+from typing import TYPE_CHECKING
 
-from mailbridge.store.models import Attachment, Message, Outbox, Participant, Quarantine, RawMessage, Ticket
+if TYPE_CHECKING:
+    from mailbridge.store.listing import TicketRow
+    from mailbridge.store.models import Attachment, Message, Outbox, Participant, Quarantine, RawMessage, Ticket
+
+# The tables (and the email package) are imported only where a function needs them at run time:
+# `tickets list` shows `listing.TicketRow`s and must start fast (issue 17).
 
 # How much of a quarantined error or a body a one-line listing shows.
 _ONE_LINE = 100
@@ -42,7 +46,7 @@ def mailbox(name: str, address: str) -> str:
 # Tickets ------------------------------------------------------------------------------------
 
 
-def ticket_json(ticket: Ticket) -> dict:
+def ticket_json(ticket: Ticket | TicketRow) -> dict:
     """The fields of a ticket that scripts read, with the queue and code first."""
     return {
         "code": ticket.code,
@@ -66,7 +70,7 @@ def ticket_json(ticket: Ticket) -> dict:
     }
 
 
-def tickets_table(tickets: Sequence[Ticket]) -> str:
+def tickets_table(tickets: Sequence[Ticket | TicketRow]) -> str:
     """One line per ticket: code, queue, status, last update, requester, subject."""
     if not tickets:
         return "no tickets"
@@ -143,6 +147,8 @@ def conversation_text(
     sent for the ticket, in time order: a message by when it arrived, our mail by when it was
     queued (a tie puts the message first, since it caused the mail).
     """
+    from mailbridge.store.models import Outbox
+
     lines = _ticket_header(ticket, participants)
     after_sent = False
     for number, item in _timeline(messages, sent):
@@ -276,6 +282,9 @@ def outgoing_json(row: Outbox) -> dict:
 
 def mail_subject(content: bytes) -> str:
     """The decoded Subject of a finished mail of ours ("" when it has none)."""
+    from email import policy
+    from email.parser import BytesHeaderParser
+
     headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
     return str(headers.get("subject", ""))
 

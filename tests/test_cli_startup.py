@@ -1,4 +1,4 @@
-"""A command imports what it uses: `parse` no database layer, `tickets list` no alembic, `--help` no command.
+"""A command imports what it uses: `parse` no database layer, `tickets list` no SQLAlchemy, `--help` no command.
 
 Every start of the CLI paid for every command's imports (SQLAlchemy, alembic, the pipeline,
 all 250 countries of `holidays`), most of a second before `mailbridge parse` read a byte
@@ -15,6 +15,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from mailbridge.cli import COMMANDS
 
@@ -53,15 +55,29 @@ def test_parse_imports_no_database_config_or_outgoing_code(tmp_path):
                                                        "mailbridge.pipeline", "mailbridge.outgoing"))} == set()
 
 
-def test_tickets_list_opens_the_database_without_alembic(database, tmp_path):
+@pytest.mark.parametrize("options", [[], ["--json"], ["--queue", "dynamics", "--status", "open"],
+                                     ["--overdue", "--now", "2026-11-23T11:00:00+01:00", "--queue", "soporte"]])
+def test_tickets_list_reads_the_database_without_sqlalchemy(database, tmp_path, options):
     env = {"MAILBRIDGE_TEST_DATABASE_URL": database.url, "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
-    result, modules = run_cli("tickets", "list", "--config", str(THREADS_CONFIG), env=env)
+    result, modules = run_cli("tickets", "list", *options, "--config", str(THREADS_CONFIG), env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "no tickets" in result.stdout
-    assert "mailbridge.store.db" in modules  # it did open the database
-    # The schema is checked without alembic; listing needs neither outgoing mail, clocks nor the parser.
-    assert top_level(modules) & ({"alembic", "mako"} | MAIL_OUT_AND_CLOCKS) == set()
-    assert {"mailbridge.parse", "mailbridge.pipeline", "mailbridge.status", "mailbridge.sla.clocks"} & modules == set()
+    assert result.stdout.strip() in ("no tickets", "[]")
+    assert "mailbridge.store.listing" in modules  # it did read the database
+    # Read through the driver (sqlite3, psycopg): no SQLAlchemy, tables or alembic; listing needs
+    # neither outgoing mail, clocks nor the parser.
+    assert top_level(modules) & ({"sqlalchemy", "sqlmodel", "alembic", "mako"} | MAIL_OUT_AND_CLOCKS) == set()
+    assert {"mailbridge.parse", "mailbridge.pipeline", "mailbridge.status", "mailbridge.sla.clocks",
+            "mailbridge.store.db", "mailbridge.store.models"} & modules == set()
+
+
+def test_tickets_list_of_a_missing_database_takes_the_full_path_and_says_so(tmp_path):
+    env = {"MAILBRIDGE_TEST_DATABASE_URL": f"sqlite:///{tmp_path / 'none.sqlite3'}",
+           "MAILBRIDGE_TEST_STATE_DIR": str(tmp_path / "state")}
+    result, modules = run_cli("tickets", "list", "--config", str(THREADS_CONFIG), env=env)
+    assert result.returncode == 1
+    said = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert len(said) == 1 and said[0].startswith("mailbridge: no mailbridge database at "), said
+    assert "mailbridge.store.db" in modules and "alembic" not in top_level(modules)
 
 
 def test_help_lists_every_command_without_importing_one():

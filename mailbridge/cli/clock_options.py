@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mailbridge.store.types import utcnow
-
 
 def _instant(value: str | None) -> str | None:
     if value is not None:
@@ -28,4 +26,5 @@ NowOption = Annotated[str | None, typer.Option(
 
 def now_from(value: str | None) -> datetime:
     """The instant `--now` names, in UTC, or the current time."""
-    return datetime.fromisoformat(value).astimezone(UTC) if value else utcnow()
+    # datetime.now(UTC) is `store.types.utcnow`, which would import SQLAlchemy for `tickets list`.
+    return datetime.fromisoformat(value).astimezone(UTC) if value else datetime.now(UTC)

@@ -1,5 +1,8 @@
 """Helpers every data command shares: config and database with one-line errors, JSON output.
 
+`fail`, `one_of` and `print_json` live in `mailbridge.cli.output` (no SQLAlchemy, for commands
+that must start fast) and are named here too.
+
 A command that cannot start (bad config, unreachable or out-of-date database, unknown ticket)
 prints one line to stderr and exits 1; typer's own usage errors exit 2. No traceback reaches
 the user for anything we can name.
@@ -8,45 +11,21 @@ the user for anything we can name.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
 
-import typer
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
-from mailbridge.cli.jsonl import json_line
+from mailbridge.cli.output import fail, one_of, print_json
 from mailbridge.config import Config
 from mailbridge.errors import DatabaseUnavailable, StoreError
 from mailbridge.store.db import Database, connect, open_database
 
-__all__ = ["ConfigOption", "JsonOption", "config_or_exit", "database", "fail", "print_json"]
-
-
-def fail(message: str) -> NoReturn:
-    """Print `mailbridge: <message>` to stderr and exit 1."""
-    typer.echo(f"mailbridge: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def one_of(values: Sequence[str]) -> Callable[[str | None], str | None]:
-    """A typer callback that accepts only `values` (or no value), naming them when it refuses."""
-
-    def check(value: str | None) -> str | None:
-        if value is not None and value not in values:
-            raise typer.BadParameter(f"must be one of {', '.join(values)}")
-        return value
-
-    return check
-
-
-def print_json(data: Any) -> None:
-    """One JSON document on one line (JSON Lines when called once per item), UTF-8 kept readable."""
-    typer.echo(json_line(data))
+__all__ = ["ConfigOption", "JsonOption", "config_or_exit", "database", "fail", "one_of", "print_json"]
 
 
 @contextmanager

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mailbridge import present
 from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
-from mailbridge.cli.common import (
-    ConfigOption,
-    JsonOption,
-    config_or_exit,
-    database,
-    fail,
-    one_of,
-    print_json,
-    secret_for,
-)
+from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
+from mailbridge.cli.output import fail, one_of, print_json
 from mailbridge.errors import MailbridgeError
-from mailbridge.store import repo, repo_clock
-from mailbridge.store.models import TICKET_STATUSES
+from mailbridge.store import listing
+from mailbridge.store.statuses import TICKET_STATUSES
 
-# `tickets list` is what scripts run most: the modules only `show` and the status changes need
-# (clocks, outgoing mail, the status machine, and through them holidays and the parser) are
-# imported inside those commands.
+if TYPE_CHECKING:
+    from mailbridge.config import Config
+
+# `tickets list` is what scripts run most, and must start within 0.25 s (issue 17): it reads
+# through `mailbridge.store.listing`, without SQLAlchemy. What only `show` and the status changes
+# need (the database handle, the ORM queries, clocks, outgoing mail, the status machine, and
+# through them holidays and the parser) is imported inside those commands.
 
 tickets_app = group("tickets", """Look at tickets and conversations; change their status.
 
@@ -94,15 +91,33 @@ def list_command(
     loaded = config_or_exit(config)
     if queue is not None and loaded.queue(queue) is None:
         fail(f"no queue named {queue!r} (queues: {', '.join(q.name for q in loaded.queues)})")
-    with database(loaded) as db, db.session() as session:
-        if overdue:
-            tickets = repo_clock.overdue(session=session, now=now_from(now), queue=queue, limit=limit)
-        else:
-            tickets = repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
+    overdue_at = now_from(now) if overdue else None
+    tickets = _listed(loaded.database_url, queue=queue, status=status, limit=limit, overdue_at=overdue_at)
+    if tickets is None:
+        tickets = _listed_by_the_orm(loaded, queue=queue, status=status, limit=limit, overdue_at=overdue_at)
     if as_json:
         print_json([present.ticket_json(t) for t in tickets])
     else:
         typer.echo(present.tickets_table(tickets))
+
+
+def _listed(url: str, *, queue: str | None, status: str | None, limit: int, overdue_at: datetime | None):
+    """The listing read directly (`mailbridge.store.listing`); None when the database is not the plain case."""
+    if overdue_at is not None:
+        return listing.overdue(url, now=overdue_at, queue=queue, limit=limit)
+    return listing.list_tickets(url, queue=queue, status=status, limit=limit)
+
+
+def _listed_by_the_orm(loaded: Config, *, queue: str | None, status: str | None, limit: int,
+                       overdue_at: datetime | None):
+    """The same listing through the ORM: `database` opens the database, or names what is wrong with it."""
+    from mailbridge.cli.common import database
+    from mailbridge.store import repo, repo_clock
+
+    with database(loaded) as db, db.session() as session:
+        if overdue_at is not None:
+            return repo_clock.overdue(session=session, now=overdue_at, queue=queue, limit=limit)
+        return repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
 
 
 @tickets_app.command("show", help=SHOW_HELP)
@@ -112,8 +127,10 @@ def show_command(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
+    from mailbridge.cli.common import database
     from mailbridge.outgoing import outbox
     from mailbridge.sla import clocks, present_clocks
+    from mailbridge.store import repo
 
     loaded = config_or_exit(config)
     with database(loaded) as db, db.session() as session:
@@ -168,6 +185,7 @@ def _status_command(action: str) -> None:
         config: ConfigOption = None,
     ) -> None:
         from mailbridge import status
+        from mailbridge.cli.common import database, secret_for
         from mailbridge.store.types import utcnow
 
         loaded = config_or_exit(config)

@@ -5,7 +5,8 @@ from typing import Annotated
 import typer
 
 from mailbridge.cli.clock_options import NowOption, now_from
-from mailbridge.cli.common import ConfigOption, JsonOption, config_or_exit, database, fail, one_of, print_json
+from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
+from mailbridge.cli.output import fail, one_of, print_json
 from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app
 from mailbridge.config.classify import PRIORITIES, TYPES
 from mailbridge.errors import MailbridgeError
@@ -40,7 +41,8 @@ def _set_command(field: str, values: tuple[str, ...], example: str) -> None:
         as_json: JsonOption = False,
         config: ConfigOption = None,
     ) -> None:
-        from mailbridge.sla import clocks  # not imported by `tickets list` (see tickets_cmd)
+        from mailbridge.cli.common import database  # neither is imported by `tickets list` (see tickets_cmd)
+        from mailbridge.sla import clocks
 
         loaded = config_or_exit(config)
         with database(loaded) as db:

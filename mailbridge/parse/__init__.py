@@ -19,6 +19,7 @@ from mailbridge.parse.header_repair import repair_headers
 from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.lenient_message import LenientMessage, VerbatimBoundaryMessage, declares_spaced_boundary
 from mailbridge.parse.limits import (analysed, body_as_one_part, bound_headers, bound_part_headers,
                                      bound_reports, too_many_lines)
@@ -136,8 +137,8 @@ def _boundary_trouble(msg) -> int:
 
 # Charset labels anywhere in the message: Content-Type parameters and RFC 2047 words. A scan
 # of the raw bytes costs a fraction of walking the parsed tree for them.
-_CHARSET_LABEL = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})|=\?([A-Za-z0-9_.:-]{1,40})[*?]""",
-                            re.IGNORECASE)
+_CHARSET_LABEL = lazy_compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})|=\?([A-Za-z0-9_.:-]{1,40})[*?]""",
+                             re.IGNORECASE)
 _HINT_SCAN = 256 * 1024
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import re
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 # `rfc822; user@x`, `RFC822;<user@x>`, `x400; /S=…/`: the address type of RFC 3464 fields.
-_ADDRESS_TYPE_RE = re.compile(r"^\s*[A-Za-z][\w.-]{0,20}\s*;\s*")
+_ADDRESS_TYPE_RE = lazy_compile(r"^\s*[A-Za-z][\w.-]{0,20}\s*;\s*")
 # Exchange's proxy-address prefixes: `SMTP:user@x` (primary), `smtp:user@x`, `smtp=user@x`.
-_EXCHANGE_PREFIX_RE = re.compile(r"^\s*smtp\s*[:=]\s*", re.IGNORECASE)
+_EXCHANGE_PREFIX_RE = lazy_compile(r"^\s*smtp\s*[:=]\s*", re.IGNORECASE)
 # One X.400 O/R address: "/" separated KEY=value attributes, at least two of them.
-X400_RE = re.compile(r"/(?:[A-Za-z][A-Za-z0-9.-]{0,15}=[^/\n<>]{0,64}/){1,16}")
-_X400_ATTRIBUTE_RE = re.compile(r"([A-Za-z][A-Za-z0-9.-]{0,15})=([^/]*)")
+X400_RE = lazy_compile(r"/(?:[A-Za-z][A-Za-z0-9.-]{0,15}=[^/\n<>]{0,64}/){1,16}")
+_X400_ATTRIBUTE_RE = lazy_compile(r"([A-Za-z][A-Za-z0-9.-]{0,15})=([^/]*)")
 # RFC 2156 4.3.2: the printable-string escapes of an RFC 822 address carried inside X.400.
 _RFC2156_ESCAPES = {"a": "@", "p": "%", "b": "!", "q": '"', "u": "_", "l": "(", "r": ")"}
-_ESCAPE_RE = re.compile(r"\(([apbqulr])\)", re.IGNORECASE)
+_ESCAPE_RE = lazy_compile(r"\(([apbqulr])\)", re.IGNORECASE)
 # IMCEA encapsulation escapes every character outside [A-Za-z0-9] as "+" and two hex digits.
-_IMCEA_ESCAPE_RE = re.compile(r"\+([0-9A-Fa-f]{2})")
+_IMCEA_ESCAPE_RE = lazy_compile(r"\+([0-9A-Fa-f]{2})")
 # Domain parts of an X.400 address, most specific first (RFC 2156 4.3.4 orders them this way).
 _DOMAIN_KEYS = ("ou4", "ou3", "ou2", "ou1", "ou", "o", "prmd", "admd", "c")
 _X400_KEYS = frozenset(_DOMAIN_KEYS + ("a", "p", "s", "g", "i", "q", "cn", "rfc822", "ddarfc822",

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterator
 from email.message import Message
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 # Shorter runs are left alone: each one costs a placeholder and a substitution.
 MIN_BYTES = 1024
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -33,7 +35,7 @@ _MAX_BODIES = 2_000
 # The placeholder line: a NUL first makes it no header line, no blank line and no delimiter.
 _MARK = "\x00base64 run "
 _MARK_BYTES = _MARK.encode("ascii")
-_PLACEHOLDER = re.compile(re.escape(_MARK) + r"(\d+)\x00\n")
+_PLACEHOLDER = lazy_compile(re.escape(_MARK) + r"(\d+)\x00\n")
 
 
 class Runs:

@@ -25,13 +25,14 @@ from mailbridge.parse.bounce_text import (
     text_recipients,
 )
 from mailbridge.parse.headers import decode_header
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Bounce, BounceRecipient
 
 REPORT_TYPES = ("message/delivery-status", "message/global-delivery-status", "text/delivery-status")
 RETURNED_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers")
-MESSAGE_ID_LINE_RE = re.compile(r"^\s*Message-I[dD]\s*:\s*<?([^<>\s]{1,250})>?", re.MULTILINE)
-TAG_RE = re.compile(r"<[^<>]{0,2000}>")
-LIST_ADDRESS_RE = re.compile(r"[\w.+-]{1,64}@[\w.-]{1,253}")
+MESSAGE_ID_LINE_RE = lazy_compile(r"^\s*Message-I[dD]\s*:\s*<?([^<>\s]{1,250})>?", re.MULTILINE)
+TAG_RE = lazy_compile(r"<[^<>]{0,2000}>")
+LIST_ADDRESS_RE = lazy_compile(r"[\w.+-]{1,64}@[\w.-]{1,253}")
 
 
 def parse_bounce(msg: email.message.Message, body: str | None = None) -> Bounce | None:

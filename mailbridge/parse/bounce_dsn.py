@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 
 from mailbridge.parse.address_forms import normal_address
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import BounceRecipient
 
 # A DSN status code (RFC 3463): class 2, 4 or 5, then subject and detail. The look-arounds keep
 # it from matching inside IP addresses ("10.5.2.153") and version numbers.
-STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+STATUS_RE = lazy_compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 # An SMTP reply code (RFC 5321) as it appears in diagnostics: "550 ...", "said: 550-...", "#550".
-REPLY_CODE_RE = re.compile(r"(?<![\w.#-])#?([245]\d\d)(?=[ \-]|$)", re.MULTILINE)
-FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,60})\s*:\s?(.*)$")
+REPLY_CODE_RE = lazy_compile(r"(?<![\w.#-])#?([245]\d\d)(?=[ \-]|$)", re.MULTILINE)
+FIELD_RE = lazy_compile(r"^([A-Za-z][A-Za-z0-9-]{0,60})\s*:\s?(.*)$")
 SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 RECIPIENT_FIELDS = ("original-recipient", "final-recipient", "x-actual-recipient")
 

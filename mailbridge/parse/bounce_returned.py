@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 # Marker lines, after optional decoration. Anchored at a line start (not at the blank lines
 # above it), so that what follows the match's line is the copy itself.
-RETURNED_RE = re.compile(
+RETURNED_RE = lazy_compile(
     r"^[ \t\-=*_>|]*(?:this is a copy of (?:the|your) message|below this line is a copy"
     r"|original message(?! was)|unsent message follows|returned message|message headers follow"
     r"|included message|the original message headers|here is a copy|original mail"
@@ -22,7 +24,7 @@ RETURNED_RE = re.compile(
     r"|(?:wiadomość|wiadomosc) oryginalna|mensaje original|kopia wiadomości)",
     re.IGNORECASE | re.MULTILINE,
 )
-_HEADER_LINE_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,40}):[ \t]*\S")
+_HEADER_LINE_RE = lazy_compile(r"^([A-Za-z][A-Za-z0-9-]{0,40}):[ \t]*\S")
 # Fields only a message's own header has: one of them in a run of header lines marks a pasted
 # header block. The notice's own report fields (Final-Recipient, Action, Status) are not here.
 _MESSAGE_ONLY = frozenset({

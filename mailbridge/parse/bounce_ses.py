@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Bounce, BounceRecipient
 
 # SNS wraps lines longer than the SMTP limit with "!" plus a folded continuation; undo that
 # before reading the JSON.
-WRAP_RE = re.compile(r"!\n ")
+WRAP_RE = lazy_compile(r"!\n ")
 MAX_JSON = 200_000
 
 

@@ -12,6 +12,7 @@ import re
 from mailbridge.parse.address_forms import X400_RE, normal_address, x400_to_rfc822
 from mailbridge.parse.bounce_dsn import STATUS_RE, dsn_recipients, is_failure
 from mailbridge.parse.bounce_returned import notice_part
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import BounceRecipient
 
 __all__ = ["looks_like_bounce", "notice_part", "text_recipients", "is_daemon_address", "DELAY_RE"]
@@ -38,7 +39,7 @@ BOUNCE_SUBJECT_RE = re.compile(
     r"|mensaje retrasado|entrega retrasada|opóźnienie (?:w )?dostarcz|opóźniona",
     re.IGNORECASE,
 )
-BOUNCE_BODY_RE = re.compile(
+BOUNCE_BODY_RE = lazy_compile(
     r"could not be delivered|wasn't able to deliver|was not able to deliver|unable to deliver"
     r"|not be delivered|delivery (?:to the following recipients? )?(?:has )?failed"
     r"|permanent(?:ly)? (?:fatal )?error|did not reach the following|undeliverable"
@@ -52,50 +53,50 @@ BOUNCE_BODY_RE = re.compile(
     r"|nie (?:został|została|zostało)(?: jeszcze)? dostarczon",
     re.IGNORECASE,
 )
-DELAY_RE = re.compile(
+DELAY_RE = lazy_compile(
     r"\bdelay(?:ed)?\b|still being retried|will (?:continue|be) (?:to )?retr|will keep trying"
     r"|has not yet been delivered|not been delivered yet|temporar(?:y|ily)|\bwarning\b|deferred",
     re.IGNORECASE,
 )
 # A notice that says the MTA keeps trying is a delay whatever else it says ("if it still fails
 # in 5 days it will be returned permanently"); one that says it gave up is a final failure.
-RETRYING_RE = re.compile(
+RETRYING_RE = lazy_compile(
     r"will (?:keep|continue) (?:trying|to try|retrying|to retry)|still (?:being )?(?:retried|trying)"
     r"|will be retried|will retry|will try again|has been delayed|delivery (?:is |has been )?delayed"
     r"|not (?:yet )?been delivered yet|has not yet been delivered|no action is required"
     r"|no es necesario que haga nada|seguirá intentando|nadal próbuje|będzie ponawiane",
     re.IGNORECASE,
 )
-PERMANENT_RE = re.compile(
+PERMANENT_RE = lazy_compile(
     r"permanent(?:ly)?|fatal error|gave up|given up|giving up|will not (?:be )?retr|no further attempts"
     r"|(?<![\d.])5\.\d{1,3}\.\d{1,3}(?![\d])|trwał[ya]|permanente(?:mente)?",
     re.IGNORECASE,
 )
-ADDRESS_RE = re.compile(r"[A-Za-z0-9][\w.+'=/-]{0,63}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+ADDRESS_RE = lazy_compile(r"[A-Za-z0-9][\w.+'=/-]{0,63}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 # Lines whose addresses are not failed recipients: the returned message's own header lines,
 # the sender in an SMTP transcript, and "please contact …" help text.
-NOT_RECIPIENT_LINE_RE = re.compile(
+NOT_RECIPIENT_LINE_RE = lazy_compile(
     r"^\s*(?:from|to|cc|subject|sent|date|reply-to|return-path|sender|message-id|>>>)\s*:?"
     r"|mail from|envelope-from|from=<|contact|assistance|questions|reporting-mta",
     re.IGNORECASE,
 )
 # In free text only failure replies count: a "250 OK" or "220 ready" line says nothing here.
-FAILURE_REPLY_RE = re.compile(r"(?<![\w.#-])#?([45]\d\d)(?=[ \-]|:\s|$)", re.MULTILINE)
+FAILURE_REPLY_RE = lazy_compile(r"(?<![\w.#-])#?([45]\d\d)(?=[ \-]|:\s|$)", re.MULTILINE)
 MAX_RECIPIENTS = 50
 _NOTICE_LIMIT = 100_000
 # "(expanded from <alias>)", "(ultimately generated from alias)": the address the sender used,
 # rewritten into the failed one; naming it as a second recipient would double the failure.
-EXPANDED_FROM_RE = re.compile(r"\((?:ultimately )?(?:expanded|generated|forwarded) (?:from|by)[^)]{0,300}\)"
-                              r"|(?:ultimately )?(?:generated|expanded) (?:from|by) \S+", re.IGNORECASE)
+EXPANDED_FROM_RE = lazy_compile(r"\((?:ultimately )?(?:expanded|generated|forwarded) (?:from|by)[^)]{0,300}\)"
+                               r"|(?:ultimately )?(?:generated|expanded) (?:from|by) \S+", re.IGNORECASE)
 # A line that names a failure next to an address: a 4xx/5xx reply, a status code, or a reason.
-FAILURE_LINE_RE = re.compile(
+FAILURE_LINE_RE = lazy_compile(
     r"(?<![\w.#-])[45]\d\d(?=[ \-]|$)|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}"
     r"|unknown|no such|not found|does not exist|doesn't exist|invalid|disabled|mailbox|quota"
     r"|rejected|refused|unavailable|unreachable|undeliverable|failed|not (?:be )?delivered"
     r"|error|could not|unable|deliver",
     re.IGNORECASE,
 )
-SENDER_INTRO_RE = re.compile(r"(?:sent|written|submitted) by:?\s*$|\bsender:?\s*$", re.IGNORECASE)
+SENDER_INTRO_RE = lazy_compile(r"(?:sent|written|submitted) by:?\s*$|\bsender:?\s*$", re.IGNORECASE)
 LIST_ROLE_RE = re.compile(
     r"^(?:owner-.+|.+-(?:request|owner|bounces?|admin|ctl|help|(?:un)?subscribe|errors?|leave|join)"
     r"(?:\+.*)?|mailman|majordomo|listserv|listproc|sympa|ezmlm|lyris)$",

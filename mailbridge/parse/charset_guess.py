@@ -12,8 +12,9 @@ charset listed here (bench/charset_eval.py); this scorer won on both, see that s
 
 from __future__ import annotations
 
-import re
 import unicodedata
+
+from mailbridge.parse.lazy_re import lazy_compile
 
 # Latin first: on a tie the charsets of our customers' languages win.
 CANDIDATES = ("windows-1250", "windows-1252", "iso-8859-2", "iso-8859-15", "windows-1251", "koi8-r",
@@ -32,7 +33,7 @@ _LANGUAGES = tuple(frozenset(letters) for letters in (
 _UNLIKELY = frozenset("¶±¹²³¼½¾ˇ˘˝¨´¸¤¦¬¯·×÷")
 _VOWELS = frozenset("aeiouyAEIOUY")
 _SAMPLE = 16 * 1024
-_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+_EIGHT_BIT = lazy_compile(rb"[\x80-\xff]")
 # Where each CJK codec keeps its frequently used characters, by lead byte of the encoded char.
 _COMMON_LEAD = {
     "gb18030": ("gb2312", 0xB0, 0xD7),

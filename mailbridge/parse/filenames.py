@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
+
+from mailbridge.parse.lazy_re import lazy_compile
 
 _RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
                        *(f"lpt{i}" for i in range(10))})
-_UNSAFE_CHARS = re.compile(r'[<>:"|?*\\/]')
+_UNSAFE_CHARS = lazy_compile(r'[<>:"|?*\\/]')
 MAX_FILENAME_BYTES = 200
 
 

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import re
 
-_FIELD_RE = re.compile(rb"^[!-9;-~]{1,76}:")
+from mailbridge.parse.lazy_re import lazy_compile
+
+_FIELD_RE = lazy_compile(rb"^[!-9;-~]{1,76}:")
 # Fields that prove a header block: a block needs one of these, not just "Note:"-style lines.
-_KNOWN_RE = re.compile(
+_KNOWN_RE = lazy_compile(
     rb"^(?:from|to|cc|subject|date|message-id|received|return-path|mime-version|content-type"
     rb"|reply-to|sender|in-reply-to|references|delivered-to|x-[!-9;-~]{1,60}):",
     re.IGNORECASE,
 )
 # "X-Spam-Flag YES", "Content-Type text/plain": a field that lost its colon, not wrapped text.
-_FIELD_NAME_LIKE = re.compile(rb"^[A-Za-z]+(?:-[A-Za-z0-9]+)+(?:\s|$)")
+_FIELD_NAME_LIKE = lazy_compile(rb"^[A-Za-z]+(?:-[A-Za-z0-9]+)+(?:\s|$)")
 _MAX_PREAMBLE_LINES = 3
 _MAX_HEADER_BYTES = 512 * 1024
 _DECORATION = b" \t-_=*#~<>[]|"
 # A first field whose name got a space before the colon ("Fro :uMmlti …"): unreadable, skipped.
-_GARBLED_FIELD_RE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,30}[ \t]+:")
+_GARBLED_FIELD_RE = lazy_compile(rb"^[A-Za-z][A-Za-z0-9-]{0,30}[ \t]+:")
 
 
 def repair_headers(raw: bytes) -> tuple[bytes, list[str]] | None:

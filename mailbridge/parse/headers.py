@@ -18,6 +18,7 @@ from email.policy import Compat32
 
 from mailbridge.parse.address_entries import angle_entries
 from mailbridge.parse.charset import decode_text
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Address
 
 
@@ -39,11 +40,11 @@ RAW_POLICY = RawCompat32()
 # senders put spaces in it, so only "?" ends it, and the word may not span a line.
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\r\n]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
-_BRACKETED_ID = re.compile(r"<([^<>]*)>")
-_SPACES = re.compile(r"\s+")
+_BRACKETED_ID = lazy_compile(r"<([^<>]*)>")
+_SPACES = lazy_compile(r"\s+")
 # A decoded value is one line: an encoded word may carry CR, LF or NUL, which must not reach a
 # template's subject line, a header we write or a database text column.
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
+_CONTROLS = lazy_compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
 
 
 def unfold(value: str) -> str:
@@ -128,7 +129,7 @@ def _word_bytes(encoding: str, payload: str, defects: list[str], name: str) -> b
         return payload.encode("ascii", "replace")
 
 
-_Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+_Q_ESCAPE = lazy_compile(rb"=([0-9A-Fa-f]{2})")
 
 
 def _q_decode(payload: str) -> bytes:
@@ -174,7 +175,7 @@ def _placeholder(match: re.Match, words: list[str]) -> str:
     return f"mbEW{len(words) - 1}x"
 
 
-_PLACEHOLDER = re.compile(r"mbEW(\d+)x")
+_PLACEHOLDER = lazy_compile(r"mbEW(\d+)x")
 
 
 def _restore(display: str, words: list[str]) -> str:

@@ -19,6 +19,8 @@ from inscriptis import get_annotated_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 _QUOTE_CONTAINERS = ("gmail_quote", "gmail_quote_container", "yahoo_quoted", "mail-quote-collapse",
                      "mailru-blockquote", "HOEnZb", "adL", "moz-cite-prefix", "OutlookMessageHeader")
 _HISTORY_IDS = ("divRplyFwdMsg", "x_divRplyFwdMsg", "appendonsend", "x_appendonsend",
@@ -27,9 +29,9 @@ _RULES = {"blockquote": ["quote"], "#data-o-mail-quote": ["quote"],
           **{f"#class={name}": ["quote"] for name in _QUOTE_CONTAINERS},
           **{f"#id={name}": ["history"] for name in _HISTORY_IDS}}
 _CONFIG = ParserConfig(css=CSS_PROFILES["strict"], annotation_rules=_RULES)
-_TAG = re.compile(r"<[^>]*>")
-_BLANK_RUNS = re.compile(r"\n{3,}")
-_HR = re.compile(r"<hr\b[^>]{0,500}>", re.IGNORECASE)
+_TAG = lazy_compile(r"<[^>]*>")
+_BLANK_RUNS = lazy_compile(r"\n{3,}")
+_HR = lazy_compile(r"<hr\b[^>]{0,500}>", re.IGNORECASE)
 # What plain-text clients write where HTML ones draw a rule or open Outlook's reply header.
 RULE_LINE = "_" * 32
 HISTORY_LINE = "-----Original Message-----"
@@ -37,10 +39,10 @@ HISTORY_LINE = "-----Original Message-----"
 # HTML, or HTML with more table cells than this, gets the cheap rendering below, with a defect.
 MAX_RENDERED = 256 * 1024
 MAX_CELLS = 5_000
-_CELL = re.compile(r"<t[dh][\s>]", re.IGNORECASE)
-_LINE_ENDS = re.compile(r"<br\s*/?>|</(?:p|div|tr|li|h[1-6]|table|blockquote)\s*>", re.IGNORECASE)
-_SCRIPTS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_SPACE_RUNS = re.compile(r"[ \t\r\f\v]+")
+_CELL = lazy_compile(r"<t[dh][\s>]", re.IGNORECASE)
+_LINE_ENDS = lazy_compile(r"<br\s*/?>|</(?:p|div|tr|li|h[1-6]|table|blockquote)\s*>", re.IGNORECASE)
+_SCRIPTS = lazy_compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_SPACE_RUNS = lazy_compile(r"[ \t\r\f\v]+")
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:

@@ -7,9 +7,9 @@ code points are mapped to Shift_JIS, whose Windows code page (cp932) has those e
 
 from __future__ import annotations
 
-import re
+from mailbridge.parse.lazy_re import lazy_compile
 
-_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJHI])")
+_ESCAPE = lazy_compile(rb"\x1b(\$[@B]|\$\(D|\([BJHI])")
 _DOUBLE_BYTE = {b"$@", b"$B", b"$(D"}
 
 

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections import Counter
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 # Only the start of a body matters: the new content comes first, and looking further costs time
 # on every message without changing the answer.
 MAX_CHARS = 4096
@@ -135,7 +137,7 @@ def _letter_weights() -> dict[str, tuple[tuple[str, float], ...]]:
 _FOLD = _fold_table()
 _WORD_WEIGHTS = _word_weights()
 _LETTER_WEIGHTS = _letter_weights()
-_LETTER_RE = re.compile("[" + "".join(_LETTER_WEIGHTS) + "]")
+_LETTER_RE = lazy_compile("[" + "".join(_LETTER_WEIGHTS) + "]")
 
 
 def detect_language(text: str) -> str | None:

@@ -20,11 +20,13 @@ from email import utils
 from itertools import islice
 from email.message import Message
 
-_AROUND_SLASH = re.compile(r"\s*/\s*")
+from mailbridge.parse.lazy_re import lazy_compile
+
+_AROUND_SLASH = lazy_compile(r"\s*/\s*")
 # A parameter written after the type without the ";" that should separate them. It may start
 # only where a word starts and its name is matched possessively, so a long word without "="
 # is looked at once, not once per character (linear, not quadratic).
-_BARE_PARAM = re.compile(r'''(?<![\w.*-])([A-Za-z][\w.*-]*+)\s*+=\s*+("[^"]*"|[^\s"]++)''')
+_BARE_PARAM = lazy_compile(r'''(?<![\w.*-])([A-Za-z][\w.*-]*+)\s*+=\s*+("[^"]*"|[^\s"]++)''')
 # Senders who drop the ";" write a parameter or two; hostile input writes a million.
 _MAX_BARE_PARAMS = 8
 # Matched against the lowered bytes: a case-blind pattern has no literal to skip ahead by and

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from email.message import Message
 
 from mailbridge.errors import ParseError
+from mailbridge.parse.lazy_re import lazy_compile
 
 # The longest one message may spend being parsed: every input up to the listener's size limit
 # takes a few seconds at most with the bounds below; this stops what they did not foresee.
@@ -42,11 +43,11 @@ MAX_PARAMETERS = 8 * 1024
 MAX_ANALYSED = 1_000_000
 MAX_PARTS = 2_000
 MAX_REPORT_BLOCKS = 2_000
-_REPORT_TYPE = re.compile(rb"(?im)^(content-type:[ \t]*)message/(?:global-)?delivery-status")
+_REPORT_TYPE = lazy_compile(rb"(?im)^(content-type:[ \t]*)message/(?:global-)?delivery-status")
 _PARAMETER_HEADERS = ("content-type", "content-disposition")
 
 # The stdlib's own test for a header line (email.feedparser.headerRE), on bytes.
-_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
+_HEADER_LINE = lazy_compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
 
 
 class ParseTimeout(ParseError):

@@ -19,6 +19,7 @@ from mailbridge.parse.charset import decode_text
 from mailbridge.parse.flowed import unflow
 from mailbridge.parse.headers import decode_header, get_param
 from mailbridge.parse.htmltext import html_to_text
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Attachment
 from mailbridge.parse.raw_spans import RawSpans
 from mailbridge.parse.transfer import payload_bytes
@@ -30,8 +31,8 @@ MAX_DEPTH = 60
 _MESSAGE_LEAVES = frozenset({"rfc822", "global", "partial", "external-body", "delivery-status",
                              "disposition-notification", "feedback-report", "global-delivery-status",
                              "global-disposition-notification", "global-headers", "rfc822-headers"})
-_CID_REF = re.compile(r"""cid:([^"'\s>)]+)""", re.IGNORECASE)
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_CID_REF = lazy_compile(r"""cid:([^"'\s>)]+)""", re.IGNORECASE)
+_META_CHARSET = lazy_compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from mailbridge.parse.lazy_re import lazy_compile
+
 # Every pattern here runs on one line (or a window of at most a few hundred characters) and is
 # either anchored literal alternation or a single bounded `.*`, so none can backtrack badly.
 
@@ -16,12 +18,12 @@ _VERBS = (
     "napsal\\(a\\)", "napsal", "napísal", "írta", "yazdı", "написал\\(а\\)", "написал",
     "написала", "написав", "пише", "писал", "ha escrit", "va escriure", "escriu", "skrev følgende",
 )
-VERB_RE = re.compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|のメッセージ|작성")
+VERB_RE = lazy_compile(r"(?<!\w)(?:" + "|".join(_VERBS) + r")(?!\w)|写道|寫道|のメッセージ|작성")
 
 # Gmail in Russian, Yandex and mail.ru write attributions without a verb: a date, a time and
 # the sender's address, ending in a colon ("ср, 30 апр. 2025 г. в 15:19, Иван <ivan@x.ru>:",
 # "30.04.2025, 15:19, \"Иван\" <ivan@x.ru>:", "Среда, 30 апреля 2025, 15:19 +03:00 от Иван <…>:").
-VERBLESS_ATTRIBUTION_RE = re.compile(
+VERBLESS_ATTRIBUTION_RE = lazy_compile(
     r"(?=.{0,200}(?<!\d)(?:19|20)\d\d(?!\d))(?=.{0,250}(?<!\d)\d{1,2}:\d{2}(?!\d))"
     r".{0,250}@[^\s>]{1,100}>?\s*[:：]$"
 )
@@ -35,7 +37,7 @@ REPLY_ABOVE_RE = re.compile(
     r"|在此行上方|在此行以上|この行より上)",
 )
 # …and says to answer there: "see the table above this line" in a customer's text is no marker.
-REPLY_VERB_RE = re.compile(
+REPLY_VERB_RE = lazy_compile(
     r"repl|respon|answer|type|write|escrib|contest|odpowi|odpisz|pisz|pisać|antwort|schreib"
     r"|répond|écri|rispond|scriv|svar|skriv|antwoord|ответ|пишите|回复|回覆|返信|답장",
 )
@@ -44,14 +46,14 @@ REPLY_VERB_RE = re.compile(
 # "Den", "W dniu", "Dnia", Eudora's "At", Apple Mail's Polish "Wiadomość napisana przez",
 # Chinese "在", a date ("23 mar 2017 …", "2016-03-03 …") or Gmail's abbreviated weekday and date
 # ("pon., 4 mar 2024 o 10:15 …", "lun, 4 mar 2024 …").
-OPENER_RE = re.compile(
+OPENER_RE = lazy_compile(
     r"(?:on|am|le|el|em|op|il|den|dne|at|w dniu|dnia|wiadomość napisana przez)\s|\d|在"
     r"|[^\W\d_]{2,4}(?:\.,?|,)\s*\d"
 )
 
 # Gmail's old attribution starts with a numeric date and often has no verb at all:
 # "2016-03-03 17:21 GMT+01:00 Jane <jane@example.com>:" or "2013/7/20 Jane <jane@example.com>".
-GMAIL_DATE_RE = re.compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}\s")
+GMAIL_DATE_RE = lazy_compile(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}\s")
 
 # Keys of a header block that a client pastes above the quoted mail (Outlook's "From:/Sent:/
 # To:/Subject:" and its translations). A block needs a From-like key and a date or subject key.
@@ -119,7 +121,7 @@ MOBILE_SIGNATURE_RE = re.compile(
 )
 # After "my" ("Sent from my …"), only a device or a short name makes it a signature:
 # "Sent from my desk, is much easier then my mobile phone." is a sentence, not a signature.
-POSSESSIVE_RE = re.compile(r"\b(?:my|mi|mon|meinem|mijn|min|mojego|mojej|mio|meu)\s+(.*)")
+POSSESSIVE_RE = lazy_compile(r"\b(?:my|mi|mon|meinem|mijn|min|mojego|mojej|mio|meu)\s+(.*)")
 DEVICE_WORDS = (
     "iphone", "ipad", "ipod", "android", "blackberry", "mobile", "phone", "cell", "samsung",
     "galaxy", "htc", "huawei", "xiaomi", "windows", "nokia", "sony", "lg", "motorola", "pixel",

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailbridge.parse import quote_markers as mk
+from mailbridge.parse.lazy_re import lazy_compile
 
 BLANK, QUOTE, TEXT, CODE = "b", "q", "t", "c"
 _MAX_ATTRIBUTION_LINES = 5
@@ -45,7 +46,7 @@ _SUPERCITE_RE = re.compile(r"[A-Za-z]{1,3}>(?:\s|$)")
 _GMAIL_DATE_RE = re.compile(
     r"\d{4}[-/]\d{1,2}[-/]\d{1,2}(?: \d{1,2}:\d{2} gmt[+-]\d{1,2}:?\d{2})?\s"
 )
-_DIGIT_RE = re.compile(r"\d")
+_DIGIT_RE = lazy_compile(r"\d")
 _DATE_WORDS = frozenset({"am", "on", "le", "el", "em", "den", "op", "il", "w", "dnia"})
 # Windows Mail puts left-to-right marks between the fields of its header block; invisible, and
 # in the way of every pattern.

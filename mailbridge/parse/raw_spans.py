@@ -14,12 +14,13 @@ MAX_DEPTH passes over the message; nothing is computed unless a nested message i
 
 from __future__ import annotations
 
-import re
 from email.message import Message
+
+from mailbridge.parse.lazy_re import lazy_compile
 
 MAX_DEPTH = 12
 # The stdlib feed parser's test for a header line (email.feedparser.headerRE), on bytes.
-_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+_HEADER_LINE = lazy_compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
 # Transfer encodings under which a nested message is the raw text the stdlib parsed.
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 

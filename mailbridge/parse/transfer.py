@@ -8,11 +8,11 @@ each case is decoded as far as it goes and recorded as a defect.
 from __future__ import annotations
 
 import binascii
-import re
 from email.generator import BytesGenerator
 from email.message import Message
 from io import BytesIO
 
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.raw_spans import RawSpans
 
 
@@ -47,7 +47,7 @@ def payload_bytes(part: Message, defects: list[str], spans: RawSpans | None = No
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
 _WHITESPACE = b" \t\r\n\f\v"
-_PADDING = re.compile(rb"=+")
+_PADDING = lazy_compile(rb"=+")
 
 
 def decode_base64(data: bytes, defects: list[str]) -> bytes:
@@ -75,7 +75,7 @@ def decode_base64(data: bytes, defects: list[str]) -> bytes:
 
 
 # A run of base64 closed by padding, then a blank and more: "ecO2dMOk== ignored".
-_PADDED_PREFIX = re.compile(rb"[ \t]*([A-Za-z0-9+/]+=+)[ \t]")
+_PADDED_PREFIX = lazy_compile(rb"[ \t]*([A-Za-z0-9+/]+=+)[ \t]")
 
 
 def _without_appended_text(data: bytes, defects: list[str]) -> bytes:

@@ -10,10 +10,11 @@ import binascii
 import hashlib
 import re
 
+from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Attachment
 
-_UU_BEGIN = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
-_UU_END = re.compile(r"^end[ \t]*$", re.MULTILINE)
+_UU_BEGIN = lazy_compile(r"^begin [0-7]{3,4} ([^\n]+)\n", re.MULTILINE)
+_UU_END = lazy_compile(r"^end[ \t]*$", re.MULTILINE)
 
 
 def uuencoded_attachments(text: str) -> tuple[str, list[Attachment]]:

@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# The columns' values live in `statuses` (importable without SQLAlchemy) and are named here too.
+from mailbridge.store.statuses import MESSAGE_KINDS, QUARANTINE_STATES, RAW_STATES, TICKET_STATUSES  # noqa: F401
 from mailbridge.store.types import UTCDateTime
 
 SQLModel.metadata.naming_convention = {
@@ -23,10 +25,6 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
-MESSAGE_KINDS = ("customer", "agent", "note", "automatic", "system")
-RAW_STATES = ("pending", "done", "quarantined")
-QUARANTINE_STATES = ("held", "retried", "dropped")
 
 
 def _when(*, nullable: bool = False, index: bool = False):

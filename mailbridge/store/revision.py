@@ -16,10 +16,15 @@ import re
 from functools import cache
 from importlib import resources
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+# SQLAlchemy is imported only inside `stamped`: `mailbridge.store.listing` reads the stamp
+# through the database driver (with STAMP_QUERY) so that `tickets list` never loads it.
 _VERSION_TABLE = "alembic_version"
+STAMP_QUERY = f"SELECT version_num FROM {_VERSION_TABLE}"
 # `revision = '0008_hardening'`, `down_revision: str | None = None`: one line each, as alembic's
 # template writes them (a value that does not parse alone makes the answer None).
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
@@ -27,10 +32,16 @@ _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*
 
 def stamped(connection: Connection) -> str | None:
     """The one revision stamped in the database, or None (no stamp table, no row, several rows)."""
+    from sqlalchemy import inspect, text
+
     if not inspect(connection).has_table(_VERSION_TABLE):
         return None
-    rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
-    return rows[0] if len(rows) == 1 else None
+    return one_stamp(connection.execute(text(STAMP_QUERY)).scalars().all())
+
+
+def one_stamp(versions: list[str]) -> str | None:
+    """The revision when STAMP_QUERY found exactly one; None otherwise."""
+    return versions[0] if len(versions) == 1 else None
 
 
 @cache
