@@ -304,5 +304,11 @@ class SessionBoundDatabase:
         with self._session.begin_nested():
             yield self._session
 
+    @property
+    def open_session(self) -> Session:
+        """The open transaction's session itself, for a statement that needs no savepoint of its
+        own: one that fails takes the whole transaction down anyway."""
+        return self._session
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
