@@ -21,7 +21,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import BindParameter, CompoundSelect, Select, Update, bindparam, func, literal, literal_column, null, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    Update,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    union_all,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
