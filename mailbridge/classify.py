@@ -78,8 +78,14 @@ def matches(rule: RuleConfig, facts: _Facts) -> bool:
         and (not rule.languages or facts.language in rule.languages)
         and (not rule.plans or (facts.plan or "") in rule.plans)
         and all(_header_has(facts.headers, name, text) for name, text in rule.headers.items())
-        and (not rule.keywords or any(_has_words(_where(rule, facts), _folded_keyword(k)) for k in rule.keywords))
+        and (not rule.keywords or _has_keyword(rule, _where(rule, facts)))
     )
+
+
+def _has_keyword(rule: RuleConfig, text: str) -> bool:
+    # The searched text is made once per rule: `_where` joins subject and body into a new string,
+    # which was done again for each of a rule's keywords.
+    return any(_has_words(text, _folded_keyword(keyword)) for keyword in rule.keywords)
 
 
 def fold(text: str) -> str:

@@ -129,12 +129,14 @@ def retry(entry: Quarantine, *, db: Database, config: Config, now: datetime) -> 
 
 def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
             dry_run: bool = False, secret: bytes | None = None,
-            parsed: ParsedMessage | ParseFailure | None = None) -> Outcome:
+            parsed: ParsedMessage | ParseFailure | None = None, mark_done: bool = True) -> Outcome:
     """Run one accepted raw message through every stage; never raises for a bad message.
 
     `secret` defaults to the configured one; a dry run on a fresh install passes a throwaway
     one, since no token can exist before the secret does. `parsed` is the parse stage's result
-    when it was run ahead, in another process (`parse_stage` of the same bytes).
+    when it was run ahead, in another process (`parse_stage` of the same bytes). `mark_done`
+    False: the caller marks the raw row done itself, later in the same transaction (the worker
+    marks a whole group with one statement, `durable.mark_all_done`).
     """
     secret = secret if secret is not None else config.secret_bytes()
     # History (`ingest --import`) is stored as of its own receipt time and causes no mail,
@@ -159,7 +161,8 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
                 outcome = _store(raw_row, message, message_id, decision, thread, session=session, config=config,
                                  secret=secret, now=raw_row.received_at if history else now,
                                  effects=not history)
-            repo.mark_raw(raw_row.id, "done", session=session)
+            if mark_done:
+                repo.mark_raw(raw_row.id, "done", session=session)
             if dry_run:
                 raise _DryRun(outcome)
         return outcome

@@ -153,3 +153,24 @@ def test_concurrent_workers_process_each_message_exactly_once(database, config):
 ])
 def test_each_outcome_reads_as_one_log_line(outcome, line):
     assert describe(outcome) == line
+
+
+def test_a_message_quarantined_amid_its_group_is_undone_alone_and_stays_quarantined(database, config, monkeypatch):
+    # It fails after its ticket and message rows were written: its savepoint is rolled back
+    # (ROLLBACK TO SAVEPOINT), the others of the group are stored, and marking the group's rows
+    # done at the end of the transaction leaves its row quarantined.
+    ids = [accept(database, message("Zatruty" if number == 2 else f"Sąsiad {number}")) for number in range(4)]
+    queue_effects = pipeline.notify.queue_effects
+
+    def failing(parsed, row, *args, **kwargs):
+        if parsed.subject == "Zatruty":
+            raise RuntimeError("effects exploded")
+        return queue_effects(parsed, row, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.notify, "queue_effects", failing)
+    assert Worker(db=database, config=config).drain() == 4
+    assert [(q.raw_id, q.stage) for q in durable.list_quarantine(database)] == [(ids[2], "store")]
+    assert count(database, RawMessage, RawMessage.state == "quarantined") == 1
+    assert count(database, RawMessage, RawMessage.state == "done") == 3
+    assert count(database, Ticket) == 3 and count(database, Message) == 3
+    assert count(database, Message, Message.raw_id == ids[2]) == 0

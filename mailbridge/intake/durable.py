@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Insert, update
+from sqlalchemy import Insert, bindparam, update
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlmodel import col, select
 
@@ -194,6 +194,20 @@ def mark_done(db: Database, raw_id: int) -> None:
     """Mark a raw message processed, for callers that did not store it in their own transaction."""
     with db.session() as session:
         mark_raw(raw_id, "done", session=session)
+
+
+def mark_all_done(session, raw_ids: Sequence[int]) -> None:
+    """Mark processed rows done with one statement, in the transaction that stored their results.
+
+    Only rows still pending: a row the pipeline quarantined stays quarantined.
+    """
+    if raw_ids:
+        session.execute(_MARK_DONE, [{"raw_id": raw_id} for raw_id in raw_ids])
+
+
+_RAW = RawMessage.__table__
+_MARK_DONE = (update(_RAW).where(_RAW.c.id == bindparam("raw_id"), _RAW.c.state == "pending")
+              .values(state="done"))
 
 
 def quarantine(db: Database, raw_id: int, stage: str, error: str, now: datetime | None = None) -> Quarantine:

@@ -64,8 +64,21 @@ def decide(
     now: datetime,
 ) -> Decision:
     """Whether automatic mail to `recipient`, caused by `message` (None: no mail caused it), may go."""
-    skip = (_message_reason(message, queues, secret) if message is not None else None) \
-        or _envelope_reason(envelope_from) or _recipient_reason(recipient, queues)
+    return decide_for(recipient, cause=cause_reason(message, envelope_from, queues, secret), queues=queues,
+                      state=state, limit=limit, now=now)
+
+
+def cause_reason(message: ParsedMessage | None, envelope_from: str | None, queues: Sequence[QueueConfig],
+                 secret: bytes) -> str | None:
+    """Rules 1-3: why the mail that causes it allows no automatic mail to anyone (None: it allows it)."""
+    return (_message_reason(message, queues, secret) if message is not None else None) \
+        or _envelope_reason(envelope_from)
+
+
+def decide_for(recipient: str, *, cause: str | None, queues: Sequence[QueueConfig], state: RecipientState,
+               limit: Limit | None, now: datetime) -> Decision:
+    """`decide` with its cause's verdict (`cause_reason`) worked out once for all the mails it causes."""
+    skip = cause or _recipient_reason(recipient, queues)
     if skip:
         return Decision(False, False, skip)
     if state.undeliverable_until is not None and state.undeliverable_until > now:

@@ -129,11 +129,13 @@ def queue_mails(mails: Sequence[Mail], *, cause: ParsedMessage | None, envelope_
                                      counted=[mail.recipient for mail in mails if mail.limited], session=session,
                                      since=now - timedelta(hours=config.outbox.per_hours))
     contents = _Contents(config, now)
+    # What the causing mail says against automatic mail is the same for all its mails: asked once.
+    cause_reason = loops.cause_reason(cause, envelope_from, config.queues, secret)
     rows = []
     for mail in mails:
         recent, until = states[mail.recipient.lower()]
-        decision = loops.decide(
-            mail.recipient, message=cause, envelope_from=envelope_from, queues=config.queues, secret=secret,
+        decision = loops.decide_for(
+            mail.recipient, cause=cause_reason, queues=config.queues,
             state=loops.RecipientState(recent if mail.limited else 0, until), limit=limit if mail.limited else None,
             now=now,
         )

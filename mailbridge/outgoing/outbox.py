@@ -19,8 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Update, bindparam, func, literal_column, null, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Select,
+    Update,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    null,
+    union_all,
+    update,
+)
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
@@ -42,14 +55,27 @@ _OUTBOX = Outbox.__table__
 _HEALTH = AddressHealth.__table__
 # What the database knows of some recipients: (address, undeliverable_until, 0) for each one a
 # bounce marked, and (address, NULL, count) of the recent automatic mail to each rate-limited one
-# (held mail is not counted: it was not sent).
-_UNTILS = select(_HEALTH.c.address, _HEALTH.c.undeliverable_until, literal_column("0")).where(
-    _HEALTH.c.address.in_(bindparam("everyone", expanding=True)))
-_RECENT = select(_OUTBOX.c.recipient, null(), func.count()).where(
-    _OUTBOX.c.recipient.in_(bindparam("counted", expanding=True)), _OUTBOX.c.automatic.is_(True),
-    _OUTBOX.c.created_at >= bindparam("since"), _OUTBOX.c.state.in_(_COUNTED_STATES),
-).group_by(_OUTBOX.c.recipient)
-_STATES = union_all(_UNTILS, _RECENT)
+# (held mail is not counted: it was not sent). One statement per number of addresses, built and
+# compiled once, with each address (and state) bound on its own: an "expanding" IN list is
+# written into the SQL text again at every execution, and every processed mail runs this.
+@lru_cache(maxsize=64)
+def _states_statement(everyone: int, counted: int) -> CompoundSelect | Select:
+    untils = select(_HEALTH.c.address, _HEALTH.c.undeliverable_until, literal_column("0")).where(
+        _HEALTH.c.address.in_(_numbered("everyone", everyone, _HEALTH.c.address.type)))
+    if not counted:
+        return untils
+    recent = select(_OUTBOX.c.recipient, null(), func.count()).where(
+        _OUTBOX.c.recipient.in_(_numbered("counted", counted, _OUTBOX.c.recipient.type)),
+        _OUTBOX.c.automatic.is_(True), _OUTBOX.c.created_at >= bindparam("since"),
+        _OUTBOX.c.state.in_([literal(state) for state in _COUNTED_STATES]),
+    ).group_by(_OUTBOX.c.recipient)
+    return union_all(untils, recent)
+
+
+def _numbered(name: str, count: int, type_) -> list[BindParameter]:
+    return [bindparam(f"{name}_{index}", type_=type_) for index in range(count)]
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The sending side's statements, for the same reason: the sender runs them for every mail.
 _CLAIM: dict[str, Update] = {}
@@ -92,9 +118,12 @@ def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], sessi
     a bounce marked it undeliverable; the mails are counted only for the addresses in `counted`."""
     everyone = sorted({address.lower() for address in recipients})
     states: dict[str, tuple[int, datetime | None]] = {address: (0, None) for address in everyone}
-    values = {"everyone": everyone, "counted": sorted({a.lower() for a in counted} if since else set()),
-              "since": since or _EPOCH}
-    for address, until, recent in session.execute(_STATES, values):
+    if not everyone:
+        return states
+    limited = sorted({a.lower() for a in counted} if since else set())
+    values = {"since": since or _EPOCH, **{f"everyone_{i}": a for i, a in enumerate(everyone)},
+              **{f"counted_{i}": a for i, a in enumerate(limited)}}
+    for address, until, recent in session.execute(_states_statement(len(everyone), len(limited)), values):
         before = states[address]
         states[address] = (before[0] + recent, before[1] or until)
     return states

@@ -144,9 +144,13 @@ class Worker:
                 if result is None and self.db.dialect == "postgresql":
                     result = parse_stage(row.content)
                     _after_older_rows(db, row.id, result)
-                outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result)
+                outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result,
+                                       mark_done=False)
                 done.append((row.id, row.source, outcome, time.perf_counter() - started))
-        self._current = None
+            # The group's rows are marked done together, in the transaction that stores their
+            # results: one statement instead of one per message (a quarantined row is left as it is).
+            self._current = None
+            durable.mark_all_done(db.open_session, [raw_id for raw_id, _, _, _ in done])
         if len(done) < len(rows):
             # A stop came first: the rows not started were not attempted (a stop is no crash).
             durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])

@@ -59,6 +59,10 @@ class Calendar:
     closed: frozenset[date] = frozenset()
     extra_open: Mapping[date, tuple[Block, ...]] = field(default_factory=dict)
     always_open: bool = False
+    # `day_intervals` of each local day asked for, kept: every ticket's clocks ask for the same
+    # few days again and again, and a calendar never changes (a changed config makes new ones).
+    _intervals: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,13 +156,18 @@ def is_working_day(calendar: Calendar, day: date) -> bool:
 
 def day_intervals(calendar: Calendar, day: date) -> list[tuple[datetime, datetime]]:
     """A local day's blocks as UTC intervals; a block inside a DST gap may come out empty."""
+    known = calendar._intervals.get(day)
+    if known is None:
+        known = calendar._intervals[day] = tuple(_day_intervals(calendar, day))
+    return list(known)
+
+
+def _day_intervals(calendar: Calendar, day: date) -> Iterator[tuple[datetime, datetime]]:
     tz = calendar.tz
-    spans = []
     for block in day_of(calendar, day).blocks:
         start, end = _to_utc(day, block.start, tz), _to_utc(day, block.end, tz)
         if end > start:
-            spans.append((start, end))
-    return spans
+            yield start, end
 
 
 # Instants -----------------------------------------------------------------------------------

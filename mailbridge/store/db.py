@@ -77,7 +77,7 @@ def connect(url: str) -> Database:
         raise DatabaseUnavailable(f"database URL {url!r} is not valid: {exc}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return Database(_sqlite_engine(url), url)
+        return Database(_plain_savepoints(_sqlite_engine(url)), url)
     if backend != "postgresql":
         raise DatabaseUnavailable(
             f"database URL {parsed.render_as_string(hide_password=True)!r}: mailbridge supports "
@@ -85,7 +85,25 @@ def connect(url: str) -> Database:
         )
     # psycopg (version 3) is the driver we ship with; a plain postgresql:// URL means it too.
     engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
-    return Database(engine, url)
+    return Database(_plain_savepoints(engine), url)
+
+
+def _plain_savepoints(engine: Engine) -> Engine:
+    """The engine's dialect writes SAVEPOINT, RELEASE and ROLLBACK TO as plain SQL text.
+
+    SQLAlchemy's own `do_savepoint` (and the other two) build a new clause every time, whose
+    cache key is made and which is compiled anew (it is not cached), and the worker takes a
+    savepoint per message. The text goes through `exec_driver_sql`, so the engine's events
+    (`before_cursor_execute`) still see it. The names are SQLAlchemy's (`sa_savepoint_<n>`).
+    """
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+    dialect.do_savepoint = lambda connection, name: connection.exec_driver_sql(f"SAVEPOINT {quote(name)}")
+    dialect.do_release_savepoint = \
+        lambda connection, name: connection.exec_driver_sql(f"RELEASE SAVEPOINT {quote(name)}")
+    dialect.do_rollback_to_savepoint = \
+        lambda connection, name: connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {quote(name)}")
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -303,6 +321,12 @@ class SessionBoundDatabase:
         # `urgent` asks for an early turn at the write lock; the open transaction already holds it.
         with self._session.begin_nested():
             yield self._session
+
+    @property
+    def open_session(self) -> Session:
+        """The open transaction's session itself, for a statement that needs no savepoint of its
+        own: one that fails takes the whole transaction down anyway."""
+        return self._session
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, event, inspect, literal_column, union_all
+from sqlalchemy import bindparam, event, inspect, literal, literal_column, union_all
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
@@ -47,12 +47,14 @@ def clock_events(ticket_id: int, *, session: Session) -> list[tuple[datetime, st
 def _clock_events_statement():
     # One query built once: the two columns a clock needs, not two lists of whole rows. At the
     # same instant mail comes before a status change (the order the clocks were computed in).
+    # The kinds are bound one by one (`IN (?, ?)`), not as a list: a list is an "expanding"
+    # parameter, which SQLAlchemy writes into the SQL text again at every execution.
     messages, events = Message.__table__, TicketEvent.__table__
     mail = select(messages.c.received_at.label("at"), messages.c.kind, literal_column("0").label("source"),
                   messages.c.id).where(messages.c.ticket_id == bindparam("ticket_id"),
-                                       messages.c.kind.in_(MESSAGE_EVENTS))
+                                       messages.c.kind.in_([literal(kind) for kind in MESSAGE_EVENTS]))
     status = select(events.c.at, events.c.kind, literal_column("1"), events.c.id).where(
-        events.c.ticket_id == bindparam("ticket_id"), events.c.kind.in_(STATUS_KINDS))
+        events.c.ticket_id == bindparam("ticket_id"), events.c.kind.in_([literal(kind) for kind in STATUS_KINDS]))
     return union_all(mail, status).order_by("at", "source", "id")
 
 
