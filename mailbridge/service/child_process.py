@@ -49,6 +49,9 @@ RESTART_MAX_SECONDS = 30.0
 # How long a stopping child may take to finish the work in hand before it is killed.
 STOP_SECONDS = 60.0
 WAKE = b"w"
+# Processing and sending run flat out through a backlog, while an SMTP client is waiting for each
+# 250: the children yield the CPU to the listener whenever both want it, and have all of it otherwise.
+NICENESS = 10
 # A child silent for this many pulse intervals is taken for hung.
 PULSE_MISSES = 3
 _LENGTH = struct.Struct("!I")

@@ -163,7 +163,7 @@ def _received(metrics: Metrics, worker: Workers, source: str) -> None:
 
 
 def _pulse_seconds(notifier: Notifier) -> float:
-    """How often the worker must pulse: often enough that a hung one misses the watchdog in time."""
+    """How often the workers and the sender must pulse: often enough that a hung one misses the watchdog in time."""
     if notifier.watchdog_seconds is None:
         return POLL_SECONDS
     return max(0.1, min(POLL_SECONDS, notifier.watchdog_seconds / 4))

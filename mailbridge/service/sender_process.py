@@ -32,8 +32,8 @@ from mailbridge.errors import error_line
 from mailbridge.logs import Outage
 from mailbridge.outgoing.outbox_worker import OutboxWorker, instance_id
 from mailbridge.store.db import connect
-from mailbridge.service.child_process import (POLL_SECONDS, RETRY_MAX_SECONDS, ChildProcess, ParentLink, hold_slot,
-                                              run_child, start_child)
+from mailbridge.service.child_process import (NICENESS, POLL_SECONDS, RETRY_MAX_SECONDS, ChildProcess, ParentLink,
+                                              hold_slot, run_child, start_child)
 
 # Named, not __name__: run with -m (by hand, to see it refuse), this module is __main__.
 log = logging.getLogger("mailbridge.service.sender_process")
@@ -71,7 +71,8 @@ def _resume(sender: OutboxWorker) -> None:
 
 def main() -> int:
     """The child: read the setup, then send due mail until stdin closes."""
-    config, url, _, _, pulse_seconds = start_child(_MODULE)
+    # Niced as the workers are: on two cores it shares the listener's, whose 250s clients wait for.
+    config, url, _, _, pulse_seconds = start_child(_MODULE, NICENESS)
     log.info("sender started (pid %d)", os.getpid())
     lock = hold_slot(config, "sender.lock", NAME)
     db = connect(url)

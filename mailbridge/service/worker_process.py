@@ -32,7 +32,8 @@ from mailbridge.config import Config
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
-from mailbridge.service.child_process import POLL_SECONDS, ChildProcess, ParentLink, hold_slot, run_child, start_child
+from mailbridge.service.child_process import (NICENESS, POLL_SECONDS, ChildProcess, ParentLink, hold_slot, run_child,
+                                              start_child)
 from mailbridge.service.parsers import ParserPool
 from mailbridge.service.worker import Worker
 
@@ -41,10 +42,6 @@ __all__ = ["POLL_SECONDS", "WorkerProcess", "main", "run_child"]
 # Named, not __name__: run with -m (by hand, to see it refuse), this module is __main__.
 log = logging.getLogger("mailbridge.service.worker_process")
 _MODULE = "mailbridge.service.worker_process"
-
-# Processing runs flat out through a backlog, while an SMTP client is waiting for each 250: the
-# worker yields the CPU to the listener whenever both want it, and has all of it otherwise.
-NICENESS = 10
 
 
 class WorkerProcess(ChildProcess):
