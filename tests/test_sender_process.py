@@ -111,8 +111,8 @@ def test_a_reload_hands_the_sender_the_new_config_and_sending_goes_on(tmp_path, 
         wait_until(lambda: sender_pids(server), what="the sender")
         send(server, "Przed zmianą", "pierwszy@example.org")
         wait_until(lambda: sent(database) >= 1, timeout=30, what="the first acknowledgement")
-        config_path.write_text(config_path.read_text().replace('"support@example.com"',
-                                                               '"support@example.com"\naliases = ["help@example.com"]', 1))
+        alias = '"support@example.com"\naliases = ["help@example.com"]'
+        config_path.write_text(config_path.read_text().replace('"support@example.com"', alias, 1))
         server.process.send_signal(signal.SIGHUP)
         wait_until(lambda: len(sender_pids(server)) == 2, timeout=60, what="the sender with the new config")
         assert any("sender restarted with the new config" in line for line in server.lines)

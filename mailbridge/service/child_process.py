@@ -1,4 +1,4 @@
-"""`serve`'s child processes (processing workers, the sender): both sides of the pipe between them, restarts and the one-per-slot lock.
+"""`serve`'s child processes (workers, the sender): both sides of their pipe, restarts and the per-slot lock.
 
 `serve` talks to each child over its stdin: first the pickled setup (the `Config`, the
 database URL, the log level and format, the pulse interval and what the kind of child needs

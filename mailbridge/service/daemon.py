@@ -16,8 +16,8 @@ escalation loop (`mailbridge.service.escalations`), which runs due ladder steps 
 SMS; with `[sms.inbound]` also the webhook where agents' SMS answers stop a ladder
 (`service.sms_webhook`). Stop: refuse new mail with 421, let
 DATA already being stored finish, close the connections, let the workers finish the message in
-hand and then the sender the mail in hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
-the spool or the database and is processed at the next start if it was not yet.
+hand and then the sender the mail in hand, exit 0. Mail not yet answered 250 is the sending
+MTA's to retry; mail answered 250 is in the spool or the database and is processed at the next start if it was not yet.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(
         _received, metrics, worker, "imap"))
     port = server.sockets[0].getsockname()[1]
-    instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, sender=sender, pollers=pollers, listener={
-        "protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"})
+    listener = {"protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"}
+    instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, sender=sender, pollers=pollers,
+                                            listener=listener)
     instance.metrics = f"{metrics_address[0]}:{metrics_address[1]}" if metrics_address else None
     tasks = _background(config, db, stop=stop, reload=reload, handler=handler, worker=worker, sender=sender,
                         instance=instance, notifier=notifier)
@@ -182,7 +183,8 @@ async def _watchdog(notifier: Notifier, alive: Callable[[], bool], stop: asyncio
             silent = False
         elif not silent:
             silent = True
-            log.error("a processing worker or the sender does not answer: watchdog pings withheld, systemd will restart "
+            log.error("a processing worker or the sender does not answer: watchdog pings withheld, "
+                      "systemd will restart "
                       "mailbridge if it stays so for %.0f s", notifier.watchdog_seconds)
         try:
             await asyncio.wait_for(stop.wait(), notifier.watchdog_seconds / 2)
