@@ -82,6 +82,7 @@ class MailbridgeRun:
                 "peak_hwm_mb": memory.peak_hwm_kb / 1024,
                 "listener_cpu_ms_per_message": _per_message_ms(cpu.serve, result),
                 "worker_cpu_ms_per_message": _per_message_ms(cpu.workers, result),
+                "sender_cpu_ms_per_message": _per_message_ms(cpu.sender, result),
                 "worker_processes": len(cpu.worker_pids), "outbox_sent": sent, **self.watch.counts()}
 
     def paced(self, corpus: Sequence[Envelope], clients: int, rate: float) -> dict:

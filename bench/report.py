@@ -89,8 +89,11 @@ def _cpu_rows(smtp: dict) -> list[tuple[str, str, str, str]]:
     if listener is None or worker is None:
         return []
     processes = smtp.get("worker_processes", 1)
-    return [("   CPU per message", f"{listener + worker:.1f} ms = listener {listener:.1f} + "
-             f"worker{'s' if processes != 1 else ''} {worker:.1f} (its queued mail sent too)", "", "")]
+    sender = smtp.get("sender_cpu_ms_per_message")
+    # Results from before the sender had a process of its own: the worker sent its queued mail too.
+    sending = f" + sender {sender:.1f}" if sender is not None else " (its queued mail sent too)"
+    return [("   CPU per message", f"{listener + worker + (sender or 0.0):.1f} ms = listener {listener:.1f} + "
+             f"worker{'s' if processes != 1 else ''} {worker:.1f}{sending}", "", "")]
 
 
 def _naive_cpu(naive: dict) -> str:
@@ -142,9 +145,12 @@ def _curve_rows(curve: dict) -> list[tuple[str, str, str, str]]:
         runs = figures["runs"]
         cpu = sorted(run["workers_cpu_ms"] for run in runs)[len(runs) // 2]
         parsers = sorted(run["parsers_cpu_ms"] for run in runs)[len(runs) // 2]
+        # Results from before the sender had a process of its own have no sender figure.
+        senders = sorted(run["sender_cpu_ms"] for run in runs if "sender_cpu_ms" in run)
+        sender = f", sender {senders[len(senders) // 2]:.1f} ms" if senders else ""
         name = f"7. backlog drained, workers = {workers}" if number == 0 else f"   workers = {workers}"
         rows.append((name, f"{figures['median_msg_s']:.1f} msg/s (CPU per message: storing worker "
-                     f"{cpu:.1f} ms, parsers {parsers:.1f} ms)", "", ""))
+                     f"{cpu:.1f} ms, parsers {parsers:.1f} ms{sender})", "", ""))
     return rows
 
 

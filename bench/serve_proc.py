@@ -102,11 +102,12 @@ class ServeProcess:
             return self.process.wait(10)
 
     def wait_workers(self, timeout: float = 60.0) -> None:
-        """Wait until every worker process has said it started (its imports are not a message's CPU)."""
+        """Wait until every worker process and the sender have said they started (imports are not a message's CPU)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.alive():
-            # One line per worker process: serve's children (their parser processes say nothing).
-            started = self.log_path.read_text(errors="replace").count("processing worker started")
+            # One line per child of serve (the workers' parser processes say nothing).
+            text = self.log_path.read_text(errors="replace")
+            started = text.count("processing worker started") + text.count("sender started")
             if started >= len(children(self.pid)):
                 return
             time.sleep(0.02)
@@ -256,26 +257,41 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass(frozen=True)
 class CpuTimes:
-    """CPU seconds (user + system) spent so far by `serve` itself and by its worker processes."""
+    """CPU seconds (user + system) spent so far by `serve` itself, its worker processes and its sender."""
 
     serve: float
     workers: float
     worker_pids: tuple[int, ...]
+    sender: float = 0.0
+    sender_pids: tuple[int, ...] = ()
 
     def __sub__(self, earlier: CpuTimes) -> CpuTimes:
-        return CpuTimes(self.serve - earlier.serve, self.workers - earlier.workers, self.worker_pids)
+        return CpuTimes(self.serve - earlier.serve, self.workers - earlier.workers, self.worker_pids,
+                        self.sender - earlier.sender, self.sender_pids)
 
 
 def cpu_times(pid: int) -> CpuTimes:
     """`pid`'s own CPU, and that of every process under it, the living and the ones it has reaped.
 
     A worker that exits (restarted, or one of several) is added to its parent's reaped-children
-    time when the parent waits for it, so counting both keeps the workers' total monotonic.
+    time when the parent waits for it, so counting both keeps the workers' total monotonic. The
+    sender (serve's child running `mailbridge.service.sender_process`) is counted apart while it
+    lives; a sender that exited is in the reaped time, with the workers.
     """
     own, reaped = _cpu(pid)
     descendants = process_tree(pid)[1:]
-    workers = reaped + sum(sum(_cpu(child)) for child in descendants)
-    return CpuTimes(own, workers, tuple(descendants))
+    senders = tuple(child for child in descendants if is_sender(child))
+    workers = tuple(child for child in descendants if child not in senders)
+    return CpuTimes(own, reaped + sum(sum(_cpu(child)) for child in workers), workers,
+                    sum(sum(_cpu(child)) for child in senders), senders)
+
+
+def is_sender(pid: int) -> bool:
+    """Whether `pid` is serve's sender process (by its command line)."""
+    try:
+        return b"mailbridge.service.sender_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def own_cpu_seconds(pid: int) -> float:

@@ -8,8 +8,9 @@ not count; the whole drain is printed too. Runs of the worker counts are interle
 median of the repeats is reported, since a shared machine's load moves between runs. On a
 machine with C cores, counts above C only show the curve flattening. Over the same stretch the
 CPU time of `serve`'s processes is read from /proc and given per message: the worker
-processes' (on SQLite the one that stores, the bottleneck) and the parser processes', a figure
-that moves much less with the machine's load than the rate.
+processes' (on SQLite the one that stores, the bottleneck), the parser processes' and the
+sender's (the acknowledgements sent), a figure that moves much less with the machine's load
+than the rate.
 
 Run: `.venv/bin/python -m bench.workers_curve [--messages 1000] [--repeats 3] [--workers 1,2,4]`.
 """
@@ -72,16 +73,16 @@ def run(template: Path, workers: int, messages: int, directory: Path, timeout: f
         raise RuntimeError(f"workers={workers}: the backlog was not drained:\n{server.log_tail()}")
     steady = (TO - FROM) * messages
     per_message = {f"{role}_cpu_ms": (cpu[TO].get(role, 0.0) - cpu[FROM].get(role, 0.0)) / steady * 1000
-                   for role in ("serve", "workers", "parsers")}
+                   for role in ("serve", "workers", "parsers", "sender")}
     return {"workers": workers, "steady_msg_s": steady / (marks[TO] - marks[FROM]),
             "drain_seconds": marks[1.0] - started, **per_message, **watch.counts()}
 
 
 def cpu_by_role(serve_pid: int) -> dict[str, float]:
-    """CPU seconds so far of `serve`, of its worker processes, and of everything below them (parsers)."""
-    totals = {"serve": serve_proc.own_cpu_seconds(serve_pid), "workers": 0.0, "parsers": 0.0}
+    """CPU seconds so far of `serve`, of its worker processes, of everything below them (parsers) and of the sender."""
+    totals = {"serve": serve_proc.own_cpu_seconds(serve_pid), "workers": 0.0, "parsers": 0.0, "sender": 0.0}
     for child in children(serve_pid):
-        totals["workers"] += serve_proc.own_cpu_seconds(child)
+        totals["sender" if serve_proc.is_sender(child) else "workers"] += serve_proc.own_cpu_seconds(child)
         totals["parsers"] += sum(serve_proc.own_cpu_seconds(pid) for pid in process_tree(child)[1:])
     return totals
 
@@ -119,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         drains = ", ".join(f"{r['drain_seconds']:.1f}" for r in figures["runs"])
         last = figures["runs"][-1]
         cpu = {role: statistics.median(r[f"{role}_cpu_ms"] for r in figures["runs"])
-               for role in ("serve", "workers", "parsers")}
+               for role in ("serve", "workers", "parsers", "sender")}
         print(f"workers={n}: median {figures['median_msg_s']:.1f} msg/s ({figures['median_msg_s'] / base:.2f}x) "
               f"[runs {rates}; whole drain {drains} s; {last['tickets']} tickets, "
               f"{last['stored_messages']} messages, {last['acks_queued']} acks, {last['quarantined']} quarantined]; "
               f"CPU ms/msg (median): workers {cpu['workers']:.2f}, parsers {cpu['parsers']:.2f}, "
-              f"serve {cpu['serve']:.2f}")
+              f"sender {cpu['sender']:.2f}, serve {cpu['serve']:.2f}")
     return 0
 
 

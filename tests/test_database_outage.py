@@ -11,8 +11,9 @@ from serve_support import make_config
 from smtp_sink import free_port
 
 from mailbridge.logs import Outage
-from mailbridge.outgoing.outbox_worker import OutboxWorker, SendingThread
+from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.service.worker import Worker
+from mailbridge.service.sender_process import send_until_closed
 from mailbridge.service.worker_process import run_child
 from mailbridge.store.db import connect
 
@@ -61,21 +62,27 @@ def test_mail_arriving_during_an_outage_does_not_make_the_worker_retry_each_time
     assert len(errors) == 1 and "processing paused" in errors[0].getMessage()
 
 
-def test_the_sending_thread_backs_off_and_logs_once(tmp_path, caplog):
+def test_the_sender_backs_off_and_logs_once(tmp_path, caplog):
     db = down_database()
     sender = OutboxWorker(db=db, config=config_for(tmp_path))
     tries = []
     drain = sender.drain
     sender.drain = lambda *args: tries.append(1) or drain(*args)
+    link = Link()
     caplog.set_level(logging.INFO, logger="mailbridge")
-    thread = SendingThread(sender, poll_seconds=0.05).start()
-    for _ in range(100):
-        thread.wake()
-        time.sleep(0.025)
-    thread.stop()
-    db.dispose()
+    child = threading.Thread(target=send_until_closed, args=(sender, link), kwargs={"poll_seconds": 0.05})
+    child.start()
+    try:
+        for _ in range(100):  # a worker's pulse every 25 ms for 2.5 s
+            link.woken.set()
+            time.sleep(0.025)
+    finally:
+        link.closed.set()
+        child.join(30)
+        db.dispose()
     assert 1 <= len(tries) <= 3
-    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "sending paused" in errors[0].getMessage()
 
 
 def test_an_outage_doubles_its_pause_and_reports_the_recovery_once(caplog):

@@ -26,6 +26,9 @@ def row(host="mx1", pid=100, *, beat=timedelta(seconds=3), started=timedelta(hou
     ([row(stopped=True)], CALM, "down", "no mailbridge instance is running"),
     ([row(beat=timedelta(minutes=5))], CALM, "down", "mx1 pid 100: no heartbeat since"),
     ([row(worker={"alive": False})], CALM, "degraded", "the processing worker is not running"),
+    ([row(sender={"alive": False})], CALM, "degraded", "the sender (outgoing mail) is not running"),
+    # GOOD has no "sender": a heartbeat from before the sender had a process of its own (its worker sent).
+    ([row(sender={"alive": True})], CALM, "healthy", None),
     ([row(imap=[{"account": "buzon", "state": "failing", "problem": "login refused"}])], CALM, "degraded",
      "IMAP buzon: login refused"),
     ([row(listener={"state": "stopped"})], CALM, "degraded", "the listener is not listening"),
@@ -71,7 +74,8 @@ def test_status_prints_each_instance_and_the_backlog(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'state' / 'mailbridge.sqlite3'}")
     now = utcnow()
     state = {**GOOD, "listener": {"protocol": "lmtp", "address": "127.0.0.1:2525", "state": "listening"},
-             "worker": {"alive": True, "pid": 4250, "restarts": 1}, "spool_backlog": 3, "last_tick_at": None,
+             "worker": {"alive": True, "pid": 4250, "restarts": 1}, "sender": {"alive": True, "pid": 4251, "restarts": 0},
+             "spool_backlog": 3, "last_tick_at": None,
              "imap": [{"account": "buzon", "state": "failing", "problem": "IMAP login failed for buzon"}]}
     heartbeat.register(db, Heartbeat(instance="mx1:4242:ab", host="mx1", pid=4242, version="0.1.0",
                                      started_at=now, beat_at=now, state=state))
@@ -81,8 +85,8 @@ def test_status_prints_each_instance_and_the_backlog(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "mailbridge: degraded (1 instance(s) running)"
     assert lines[1].startswith("mx1 pid 4242 (mailbridge 0.1.0): running, up since ")
-    assert lines[2:6] == ["  listener: LMTP on 127.0.0.1:2525, listening", "  worker: alive (pid 4250, 1 restart(s))",
-                          "  spool backlog: 3; last deadline tick: none yet",
+    assert lines[2:7] == ["  listener: LMTP on 127.0.0.1:2525, listening", "  worker: alive (pid 4250, 1 restart(s))",
+                          "  sender: alive (pid 4251, 0 restart(s))", "  spool backlog: 3; last deadline tick: none yet",
                           "  IMAP buzon: failing: IMAP login failed for buzon"]
     assert "outbox: 0 queued, 0 held, 0 failed, 0 bounced, 0 sent" in lines
     assert lines[-1] == "problem: mx1 pid 4242: IMAP buzon: IMAP login failed for buzon"

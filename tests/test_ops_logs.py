@@ -68,8 +68,8 @@ def test_a_journal_stream_that_is_not_our_stderr_is_not_journald(monkeypatch):
     assert logs.default_format() == "text"
 
 
-def test_serve_logs_json_from_both_of_its_processes(tmp_path):
-    """`serve --log-format json`: the listener's lines and the processing worker's are JSON objects."""
+def test_serve_logs_json_from_each_of_its_processes(tmp_path):
+    """`serve --log-format json`: the listener's lines, the processing worker's and the sender's are JSON objects."""
     import signal
     import time
 
@@ -82,7 +82,8 @@ def test_serve_logs_json_from_both_of_its_processes(tmp_path):
                                     "--config", str(config)], stderr=stderr)
         try:
             deadline = time.monotonic() + 60
-            while "processing worker started" not in log.read_text(encoding="utf-8"):
+            while not all(started in log.read_text(encoding="utf-8")
+                          for started in ("processing worker started", "sender started")):
                 assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
                 time.sleep(0.1)
         finally:
@@ -90,5 +91,6 @@ def test_serve_logs_json_from_both_of_its_processes(tmp_path):
             process.wait(60)
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     loggers = {entry["logger"] for entry in entries}
-    assert {"mailbridge.service.daemon", "mailbridge.service.worker_process"} <= loggers
-    assert len({entry["pid"] for entry in entries}) == 2 and process.returncode == 0
+    assert {"mailbridge.service.daemon", "mailbridge.service.worker_process",
+            "mailbridge.service.sender_process"} <= loggers
+    assert len({entry["pid"] for entry in entries}) == 3 and process.returncode == 0

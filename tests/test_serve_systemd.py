@@ -76,6 +76,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _worker(pid: int) -> int | None:
+    """serve's processing worker (its other child is the sender)."""
+    for child in _children(pid):
+        try:
+            if b"worker_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+        except OSError:
+            continue
+    return None
+
+
 @pytest.fixture
 def daemon(tmp_path):
     systemd = FakeSystemd(tmp_path)
@@ -124,12 +135,13 @@ def test_serve_speaks_sd_notify_and_reports_status_and_metrics_while_mail_flows(
     assert instance["pid"] == process.pid and instance["state"] == "running"
     assert instance["listener"] == {"protocol": "smtp", "address": f"127.0.0.1:{port}", "state": "listening"}
     assert instance["worker"]["alive"] is True and instance["spool_backlog"] == 0
+    assert instance["sender"]["alive"] is True and instance["sender"]["pid"] in _children(process.pid)
 
     metrics = httpx.get(f"http://{instance['metrics']}/metrics", timeout=10).text
     assert 'mailbridge_messages_received_total{source="smtp"} 3.0' in metrics
     assert 'mailbridge_messages_processed_total{outcome="created",source="smtp"} 3.0' in metrics
     assert 'mailbridge_processing_seconds_count{source="smtp"} 3.0' in metrics
-    assert "mailbridge_worker_up 1.0" in metrics
+    assert "mailbridge_worker_up 1.0" in metrics and "mailbridge_sender_up 1.0" in metrics
     assert re.search(r'mailbridge_build_info\{python="[\d.]+",version="[\w.]+"\} 1.0', metrics)
     # Every metric docs/operations.md names (its table and its alerts) is served.
     documented = set(re.findall(r"mailbridge_[a-z_]+", (REPOSITORY / "docs" / "operations.md").read_text()))
@@ -137,7 +149,7 @@ def test_serve_speaks_sd_notify_and_reports_status_and_metrics_while_mail_flows(
                            and f"# TYPE {name.removesuffix('_total')}" not in metrics} == set()
 
     # The worker stops answering: the watchdog pings stop within 3 pulses (0.75 watchdog periods).
-    worker = _children(process.pid)[0]
+    worker = _worker(process.pid)
     os.kill(worker, signal.SIGSTOP)
     systemd.read(WATCHDOG_SECONDS)
     assert [f for f in systemd.read(WATCHDOG_SECONDS * 1.5) if "WATCHDOG" in f] == []
@@ -157,9 +169,8 @@ def test_serve_speaks_sd_notify_and_reports_status_and_metrics_while_mail_flows(
 def test_a_worker_that_dies_is_restarted_and_pings_resume(daemon):
     process, systemd, config, directory = daemon
     systemd.wait_for("READY")
-    worker = _children(process.pid)[0]
+    worker = _worker(process.pid)
     os.kill(worker, signal.SIGKILL)
-    wait_until(lambda: _children(process.pid) and _children(process.pid)[0] != worker, timeout=30,
-               what="a new worker", interval=0.2)
+    wait_until(lambda: _worker(process.pid) not in (None, worker), timeout=30, what="a new worker", interval=0.2)
     systemd.read(0.5)
     assert systemd.wait_for("WATCHDOG", timeout=WATCHDOG_SECONDS * 3)

@@ -52,7 +52,7 @@ def test_a_killed_worker_is_started_again_and_mail_meanwhile_is_not_lost(serve):
     send(server, "Wysłane, gdy nikt nie przetwarzał")
     wait_until(lambda: len(worker_pids(server)) == 2, timeout=30, what="the worker to be started again")
     wait_until(lambda: count(db, Ticket) == 1, timeout=30, what="the ticket")
-    assert any("processing worker exited with signal 9; starting it again" in line for line in server.lines)
+    assert any("processing worker 0 exited with signal 9; starting it again" in line for line in server.lines)
     assert server.stop() == 0 and gone(worker_pids(server)[-1])
 
 

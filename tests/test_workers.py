@@ -3,7 +3,7 @@
 Real `mailbridge serve` processes on a backlog of generated mail (bench/mailgen.py, replies
 included), compared with one in-process worker draining the same backlog in id order: on
 SQLite (one storing worker, parser processes ahead of it) and on PostgreSQL (N workers
-claiming with SKIP LOCKED). Then the config key, the per-slot outbox leases and a reload that
+claiming with SKIP LOCKED). Then the config key, the sender's outbox leases and a reload that
 changes N.
 """
 
@@ -29,9 +29,9 @@ from mailbridge.config import load_config
 from mailbridge.errors import ConfigError
 from mailbridge.intake import durable
 from mailbridge.outgoing import outbox
-from mailbridge.outgoing.outbox_worker import OutboxWorker
+from mailbridge.outgoing.outbox_worker import OutboxWorker, instance_id
 from mailbridge.service.worker import Worker
-from mailbridge.service.worker_process import lease_owner
+from mailbridge.service.sender_process import lease_owner
 from mailbridge.service.workers import layout
 from mailbridge.store.db import Database, open_database
 from mailbridge.store.models import Message, Outbox, RawMessage, Ticket
@@ -207,17 +207,18 @@ def test_workers_default_to_the_cores_minus_one_and_lay_out_by_database(tmp_path
     assert load_config(path, env={}).processing.workers == 1
 
 
-def test_a_worker_slot_takes_back_its_own_outbox_leases_only(tmp_path, database):
+def test_the_sender_takes_back_its_own_outbox_leases_only(tmp_path, database):
     config = load_config(write_config(tmp_path, workers=2, database_url=database.url), env={})
     fill(database, [message(f"Prośba {n}", to="pomoc-dynamics@example.com", sender=f"k{n}@example.org")
                     for n in range(2)])
     Worker(db=database, config=config).drain()
-    owners = [lease_owner(config, slot) for slot in (0, 1)]
+    # A one-off `mailbridge outbox send` still sending, and this instance's sender, which died.
+    owners = [instance_id(config, "run"), lease_owner(config)]
     assert len(set(owners)) == 2
     now = utcnow()
     for owner in owners:
         assert len(outbox.claim(database, now, 1, owner)) == 1
-    # Slot 1 restarted: it takes back its lease, never the one slot 0 (alive) still holds.
+    # The sender restarted: it takes back its lease, never the one the other run still holds.
     assert OutboxWorker(db=database, config=config, owner=owners[1]).resume() == 1
     with database.session() as session:
         leased = session.exec(select(Outbox.claimed_by).where(Outbox.next_attempt_at > utcnow())).all()

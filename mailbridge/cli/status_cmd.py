@@ -76,6 +76,14 @@ def _worker_processes(worker: dict) -> str:
     return text + (f", {worker['parsers']} parser process(es)" if worker.get("parsers") else "")
 
 
+def _sender_line(sender: dict | None) -> list[str]:
+    # None: a heartbeat from before the sender had a process of its own.
+    if sender is None:
+        return []
+    return [f"  sender: {'alive' if sender.get('alive') else 'NOT ANSWERING'} (pid {sender.get('pid')}, "
+            f"{sender.get('restarts', 0)} restart(s))"]
+
+
 def _instance_lines(instance: dict, now: datetime) -> list[str]:
     beat = datetime.fromisoformat(instance["last_beat"])
     head = (f"{instance['host']} pid {instance['pid']} (mailbridge {instance['version']}): {instance['state']}, "
@@ -88,6 +96,7 @@ def _instance_lines(instance: dict, now: datetime) -> list[str]:
              f"{listener.get('state', '?')}",
              f"  worker: {'alive' if worker.get('alive') else 'NOT ANSWERING'} ({_worker_processes(worker)}, "
              f"{worker.get('restarts', 0)} restart(s))",
+             *_sender_line(instance.get("sender")),
              f"  spool backlog: {instance.get('spool_backlog', 0)}; last deadline tick: "
              f"{(instance.get('last_tick_at') or 'none yet')[:19]}"]
     for account in instance.get("imap", []):

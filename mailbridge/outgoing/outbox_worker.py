@@ -1,10 +1,10 @@
 """The outbox worker: deliver due mail through the transport and record each result.
 
-`drain()` is burst mode: it sends everything due now and returns, which is what tests and a
-one-off CLI run use; `SendingThread` is the daemon's loop around it, in the processing worker's
-process (woken after each group of messages processed, and every POLL_SECONDS for retries whose
-time has come), so that sending never takes CPU or the GIL from the SMTP listener. Delivery never touches intake: what we
-send leaves through the relay or a Maildir folder and is never read back in as incoming mail.
+`drain()` sends everything due now and returns: a one-off CLI run calls it once, and `serve`'s
+sender process (`mailbridge.service.sender_process`) calls it whenever it is woken (after each
+group of messages a processing worker commits, after a tick queued mail) and every few seconds
+for retries whose time has come, on a core beside the listener's. Delivery never touches intake:
+what we send leaves through the relay or a Maildir folder and is never read back in as incoming mail.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from mailbridge.outgoing import outbox
 from mailbridge.config.models import Config
-from mailbridge.errors import error_line
-from mailbridge.logs import Outage
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox
 from mailbridge.store.types import utcnow
@@ -28,7 +25,6 @@ from mailbridge.outgoing.transport import (PermanentFailure, TemporaryFailure, T
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 5.0
 # Mails claimed in one transaction. Through a relay each is recorded as sent the moment the
 # relay has answered, so a crash re-sends at most the one mail in hand (docs/outgoing.md).
 CLAIM_BATCH = 5
@@ -48,7 +44,8 @@ class OutboxWorker:
     """Sends due outbox mail; `transport` and `clock` default to the config's and the real time."""
 
     def __init__(self, *, db: Database, config: Config, transport: Transport | None = None,
-                 clock: Callable[[], datetime] = utcnow, owner: str | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, owner: str | None = None,
+                 on_progress: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.config = config
         self.transport = transport or transport_for(config)
@@ -57,6 +54,8 @@ class OutboxWorker:
         self._batch = DEDUPLICATED_BATCH if deduplicates(self.transport) else CLAIM_BATCH
         # The transport's `send`, or within a batch the one that keeps its connection open.
         self._send = self.transport.send
+        # Called after each claimed batch (the sender process's pulse, while a long backlog goes out).
+        self.on_progress = on_progress
 
     def resume(self) -> int:
         """At start: the mails this instance had claimed when it died are due again now."""
@@ -73,6 +72,7 @@ class OutboxWorker:
         while not should_stop():
             rows = outbox.claim(self.db, self.clock(), self._batch, self.owner)
             sent += self._deliver_batch(rows, should_stop)
+            self.on_progress()
             if len(rows) < self._batch:
                 # Nothing else was due: mail queued since then comes with a wake-up of its own.
                 break
@@ -132,38 +132,3 @@ class OutboxWorker:
                         row.attempts, "; will retry" if again else "; giving up", error)
         return None
 
-
-class SendingThread:
-    """The outbox worker in a thread of its own: drains when woken and every `poll_seconds`, until stopped."""
-
-    def __init__(self, worker: OutboxWorker, poll_seconds: float = POLL_SECONDS) -> None:
-        self.worker, self.poll_seconds = worker, poll_seconds
-        self._woken, self._stopping = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-
-    def start(self) -> SendingThread:
-        self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        """Mail was queued: look now rather than at the next poll."""
-        self._woken.set()
-
-    def stop(self) -> None:
-        """Finish the mail in hand (the rest of a claimed batch is given back), then return."""
-        self._stopping.set()
-        self._woken.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        outage = Outage(log, "sending", longest=max(self.poll_seconds, 30.0))
-        while not self._stopping.is_set():
-            self._woken.clear()
-            try:
-                self.worker.drain(self._stopping.is_set)
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: retry after a pause
-                # Wake-ups do not cut the pause short: each queued mail would be another try.
-                self._stopping.wait(outage.failed(error_line(exc)))
-                continue
-            outage.recovered()
-            self._woken.wait(self.poll_seconds)

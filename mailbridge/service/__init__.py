@@ -2,8 +2,10 @@
 
 `daemon` runs the SMTP/LMTP listener, the IMAP pollers and the periodic ticks in one event loop;
 `workers` decides how many child processes process mail and starts them; `worker_process` is
-one such child, which processes mail (`worker`, with `parsers` parsing ahead of it on SQLite)
-and sends it (the outbox worker); `deadlines` is the tick that warns agents before a legal deadline; `escalations`
+one such child, which processes mail (`worker`, with `parsers` parsing ahead of it on SQLite);
+`sender_process` is the child that sends what was queued (the outbox worker); `child_process`
+is what both kinds of child share (the pipe to `serve`, restarts, the per-slot lock);
+`deadlines` is the tick that warns agents before a legal deadline; `escalations`
 runs the escalation ladders' due steps and sends their SMS. Its health
 signals: `sdnotify` (systemd readiness and watchdog), `instance` (the heartbeat row),
 `health` (the verdict `mailbridge status` prints), `metrics` (Prometheus), `reload` (SIGHUP);

@@ -1,4 +1,4 @@
-"""`mailbridge serve`: run the SMTP/LMTP listener, the processing and outbox workers until SIGTERM/SIGINT.
+"""`mailbridge serve`: run the SMTP/LMTP listener, the processing workers and the sender until SIGTERM/SIGINT.
 
 It speaks systemd's notify protocol (READY, STATUS, RELOADING, STOPPING, WATCHDOG: see
 `sdnotify`), writes its heartbeat for `mailbridge status` (`instance`), serves Prometheus
@@ -7,15 +7,17 @@ metrics when configured (`metrics`) and reloads its config on SIGHUP (`reload`).
 Start (the database is already open): refuse broken mail templates, bind the listener, start the
 processing workers in processes of their own (`mailbridge.service.workers`: `[processing] workers`
 of them; accepting and processing then use cores of their own), which first pick up whatever a
-crash left pending, and whose outbox threads send what processing queued and retry what is due; the legal-deadline tick
+crash left pending; the sender, a process of its own too (`mailbridge.service.sender_process`),
+which sends what processing and the ticks queued (woken on each worker's pulse and each tick that
+queued mail) and retries what is due; the legal-deadline tick
 (`mailbridge.service.deadlines`), which queues warnings to agents; the agents' tick
 (`mailbridge.service.agent_ticks`: resolved tickets closed, phone tickets reminded of); and the
 escalation loop (`mailbridge.service.escalations`), which runs due ladder steps and sends their
 SMS; with `[sms.inbound]` also the webhook where agents' SMS answers stop a ladder
 (`service.sms_webhook`). Stop: refuse new mail with 421, let
-DATA already being stored finish, close the connections, let the worker finish the message in
-hand, exit 0. Mail not yet answered 250 is the sending MTA's to retry; mail answered 250 is in
-the spool or the database and is processed at the next start if it was not yet.
+DATA already being stored finish, close the connections, let the workers finish the message in
+hand and then the sender the mail in hand, exit 0. Mail not yet answered 250 is the sending
+MTA's to retry; mail answered 250 is in the spool or the database and is processed at the next start if it was not yet.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from mailbridge.outgoing.templates import check_templates
 from mailbridge.service.instance import Instance
 from mailbridge.service.metrics import Metrics
 from mailbridge.service.reload import try_reload
+from mailbridge.service.sender_process import SenderProcess
 from mailbridge.service.sdnotify import Notifier
-from mailbridge.service.worker_process import POLL_SECONDS
+from mailbridge.service.child_process import POLL_SECONDS
 from mailbridge.service.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -83,9 +86,11 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     _check_templates(config)
     parts: dict = {}
     metrics = Metrics(snapshot=lambda: parts["instance"].snapshot if "instance" in parts else {})
-    worker = Workers(config, db.url, db.dialect, log_format=log_format, pulse_seconds=_pulse_seconds(notifier),
-                     log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-                     on_outcome=metrics.on_processed)
+    options = {"log_format": log_format, "pulse_seconds": _pulse_seconds(notifier),
+               "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel())}
+    sender = SenderProcess(config, db.url, **options)
+    # Each worker pulse follows a committed group or a round: what it queued is the sender's now.
+    worker = Workers(config, db.url, db.dialect, on_outcome=metrics.on_processed, on_progress=sender.wake, **options)
     spool = _open_spool(config)
     handler = IntakeHandler(spool=spool, queues=config.queues, listener=config.listener,
                             on_stored=lambda name: _received(metrics, worker, "smtp"))
@@ -100,16 +105,18 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
         metrics.close()
         raise
     _on_signals(loop, stop, reload)
+    await sender.start()
     await worker.start()
     # IMAP pollers are blocking threads; they wake the worker through the loop, like the listener.
     pollers = imap.start_pollers(config, db, on_stored=lambda raw_id: loop.call_soon_threadsafe(
         _received, metrics, worker, "imap"))
     port = server.sockets[0].getsockname()[1]
-    instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, pollers=pollers, listener={
-        "protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"})
+    listener = {"protocol": config.listener.protocol, "address": f"{config.listener.host}:{port}", "state": "listening"}
+    instance = parts["instance"] = Instance(db=db, spool=spool, worker=worker, sender=sender, pollers=pollers,
+                                            listener=listener)
     instance.metrics = f"{metrics_address[0]}:{metrics_address[1]}" if metrics_address else None
-    tasks = _background(config, db, stop=stop, reload=reload, handler=handler, worker=worker, instance=instance,
-                        notifier=notifier)
+    tasks = _background(config, db, stop=stop, reload=reload, handler=handler, worker=worker, sender=sender,
+                        instance=instance, notifier=notifier)
     log.info("listening for %s on %s:%d", config.listener.protocol.upper(), config.listener.host, port)
     on_ready(port)
     notifier.ready(_status_line(config, port, pollers))
@@ -120,6 +127,7 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
     instance.listener["state"] = "stopped"
     await asyncio.to_thread(imap.stop_pollers, pollers)
     await worker.stop()
+    await sender.stop()
     reload.set()  # wakes the reload task, which sees `stop` and ends
     await asyncio.gather(*tasks)
     if webhook is not None:
@@ -132,21 +140,21 @@ async def serve(config: Config, db: Database, *, stop: asyncio.Event | None = No
 
 
 def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: asyncio.Event,
-                handler: IntakeHandler, worker: Workers, instance: Instance,
+                handler: IntakeHandler, worker: Workers, sender: SenderProcess, instance: Instance,
                 notifier: Notifier) -> list[asyncio.Task]:
     """The daemon's loops: deadline, agents' and escalation ticks, the heartbeat, the watchdog and reloads; each ends with `stop`."""
     current = [config]  # replaced by a reload; the deadline tick reads it at each round
     return [
-        # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the worker process.
-        asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake,
+        # Legal-deadline warnings every [sla] tick_seconds; the mail they queue is sent by the sender process.
+        asyncio.create_task(deadlines.run(db=db, config=lambda: current[0], stop=stop, on_queued=sender.wake,
                                           on_tick=lambda at: setattr(instance, "last_tick_at", at))),
         # Resolved tickets closed and phone tickets reminded of, every [agent_mail] tick_seconds.
-        asyncio.create_task(agent_ticks.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
+        asyncio.create_task(agent_ticks.run(db=db, config=lambda: current[0], stop=stop, on_queued=sender.wake)),
         # Escalation ladders: due steps every [escalation] tick_seconds (or at the next due look), then their SMS.
-        asyncio.create_task(escalations.run(db=db, config=lambda: current[0], stop=stop, on_queued=worker.wake)),
+        asyncio.create_task(escalations.run(db=db, config=lambda: current[0], stop=stop, on_queued=sender.wake)),
         asyncio.create_task(instance.run(stop)),
-        asyncio.create_task(_watchdog(notifier, worker, stop)),
-        asyncio.create_task(_reloads(reload, stop, current, handler, worker, instance, notifier)),
+        asyncio.create_task(_watchdog(notifier, lambda: worker.alive and sender.alive, stop)),
+        asyncio.create_task(_reloads(reload, stop, current, handler, (worker, sender), instance, notifier)),
     ]
 
 
@@ -156,26 +164,27 @@ def _received(metrics: Metrics, worker: Workers, source: str) -> None:
 
 
 def _pulse_seconds(notifier: Notifier) -> float:
-    """How often the worker must pulse: often enough that a hung one misses the watchdog in time."""
+    """How often the workers and the sender must pulse: often enough that a hung one misses the watchdog in time."""
     if notifier.watchdog_seconds is None:
         return POLL_SECONDS
     return max(0.1, min(POLL_SECONDS, notifier.watchdog_seconds / 4))
 
 
-async def _watchdog(notifier: Notifier, worker: Workers, stop: asyncio.Event) -> None:
-    """WATCHDOG=1 every half watchdog period, from this loop (so a hung loop stops it too), while every worker is alive."""
+async def _watchdog(notifier: Notifier, alive: Callable[[], bool], stop: asyncio.Event) -> None:
+    """WATCHDOG=1 every half watchdog period, from this loop (so a hung loop stops it too), while every child is `alive`."""
     if notifier.watchdog_seconds is None:
         return
     silent = False
     while not stop.is_set():
-        if worker.alive:
+        if alive():
             notifier.watchdog()
             if silent:
-                log.info("the processing worker answers again: watchdog pings resumed")
+                log.info("the processing workers and the sender answer again: watchdog pings resumed")
             silent = False
         elif not silent:
             silent = True
-            log.error("a processing worker does not answer: watchdog pings withheld, systemd will restart "
+            log.error("a processing worker or the sender does not answer: watchdog pings withheld, "
+                      "systemd will restart "
                       "mailbridge if it stays so for %.0f s", notifier.watchdog_seconds)
         try:
             await asyncio.wait_for(stop.wait(), notifier.watchdog_seconds / 2)
@@ -184,7 +193,7 @@ async def _watchdog(notifier: Notifier, worker: Workers, stop: asyncio.Event) ->
 
 
 async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Config], handler: IntakeHandler,
-                   worker: Workers, instance: Instance, notifier: Notifier) -> None:
+                   children: tuple[Workers, SenderProcess], instance: Instance, notifier: Notifier) -> None:
     """On each SIGHUP (or `reload`), apply a config that loads; keep the old one otherwise."""
     while True:
         await reload.wait()
@@ -196,7 +205,9 @@ async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Con
         if new is not None:
             current[0] = new
             handler.queues = tuple(new.queues)
+            worker, sender = children
             await worker.replace(new)
+            sender.replace(new)
             instance.reloaded_at = instance.clock()
             log.info("config reloaded from %s: %d queue(s)", new.source, len(new.queues))
         notifier.ready("running" if new is not None else "running (config reload refused, see the log)")

@@ -127,6 +127,9 @@ def _problems(row: Heartbeat, state: str) -> list[str]:
     problems = []
     if not row.state.get("worker", {}).get("alive", False):
         problems.append(f"{name}: the processing worker is not running")
+    # Heartbeats written before the sender had a process of its own have no "sender": their worker sent.
+    if not row.state.get("sender", {"alive": True}).get("alive", False):
+        problems.append(f"{name}: the sender (outgoing mail) is not running")
     if row.state.get("listener", {}).get("state", "listening") != "listening":
         problems.append(f"{name}: the listener is not listening")
     for account in row.state.get("imap", []):

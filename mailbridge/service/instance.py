@@ -1,6 +1,6 @@
 """This `serve` as other processes see it: its heartbeat row, refreshed with the state of its parts.
 
-Every `HEARTBEAT_SECONDS` the daemon's parts (listener, IMAP pollers, processing worker, spool,
+Every `HEARTBEAT_SECONDS` the daemon's parts (listener, IMAP pollers, processing workers, sender, spool,
 last deadline tick) and the database backlog are written to this instance's row, which
 `mailbridge status` reads from any host sharing the database; the same snapshot feeds the
 metrics' gauges. A database that cannot be reached is logged once and tried again at the next
@@ -21,6 +21,7 @@ from importlib.metadata import version
 from mailbridge.errors import error_line
 from mailbridge.intake.spool import Spool
 from mailbridge.service import health
+from mailbridge.service.sender_process import SenderProcess
 from mailbridge.service.workers import Workers
 from mailbridge.sources.imap import Poller
 from mailbridge.store import heartbeat
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 class Instance:
     """The parts of one running `serve`, and its heartbeat."""
 
-    def __init__(self, *, db: Database, spool: Spool, worker: Workers, pollers: Sequence[Poller],
-                 listener: dict, clock: Callable[[], datetime] = utcnow) -> None:
-        self.db, self.spool, self.worker, self.pollers = db, spool, worker, pollers
+    def __init__(self, *, db: Database, spool: Spool, worker: Workers, sender: SenderProcess,
+                 pollers: Sequence[Poller], listener: dict, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.spool, self.worker, self.sender, self.pollers = db, spool, worker, sender, pollers
         self.listener = listener
         self.clock = clock
         self.started_at = clock()
@@ -54,6 +55,7 @@ class Instance:
             "worker": {"alive": self.worker.alive, "pid": self.worker.pid, "pids": self.worker.pids,
                        "processes": self.worker.processes, "parsers": self.worker.parsers,
                        "restarts": self.worker.restarts},
+            "sender": {"alive": self.sender.alive, "pid": self.sender.pid, "restarts": self.sender.restarts},
             "spool_backlog": self.spool.backlog(),
             "last_tick_at": self.last_tick_at.isoformat() if self.last_tick_at else None,
             "reloaded_at": self.reloaded_at.isoformat() if self.reloaded_at else None,

@@ -1,9 +1,9 @@
 """Prometheus metrics of `serve` at /metrics on `[metrics] listen` (off when it is empty).
 
 Counters and the processing histogram are fed as events happen: mail received by the listener
-and the IMAP pollers (this process), messages processed by the worker (its child process
-reports each one over its pipe). Gauges are read at scrape time from the daemon's last
-heartbeat snapshot (spool backlog, worker, IMAP accounts, the database backlog), so a scrape
+and the IMAP pollers (this process), messages processed by the workers (their child processes
+report each one over their pipes). Gauges are read at scrape time from the daemon's last
+heartbeat snapshot (spool backlog, workers, sender, IMAP accounts, the database backlog), so a scrape
 never waits for the database. prometheus_client does the exposition format and the HTTP server.
 """
 
@@ -91,6 +91,11 @@ class _StateCollector(Collector):
                      int(worker.get("alive", False)))
         yield _gauge("mailbridge_worker_restarts", "Times a processing worker died and was restarted",
                      worker.get("restarts", 0))
+        sender = state.get("sender", {})
+        yield _gauge("mailbridge_sender_up", "1 while the sender process (outgoing mail) runs and answers",
+                     int(sender.get("alive", False)))
+        yield _gauge("mailbridge_sender_restarts", "Times the sender process died and was restarted",
+                     sender.get("restarts", 0))
         yield _gauge("mailbridge_worker_processes", "Processing worker processes (each storing mail)",
                      worker.get("processes", 0))
         yield _gauge("mailbridge_parser_processes", "Parser processes of each worker (SQLite, workers > 1)",

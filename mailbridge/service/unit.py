@@ -36,17 +36,17 @@ After=network-online.target postgresql.service
 Wants=network-online.target
 
 [Service]
-# READY=1 once the listener, the processing worker and the IMAP pollers are up; WATCHDOG=1
-# while the processing worker answers: a hung worker gets the service restarted.
+# READY=1 once the listener, the processing workers, the sender and the IMAP pollers are up;
+# WATCHDOG=1 while they answer: a hung worker or sender gets the service restarted.
 Type=notify
 NotifyAccess=main
 WatchdogSec={watchdog}
 ExecStart={executable} serve --config {config}
 # SIGHUP reloads what can change safely; a config that does not load is refused, the old one stays.
 ExecReload=/bin/kill -HUP $MAINPID
-# SIGTERM stops accepting mail, lets messages being stored finish, stops the processing worker
-# (a child process) after the message in hand, then exits 0. mixed: the signal goes to serve
-# alone, which stops its worker in that order; anything left at the timeout is killed.
+# SIGTERM stops accepting mail, lets messages being stored finish, stops the processing workers
+# and then the sender (child processes) after the work in hand, then exits 0. mixed: the signal
+# goes to serve alone, which stops its children in that order; anything left at the timeout is killed.
 KillSignal=SIGTERM
 KillMode=mixed
 TimeoutStopSec=90

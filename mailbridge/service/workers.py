@@ -11,7 +11,9 @@ run at once (`layout`):
   (`mailbridge.service.parsers`). With N = 1 the worker parses as it stores, as before.
 
 `alive` (the watchdog's and the heartbeat's) holds while every worker process answers; a
-reload that changes N starts the new slots and lets the ones no longer wanted finish.
+reload that changes N starts the new slots and lets the ones no longer wanted finish. Each
+worker's pulse (after each group it committed and each round) is passed on as `on_progress`:
+`serve` wakes the sender with it, which sends what the group queued.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ class Workers:
 
     def __init__(self, config: Config, url: str, dialect: str, *, log_level: str = "info",
                  log_format: str = "text", pulse_seconds: float = POLL_SECONDS,
-                 on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None) -> None:
+                 on_outcome: Callable[[str, str, float], None] = lambda kind, source, seconds: None,
+                 on_progress: Callable[[], None] = lambda: None) -> None:
         self._url, self._dialect = url, dialect
         self._options = {"log_level": log_level, "log_format": log_format, "pulse_seconds": pulse_seconds,
-                         "on_outcome": on_outcome}
+                         "on_outcome": on_outcome, "on_pulse": on_progress}
         processes, self.parsers = layout(config, dialect)
         self._slots = [self._new(config, slot) for slot in range(processes)]
         self._leaving: list[asyncio.Task] = []
@@ -78,7 +81,7 @@ class Workers:
             await worker.start()
 
     def wake(self) -> None:
-        """Mail was spooled, stored or queued: every worker looks (the ones with nothing to take go back to sleep)."""
+        """Mail was spooled or stored: every worker looks (the ones with nothing to take go back to sleep)."""
         for worker in self._slots:
             worker.wake()
 
