@@ -108,9 +108,9 @@ def test_now_is_compared_as_an_instant_whatever_its_zone(database, populated):
     assert in_utc and listing.overdue(database.url, now=now.astimezone(ZoneInfo("America/Bogota"))) == in_utc
 
 
+# SQLite stores UTC text; only PostgreSQL converts to a session time zone.
+@pytest.mark.parametrize("database", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_times_are_utc_whatever_the_sessions_time_zone(database, populated):
-    if database.dialect != "postgresql":
-        pytest.skip("SQLite stores UTC text; only PostgreSQL converts to a session time zone")
     url = make_url(database.url).update_query_dict({"options": "-cTimeZone=Asia/Kolkata"})
     read = listing.list_tickets(url.render_as_string(hide_password=False))
     with database.session() as session:
@@ -148,9 +148,9 @@ def test_what_cannot_be_read_directly_answers_none(empty_database_url, tmp_path)
     assert listing.list_tickets("sqlite://") is None  # in memory: SQLAlchemy's case
 
 
+# The file's bytes are SQLite's; PostgreSQL's read-only session is set by `listing` itself.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_the_listing_writes_nothing(database, populated):
-    if database.dialect != "sqlite":
-        pytest.skip("the file's bytes are SQLite's")
     path = Path(make_url(database.url).database)
     database.dispose()  # checkpoints the WAL: the file alone holds the database
     before = path.read_bytes()
