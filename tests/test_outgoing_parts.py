@@ -347,3 +347,18 @@ def test_a_maildir_removed_while_running_is_made_again_by_the_next_mail(tmp_path
     transport.flush()
     [path] = (tmp_path / "maildir" / "new").iterdir()
     assert b"Subject: two" in path.read_bytes()
+
+
+def test_templates_see_jinja_globals_and_each_render_starts_clean(tmp_path):
+    """Templates keep jinja's globals (range, namespace, cycler) with their globals held as a plain dict,
+    and a variable set in one render is not seen by the next."""
+    from mailbridge.outgoing.templates import Templates
+
+    (tmp_path / "ack.en.txt").write_text(
+        "Subject {{ ticket.code }}\n\n{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+        "{% endfor %}{% set row = cycler('a', 'b') %}{{ ns.n }} {{ row.next() }}{{ row.next() }}"
+        " {{ seen is defined }}{% set seen = 1 %}\n", encoding="utf-8")
+    templates = Templates([tmp_path])
+    for code in ("A-1", "A-2"):
+        rendered = templates.render("ack", "q", "en", {"ticket": {"code": code}})
+        assert (rendered.subject, rendered.text) == (f"Subject {code}", "3 ab False\n")

@@ -11,7 +11,7 @@ A process finds and compiles each template once, so a changed template is used a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -64,6 +64,15 @@ class _Environment(Environment):
         if type(obj) is dict and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, object] | None) -> MutableMapping[str, object]:
+        """A template's globals as one plain dict of the same names and values, not jinja's ChainMap.
+
+        Every render copies its template's globals into the new context, twice: from a ChainMap,
+        in Python, that was two thirds of rendering a mail. The environment's globals are never
+        changed after it is made, so a copy taken when a template is loaded stays what it would see.
+        """
+        return {**self.globals, **(d or {})}
 
 
 class Templates:
