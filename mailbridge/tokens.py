@@ -83,6 +83,8 @@ def _tag(secret: bytes, purpose: bytes, text: str, length: int) -> str:
 
 
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+# Two base32 characters for each 10-bit value: half the steps of one character at a time.
+_BASE32_PAIRS = [first + second for first in _BASE32 for second in _BASE32]
 
 
 def _base32(data: bytes, length: int) -> str:
@@ -91,10 +93,12 @@ def _base32(data: bytes, length: int) -> str:
     Written from the bits rather than by `base64.b32encode`, which is Python code in 3.11 and
     encodes all 32 bytes of a digest to keep 10 or 16 characters; the characters are the same.
     """
-    # Only the bytes the characters are made of; a last partial group is filled with zero bits, as base32 does.
+    # Only the bytes the characters are made of; the last group is filled with zero bits, as base32 does.
     used = data[: (length * 5 + 7) // 8]
     bits = len(used) * 8
-    value = int.from_bytes(used, "big") << (-bits % 5)
     count = (bits + 4) // 5
-    chars = [_BASE32[(value >> (5 * (count - 1 - index))) & 31] for index in range(count)]
-    return "".join(chars[:length])
+    # Made in pairs: an odd count is made one longer, and that last character cut off.
+    pairs = (count + 1) // 2
+    value = int.from_bytes(used, "big") << (pairs * 10 - bits)
+    text = "".join([_BASE32_PAIRS[(value >> shift) & 1023] for shift in range(pairs * 10 - 10, -1, -10)])
+    return text[:min(length, count)]
