@@ -172,6 +172,11 @@ _MULTILINE = frozenset({"text"})
 
 def one_line(value: str) -> str:
     """A value from mail as one line: control characters (CR, LF, NUL…) become spaces."""
+    # Most values are one line already. A printable string's only whitespace is the ASCII space
+    # (control characters and every other space are not printable), so with no run of spaces and
+    # none at either end it is what the line below would return.
+    if value and value.isprintable() and "  " not in value and value[0] != " " and value[-1] != " ":
+        return value
     return " ".join(_CONTROL.sub(" ", value or "").split())
 
 
