@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from mailbridge.outgoing.compose import Outgoing, UnsafeAddress, compose, one_line, subject_with_code
 from mailbridge.config import load_config
@@ -347,3 +349,33 @@ def test_a_maildir_removed_while_running_is_made_again_by_the_next_mail(tmp_path
     transport.flush()
     [path] = (tmp_path / "maildir" / "new").iterdir()
     assert b"Subject: two" in path.read_bytes()
+
+
+def test_templates_see_jinja_globals_and_each_render_starts_clean(tmp_path):
+    """Templates keep jinja's globals (range, namespace, cycler) with their globals held as a plain dict,
+    and a variable set in one render is not seen by the next."""
+    from mailbridge.outgoing.templates import Templates
+
+    (tmp_path / "ack.en.txt").write_text(
+        "Subject {{ ticket.code }}\n\n{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+        "{% endfor %}{% set row = cycler('a', 'b') %}{{ ns.n }} {{ row.next() }}{{ row.next() }}"
+        " {{ seen is defined }}{% set seen = 1 %}\n", encoding="utf-8")
+    templates = Templates([tmp_path])
+    for code in ("A-1", "A-2"):
+        rendered = templates.render("ack", "q", "en", {"ticket": {"code": code}})
+        assert (rendered.subject, rendered.text) == (f"Subject {code}", "3 ab False\n")
+
+
+@example("a  b")
+@example(" a")
+@example("a ")
+@example("a\u2028b")
+@example("a\xa0b")
+@example("a\x85b")
+@given(st.text(alphabet="aé0 \t\r\n\x00\x85\xa0\u2028\u2029\u3000\u200b", max_size=12) | st.text(max_size=30))
+def test_one_line_keeps_a_value_already_one_line_and_flattens_every_other(value):
+    """The shortcut for values already on one line returns what the full flattening would."""
+    import re
+
+    flat = " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", value).split())
+    assert one_line(value) == flat

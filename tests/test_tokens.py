@@ -124,3 +124,13 @@ def test_our_message_id_with_a_changed_ticket_number_is_refused() -> None:
     assert ticket_from_message_id(forged, SECRET) is None
     assert not is_our_message_id(message_id, OTHER_SECRET)
 
+
+
+@given(data=st.binary(max_size=40), length=st.integers(min_value=0, max_value=70))
+def test_base32_is_the_start_of_rfc4648_base32(data, length):
+    """Tags and nonces are cut from base32 made from the bits: the same characters `base64.b32encode` writes."""
+    import base64
+
+    from mailbridge.tokens import _base32
+
+    assert _base32(data, length) == base64.b32encode(data).decode("ascii").rstrip("=").lower()[:length]
