@@ -8,8 +8,8 @@ of the same kind. Run: `.venv/bin/python -m bench.process_bench [--messages 400]
 
 `--worker` measures the storing worker of `serve` on SQLite instead: the corpus is put in a
 spool (not timed), then `service.worker.Worker.drain` loads it, parses and stores it in groups of
-10 messages per transaction, each in a savepoint, exactly as `serve` does; the parse alone is
-timed apart on the same bytes, so that the post-parse share can be told. `--statements` counts
+`service.worker.GROUP` messages per transaction, each in a savepoint, exactly as `serve` does;
+the parse alone is timed apart on the same bytes, so that the post-parse share can be told. `--statements` counts
 the SQL statements per message (SQLAlchemy's `before_cursor_execute`). For instruction counts
 under callgrind, `--phase setup` stops before the timed part and `--phase parse` only parses:
 subtract the setup run from the others. `--clock` and `--dump` make two versions' stored rows
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
     parser.add_argument("--worker", action="store_true",
-                        help="run serve's storing worker (spool load, groups of 10 in one transaction)")
+                        help="run serve's storing worker (spool load, groups of service.worker.GROUP in one transaction)")
     parser.add_argument("--statements", action="store_true", help="count SQL statements per message")
     parser.add_argument("--phase", choices=PHASES, default="all",
                         help="stop after the setup, or only parse (for instruction counts: subtract setup)")

@@ -141,7 +141,7 @@ def count_attempts(db: Database, raw_ids: Sequence[int], now: datetime | None = 
 
 
 # Built once per database kind and run with each group's rows: building the upsert for every
-# group of 10 messages cost more than running it.
+# group of messages cost more than running it.
 _COUNT: dict[str, Insert] = {}
 
 

@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 # is counted too.
 MAX_ATTEMPTS = 3
 BATCH = 100
-GROUP = 10
+# Each group costs two synced commits (its attempts, then its result) and a wait for the write
+# turn: 25 rather than 10 per group gave 4-5 % more processed msg/s in serve (issue 17, 2 cores).
+GROUP = 25
 # Messages parsed ahead of the one being stored: the next group while this one is stored.
 PARSED_AHEAD = 2 * GROUP
 
