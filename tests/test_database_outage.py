@@ -38,24 +38,30 @@ def down_database():
     return connect(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/mailbridge")
 
 
-def test_mail_arriving_during_an_outage_does_not_make_the_worker_retry_each_time(tmp_path, caplog):
-    db = down_database()
-    worker = Worker(db=db, config=config_for(tmp_path))
-    tries = []
-    drain = worker.drain
-    worker.drain = lambda *args: tries.append(time.monotonic()) or drain(*args)
+def wake_while_down(db, run) -> None:
+    """Run a child's loop (`run(link)`) in a thread, wake it every 25 ms for 2.5 s, then let it go."""
     link = Link()
-    caplog.set_level(logging.DEBUG, logger="mailbridge")
-    child = threading.Thread(target=run_child, args=(worker, link, lambda: None), kwargs={"poll_seconds": 0.05})
+    child = threading.Thread(target=run, args=(link,))
     child.start()
     try:
-        for _ in range(100):  # a message arriving every 25 ms for 2.5 s
+        for _ in range(100):
             link.woken.set()
             time.sleep(0.025)
     finally:
         link.closed.set()
         child.join(30)
         db.dispose()
+
+
+def test_mail_arriving_during_an_outage_does_not_make_the_worker_retry_each_time(tmp_path, caplog):
+    db = down_database()
+    worker = Worker(db=db, config=config_for(tmp_path))
+    tries = []
+    drain = worker.drain
+    worker.drain = lambda *args: tries.append(time.monotonic()) or drain(*args)
+    caplog.set_level(logging.DEBUG, logger="mailbridge")
+    # A message arriving every 25 ms for 2.5 s.
+    wake_while_down(db, lambda link: run_child(worker, link, lambda: None, poll_seconds=0.05))
     # Tries at 0, 1 and 3 s of pauses (1 s, then 2 s): never one per message.
     assert 1 <= len(tries) <= 3, len(tries)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -68,18 +74,9 @@ def test_the_sender_backs_off_and_logs_once(tmp_path, caplog):
     tries = []
     drain = sender.drain
     sender.drain = lambda *args: tries.append(1) or drain(*args)
-    link = Link()
     caplog.set_level(logging.INFO, logger="mailbridge")
-    child = threading.Thread(target=send_until_closed, args=(sender, link), kwargs={"poll_seconds": 0.05})
-    child.start()
-    try:
-        for _ in range(100):  # a worker's pulse every 25 ms for 2.5 s
-            link.woken.set()
-            time.sleep(0.025)
-    finally:
-        link.closed.set()
-        child.join(30)
-        db.dispose()
+    # A worker's pulse every 25 ms for 2.5 s.
+    wake_while_down(db, lambda link: send_until_closed(sender, link, poll_seconds=0.05))
     assert 1 <= len(tries) <= 3
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "sending paused" in errors[0].getMessage()
