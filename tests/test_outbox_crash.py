@@ -20,7 +20,7 @@ from mailbridge.outgoing.transport import MaildirTransport
 from mailbridge.store.models import Outbox
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-# `serve`'s sending thread, except that it is killed right after the relay has answered for the
+# `serve`'s sender process, except that it is killed right after the relay has answered for the
 # Nth mail and before that mail is recorded: the one window docs/outgoing.md admits.
 CHILD = textwrap.dedent("""
     import os, signal, sys
@@ -99,7 +99,7 @@ def test_through_the_maildir_a_kill_after_delivery_sends_nothing_twice(tmp_path,
     assert len(delivered) == total
 
 
-# The sending thread with the real Maildir transport (batches recorded together), killed after
+# The sender with the real Maildir transport (batches recorded together), killed after
 # its Nth mail is written and before the batch is recorded.
 MAILDIR_CHILD = textwrap.dedent("""
     import os, signal, sys
