@@ -14,7 +14,7 @@ from mailbridge.logs import Outage
 from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.service.worker import Worker
 from mailbridge.service.sender_process import send_until_closed
-from mailbridge.service.worker_process import run_child
+from mailbridge.service.child_process import run_child
 from mailbridge.store.db import connect
 
 

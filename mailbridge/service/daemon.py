@@ -154,7 +154,7 @@ def _background(config: Config, db: Database, *, stop: asyncio.Event, reload: as
         asyncio.create_task(escalations.run(db=db, config=lambda: current[0], stop=stop, on_queued=sender.wake)),
         asyncio.create_task(instance.run(stop)),
         asyncio.create_task(_watchdog(notifier, lambda: worker.alive and sender.alive, stop)),
-        asyncio.create_task(_reloads(reload, stop, current, handler, (worker, sender), instance, notifier)),
+        asyncio.create_task(_reloads(reload, stop, current, handler, worker, sender, instance, notifier)),
     ]
 
 
@@ -193,7 +193,7 @@ async def _watchdog(notifier: Notifier, alive: Callable[[], bool], stop: asyncio
 
 
 async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Config], handler: IntakeHandler,
-                   children: tuple[Workers, SenderProcess], instance: Instance, notifier: Notifier) -> None:
+                   worker: Workers, sender: SenderProcess, instance: Instance, notifier: Notifier) -> None:
     """On each SIGHUP (or `reload`), apply a config that loads; keep the old one otherwise."""
     while True:
         await reload.wait()
@@ -205,7 +205,6 @@ async def _reloads(reload: asyncio.Event, stop: asyncio.Event, current: list[Con
         if new is not None:
             current[0] = new
             handler.queues = tuple(new.queues)
-            worker, sender = children
             await worker.replace(new)
             sender.replace(new)
             instance.reloaded_at = instance.clock()

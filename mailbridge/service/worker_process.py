@@ -32,12 +32,9 @@ from mailbridge.config import Config
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
-from mailbridge.service.child_process import (NICENESS, POLL_SECONDS, ChildProcess, ParentLink, hold_slot, run_child,
-                                              start_child)
+from mailbridge.service.child_process import NICENESS, ChildProcess, ParentLink, hold_slot, run_child, start_child
 from mailbridge.service.parsers import ParserPool
 from mailbridge.service.worker import Worker
-
-__all__ = ["POLL_SECONDS", "WorkerProcess", "main", "run_child"]
 
 # Named, not __name__: run with -m (by hand, to see it refuse), this module is __main__.
 log = logging.getLogger("mailbridge.service.worker_process")

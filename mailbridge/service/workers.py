@@ -22,7 +22,8 @@ import asyncio
 from collections.abc import Callable
 
 from mailbridge.config import Config
-from mailbridge.service.worker_process import POLL_SECONDS, WorkerProcess
+from mailbridge.service.child_process import POLL_SECONDS
+from mailbridge.service.worker_process import WorkerProcess
 
 
 def layout(config: Config, dialect: str) -> tuple[int, int]:
