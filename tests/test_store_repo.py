@@ -116,7 +116,8 @@ def test_the_same_attachment_on_two_messages_is_stored_once(database):
             message = _message(ticket_id, message_id)
             session.add(message)
             session.flush()
-            rows.append(repo.store_attachment(message.id, pdf, 1, session=session).message_row_id)
+            repo.store_attachments(message.id, [pdf], session=session)
+            rows.append(message.id)
     with database.session() as session:
         assert session.exec(select(func.count()).select_from(Blob)).one() == 1
         assert session.exec(select(func.count()).select_from(Attachment)).one() == 2

@@ -259,16 +259,9 @@ def add_refs(
         session.execute(prepared_insert(session, MessageRef.__table__), list(rows.values()))
 
 
-def store_attachment(
-    message_row_id: int, attachment: ParsedAttachment, index: int, *, session: Session
-) -> Attachment:
-    """Record one attachment; its bytes go into `Blob` only if that content is not stored yet."""
-    session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), _blob(attachment))
-    return add_row(new_row(Attachment, **_attachment(message_row_id, attachment, index)), session=session)
-
-
 def store_attachments(message_row_id: int, attachments: Sequence[ParsedAttachment], *, session: Session) -> None:
-    """`store_attachment` for each of a message's attachments (numbered from 1), with two statements for all."""
+    """Record a message's attachments (numbered from 1) with two statements for all; each one's bytes go
+    into `Blob` only if that content is not stored yet."""
     if not attachments:
         return
     session.execute(prepared_insert(session, Blob.__table__, ignoring=["sha256"]), [_blob(a) for a in attachments])
