@@ -39,7 +39,8 @@ def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "
             process.wait(30)
     return {"messages": result.sent, "refused": result.refused, "seconds": result.seconds,
             "messages_per_second": len(result.latencies) / result.seconds,
-            "cpu_ms_per_message": _per_message_ms(cpu.serve, result), **latency_figures(result)}
+            "cpu_ms_per_message": _per_message_ms(cpu.serve, result),
+            "client_cpu_ms_per_message": _per_message_ms(result.client_cpu_seconds, result), **latency_figures(result)}
 
 
 class MailbridgeRun:
@@ -83,6 +84,7 @@ class MailbridgeRun:
                 "listener_cpu_ms_per_message": _per_message_ms(cpu.serve, result),
                 "worker_cpu_ms_per_message": _per_message_ms(cpu.workers, result),
                 "sender_cpu_ms_per_message": _per_message_ms(cpu.sender, result),
+                "client_cpu_ms_per_message": _per_message_ms(result.client_cpu_seconds, result),
                 "worker_processes": len(cpu.worker_pids), "outbox_sent": sent, **self.watch.counts()}
 
     def paced(self, corpus: Sequence[Envelope], clients: int, rate: float) -> dict:

@@ -93,12 +93,20 @@ def _cpu_rows(smtp: dict) -> list[tuple[str, str, str, str]]:
     # Results from before the sender had a process of its own: the worker sent its queued mail too.
     sending = f" + sender {sender:.1f}" if sender is not None else " (its queued mail sent too)"
     return [("   CPU per message", f"{listener + worker + (sender or 0.0):.1f} ms = listener {listener:.1f} + "
-             f"worker{'s' if processes != 1 else ''} {worker:.1f}{sending}", "", "")]
+             f"worker{'s' if processes != 1 else ''} {worker:.1f}{sending}{_client_cpu(smtp)}", "", "")]
 
 
 def _naive_cpu(naive: dict) -> str:
     runs = [run["cpu_ms_per_message"] for run in naive["runs"] if "cpu_ms_per_message" in run]
-    return f"; CPU {sum(runs) / len(runs):.1f} ms/msg" if runs else ""
+    clients = [run["client_cpu_ms_per_message"] for run in naive["runs"] if "client_cpu_ms_per_message" in run]
+    shown = f"; CPU {sum(runs) / len(runs):.1f} ms/msg" if runs else ""
+    return shown + (f" (the clients {sum(clients) / len(clients):.1f})" if runs and clients else "")
+
+
+def _client_cpu(run: dict) -> str:
+    """The load clients' own CPU per message: they run on the same cores as the server."""
+    clients = run.get("client_cpu_ms_per_message")
+    return f" (the clients {clients:.1f})" if clients is not None else ""
 
 
 def _imap_rows(imap: dict) -> list[tuple[str, str, str, str]]:

@@ -33,6 +33,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     refused: dict[str, int] = field(default_factory=dict)
     sent: int = 0
+    # CPU time of the client threads (`time.thread_time`): the clients share the server's cores.
+    client_cpu_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -121,6 +123,14 @@ def _run(port: int, clients: int, next_message) -> LoadResult:
         connection.ehlo()
 
     def work(connection: smtplib.SMTP) -> None:
+        cpu_started = time.thread_time()
+        try:
+            _send_all(connection)
+        finally:
+            with lock:
+                result.client_cpu_seconds += time.thread_time() - cpu_started
+
+    def _send_all(connection: smtplib.SMTP) -> None:
         while (envelope := next_message()) is not None:
             with lock:
                 if not result.started:
