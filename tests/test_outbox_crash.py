@@ -99,10 +99,11 @@ def test_through_the_maildir_a_kill_after_delivery_sends_nothing_twice(tmp_path,
     assert len(delivered) == total
 
 
-# The sender with the real Maildir transport (batches recorded together), killed after
-# its Nth mail is written and before the batch is recorded.
+# The sender with the real Maildir transport (batches written to tmp/, synced and renamed
+# into new/ together, recorded together), killed after its Nth mail is written.
 MAILDIR_CHILD = textwrap.dedent("""
     import os, signal, sys
+    from contextlib import contextmanager
     from mailbridge.config import load_config
     from mailbridge.outgoing.outbox_worker import OutboxWorker, instance_id
     from mailbridge.outgoing.transport import MaildirTransport
@@ -112,12 +113,16 @@ MAILDIR_CHILD = textwrap.dedent("""
     sent = []
 
     class Dying(MaildirTransport):
-        def send(self, *args):
-            where = super().send(*args)
-            sent.append(where)
-            if len(sent) == kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return where
+        @contextmanager
+        def batch(self):
+            with super().batch() as send:
+                def dying(*args):
+                    where = send(*args)
+                    sent.append(where)
+                    if len(sent) == kill_after:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return where
+                yield dying
 
     worker = OutboxWorker(db=db, config=config, transport=Dying(config.outbox_maildir), owner=instance_id(config))
     worker.resume()
@@ -130,13 +135,46 @@ def test_a_maildir_batch_recorded_together_sends_nothing_twice_across_a_kill(tmp
     total = queue_mail(database, config_path, 6)
     child = [sys.executable, "-c", MAILDIR_CHILD, str(config_path), database.url]
     assert subprocess.run([*child, "3"], timeout=120).returncode == -signal.SIGKILL
-    # Written but not yet recorded: the batch is recorded in one commit after its last mail.
+    # Written but not yet synced, renamed or recorded: the batch is published and recorded after its last mail.
+    maildir = tmp_path / "state" / "outbox-maildir"
     assert states(database).count("sent") == 0
-    assert len(os.listdir(tmp_path / "state" / "outbox-maildir" / "new")) == 3
+    assert len(os.listdir(maildir / "new")) == 0
+    assert len(os.listdir(maildir / "tmp")) == 3
     assert subprocess.run([*child, str(10 ** 6)], timeout=120).returncode == 0
     assert states(database) == ["sent"] * total
-    # The three written before the kill were found again, not written beside themselves.
-    assert len(os.listdir(tmp_path / "state" / "outbox-maildir" / "new")) == total
+    # Each mail once in new/: the killed batch's temporaries never reached it, and were sent again.
+    assert len(os.listdir(maildir / "new")) == total
+
+
+def test_a_maildir_batch_already_in_new_is_found_again_not_written_twice(tmp_path):
+    maildir = MaildirTransport(tmp_path / "outbox")
+    mails = [("q@example.com", f"klient{n}@example.org", b"Message-ID: <a@b>\r\n\r\nhi\r\n") for n in range(3)]
+    with maildir.batch() as send:
+        first = [send(*mail) for mail in mails]
+        # Staged: nothing is in new/ before the batch's files are synced together.
+        assert os.listdir(tmp_path / "outbox" / "new") == []
+    assert sorted(os.listdir(tmp_path / "outbox" / "new")) == sorted(os.path.basename(p) for p in first)
+    assert os.listdir(tmp_path / "outbox" / "tmp") == []
+    # Sent again after a crash before the record: each lands on its earlier copy.
+    with maildir.batch() as send:
+        assert [send(*mail) for mail in mails] == first
+    assert len(os.listdir(tmp_path / "outbox" / "new")) == 3
+    assert os.listdir(tmp_path / "outbox" / "tmp") == []
+
+
+def test_a_failed_sync_of_a_maildir_batch_leaves_nothing_in_tmp_or_new(tmp_path, monkeypatch):
+    from mailbridge.outgoing import transport as transport_module
+    from mailbridge.outgoing.transport import TemporaryFailure
+
+    def failing(paths):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(transport_module, "_sync_files", failing)
+    maildir = MaildirTransport(tmp_path / "outbox")
+    with pytest.raises(TemporaryFailure, match="Input/output error"):
+        with maildir.batch() as send:
+            send("q@example.com", "a@example.org", b"hi")
+    assert os.listdir(tmp_path / "outbox" / "tmp") == []
+    assert os.listdir(tmp_path / "outbox" / "new") == []
 
 
 def test_the_maildir_recognises_a_mail_a_reader_already_moved_to_cur(tmp_path):
@@ -189,3 +227,15 @@ def _queued_ids(database) -> list[str]:
         return [f"<{row.message_id}>" for row in session.exec(select(Outbox))]
 
 
+
+
+def test_a_maildir_batch_is_synced_file_by_file_where_there_is_no_syncfs(tmp_path, monkeypatch):
+    from mailbridge.outgoing import transport as transport_module
+
+    assert transport_module._syncfs() is not None or not sys.platform.startswith("linux")
+    monkeypatch.setattr(transport_module, "_syncfs", lambda: None)
+    maildir = MaildirTransport(tmp_path / "outbox")
+    with maildir.batch() as send:
+        where = send("q@example.com", "a@example.org", b"hi\r\n")
+    with open(where.removeprefix("maildir "), "rb") as file:
+        assert file.read() == b"Return-Path: <q@example.com>\nDelivered-To: a@example.org\nhi\n"

@@ -10,15 +10,18 @@ fault, and once the relay or the config is fixed the queue drains by itself.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import smtplib
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -56,7 +59,8 @@ def deduplicates(transport: Transport) -> bool:
 
 
 def batch(transport: Transport):
-    """A context giving the `send` to use for one claimed batch (one connection for all of it, where the transport can)."""
+    """A context giving the `send` to use for one claimed batch (one relay connection for all of it, one sync for
+    all of a Maildir batch's files), where the transport can."""
     opener = getattr(transport, "batch", None)
     return opener() if opener is not None else nullcontext(transport.send)
 
@@ -209,8 +213,9 @@ class MaildirTransport:
     The file's name is derived from the recipient and the mail's bytes (fixed at queue time,
     Message-ID included), so a mail sent again after a crash lands on its own earlier copy (in
     `new/`, or in `cur/` once a reader has seen it) instead of beside it: the outbox may record
-    a batch of them as sent at once (`deduplicates`). Each file is synced before its rename;
-    the renames are made durable by `flush`, which the outbox calls before it records them.
+    a batch of them as sent at once (`deduplicates`). Each file is synced before its rename
+    (`send` syncs its one file; a `batch` syncs all of its files together when it ends); the
+    renames are made durable by `flush`, which the outbox calls before it records them.
     Folders are 0700 and files 0600 whatever the umask: this is customers' mail.
     """
 
@@ -224,6 +229,44 @@ class MaildirTransport:
             raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
         return f"maildir {path}"
 
+    @contextmanager
+    def batch(self) -> Iterator[Callable[[str, str, bytes], str]]:
+        """A `send` for the mails of one claimed batch: each is written to `tmp/` unsynced, and when the batch
+        ends all are synced together and only then renamed into `new/`.
+
+        A sync per file was most of the sender's CPU (an fsync each, and a journal commit each, for
+        files of a few KB); one sync of the folder's filesystem makes the whole batch durable at
+        once (`_sync_files`). The order a reader relies on is kept: no file is in `new/` before its
+        bytes are on disk. A crash before the end leaves the batch's temporaries in `tmp/` (which
+        Maildir readers clean up) and nothing recorded: the mails are sent again.
+        """
+        staged: list[tuple[str, str]] = []
+
+        def stage(mail_from: str, recipient: str, content: bytes) -> str:
+            try:
+                path = self._deliver(mail_from, recipient, content, staged)
+            except OSError as error:
+                raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
+            return f"maildir {path}"
+
+        try:
+            yield stage
+        finally:
+            self._publish(staged)
+
+    def _publish(self, staged: list[tuple[str, str]]) -> None:
+        """Sync the staged temporaries, then rename each into `new/`; on a failure none is left in `tmp/`."""
+        if not staged:
+            return
+        try:
+            _sync_files([temporary for temporary, _ in staged])
+            for temporary, final in staged:
+                os.rename(temporary, final)
+        except OSError as error:
+            for temporary, _ in staged:
+                _remove(temporary)
+            raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
+
     def flush(self) -> None:
         """Sync `new/`, so that the files renamed into it since the last flush stay there after a power cut."""
         try:
@@ -231,7 +274,10 @@ class MaildirTransport:
         except OSError as error:
             raise TemporaryFailure(f"maildir {self.directory}: {error.strerror or error}") from None
 
-    def _deliver(self, mail_from: str, recipient: str, content: bytes) -> str:
+    def _deliver(self, mail_from: str, recipient: str, content: bytes,
+                 staged: list[tuple[str, str]] | None = None) -> str:
+        """Write one mail: synced and renamed into `new/` now, or (within a `batch`) unsynced in `tmp/`, its
+        rename added to `staged`."""
         name = _maildir_name(recipient, content)
         earlier = self._earlier_copy(name)
         if earlier is not None:
@@ -242,14 +288,18 @@ class MaildirTransport:
         temporary = os.path.join(self.directory, "tmp", f"{name}.{time.time_ns()}")
         final = os.path.join(self.directory, "new", name)
         try:
+            sync = staged is None
             try:
-                _write_private(temporary, data)
+                _write_private(temporary, data, sync)
             except FileNotFoundError:
                 # The folders are made when a write finds them missing (the first mail, or
                 # someone removed them), not looked at for every mail.
                 self._make_folders()
-                _write_private(temporary, data)
-            os.rename(temporary, final)
+                _write_private(temporary, data, sync)
+            if staged is None:
+                os.rename(temporary, final)
+            else:
+                staged.append((temporary, final))
         except BaseException:
             # A full disk must not leave empty or partial files behind in tmp/.
             _remove(temporary)
@@ -281,15 +331,55 @@ def _remove(path: str) -> None:
         pass
 
 
-def _write_private(path: str, data: bytes) -> None:
+def _write_private(path: str, data: bytes, sync: bool = True) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(descriptor, view):]
-        os.fsync(descriptor)
+        if sync:
+            os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _sync_files(paths: list[str]) -> None:
+    """Make the bytes of `paths` (files in one folder) durable: one syncfs(2) of their filesystem on
+    Linux, else an fsync each.
+
+    syncfs also writes out whatever else is pending on that filesystem, which costs far less than
+    the journal commit and device flush that each fsync of a small file makes (on ext4, a batch of
+    50 mails took a third of the system time). It reports write-back errors since Linux 5.8.
+    """
+    syncfs = _syncfs()
+    if syncfs is None:
+        for path in paths:
+            descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        return
+    descriptor = os.open(os.path.dirname(paths[0]), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if syncfs(descriptor) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number))
+    finally:
+        os.close(descriptor)
+
+
+@cache
+def _syncfs() -> Callable[[int], int] | None:
+    """The C library's syncfs, where there is one (Linux); None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes, syncfs.restype = [ctypes.c_int], ctypes.c_int
+    return syncfs
 
 
 def transport_for(config: Config) -> Transport:
