@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -285,8 +285,9 @@ class MaildirTransport:
         # Maildir files use the local line end; the envelope is kept as a mail server would.
         envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {recipient}\n".encode()
         data = envelope + content.replace(b"\r\n", b"\n")
-        temporary = os.path.join(self.directory, "tmp", f"{name}.{time.time_ns()}")
-        final = os.path.join(self.directory, "new", name)
+        tmp, new, _ = self._folders
+        temporary = f"{tmp}/{name}.{time.time_ns()}"
+        final = f"{new}/{name}"
         try:
             sync = staged is None
             try:
@@ -306,14 +307,19 @@ class MaildirTransport:
             raise
         return final
 
+    @cached_property
+    def _folders(self) -> tuple[str, str, str]:
+        """`tmp/`, `new/` and `cur/` as strings, joined once: each mail's three or four paths are made from them."""
+        tmp, new, cur = (os.path.join(self.directory, sub) for sub in ("tmp", "new", "cur"))
+        return tmp, new, cur
+
     def _make_folders(self) -> None:
         for sub in ("", "tmp", "new", "cur"):
             os.makedirs(os.path.join(self.directory, sub), mode=0o700, exist_ok=True)
 
     def _earlier_copy(self, name: str) -> str | None:
-        for candidate in (os.path.join(self.directory, "new", name),
-                          os.path.join(self.directory, "cur", f"{name}:2,"),
-                          os.path.join(self.directory, "cur", f"{name}:2,S")):
+        _, new, cur = self._folders
+        for candidate in (f"{new}/{name}", f"{cur}/{name}:2,", f"{cur}/{name}:2,S"):
             if os.path.exists(candidate):
                 return candidate
         return None
