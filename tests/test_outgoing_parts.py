@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -379,3 +379,27 @@ def test_one_line_keeps_a_value_already_one_line_and_flattens_every_other(value)
 
     flat = " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", value).split())
     assert one_line(value) == flat
+
+
+@given(st.binary(max_size=400))
+@example(b"")
+@example(b"x" * 57)
+def test_attachment_base64_lines_are_what_the_stdlib_writes_with_crlf(data):
+    import base64
+
+    from mailbridge.outgoing.compose import _base64_lines
+
+    assert _base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def test_the_date_header_of_an_instant_shows_the_offset_it_was_given():
+    from email.utils import format_datetime
+
+    from mailbridge.outgoing.compose import _date
+
+    now = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    later_zone = now.astimezone(timezone(timedelta(hours=1)))
+    assert later_zone == now
+    assert [_date(now), _date(later_zone), _date(now)] == [format_datetime(now), format_datetime(later_zone),
+                                                           format_datetime(now)]
+    assert _date(now) != _date(later_zone)
