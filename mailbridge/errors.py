@@ -6,6 +6,7 @@
     ├── ParseError        nothing readable in the bytes given to `parse_message`
     ├── Discard           an expected outcome, not a failure: the message belongs on no ticket
     ├── ListenError       `serve` cannot bind its listener address (in use, not ours, no permission)
+    ├── StageFailed       a stage failed where no savepoint can undo the message alone (the caller redoes it)
     └── StoreError        the database cannot be used as it is
         ├── DatabaseUnavailable   cannot connect (wrong host, port, credentials, missing file dir)
         ├── SchemaOutOfDate       the schema is behind (or ahead of) this mailbridge's migrations
@@ -31,6 +32,19 @@ class Unroutable(MailbridgeError):
 
 class ParseError(MailbridgeError):
     """The input holds no readable mail: empty, or bytes with no header or text structure."""
+
+
+class StageFailed(MailbridgeError):
+    """`pipeline.process(..., savepoints=False)` failed a stage after parsing (it would quarantine).
+
+    Its writes share the caller's transaction with no savepoint around them, so they cannot be
+    undone alone: the caller rolls the transaction back and redoes it with savepoints, where the
+    message is quarantined as usual. `stage` is the stage that failed; the cause is chained.
+    """
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"stage {stage} failed")
+        self.stage = stage
 
 
 class Discard(MailbridgeError):

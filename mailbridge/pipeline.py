@@ -45,7 +45,7 @@ from mailbridge.sla import clocks
 from mailbridge.outgoing import notify
 from mailbridge.sla import clockmath
 from mailbridge.classify import classify_ticket
-from mailbridge.errors import Discard
+from mailbridge.errors import Discard, StageFailed
 from mailbridge.history import is_import
 from mailbridge.intake.durable import accept_raw, get_raw, mark_retried
 from mailbridge.intake.durable import quarantine as park
@@ -129,14 +129,19 @@ def retry(entry: Quarantine, *, db: Database, config: Config, now: datetime) -> 
 
 def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
             dry_run: bool = False, secret: bytes | None = None,
-            parsed: ParsedMessage | ParseFailure | None = None, mark_done: bool = True) -> Outcome:
-    """Run one accepted raw message through every stage; never raises for a bad message.
+            parsed: ParsedMessage | ParseFailure | None = None, mark_done: bool = True,
+            savepoints: bool = True) -> Outcome:
+    """Run one accepted raw message through every stage; never raises for a bad message (but see `savepoints`).
 
     `secret` defaults to the configured one; a dry run on a fresh install passes a throwaway
     one, since no token can exist before the secret does. `parsed` is the parse stage's result
     when it was run ahead, in another process (`parse_stage` of the same bytes). `mark_done`
     False: the caller marks the raw row done itself, later in the same transaction (the worker
-    marks a whole group with one statement, `durable.mark_all_done`).
+    marks a whole group with one statement, `durable.mark_all_done`). `savepoints` False: `db`'s
+    sessions are no savepoints (the worker's group transaction, `SessionBoundDatabase`), so what a
+    failing stage wrote cannot be undone alone: `StageFailed` is raised instead of quarantining,
+    and the caller redoes the message with savepoints. A parse failure has written nothing and is
+    quarantined either way.
     """
     secret = secret if secret is not None else config.secret_bytes()
     # History (`ingest --import`) is stored as of its own receipt time and causes no mail,
@@ -169,6 +174,8 @@ def process(raw_row: RawMessage, *, db: Database, config: Config, now: datetime,
     except _DryRun as rolled_back:
         return rolled_back.outcome
     except Exception as error:  # noqa: BLE001 - any failure of any stage is quarantined, by design
+        if not savepoints:
+            raise StageFailed(stage) from error
         if repo.is_duplicate_message_error(error):
             return _lost_race(raw_row, error, db=db, dry_run=dry_run)
         return _quarantine(raw_row, stage, error, db=db, now=now, dry_run=dry_run)

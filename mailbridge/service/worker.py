@@ -33,7 +33,7 @@ from sqlmodel import col, select
 from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.config import Config
-from mailbridge.errors import error_line
+from mailbridge.errors import StageFailed, error_line
 from mailbridge.logs import mask_tokens
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
@@ -65,8 +65,11 @@ PARSED_AHEAD = 2 * GROUP
 _OLDER_ROWS = (select(RawMessage.id).where(RawMessage.state == "pending", col(RawMessage.id) < bindparam("raw_id"))
                .with_for_update(read=True, key_share=True))
 
-# A claim: groups of rows, each processed inside the transaction its opener gives.
-Group = tuple[Callable[[], AbstractContextManager[Any]], list[RawMessage]]
+# A claim: groups of rows, each processed inside the transaction its opener gives, with a
+# savepoint per message or none (the opener is told which; PostgreSQL's is always asked for them).
+Group = tuple[Callable[[bool], AbstractContextManager[Any]], list[RawMessage]]
+# A processed message: raw id, source, outcome, seconds.
+Done = tuple[int, str, Outcome, float]
 Parsed = ParsedMessage | ParseFailure
 
 
@@ -126,33 +129,27 @@ class Worker:
                 raise
         return count
 
-    def _process_group(self, transaction: Callable[[], AbstractContextManager[Any]], rows: list[RawMessage],
+    def _process_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
                        should_stop: Callable[[], bool], parsed: Iterator[Parsed] | None) -> int:
-        """Process rows in one transaction; each outcome is logged once it is committed."""
+        """Process rows in one transaction; each outcome is logged once it is committed.
+
+        On SQLite the rows are first stored without savepoints (`pipeline.process(savepoints=False)`):
+        when one of them fails a stage, everything is rolled back and stored again the way that
+        quarantines it alone, a savepoint per message, which is also all PostgreSQL does.
+        """
         if not rows:
             return 0
         # Before the transaction: the write lock is not held while a parser is waited for.
         results = [next(parsed) for _ in rows] if parsed is not None else [None] * len(rows)
-        if self.db.dialect != "postgresql":
+        sqlite = self.db.dialect != "postgresql"
+        if sqlite:
             # PostgreSQL counted it when it claimed the row (`_claim_locked`).
             durable.count_attempts(self.db, [row.id for row in rows])
-        done = []
-        with transaction() as db:
-            for row, result in zip(rows, results):
-                if should_stop():
-                    break
-                self._current = row.id
-                started = time.perf_counter()
-                if result is None and self.db.dialect == "postgresql":
-                    result = parse_stage(row.content)
-                    _after_older_rows(db, row.id, result)
-                outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result,
-                                       mark_done=False)
-                done.append((row.id, row.source, outcome, time.perf_counter() - started))
-            # The group's rows are marked done together, in the transaction that stores their
-            # results: one statement instead of one per message (a quarantined row is left as it is).
+        try:
+            done = self._store_group(transaction, rows, results, should_stop, savepoints=not sqlite)
+        except StageFailed:
             self._current = None
-            durable.mark_all_done(db.open_session, [raw_id for raw_id, _, _, _ in done])
+            done = self._store_group(transaction, rows, results, should_stop, savepoints=True)
         if len(done) < len(rows):
             # A stop came first: the rows not started were not attempted (a stop is no crash).
             durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])
@@ -162,6 +159,29 @@ class Worker:
         if done:
             self.on_progress()
         return len(done)
+
+    def _store_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
+                     results: list[Parsed | None], should_stop: Callable[[], bool], *,
+                     savepoints: bool) -> list[Done]:
+        """Run rows through the pipeline in one transaction, each in a savepoint of its own or none."""
+        done: list[Done] = []
+        with transaction(savepoints) as db:
+            for row, result in zip(rows, results):
+                if should_stop():
+                    break
+                self._current = row.id
+                started = time.perf_counter()
+                if result is None and self.db.dialect == "postgresql":
+                    result = parse_stage(row.content)
+                    _after_older_rows(db, row.id, result)
+                outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result,
+                                       mark_done=False, savepoints=savepoints)
+                done.append((row.id, row.source, outcome, time.perf_counter() - started))
+            # The group's rows are marked done together, in the transaction that stores their
+            # results: one statement instead of one per message (a quarantined row is left as it is).
+            self._current = None
+            durable.mark_all_done(db.open_session, [raw_id for raw_id, _, _, _ in done])
+        return done
 
     @contextmanager
     def _parsed_ahead(self, groups: list[Group]) -> Iterator[Iterator[Parsed] | None]:
@@ -188,9 +208,9 @@ class Worker:
         yield [(self._group_transaction, group) for group in _groups(kept, attempts)]
 
     @contextmanager
-    def _group_transaction(self) -> Iterator[SessionBoundDatabase]:
+    def _group_transaction(self, savepoints: bool) -> Iterator[SessionBoundDatabase]:
         with self.db.session() as session:
-            yield SessionBoundDatabase(self.db, session)
+            yield SessionBoundDatabase(self.db, session, savepoints=savepoints)
 
     @contextmanager
     def _claim_locked(self) -> Iterator[list[Group]]:
@@ -210,10 +230,10 @@ class Worker:
                 # In the transaction holding the lock: another connection would wait for it.
                 durable.quarantine_in(session, row.id, "worker", durable.exhausted_error(attempts), utcnow())
                 log.error("raw #%d quarantined: %s", row.id, durable.exhausted_error(attempts))
-                yield [(lambda: nullcontext(bound), [])]
+                yield [(lambda savepoints: nullcontext(bound), [])]
                 return
             durable.count_attempts(self.db, [row.id])
-            yield [(lambda: nullcontext(bound), [row])]
+            yield [(lambda savepoints: nullcontext(bound), [row])]
 
     def _quarantine_exhausted(self, raw_id: int, attempts: int) -> None:
         error = durable.exhausted_error(attempts)

@@ -310,15 +310,27 @@ def _first_line(error: BaseException | None) -> str:
 
 
 class SessionBoundDatabase:
-    """A `Database` stand-in whose sessions are savepoints in one open (claiming) transaction."""
+    """A `Database` stand-in whose sessions are savepoints in one open (claiming) transaction.
 
-    def __init__(self, db: Database, session: Session) -> None:
+    `savepoints` False: its sessions are the open transaction itself, flushed where a savepoint
+    would be (at its start and its release), so that the same statements run in the same order
+    without SAVEPOINT and RELEASE; what fails in one can then be undone only with everything.
+    """
+
+    def __init__(self, db: Database, session: Session, *, savepoints: bool = True) -> None:
         self._db = db
         self._session = session
+        self._savepoints = savepoints
 
     @contextmanager
     def session(self, *, urgent: bool = False) -> Iterator[Session]:
         # `urgent` asks for an early turn at the write lock; the open transaction already holds it.
+        if not self._savepoints:
+            # The flushes matter beyond their order: the ticket history hook runs at a flush.
+            self._session.flush()
+            yield self._session
+            self._session.flush()
+            return
         with self._session.begin_nested():
             yield self._session
 
