@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.outcome import Outcome
+from mailbridge.service import worker as worker_module
 from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
 from mailbridge.service.worker import MAX_ATTEMPTS, Worker, describe
 
@@ -99,6 +100,55 @@ def test_a_crash_amid_others_loses_and_duplicates_none_of_them(database, config)
     assert count(database, Quarantine, Quarantine.raw_id == poisoned) == 1
     assert count(database, Message) == 3 and count(database, Ticket) == 3
     assert count(database, RawMessage, RawMessage.state == "done") == 3
+
+
+def test_a_message_failing_a_stage_is_quarantined_alone_and_its_group_stored(database, config, monkeypatch):
+    # On SQLite the group is stored first without a savepoint per message; the failure undoes
+    # it all and the group is stored again with them, so that only the bad message is set aside.
+    ids = [accept(database, message(f"Zgłoszenie {number}")) for number in range(4)]
+    find_thread = pipeline.find_thread
+
+    def failing(parsed, *args, **kwargs):
+        if parsed.subject == "Zgłoszenie 2":
+            raise RuntimeError("thread lookup broke")
+        return find_thread(parsed, *args, **kwargs)
+
+    calls = []
+
+    def process(row, **kwargs):
+        calls.append((row.id, kwargs["savepoints"]))
+        return pipeline.process(row, **kwargs)
+
+    monkeypatch.setattr(pipeline, "find_thread", failing)
+    kinds = []
+    worker = Worker(db=database, config=config, process=process,
+                    on_outcome=lambda source, outcome, seconds: kinds.append(outcome.kind))
+    assert worker.drain() == 4
+    assert kinds == ["created", "created", "quarantined", "created"]
+    [entry] = durable.list_quarantine(database)
+    assert (entry.raw_id, entry.stage) == (ids[2], "thread") and "thread lookup broke" in entry.error
+    assert count(database, Message) == 3 and count(database, Ticket) == 3
+    assert count(database, RawMessage, RawMessage.state == "done") == 3
+    assert durable.attempts_of(database, ids) == {raw_id: 1 for raw_id in ids}
+    redone = [(raw_id, True) for raw_id in ids]
+    if database.dialect == "sqlite":
+        assert calls == [(ids[0], False), (ids[1], False), (ids[2], False), *redone]
+    else:
+        assert calls == redone
+
+
+def test_a_stop_after_a_group_gives_back_the_attempts_counted_for_the_next(database, config, monkeypatch):
+    # On SQLite a group's result commits the next group's attempts too; a stop that comes
+    # right after that commit leaves the next group unstarted, so it must not stay counted.
+    monkeypatch.setattr(worker_module, "GROUP", 2)
+    ids = [accept(database, message(f"Zgłoszenie {number}")) for number in range(5)]
+    stop = []
+    worker = Worker(db=database, config=config, on_progress=lambda: stop.append(True))
+    done = worker.drain(should_stop=lambda: bool(stop))
+    assert done == (2 if database.dialect == "sqlite" else 1)
+    counted = {raw_id: attempts for raw_id, attempts in durable.attempts_of(database, ids).items() if attempts}
+    assert counted == {raw_id: 1 for raw_id in ids[:done]}
+    assert worker.drain() == 5 - done
 
 
 def test_a_database_error_is_not_counted_against_the_message(database, config):

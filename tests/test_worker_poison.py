@@ -8,6 +8,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 
+import pytest
 from serve_support import count, message, write_config
 
 from mailbridge import pipeline
@@ -22,6 +23,7 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     from mailbridge import pipeline
     from mailbridge.config import load_config
+    from mailbridge.service import worker
     from mailbridge.service.worker import Worker
     from mailbridge.store.db import connect
 
@@ -30,23 +32,30 @@ CHILD = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return pipeline.process(row, **kwargs)
 
+    if len(sys.argv) > 3:
+        worker.GROUP = int(sys.argv[3])
     config = load_config(sys.argv[1], env={})
     db = connect(sys.argv[2])
     Worker(db=db, config=config, process=process).drain()
 """)
 
 
-def run_worker(config_path, url) -> int:
-    return subprocess.run([sys.executable, "-c", CHILD, str(config_path), url], timeout=120).returncode
+def run_worker(config_path, url, group: int | None = None) -> int:
+    extra = [str(group)] if group is not None else []
+    return subprocess.run([sys.executable, "-c", CHILD, str(config_path), url, *extra], timeout=120).returncode
 
 
-def test_a_message_that_kills_the_worker_is_quarantined_and_its_group_is_processed(tmp_path, database):
+# In the first group of a claim, whose attempts are committed on their own; in the second
+# (groups of 4 on SQLite), whose attempts are committed with the first group's result.
+@pytest.mark.parametrize(("poisoned_at", "group"), [(3, None), (5, 4)])
+def test_a_message_that_kills_the_worker_is_quarantined_and_its_group_is_processed(tmp_path, database,
+                                                                                   poisoned_at, group):
     config_path = write_config(tmp_path, database_url=database.url)
-    ids = [durable.accept_raw(message(f"Zgłoszenie {n}", body="ZATRUTA" if n == 3 else "Dzień dobry"),
+    ids = [durable.accept_raw(message(f"Zgłoszenie {n}", body="ZATRUTA" if n == poisoned_at else "Dzień dobry"),
                               db=database, source="smtp", received_at=NOW,
                               envelope_rcpts=("pomoc-dynamics@example.com",))[0].id for n in range(12)]
-    poisoned = ids[3]
-    codes = [run_worker(config_path, database.url) for _ in range(MAX_ATTEMPTS + 2)]
+    poisoned = ids[poisoned_at]
+    codes = [run_worker(config_path, database.url, group) for _ in range(MAX_ATTEMPTS + 2)]
     # Killed once per attempt on the poisoned message, then it is set aside and the rest finish.
     assert codes.count(-signal.SIGKILL) == MAX_ATTEMPTS, codes
     assert codes[-1] == 0

@@ -134,9 +134,15 @@ def count_attempts(db: Database, raw_ids: Sequence[int], now: datetime | None = 
     """Count one more processing attempt on each row, committed before the processing starts."""
     if not raw_ids:
         return
-    started = now or utcnow()
-    rows = [{"raw_id": raw_id, "attempts": 1, "started_at": started} for raw_id in raw_ids]
     with db.session() as session:
+        count_attempts_in(session, raw_ids, now)
+
+
+def count_attempts_in(session, raw_ids: Sequence[int], now: datetime | None = None) -> None:
+    """`count_attempts` in the caller's transaction, which must be committed before the processing starts."""
+    if raw_ids:
+        started = now or utcnow()
+        rows = [{"raw_id": raw_id, "attempts": 1, "started_at": started} for raw_id in raw_ids]
         session.execute(_count_statement(session), rows)
 
 

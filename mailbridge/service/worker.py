@@ -97,6 +97,9 @@ class Worker:
         self.parsers = parsers
         # The raw row being processed, so a failure can be told against it.
         self._current: int | None = None
+        # The rows of the next group, whose attempts were committed with the last group's result
+        # and which are not started yet (SQLite).
+        self._ahead: list[int] = []
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process pending messages until none is left or `should_stop()`; returns how many."""
@@ -111,10 +114,10 @@ class Worker:
                 with claim() as groups, self._parsed_ahead(groups) as parsed:
                     if not groups:
                         return count
-                    for transaction, rows in groups:
-                        count += self._process_group(transaction, rows, should_stop, parsed)
-                        if should_stop():
-                            return count
+                    done, stopped = self._process_groups(groups, should_stop, parsed)
+                    count += done
+                    if stopped:
+                        return count
             except OperationalError:
                 # The database is down or locked: not the message's fault, so the attempt is
                 # given back; the daemon retries the whole drain later.
@@ -129,8 +132,27 @@ class Worker:
                 raise
         return count
 
+    def _process_groups(self, groups: list[Group], should_stop: Callable[[], bool],
+                        parsed: Iterator[Parsed] | None) -> tuple[int, bool]:
+        """Process a claim's groups in order; returns how many messages, and whether a stop came."""
+        count = 0
+        try:
+            for index, (transaction, rows) in enumerate(groups):
+                following = groups[index + 1][1] if index + 1 < len(groups) else []
+                count += self._process_group(transaction, rows, should_stop, parsed, following)
+                if should_stop():
+                    return count, True
+            return count, False
+        finally:
+            if self._ahead:
+                # Counted with the last result, then a stop (or a failure) came before they
+                # were started: they were not attempted.
+                durable.give_back_attempts(self.db, self._ahead)
+                self._ahead = []
+
     def _process_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
-                       should_stop: Callable[[], bool], parsed: Iterator[Parsed] | None) -> int:
+                       should_stop: Callable[[], bool], parsed: Iterator[Parsed] | None,
+                       following: list[RawMessage]) -> int:
         """Process rows in one transaction; each outcome is logged once it is committed.
 
         On SQLite the rows are first stored without savepoints (`pipeline.process(savepoints=False)`):
@@ -142,14 +164,17 @@ class Worker:
         # Before the transaction: the write lock is not held while a parser is waited for.
         results = [next(parsed) for _ in rows] if parsed is not None else [None] * len(rows)
         sqlite = self.db.dialect != "postgresql"
-        if sqlite:
+        if sqlite and self._ahead != [row.id for row in rows]:
+            # Not counted with the previous group's result (the first group of a claim);
             # PostgreSQL counted it when it claimed the row (`_claim_locked`).
             durable.count_attempts(self.db, [row.id for row in rows])
+        self._ahead = []
+        ahead = [row.id for row in following] if sqlite else []
         try:
-            done = self._store_group(transaction, rows, results, should_stop, savepoints=not sqlite)
+            done = self._store_group(transaction, rows, results, should_stop, ahead, savepoints=not sqlite)
         except StageFailed:
             self._current = None
-            done = self._store_group(transaction, rows, results, should_stop, savepoints=True)
+            done = self._store_group(transaction, rows, results, should_stop, ahead, savepoints=True)
         if len(done) < len(rows):
             # A stop came first: the rows not started were not attempted (a stop is no crash).
             durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])
@@ -161,10 +186,11 @@ class Worker:
         return len(done)
 
     def _store_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
-                     results: list[Parsed | None], should_stop: Callable[[], bool], *,
+                     results: list[Parsed | None], should_stop: Callable[[], bool], ahead: list[int], *,
                      savepoints: bool) -> list[Done]:
-        """Run rows through the pipeline in one transaction, each in a savepoint of its own or none."""
+        """Run rows through the pipeline in one transaction, which also counts the attempts of `ahead`."""
         done: list[Done] = []
+        counted: list[int] = []
         with transaction(savepoints) as db:
             for row, result in zip(rows, results):
                 if should_stop():
@@ -181,6 +207,12 @@ class Worker:
             # results: one statement instead of one per message (a quarantined row is left as it is).
             self._current = None
             durable.mark_all_done(db.open_session, [raw_id for raw_id, _, _, _ in done])
+            if ahead and len(done) == len(rows) and not should_stop():
+                # The next group's attempts are committed with this result, before it starts:
+                # one synced commit per group instead of two, and still counted if it kills us.
+                durable.count_attempts_in(db.open_session, ahead)
+                counted = ahead
+        self._ahead = counted
         return done
 
     @contextmanager
