@@ -8,7 +8,7 @@ of the same kind. Run: `.venv/bin/python -m bench.process_bench [--messages 400]
 
 `--worker` measures the storing worker of `serve` on SQLite instead: the corpus is put in a
 spool (not timed), then `service.worker.Worker.drain` loads it, parses and stores it in groups of
-`service.worker.GROUP` messages per transaction, each in a savepoint, exactly as `serve` does;
+`service.worker.GROUP` messages per transaction, exactly as `serve` does;
 the parse alone is timed apart on the same bytes, so that the post-parse share can be told. `--statements` counts
 the SQL statements per message (SQLAlchemy's `before_cursor_execute`). For instruction counts
 under callgrind, `--phase setup` stops before the timed part and `--phase parse` only parses:

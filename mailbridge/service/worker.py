@@ -4,18 +4,22 @@ Intake leaves every accepted message `pending`; the pipeline stores its result a
 row done (or quarantined) in one transaction, so a crash at any point leaves the row either
 finished or still pending, and pending rows are simply processed again at the next start.
 
-On PostgreSQL several worker processes (of one instance or several) share the work: each
-claims one row with `FOR UPDATE SKIP LOCKED` and runs the pipeline inside that same transaction
-(as savepoints), so the row stays locked until its result is committed and no other worker can
-take it meanwhile. A message that answers another (In-Reply-To, References) waits, once parsed,
-for the older rows still locked by other workers to be committed before it looks for its
-thread (`_after_older_rows`): a reply is not stored before the message it answers when both
-were waiting. SQLite is one machine and one daemon, and one writer at a time: one worker stores,
-in id order, up to GROUP messages per transaction, each in a savepoint of its own (a bad
-message is quarantined without undoing the others): one synced commit for the group instead of
-one per message. With `parsers` (`mailbridge.service.parsers`) the parse stage of the next
-messages runs meanwhile in other processes. The SMTP listener does not wait for this write
-lock (it writes to its spool); IMAP intake and the outbox worker wait at most one group.
+On PostgreSQL several worker processes (of one instance or several) share the work: each claims
+one row with `FOR UPDATE SKIP LOCKED` and runs the pipeline inside that same transaction (as
+savepoints), so the row stays locked until its result is committed and no other worker can take
+it meanwhile. A message that answers another (In-Reply-To, References) waits, once parsed, for
+the older rows still locked by other workers to be committed before it looks for its thread
+(`_after_older_rows`): a reply is not stored before the message it answers when both were
+waiting. SQLite is one machine and one daemon, and one writer at a time: one worker stores, in
+id order, up to GROUP messages per transaction: one synced commit for the group instead of one
+per message. The group is stored first without savepoints; when a message fails a stage the
+whole transaction is rolled back and the group stored again with a savepoint per message, so
+that the bad one is quarantined without undoing the others (what is stored is the same either
+way; the savepoints, a fifth of the statements, are paid only then). The commit that stores a
+group also counts the next group's attempts. With `parsers` (`mailbridge.service.parsers`) the
+parse stage of the next messages runs meanwhile in other processes. The SMTP listener does not
+wait for this write lock (it writes to its spool); IMAP intake and the outbox worker wait at
+most one group.
 """
 
 from __future__ import annotations
@@ -49,12 +53,14 @@ log = logging.getLogger(__name__)
 # A message whose processing was started this often without finishing (the pipeline raised: a
 # bug, since bad messages are quarantined by the pipeline; or the worker process died on it:
 # killed for its memory) is quarantined so that it cannot stall the queue forever. The count is
-# in the row, committed before each attempt, so a crash that takes the worker's memory with it
-# is counted too.
+# in the row, committed before each attempt (on SQLite with the previous group's result, or on
+# its own for a claim's first group), so a crash that takes the worker's memory with it is
+# counted too.
 MAX_ATTEMPTS = 3
 BATCH = 100
-# Each group costs two synced commits (its attempts, then its result) and a wait for the write
-# turn: 25 rather than 10 per group gave 4-5 % more processed msg/s in serve (issue 17, 2 cores).
+# Each group costs a synced commit and a wait for the write turn (a claim's first group one more,
+# for its attempts): 25 rather than 10 per group gave 4-5 % more processed msg/s in serve
+# (issue 17, 2 cores, when every group paid two).
 GROUP = 25
 # Messages parsed ahead of the one being stored: the next group while this one is stored.
 PARSED_AHEAD = 2 * GROUP
