@@ -16,7 +16,7 @@ from mailbridge.parse.bounce import notice_text, parse_bounce
 from mailbridge.parse.feed import FeedBytesParser
 from mailbridge.parse.filenames import safe_filename
 from mailbridge.parse.header_repair import repair_headers
-from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
+from mailbridge.parse.headers import (RAW_POLICY, decode_all, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.lazy_re import lazy_compile
@@ -53,7 +53,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     # declares somewhere else, so those charsets are tried before any guess.
     hints = _DeclaredCharsets(raw)
     headers = decode_all(msg, defects, hints)
-    subject = decode_header(msg.get("Subject"), [], "subject", hints)
+    # The first Subject as decode_all read it (what decoding msg.get("Subject") again would give).
+    subject = next((value for name, value in headers if name.lower() == "subject"), "")
     # A garbage first From (a duplicate header, an empty mailbox) must not hide a valid one.
     sender = first_address(msg.get_all("From", []), [], "from", hints)
     body = extract_body(msg, defects, hints, RawSpans(parsed, msg))
