@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbridge.parse.quotes import reply_part
+from mailbridge.parse.quotes import _kinds, _prefix_kinds, reply_part
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replies"
 CASES = sorted(p for p in FIXTURES.glob("*.txt") if not p.name.endswith(".expected.txt"))
@@ -191,3 +191,14 @@ def test_any_text_gives_a_normalised_non_empty_reply(pieces: list[str]):
     assert reply == reply.strip("\n")
     # Stripping never leaves nothing: a non-blank input gives a non-blank reply.
     assert bool(reply.strip()) == bool(text.strip())
+
+
+
+FENCED = ["Text", "```", "> code", "", "```", "> quoted", "```", "unclosed", "> x"]
+
+
+@pytest.mark.parametrize("cut", range(len(FENCED) + 1))
+def test_kinds_of_a_beginning_are_read_off_the_whole(cut: int):
+    # reply_part reuses a pass's line kinds for the next pass's lines; a fence whose closing
+    # line is cut off is no fence, so there the lines must be classified again.
+    assert _prefix_kinds(FENCED[:cut], FENCED, _kinds(FENCED)) == _kinds(FENCED[:cut])

@@ -6,7 +6,6 @@ input with nothing readable in it raises `ParseError`.
 
 from __future__ import annotations
 
-import email.parser
 import re
 import unicodedata
 
@@ -14,9 +13,10 @@ from mailbridge.errors import ParseError
 from mailbridge.parse.auto import detect_auto
 from mailbridge.parse.base64_runs import Runs
 from mailbridge.parse.bounce import notice_text, parse_bounce
+from mailbridge.parse.feed import FeedBytesParser
 from mailbridge.parse.filenames import safe_filename
 from mailbridge.parse.header_repair import repair_headers
-from mailbridge.parse.headers import (RAW_POLICY, decode_all, decode_header, first_address,
+from mailbridge.parse.headers import (RAW_POLICY, decode_all, first_address,
                                       parse_addresses, parse_date, parse_id_list, parse_message_id)
 from mailbridge.parse.language import detect_language
 from mailbridge.parse.lazy_re import lazy_compile
@@ -33,8 +33,8 @@ __all__ = ["ParseError", "ParsedMessage", "parse_message", "safe_filename"]
 
 # compat32 keeps header values as sent (raw 8-bit bytes included) and is several times faster
 # than policy.default; all decoding is done by our own modules.
-_PARSER = email.parser.BytesParser(_class=LenientMessage, policy=RAW_POLICY)
-_VERBATIM_BOUNDARY_PARSER = email.parser.BytesParser(_class=VerbatimBoundaryMessage, policy=RAW_POLICY)
+_PARSER = FeedBytesParser(LenientMessage, RAW_POLICY)
+_VERBATIM_BOUNDARY_PARSER = FeedBytesParser(VerbatimBoundaryMessage, RAW_POLICY)
 # The automatic-mail and bounce checks read the notice's first megabyte.
 MAX_NOTICE = 1_000_000
 
@@ -53,7 +53,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     # declares somewhere else, so those charsets are tried before any guess.
     hints = _DeclaredCharsets(raw)
     headers = decode_all(msg, defects, hints)
-    subject = decode_header(msg.get("Subject"), [], "subject", hints)
+    # The first Subject as decode_all read it (what decoding msg.get("Subject") again would give).
+    subject = next((value for name, value in headers if name.lower() == "subject"), "")
     # A garbage first From (a duplicate header, an empty mailbox) must not hide a valid one.
     sender = first_address(msg.get_all("From", []), [], "from", hints)
     body = extract_body(msg, defects, hints, RawSpans(parsed, msg))

@@ -151,10 +151,16 @@ class _Ahead:
 
     def __init__(self, raw: bytes, needles: tuple[bytes, ...]) -> None:
         self._raw = raw
-        self._hits = {needle: raw.find(needle) for needle in needles}
+        self._needles = needles
+        self._hits: dict[bytes, int] | None = None
 
     def find(self, position: int) -> tuple[int, bytes] | None:
         """(index, string) of the earliest hit at or after `position`, or None."""
+        if self._hits is None:
+            # Looked for from the first position asked only: a string that is not there (the
+            # "\n\n" of CRLF mail, the blank lines of mail that declares no base64) costs a
+            # pass over the whole message, and the search from the start may not be needed.
+            self._hits = {needle: self._raw.find(needle, position) for needle in self._needles}
         for needle, hit in self._hits.items():
             if 0 <= hit < position:
                 self._hits[needle] = self._raw.find(needle, position)

@@ -24,7 +24,7 @@ from mailbridge.parse.bounce_text import (
     looks_like_bounce,
     text_recipients,
 )
-from mailbridge.parse.headers import decode_header
+from mailbridge.parse.headers import DOT_ATOM, decode_header
 from mailbridge.parse.lazy_re import lazy_compile
 from mailbridge.parse.model import Bounce, BounceRecipient
 
@@ -190,9 +190,7 @@ def envelope_sender(msg: email.message.Message) -> str:
 # "local@domain", with dot-atoms on both sides and a name without specials, quotes or comments.
 # email.utils.parseaddr returns their address unchanged, in every Python version, after a
 # character-by-character walk that cost 15-20 us a header; everything else still takes it.
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
-_PLAIN_ADDRESS = re.compile(rf'[ \t\r\n]*(?:[^()<>@,;:\\".\[\]]*<({_DOT_ATOM}@{_DOT_ATOM})>|({_DOT_ATOM}@{_DOT_ATOM}))[ \t\r\n]*')
+_PLAIN_ADDRESS = re.compile(rf'[ \t\r\n]*(?:[^()<>@,;:\\".\[\]]*<({DOT_ATOM}@{DOT_ATOM})>|({DOT_ATOM}@{DOT_ATOM}))[ \t\r\n]*')
 
 
 def _plain_address(value: str) -> str | None:

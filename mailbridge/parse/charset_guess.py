@@ -34,6 +34,7 @@ _UNLIKELY = frozenset("¶±¹²³¼½¾ˇ˘˝¨´¸¤¦¬¯·×÷")
 _VOWELS = frozenset("aeiouyAEIOUY")
 _SAMPLE = 16 * 1024
 _EIGHT_BIT = lazy_compile(rb"[\x80-\xff]")
+_NON_ASCII = lazy_compile(r"[^\x00-\x7f]+")
 # Where each CJK codec keeps its frequently used characters, by lead byte of the encoded char.
 _COMMON_LEAD = {
     "gb18030": ("gb2312", 0xB0, 0xD7),
@@ -79,27 +80,28 @@ def scoring_sample(data: bytes) -> bytes:
 def plausibility(text: str, codec: str = "windows-1252") -> float:
     """Score a reading: about +1 per byte of plausible text, negative for signs of a misreading."""
     score = 0.0
-    run = 0
-    previous = " "
     letters: dict[str, int] = {}
-    for index, ch in enumerate(text):
-        if ch < "\x80":
-            run = 0
+    # ASCII scores nothing: only the runs of other characters are walked, each knowing the
+    # character before it (a blank at the start of the text).
+    for segment in _NON_ASCII.finditer(text):
+        start, end = segment.span()
+        run = 0
+        previous = text[start - 1] if start else " "
+        for index in range(start, end):
+            ch = text[index]
+            following = text[index + 1: index + 2]
+            score += _char_score(ch, previous, following, codec)
+            if ch in _LIKELY and ch not in "ºª" and (ch.isalpha() or ch in "¿¡"):
+                letters[ch.lower()] = letters.get(ch.lower(), 0) + 1
+            # Chinese and Japanese put no spaces between words; Korean read as Chinese has them.
+            if previous == " " and _is_ideograph(ch) and index >= 2 and _is_ideograph(text[index - 2]):
+                score -= 3
+            # Accented Latin letters come one or two at a time inside words; longer runs are
+            # multi-byte text read one byte at a time ("ÄúºÃ£¬" for Chinese, "Çäðàâñòâ" for Russian).
+            run = run + 1 if _is_latin(ch) or unicodedata.category(ch)[0] in "PS" else 0
+            if run > 3:
+                score -= 2
             previous = ch
-            continue
-        following = text[index + 1: index + 2]
-        score += _char_score(ch, previous, following, codec)
-        if ch in _LIKELY and ch not in "ºª" and (ch.isalpha() or ch in "¿¡"):
-            letters[ch.lower()] = letters.get(ch.lower(), 0) + 1
-        # Chinese and Japanese put no spaces between words; Korean read as Chinese has them.
-        if previous == " " and _is_ideograph(ch) and index >= 2 and _is_ideograph(text[index - 2]):
-            score -= 3
-        # Accented Latin letters come one or two at a time inside words; longer runs are
-        # multi-byte text read one byte at a time ("ÄúºÃ£¬" for Chinese, "Çäðàâñòâ" for Russian).
-        run = run + 1 if _is_latin(ch) or unicodedata.category(ch)[0] in "PS" else 0
-        if run > 3:
-            score -= 2
-        previous = ch
     return score - 3 * _foreign_letters(letters)
 
 

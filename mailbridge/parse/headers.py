@@ -49,6 +49,8 @@ _CONTROLS = lazy_compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
 
 def unfold(value: str) -> str:
     """Remove the line breaks of folding (RFC 5322 2.2.3) and any stray trailing newline."""
+    if "\n" not in value and "\r" not in value:
+        return value  # Most values are one line: nothing to remove.
     return _FOLD.sub("", value).replace("\r", "").replace("\n", "")
 
 
@@ -185,7 +187,16 @@ def _restore(display: str, words: list[str]) -> str:
     return _PLACEHOLDER.sub(lambda m: words[int(m.group(1))], display)
 
 
+# A lone dot-atom address, the To: of most mail to a support address: the stdlib's parser
+# returns it unchanged with no name, after a walk of it character by character.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_BARE_ADDRESS = re.compile(rf"[ \t]*({DOT_ATOM}@{DOT_ATOM})[ \t]*")
+
+
 def _getaddresses(text: str) -> list[tuple[str, str]]:
+    if (bare := _BARE_ADDRESS.fullmatch(text)) is not None:
+        return [("", bare.group(1))]
     try:
         return _stdlib_getaddresses(text)
     except RecursionError:

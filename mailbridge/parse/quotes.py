@@ -69,9 +69,12 @@ def reply_part(text: str) -> str:
     text = _BIDI_MARKS.sub("", text) if _BIDI_MARKS.search(text) else text
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     above = _above_reply_marker(lines)
-    tail, history_cut = _trim_tail(above)
-    cut = _cut_history(tail)
-    kept, _ = _trim_tail(cut, keep_signature=history_cut or len(cut) < len(tail))
+    above_kinds = _kinds(above)
+    tail, history_cut = _trim_tail(above, above_kinds)
+    tail_kinds = _prefix_kinds(tail, above, above_kinds)
+    cut = _cut_history(tail, tail_kinds)
+    kept, _ = _trim_tail(cut, _prefix_kinds(cut, tail, tail_kinds),
+                         keep_signature=history_cut or len(cut) < len(tail))
     return _join(kept) or _join(lines)
 
 
@@ -110,6 +113,20 @@ def _kinds(lines: list[str]) -> list[str]:
         else:
             kinds.append(TEXT)
     return kinds
+
+
+def _prefix_kinds(lines: list[str], longer: list[str], kinds: list[str]) -> list[str]:
+    """`_kinds(lines)`, read off the kinds of `longer` when `lines` is its beginning.
+
+    Each pass of `reply_part` works on what the one before kept, nearly always the beginning
+    of its lines, and classifying every line again was a third of its cost. A line's kind
+    depends only on the lines above it, except for a fence: one whose closing fence is cut
+    off is no fence, so where the cut falls between two code lines they are classified again.
+    """
+    n = len(lines)
+    if n < len(longer) and n and kinds[n - 1] == CODE == kinds[n]:
+        return _kinds(lines)
+    return kinds[:n] if lines == longer[:n] else _kinds(lines)
 
 
 def _is_quote(stripped: str) -> bool:
@@ -313,9 +330,9 @@ def _is_attribution(joined: str, *, opener: bool) -> bool:
 # --- the two passes ----------------------------------------------------------------------------
 
 
-def _cut_history(lines: list[str]) -> list[str]:
-    """Remove history headers and what they introduce, keeping interleaved answers."""
-    kinds = _kinds(lines)
+def _cut_history(lines: list[str], kinds: list[str]) -> list[str]:
+    """Remove history headers and what they introduce, keeping interleaved answers; `kinds`
+    are those of `lines`."""
     last_quote = max((i for i, kind in enumerate(kinds) if kind == QUOTE), default=-1)
     out: list[str] = []
     pos, seen_text = 0, False
@@ -368,14 +385,13 @@ def _rule_above(lines: list[str], kinds: list[str], start: int, floor: int) -> i
     return i if i >= floor and kinds[i] == TEXT and _is_separator(lines[i]) else start
 
 
-def _trim_tail(lines: list[str], keep_signature: bool = False) -> tuple[list[str], bool]:
+def _trim_tail(lines: list[str], kinds: list[str], keep_signature: bool = False) -> tuple[list[str], bool]:
     """Drop trailing quotes, delimited signatures, list footers and phone signatures; say
-    whether a quote was dropped.
+    whether a quote was dropped. `kinds` are those of `lines`.
 
     A delimited signature just above quoted history belongs to the reply and is kept
     (`keep_signature`, or once a trailing quote went); one that ends the message goes.
     """
-    kinds = _kinds(lines)
     end = len(lines)
     quote_cut = False
     while True:
