@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt
+
+from mailbridge.config.tables import Table
 
 MIB = 1024 * 1024
 
 
-class AgentMailSection(BaseModel):
+class AgentMailSection(Table):
     """`[agent_mail]`: relay, notices, ownership, phone confirmations and automatic closing."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # "owner": notices of a ticket go to its owner when it has one, to every agent otherwise;
     # "all": always to every agent of the queue.

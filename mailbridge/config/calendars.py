@@ -11,8 +11,9 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictStr, field_validator, model_validator
 
+from mailbridge.config.tables import Table
 from mailbridge.sla import bizcal
 from mailbridge.sla.bizcal import WEEKDAYS, Block, Calendar, CalendarError
 
@@ -55,10 +56,8 @@ def _blocks(texts: tuple[str, ...]) -> tuple[Block, ...]:
         raise ValueError(str(error)) from None
 
 
-class CalendarConfig(BaseModel):
+class CalendarConfig(Table):
     """One `[calendars.<name>]` table."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     zone: ZoneName = "UTC"
     hours: dict[StrictStr, tuple[StrictStr, ...]] = Field(default_factory=lambda: dict(DEFAULT_HOURS))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
+
+from mailbridge.config.tables import Table
 
 PRIORITIES = ("routine", "urgent", "critical")
 TYPES = ("question", "incident", "petition", "complaint", "claim")
@@ -18,11 +20,7 @@ Priority = Literal["routine", "urgent", "critical"]
 TicketType = Literal["question", "incident", "petition", "complaint", "claim"]
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RuleConfig(_Table):
+class RuleConfig(Table):
     """One `[[classify.rules]]` table: conditions (all must hold) and what they set."""
 
     name: StrictStr = ""
@@ -50,7 +48,7 @@ class RuleConfig(_Table):
         return self
 
 
-class CustomerConfig(_Table):
+class CustomerConfig(Table):
     """One `[[customers]]` table: addresses or @domains that share a support plan."""
 
     name: StrictStr = ""
@@ -77,7 +75,10 @@ class CustomerConfig(_Table):
 
 
 def _rule(name: str, **fields) -> RuleConfig:
-    return RuleConfig(name=name, **fields)
+    # Made without validation, like every default (mailbridge.config.tables): building the rules'
+    # validator at import cost every command that loads the config. tests/test_config_tables.py
+    # checks each rule against its validated twin.
+    return RuleConfig.model_construct(name=name, **fields)
 
 
 # The embedded defaults: the words customers of the seed contracts use for a critical failure,
@@ -96,7 +97,7 @@ DEFAULT_RULES = (
 )
 
 
-class ClassifySection(_Table):
+class ClassifySection(Table):
     """`[classify]`: the ordered rules."""
 
     rules: tuple[RuleConfig, ...] = DEFAULT_RULES

@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from mailbridge.config.calendars import known
 from mailbridge.config.classify import Priority, TicketType
+from mailbridge.config.tables import Table
 from mailbridge.sla.clockmath import Target, TargetError, parse_target
 
 _EMAIL = re.compile(r"^[^\s@<>()\[\],;:\"\\]+@[^\s@]+\.[^\s@]+$")
@@ -72,11 +73,7 @@ SmsTarget = Annotated[StrictStr, AfterValidator(_sms_target)]
 Offset = Annotated[StrictStr, AfterValidator(_offset)]
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StepConfig(_Table):
+class StepConfig(Table):
     """One `[[escalation.ladders.steps]]`: when (clock + after) and what (mail, SMS, priority, owner)."""
 
     clock: Literal["receipt", "first_response_due", "next_response_due", "resolution_due"] = "receipt"
@@ -100,7 +97,7 @@ class StepConfig(_Table):
         return parse_target(self.after)
 
 
-class LadderConfig(_Table):
+class LadderConfig(Table):
     """One `[[escalation.ladders]]`: which tickets it covers, its calendar and its steps in order."""
 
     name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]{1,40}$")]
@@ -121,7 +118,7 @@ class LadderConfig(_Table):
                 and (not self.types or type_ in self.types) and (not self.plans or (plan or "") in self.plans))
 
 
-class EscalationSection(_Table):
+class EscalationSection(Table):
     """`[escalation]`: the ladders, the on-call list and leads, agents' phone numbers, the tick."""
 
     tick_seconds: StrictInt = Field(default=30, ge=1, le=3600)

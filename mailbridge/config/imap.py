@@ -11,8 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -21,6 +19,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from mailbridge.config.tables import Table
 
 # Servers drop an IDLE after 30 minutes of silence at the latest (RFC 2177 asks clients to
 # renew within 29); renewing earlier is safe, later is not.
@@ -72,10 +72,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ImapAccount(BaseModel):
+class ImapAccount(Table):
     """One `[[imap]]` table: a mailbox whose mail becomes tickets."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[StrictStr, AfterValidator(_account_name)]
     host: Annotated[StrictStr, AfterValidator(_not_empty)]

@@ -8,8 +8,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     IPvAnyNetwork,
     StrictBool,
@@ -20,6 +18,7 @@ from pydantic import (
 )
 
 from mailbridge.config.checks import check_secret
+from mailbridge.config.tables import Table
 
 MIB = 1024 * 1024
 
@@ -34,10 +33,8 @@ def _password(value: str) -> str:
 Password = Annotated[StrictStr, AfterValidator(_password)]
 
 
-class ListenerSection(BaseModel):
+class ListenerSection(Table):
     """`[listener]`: protocol, address, limits, STARTTLS, AUTH users and trusted networks."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     protocol: Literal["smtp", "lmtp"] = "smtp"
     host: StrictStr = "127.0.0.1"

@@ -11,8 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     StrictBool,
@@ -37,6 +35,7 @@ from mailbridge.config.processing import ProcessingSection
 from mailbridge.config.sla import SlaSection, name_problems
 from mailbridge.config.sms import SmsSection
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
+from mailbridge.config.tables import OWN, Table, defaults
 
 # Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
 # plainly (no display name, no brackets, no quoted local part), in a dotted domain.
@@ -78,13 +77,7 @@ QueueName = Annotated[StrictStr, AfterValidator(_queue_name)]
 CodePrefix = Annotated[StrictStr, AfterValidator(_code_prefix)]
 
 
-class _Section(BaseModel):
-    """A config table: immutable, and a misspelt key is a problem rather than silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MailbridgeSection(_Section):
+class MailbridgeSection(Table):
     """`[mailbridge]`: where state lives, the signing secret and the domain of our Message-IDs."""
 
     state_dir: StrictStr = ""
@@ -104,7 +97,7 @@ class MailbridgeSection(_Section):
         return value.lower()
 
 
-class DatabaseSection(_Section):
+class DatabaseSection(Table):
     """`[database]`: one URL; "" means a SQLite file in the state directory."""
 
     url: StrictStr = Field(default="", repr=False)
@@ -115,13 +108,13 @@ class DatabaseSection(_Section):
         return check_database_url(value)
 
 
-class ThreadingSection(_Section):
+class ThreadingSection(Table):
     """`[threading]`: how replies find their ticket."""
 
     reopen_window_days: StrictInt = Field(default=30, ge=0)
 
 
-class QueueConfig(_Section):
+class QueueConfig(Table):
     """One `[[queues]]` table: a product's support address and who answers it."""
 
     name: QueueName
@@ -182,27 +175,27 @@ class QueueConfig(_Section):
         return self.display_name or self.name
 
 
-class Config(_Section):
+class Config(Table):
     """The whole config file, with the values that depend on the environment resolved once."""
 
-    mailbridge: MailbridgeSection = Field(default_factory=MailbridgeSection)
-    database: DatabaseSection = Field(default_factory=DatabaseSection)
-    threading: ThreadingSection = Field(default_factory=ThreadingSection)
-    listener: ListenerSection = Field(default_factory=ListenerSection)
-    processing: ProcessingSection = Field(default_factory=ProcessingSection)
-    outbox: OutboxSection = Field(default_factory=OutboxSection)
-    agent_mail: AgentMailSection = Field(default_factory=AgentMailSection)
+    mailbridge: Annotated[MailbridgeSection, OWN] = Field(default_factory=defaults(MailbridgeSection))
+    database: Annotated[DatabaseSection, OWN] = Field(default_factory=defaults(DatabaseSection))
+    threading: Annotated[ThreadingSection, OWN] = Field(default_factory=defaults(ThreadingSection))
+    listener: Annotated[ListenerSection, OWN] = Field(default_factory=defaults(ListenerSection))
+    processing: Annotated[ProcessingSection, OWN] = Field(default_factory=defaults(ProcessingSection))
+    outbox: Annotated[OutboxSection, OWN] = Field(default_factory=defaults(OutboxSection))
+    agent_mail: Annotated[AgentMailSection, OWN] = Field(default_factory=defaults(AgentMailSection))
     queues: tuple[QueueConfig, ...] = Field(min_length=1)
-    calendars: dict[CalendarName, CalendarConfig] = Field(default_factory=dict)
-    classify: ClassifySection = Field(default_factory=ClassifySection)
-    customers: tuple[CustomerConfig, ...] = ()
-    sla: SlaSection = Field(default_factory=SlaSection)
-    imap: tuple[ImapAccount, ...] = ()
-    oauth: tuple[OAuthClient, ...] = ()
-    metrics: MetricsSection = Field(default_factory=MetricsSection)
-    import_: ImportSection = Field(default_factory=ImportSection, alias="import")
-    escalation: EscalationSection = Field(default_factory=EscalationSection)
-    sms: SmsSection = Field(default_factory=SmsSection)
+    calendars: dict[CalendarName, Annotated[CalendarConfig, OWN]] = Field(default_factory=dict)
+    classify: Annotated[ClassifySection, OWN] = Field(default_factory=defaults(ClassifySection))
+    customers: tuple[Annotated[CustomerConfig, OWN], ...] = ()
+    sla: Annotated[SlaSection, OWN] = Field(default_factory=defaults(SlaSection))
+    imap: tuple[Annotated[ImapAccount, OWN], ...] = ()
+    oauth: tuple[Annotated[OAuthClient, OWN], ...] = ()
+    metrics: Annotated[MetricsSection, OWN] = Field(default_factory=defaults(MetricsSection))
+    import_: Annotated[ImportSection, OWN] = Field(default_factory=defaults(ImportSection), alias="import")
+    escalation: Annotated[EscalationSection, OWN] = Field(default_factory=defaults(EscalationSection))
+    sms: Annotated[SmsSection, OWN] = Field(default_factory=defaults(SmsSection))
 
     _state_dir: Path = PrivateAttr()
     _source: Path | None = PrivateAttr(default=None)

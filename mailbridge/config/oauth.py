@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
+
+from mailbridge.config.tables import Table
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # The endpoints and default scopes of the two providers mailboxes live at.
@@ -26,10 +28,8 @@ _MICROSOFT_SCOPE = ("https://outlook.office.com/IMAP.AccessAsUser.All https://ou
                     "offline_access")
 
 
-class OAuthClient(BaseModel):
+class OAuthClient(Table):
     """One `[[oauth]]` table: an app registration that mailboxes log in through as a user."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: StrictStr
     provider: Literal["google", "microsoft", "other"] = "other"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictInt, StrictStr, field_validator
+
+from mailbridge.config.tables import Table
 
 
-class MetricsSection(BaseModel):
+class MetricsSection(Table):
     """`[metrics]`: where `serve` answers Prometheus at /metrics ("" = off, the default)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen: StrictStr = ""
 
@@ -42,10 +42,8 @@ def split_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class ImportSection(BaseModel):
+class ImportSection(Table):
     """`[import]`: how `mailbridge ingest --import` leaves the tickets of old mail."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Tickets whose last message is older than this many days (before the import runs) are
     # set to `status`; younger ones stay open, as live mail would have left them.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+
+from mailbridge.config.tables import Table
 
 
-class OutboxSection(BaseModel):
+class OutboxSection(Table):
     """`[outbox]`: relay, Maildir fallback, templates, retries and the loop-protection limits."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # "" = no relay: every mail is written to a Maildir folder a person can open.
     relay_host: StrictStr = ""

@@ -6,6 +6,7 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
+from typing import Annotated, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -77,10 +78,12 @@ def _suggestion(loc: tuple[str | int, ...], root: type[BaseModel]) -> str:
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The model class of a field typed `Model` or `tuple[Model, ...]`."""
+    """The model class of a field typed `Model` or `tuple[Model, ...]` (each maybe `Annotated`)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):
+        if get_origin(arg) is Annotated:  # a section validated by its own model (config/tables.py)
+            arg = arg.__origin__
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None

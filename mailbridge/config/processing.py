@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import Field, StrictInt, field_validator
+
+from mailbridge.config.tables import Table
 
 # More than this is a typo rather than a plan: each worker is a process with its own memory and,
 # on PostgreSQL, its own database connections.
@@ -20,10 +22,8 @@ def default_workers() -> int:
     return max(1, cores - 1)
 
 
-class ProcessingSection(BaseModel):
+class ProcessingSection(Table):
     """`[processing]`: the worker processes; the default is resolved when the config is loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     workers: StrictInt = Field(default_factory=default_workers)
 

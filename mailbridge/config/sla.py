@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
 from mailbridge.sla.bizcal import Calendar
 from mailbridge.config.calendars import known, resolve
 from mailbridge.config.classify import Priority, TicketType
+from mailbridge.config.tables import Table
 from mailbridge.sla.clockmath import Deadline, Policy, Target, TargetError, parse_target
 
 
@@ -30,11 +31,7 @@ def _target(value: str) -> str:
 TargetText = Annotated[StrictStr, AfterValidator(_target)]
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PolicyConfig(_Table):
+class PolicyConfig(Table):
     """One `[[sla.policies]]` table: which tickets it covers and their targets ("" = none)."""
 
     name: StrictStr
@@ -62,7 +59,7 @@ class PolicyConfig(_Table):
         return parse_target(text) if text else None
 
 
-class DeadlineConfig(_Table):
+class DeadlineConfig(Table):
     """One `[sla.deadlines.<type>]` table: a legal answer deadline in business days."""
 
     days: StrictInt = Field(ge=1, le=366)
@@ -70,18 +67,21 @@ class DeadlineConfig(_Table):
     warn_before: TargetText = "2 business days"
 
 
+# Made without validation, like every default (mailbridge.config.tables): building these models'
+# validators at import cost every command that loads the config. tests/test_config_tables.py
+# checks each default against its validated twin.
 DEFAULT_POLICIES = (
-    PolicyConfig(name="critical", priorities=("critical",), calendar="24x7",
-                 first_response="1 hours", next_response="2 hours", resolution="24 hours"),
-    PolicyConfig(name="urgent", priorities=("urgent",),
-                 first_response="2 business hours", next_response="2 business hours", resolution="2 business days"),
-    PolicyConfig(name="email", first_response="2 business hours", next_response="2 business hours"),
+    PolicyConfig.model_construct(name="critical", priorities=("critical",), calendar="24x7",
+                                 first_response="1 hours", next_response="2 hours", resolution="24 hours"),
+    PolicyConfig.model_construct(name="urgent", priorities=("urgent",), first_response="2 business hours",
+                                 next_response="2 business hours", resolution="2 business days"),
+    PolicyConfig.model_construct(name="email", first_response="2 business hours", next_response="2 business hours"),
 )
 # Colombia, Ley 1755 de 2015: petitions, complaints and claims are answered in 15 business days.
-DEFAULT_DEADLINES = {kind: DeadlineConfig(days=15) for kind in ("petition", "complaint", "claim")}
+DEFAULT_DEADLINES = {kind: DeadlineConfig.model_construct(days=15) for kind in ("petition", "complaint", "claim")}
 
 
-class SlaSection(_Table):
+class SlaSection(Table):
     """`[sla]`: the ordered policies, the deadlines by ticket type, and how often `serve` looks at them."""
 
     # Seconds between two looks of `mailbridge serve` for legal-deadline warnings that are due.

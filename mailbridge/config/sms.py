@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+from mailbridge.config.tables import OWN, Table, defaults
 
 _FILE_PREFIX = "file:"
 
@@ -31,11 +33,7 @@ def _secret(value: str) -> str:
 Secret = Annotated[StrictStr, AfterValidator(_secret)]
 
 
-class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HttpProviderConfig(_Table):
+class HttpProviderConfig(Table):
     """`[sms.http]`: any gateway with an HTTP API; values are templates over `sms.to`, `sms.text`, `sms.id`..."""
 
     url: StrictStr = ""
@@ -48,7 +46,7 @@ class HttpProviderConfig(_Table):
     idempotency_header: StrictStr = "Idempotency-Key"
 
 
-class SmsapiConfig(_Table):
+class SmsapiConfig(Table):
     """`[sms.smsapi]`: SMSAPI.pl (OAuth token), with `idx` + `check_idx` so a retry is never sent twice."""
 
     token: Secret = Field(default="", repr=False)
@@ -59,7 +57,7 @@ class SmsapiConfig(_Table):
     test: StrictBool = False
 
 
-class TwilioConfig(_Table):
+class TwilioConfig(Table):
     """`[sms.twilio]`: Twilio's Messages API (account SID and auth token)."""
 
     account_sid: StrictStr = ""
@@ -69,7 +67,7 @@ class TwilioConfig(_Table):
     url: StrictStr = "https://api.twilio.com"
 
 
-class CommandConfig(_Table):
+class CommandConfig(Table):
     """`[sms.command]`: a local program (e.g. gammu-smsd-inject); each argument is a template, no shell."""
 
     argv: tuple[StrictStr, ...] = ()
@@ -77,7 +75,7 @@ class CommandConfig(_Table):
     permanent_exit_codes: tuple[StrictInt, ...] = (64, 65, 67, 68)
 
 
-class InboundConfig(_Table):
+class InboundConfig(Table):
     """`[sms.inbound]`: the webhook a gateway posts incoming SMS to (agents answering `OK DYN-000123`)."""
 
     # "host:port" to listen on ("" = no webhook); put a TLS proxy in front of it.
@@ -105,7 +103,7 @@ class InboundConfig(_Table):
         return host.strip("[]"), int(port)
 
 
-class SmsSection(_Table):
+class SmsSection(Table):
     """`[sms]`: the provider, the text's language rules, retries."""
 
     provider: Literal["log", "http", "smsapi", "twilio", "command"] = "log"
@@ -116,11 +114,11 @@ class SmsSection(_Table):
     transliterate: StrictBool = False
     timeout_seconds: StrictInt = Field(default=10, ge=1, le=300)
     max_attempts: StrictInt = Field(default=8, ge=1, le=100)
-    http: HttpProviderConfig = Field(default_factory=HttpProviderConfig)
-    smsapi: SmsapiConfig = Field(default_factory=SmsapiConfig)
-    twilio: TwilioConfig = Field(default_factory=TwilioConfig)
-    command: CommandConfig = Field(default_factory=CommandConfig)
-    inbound: InboundConfig = Field(default_factory=InboundConfig)
+    http: Annotated[HttpProviderConfig, OWN] = Field(default_factory=defaults(HttpProviderConfig))
+    smsapi: Annotated[SmsapiConfig, OWN] = Field(default_factory=defaults(SmsapiConfig))
+    twilio: Annotated[TwilioConfig, OWN] = Field(default_factory=defaults(TwilioConfig))
+    command: Annotated[CommandConfig, OWN] = Field(default_factory=defaults(CommandConfig))
+    inbound: Annotated[InboundConfig, OWN] = Field(default_factory=defaults(InboundConfig))
 
     @model_validator(mode="after")
     def _provider_configured(self) -> SmsSection:
