@@ -8,19 +8,10 @@ from bench import hostile
 from mailbridge.parse import _PARSER, parse_message
 from mailbridge.parse.base64_runs import Runs
 from mailbridge.parse.limits import PARSE_SECONDS
+from parse_support import tree
 
 # 40 lines of base64 of distinct bytes, each line ending in CRLF as a mail client writes them.
 B64 = base64.encodebytes(bytes(range(256)) * 12).replace(b"\n", b"\r\n")
-
-
-def tree(msg) -> list:
-    """Everything the compat32 parser builds, part by part: headers, defects, payload text."""
-    shape = []
-    for part in msg.walk():
-        payload = None if part.is_multipart() else part.get_payload()
-        shape.append((list(part.items()), [type(d).__name__ for d in part.defects],
-                      part.preamble, part.epilogue, payload))
-    return shape
 
 
 def assert_same_tree(raw: bytes) -> Runs:

@@ -9,18 +9,9 @@ import pytest
 from mailbridge.parse.feed import FeedBytesParser, _compile, _Delimiter
 from mailbridge.parse.headers import RAW_POLICY
 from mailbridge.parse.lenient_message import LenientMessage, VerbatimBoundaryMessage
+from parse_support import tree
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "mail").rglob("*.eml"))
-
-
-def tree(msg) -> list:
-    """Everything the compat32 parser builds, part by part: headers, defects, payload text."""
-    shape = []
-    for part in msg.walk():
-        payload = None if part.is_multipart() else part.get_payload()
-        shape.append((list(part.items()), [type(d).__name__ for d in part.defects],
-                      part.preamble, part.epilogue, payload))
-    return shape
 
 
 def multipart(boundary: str, body: str) -> bytes:
