@@ -234,11 +234,14 @@ class ServeProcess:
         return self
 
     def _read(self, process: subprocess.Popen) -> None:
-        for line in process.stderr:
-            self.lines.append(line.rstrip("\n"))
-            found = re.search(r"listening for \w+ on [\d.]+:(\d+)", line)
-            if found:
-                self.port = int(found.group(1))
+        # The reader owns the pipe and closes it at its end: closed from `wait` while a loaded
+        # machine still had this thread reading, it failed with "I/O operation on closed file".
+        with process.stderr:
+            for line in process.stderr:
+                self.lines.append(line.rstrip("\n"))
+                found = re.search(r"listening for \w+ on [\d.]+:(\d+)", line)
+                if found:
+                    self.port = int(found.group(1))
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         """Send `signum` and return the exit code."""
@@ -249,8 +252,9 @@ class ServeProcess:
     def wait(self, timeout: float = 60.0) -> int:
         assert self.process is not None
         code = self.process.wait(timeout)
-        self._reader.join(5)
-        self.process.stderr.close()
+        # The pipe ends when the last process holding it has exited; give the reader time to
+        # take the last lines (a test reads them next) on a busy machine.
+        self._reader.join(30)
         self.port = 0
         return code
 

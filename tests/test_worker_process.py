@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import re
 import smtplib
+import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from serve_support import ServeProcess, count, message, wait_until, write_config
 
+from mailbridge.config import load_config
+from mailbridge.service.child_process import ChildProcess
 from mailbridge.store.db import open_database
 from mailbridge.store.models import Ticket
 
@@ -77,3 +82,18 @@ def test_a_stop_signal_to_the_worker_alone_is_ignored(serve):
     wait_until(lambda: count(db, Ticket) == 1, timeout=30, what="the ticket")
     assert server.stop() == 0
     wait_until(lambda: gone(child), what="the worker to exit with serve")
+
+
+@pytest.mark.parametrize("module", ["mailbridge.service.worker_process", "mailbridge.service.sender_process"])
+def test_a_child_let_go_before_it_began_exits_at_once_without_touching_the_state(tmp_path, module):
+    # A stop (or reload) right after `serve` started a child: stdin already closed behind the setup.
+    url = f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}"
+    config = load_config(write_config(tmp_path, database_url=url), env={})
+    child = ChildProcess(config, url, module=module, name="child", extra=(0, 0) if "worker" in module else ())
+    setup = child._setup
+    process = subprocess.run([sys.executable, "-c", child._command], capture_output=True, timeout=60,
+                             input=struct.pack("!I", len(setup)) + setup)
+    assert process.returncode == 0, process.stderr.decode()
+    assert b"started" not in process.stderr and b"Traceback" not in process.stderr
+    # It neither took its slot's lock nor opened the database.
+    assert not list(config.state_dir.glob("*.lock")) and not (tmp_path / "mailbridge.sqlite3").exists()

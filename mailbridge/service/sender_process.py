@@ -69,10 +69,10 @@ def _resume(sender: OutboxWorker) -> None:
         log.error("could not take back the outbox leases of the previous sender: %s", error_line(exc))
 
 
-def main() -> int:
-    """The child: read the setup, then send due mail until stdin closes."""
+def main(setup: tuple | None = None) -> int:
+    """The child: with its setup (from `child_process.enter`, else read here), send due mail until stdin closes."""
     # Niced as the workers are: on two cores it shares the listener's, whose 250s clients wait for.
-    config, url, _, _, pulse_seconds = start_child(_MODULE, NICENESS)
+    config, url, _, _, pulse_seconds = setup or start_child(_MODULE, NICENESS)
     log.info("sender started (pid %d)", os.getpid())
     lock = hold_slot(config, "sender.lock", NAME)
     db = connect(url)

@@ -76,9 +76,9 @@ class WorkerLink(ParentLink):
         self.say(f"o {outcome.kind} {source} {seconds:.6f}\n".encode())
 
 
-def main() -> int:
-    """The child: read the setup, then process mail until stdin closes."""
-    config, url, _, _, pulse_seconds, slot, parsers = start_child(_MODULE, NICENESS)
+def main(setup: tuple | None = None) -> int:
+    """The child: with its setup (from `child_process.enter`, else read here), process mail until stdin closes."""
+    config, url, _, _, pulse_seconds, slot, parsers = setup or start_child(_MODULE, NICENESS)
     log.info("processing worker started (pid %d): slot %d, %d parser process(es)", os.getpid(), slot, parsers)
     lock = hold_slot(config, "worker.lock" if slot == 0 else f"worker-{slot}.lock", f"processing worker {slot}")
     db = connect(url)
