@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+# Plain option values are converted without pydantic (issue 17): see mailbridge.cli.coercion.
+from mailbridge.cli.coercion import child_context, install
 from mailbridge.cli.lazy import Entry, LazyGroup
 
 MARKUP = "markdown"
@@ -84,6 +86,18 @@ class _Commands(LazyGroup):
         # The modules registered their commands on `app` when they were imported; typer builds
         # the click commands from what is registered.
         return typer.main.get_command(app).commands.get(name)
+
+    def parse_args(self, ctx, args):
+        # The group's own options (`--version`, the completion ones) are converted before any
+        # command is loaded.
+        install(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, cmd_name: str):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not self._listing:
+            install(command, child_context(command, cmd_name, ctx))
+        return command
 
 
 app = typer.Typer(
