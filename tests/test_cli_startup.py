@@ -53,8 +53,9 @@ def test_parse_imports_no_database_config_or_outgoing_code(tmp_path):
     assert top_level(modules) & (DATABASE_LAYER | MAIL_OUT_AND_CLOCKS) == set()
     assert {m for m in ours(modules) if m.startswith(("mailbridge.store", "mailbridge.config", "mailbridge.sla",
                                                        "mailbridge.pipeline", "mailbridge.outgoing"))} == set()
-    # Its file names and flag are converted without pydantic (mailbridge.cli.coercion).
-    assert "pydantic" not in top_level(modules)
+    # Its file names and flag are converted without pydantic (mailbridge.cli.coercion), and a
+    # plain-text message needs no HTML renderer.
+    assert top_level(modules) & {"pydantic", "inscriptis", "lxml"} == set()
 
 
 @pytest.mark.parametrize("options", [[], ["--json"], ["--queue", "dynamics", "--status", "open"],
