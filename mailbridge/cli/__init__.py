@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 # Plain option values are converted without pydantic (issue 17): see mailbridge.cli.coercion.
+from mailbridge.cli import startup_gc
 from mailbridge.cli.coercion import child_context, install
 from mailbridge.cli.lazy import Entry, LazyGroup
 
@@ -97,6 +98,7 @@ class _Commands(LazyGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None and not self._listing:
             install(command, child_context(command, cmd_name, ctx))
+            startup_gc.resume()  # the command is loaded: start-up is over
         return command
 
 
@@ -146,4 +148,8 @@ def _register() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    startup_gc.pause()
+    try:
+        app()
+    finally:
+        startup_gc.resume()
