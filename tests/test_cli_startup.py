@@ -71,6 +71,8 @@ def test_tickets_list_reads_the_database_without_sqlalchemy(database, tmp_path, 
     assert top_level(modules) & ({"sqlalchemy", "sqlmodel", "alembic", "mako"} | MAIL_OUT_AND_CLOCKS) == set()
     assert {"mailbridge.parse", "mailbridge.pipeline", "mailbridge.status", "mailbridge.sla.clocks",
             "mailbridge.store.db", "mailbridge.store.models"} & modules == set()
+    # Its options are converted without typer's pydantic adapters (mailbridge.cli.coercion).
+    assert "typer._adapters" not in modules
 
 
 def test_tickets_list_of_a_missing_database_takes_the_full_path_and_says_so(tmp_path):
