@@ -124,8 +124,8 @@ def _converter_for(annotation: Any, info: Any, check_path: Any):
     if getattr(info, "path_type", True) is not None:
         return None
     if get_origin(annotation) is list:
-        (item,) = get_args(annotation)
-        convert_item = _converter_for(item, info, check_path)
+        items = get_args(annotation)
+        convert_item = _converter_for(items[0], info, check_path) if len(items) == 1 else None
         return None if convert_item is None else _list_of(convert_item)
     if annotation is Path:
         return _path(info, check_path)
