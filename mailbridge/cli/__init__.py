@@ -16,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-# Plain option values are converted without pydantic (issue 17): see mailbridge.cli.coercion.
+# Start-up (issue 17): plain option values converted without pydantic (coercion), no garbage
+# collection until the command is loaded (startup_gc).
 from mailbridge.cli import startup_gc
 from mailbridge.cli.coercion import child_context, install
 from mailbridge.cli.lazy import Entry, LazyGroup
