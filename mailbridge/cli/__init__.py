@@ -16,6 +16,10 @@ from typing import Annotated
 
 import typer
 
+# Start-up (issue 17): plain option values converted without pydantic (coercion), no garbage
+# collection until the command is loaded (startup_gc).
+from mailbridge.cli import startup_gc
+from mailbridge.cli.coercion import child_context, install
 from mailbridge.cli.lazy import Entry, LazyGroup
 
 MARKUP = "markdown"
@@ -85,6 +89,19 @@ class _Commands(LazyGroup):
         # the click commands from what is registered.
         return typer.main.get_command(app).commands.get(name)
 
+    def parse_args(self, ctx, args):
+        # The group's own options (`--version`, the completion ones) are converted before any
+        # command is loaded.
+        install(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, cmd_name: str):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not self._listing:
+            install(command, child_context(command, cmd_name, ctx))
+            startup_gc.resume()  # the command is loaded: start-up is over
+        return command
+
 
 app = typer.Typer(
     cls=_Commands,
@@ -132,4 +149,8 @@ def _register() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    startup_gc.pause()
+    try:
+        app()
+    finally:
+        startup_gc.resume()

@@ -1,7 +1,5 @@
 """`[agent_mail]`: how agents' answers by mail are relayed, who is told, and when resolved tickets close."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, StrictBool, StrictInt

@@ -5,8 +5,6 @@ Each table becomes a `bizcal.Calendar`. Two names exist without being written: "
 the queue that uses them; a table of the same name replaces the built-in one.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import date
 from typing import Annotated
@@ -96,7 +94,7 @@ class CalendarConfig(Table):
         return value
 
     @model_validator(mode="after")
-    def _holidays_known(self) -> CalendarConfig:
+    def _holidays_known(self) -> "CalendarConfig":
         if self.subdivision and not self.country:
             raise ValueError("subdivision needs country")
         if self.country:

@@ -6,8 +6,6 @@ the first matching one that names a type sets the type); a queue's `default_prio
 rules below apply; writing one replaces them all.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, StrictStr, field_validator, model_validator
@@ -40,7 +38,7 @@ class RuleConfig(Table):
         return tuple(item.strip().lower() for item in value)
 
     @model_validator(mode="after")
-    def _useful(self) -> RuleConfig:
+    def _useful(self) -> "RuleConfig":
         if self.priority is None and self.type is None:
             raise ValueError("a rule must set priority or type")
         if not (self.queues or self.to or self.keywords or self.headers or self.plans or self.languages):

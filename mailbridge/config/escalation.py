@@ -8,8 +8,6 @@ the ladder calendar's business hours unless `any_time`. People are named by role
 Without `[[escalation.ladders]]` nothing escalates (the example config ships the Polish table).
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 
@@ -85,7 +83,7 @@ class StepConfig(Table):
     reassign: StrictStr = ""
 
     @model_validator(mode="after")
-    def _does_something(self) -> StepConfig:
+    def _does_something(self) -> "StepConfig":
         if not (self.email or self.sms or self.raise_priority or self.reassign):
             raise ValueError("a step needs at least one action: email, sms, raise_priority or reassign")
         if self.reassign and self.reassign not in ("on_call", "lead"):
@@ -129,7 +127,7 @@ class EscalationSection(Table):
     ladders: tuple[LadderConfig, ...] = ()
 
     @model_validator(mode="after")
-    def _consistent(self) -> EscalationSection:
+    def _consistent(self) -> "EscalationSection":
         names = [ladder.name for ladder in self.ladders]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:

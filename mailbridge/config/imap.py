@@ -1,7 +1,5 @@
 """`[[imap]]`: mailboxes `mailbridge serve` reads (host, TLS, login, folder, what to do once stored)."""
 
-from __future__ import annotations
-
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -117,7 +115,7 @@ class ImapAccount(Table):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> ImapAccount:
+    def _consistent(self) -> "ImapAccount":
         if self.tls == "none" and not self.allow_plaintext and not is_loopback(self.host):
             raise ValueError(
                 f'tls = "none" sends the password in clear to {self.host}: use "implicit" or '

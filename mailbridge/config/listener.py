@@ -1,7 +1,5 @@
 """`[listener]`: where `mailbridge serve` takes mail in (SMTP or LMTP), with its limits and locks."""
 
-from __future__ import annotations
-
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -71,7 +69,7 @@ class ListenerSection(Table):
         return value
 
     @model_validator(mode="after")
-    def _tls_consistent(self) -> ListenerSection:
+    def _tls_consistent(self) -> "ListenerSection":
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("tls_cert and tls_key go together: set both or neither")
         if self.require_tls and not self.tls_cert:

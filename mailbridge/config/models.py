@@ -1,7 +1,5 @@
 """The shape of the config file as pydantic models: every key, its type, default and rule."""
 
-from __future__ import annotations
-
 import os
 import re
 import secrets
@@ -202,7 +200,7 @@ class Config(Table):
     _secret: bytes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _resolve(self, info: ValidationInfo) -> Config:
+    def _resolve(self, info: ValidationInfo) -> "Config":
         context = info.context or {}
         # `load_config` has already checked the raw tables (so that these problems are reported
         # together with the field problems); a Config built in code is checked here instead.

@@ -8,8 +8,6 @@ installed-app flow in a browser, or the device-code flow on another device) and 
 refresh token in STATE_DIR/oauth/NAME.json; mailbridge gets access tokens from it as needed.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Literal
 
@@ -56,7 +54,7 @@ class OAuthClient(Table):
         return value
 
     @model_validator(mode="after")
-    def _complete(self) -> OAuthClient:
+    def _complete(self) -> "OAuthClient":
         if self.provider == "microsoft" and not self.tenant:
             raise ValueError('provider = "microsoft" needs tenant (the directory id or domain, or "common")')
         if not self.endpoint("token_url"):

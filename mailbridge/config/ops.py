@@ -1,7 +1,5 @@
 """`[metrics]` and `[import]`: the Prometheus endpoint of `serve` and what `ingest --import` does with history."""
 
-from __future__ import annotations
-
 import ipaddress
 from typing import Literal
 

@@ -1,7 +1,5 @@
 """`[outbox]`: where the mail we send goes (an SMTP relay or a local Maildir) and its limits."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +47,7 @@ class OutboxSection(Table):
         return value
 
     @model_validator(mode="after")
-    def _login_consistent(self) -> OutboxSection:
+    def _login_consistent(self) -> "OutboxSection":
         if self.relay_auth == "xoauth2":
             if not self.relay_user:
                 raise ValueError('relay_auth = "xoauth2" needs relay_user (the mailbox to send as)')

@@ -1,7 +1,5 @@
 """`[processing]`: how many processes parse and store incoming mail (`workers`)."""
 
-from __future__ import annotations
-
 import os
 
 from pydantic import Field, StrictInt, field_validator

@@ -6,8 +6,6 @@ the embedded defaults below apply (the contract's "email answered within 2 busin
 critical work on 24/7 clock hours); writing one replaces them all. Deadlines are per ticket type.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictInt, StrictStr

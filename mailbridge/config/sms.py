@@ -5,8 +5,6 @@ read once at load (its surrounding whitespace dropped), so a missing or unreadab
 config problem with its path, not a failed SMS at three in the morning.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -85,7 +83,7 @@ class InboundConfig(Table):
     token: Secret = Field(default="", repr=False)
 
     @model_validator(mode="after")
-    def _complete(self) -> InboundConfig:
+    def _complete(self) -> "InboundConfig":
         if self.listen:
             host, _, port = self.listen.rpartition(":")
             if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -121,7 +119,7 @@ class SmsSection(Table):
     inbound: Annotated[InboundConfig, OWN] = Field(default_factory=defaults(InboundConfig))
 
     @model_validator(mode="after")
-    def _provider_configured(self) -> SmsSection:
+    def _provider_configured(self) -> "SmsSection":
         missing = {
             "http": [] if self.http.url else ["http.url"],
             "smsapi": [] if self.smsapi.token else ["smsapi.token"],

@@ -14,10 +14,7 @@ from __future__ import annotations
 import html as entities
 import re
 from bisect import bisect_right
-
-from inscriptis import get_annotated_text
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.model.config import ParserConfig
+from functools import cache
 
 from mailbridge.parse.lazy_re import lazy_compile
 
@@ -28,7 +25,6 @@ _HISTORY_IDS = ("divRplyFwdMsg", "x_divRplyFwdMsg", "appendonsend", "x_appendons
 _RULES = {"blockquote": ["quote"], "#data-o-mail-quote": ["quote"],
           **{f"#class={name}": ["quote"] for name in _QUOTE_CONTAINERS},
           **{f"#id={name}": ["history"] for name in _HISTORY_IDS}}
-_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], annotation_rules=_RULES)
 _TAG = lazy_compile(r"<[^>]*>")
 _BLANK_RUNS = lazy_compile(r"\n{3,}")
 _HR = lazy_compile(r"<hr\b[^>]{0,500}>", re.IGNORECASE)
@@ -55,13 +51,29 @@ def html_to_text(html: str) -> tuple[str, str | None]:
     if len(html) > MAX_RENDERED or cells > MAX_CELLS:
         return cheap_text(html), (f"html: too large to render ({len(html)} characters, {cells} table cells); "
                                   "tags stripped line by line")
+    render = _renderer()  # outside the `try`: a missing inscriptis is no rendering failure of this mail
     try:
-        rendered = get_annotated_text(html, _CONFIG)
+        rendered = render(html)
     except Exception as error:  # noqa: BLE001 - lxml raises many types on hostile markup.
         # A crude tag strip still keeps every word; the defect says the rendering is rough.
         return _TAG.sub(" ", html).strip(), f"html: rendering failed ({type(error).__name__}), tags stripped"
     text = _quote_lines(rendered["text"], rendered["label"])
     return _BLANK_RUNS.sub("\n\n", text).strip("\n") + "\n", None
+
+
+@cache
+def _renderer():
+    """inscriptis' rendering with our rules, imported for the first HTML body.
+
+    inscriptis and lxml are a sixth of `mailbridge parse`'s start-up (issue 17), and plain-text
+    mail never needs them.
+    """
+    from inscriptis import get_annotated_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.model.config import ParserConfig
+
+    config = ParserConfig(css=CSS_PROFILES["strict"], annotation_rules=_RULES)
+    return lambda html: get_annotated_text(html, config)
 
 
 def _quote_lines(text: str, spans: list[tuple[int, int, str]]) -> str:
