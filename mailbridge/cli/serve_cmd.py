@@ -9,6 +9,7 @@ import typer
 from mailbridge.cli import SETUP_PANEL, app
 from mailbridge.cli.common import ConfigOption, config_or_exit, database, fail
 from mailbridge.errors import MailbridgeError
+from mailbridge.service.leave import leave
 
 HELP = """Run the daemon: take mail in, make tickets, send mail out.
 
@@ -73,4 +74,5 @@ def serve(config: ConfigOption = None, log_level: LogLevelOption = None, log_for
             code = daemon.run(loaded, db, log_level=log_level, log_format=log_format)
         except MailbridgeError as exc:
             fail(str(exc))
-    raise typer.Exit(code)
+    # Stopped and its database closed: systemd need not wait for Python's teardown too.
+    leave(code)

@@ -9,7 +9,8 @@ is what both kinds of child share (the pipe to `serve`, restarts, the per-slot l
 runs the escalation ladders' due steps and sends their SMS. Its health
 signals: `sdnotify` (systemd readiness and watchdog), `instance` (the heartbeat row),
 `health` (the verdict `mailbridge status` prints), `metrics` (Prometheus), `reload` (SIGHUP);
-`unit` is the systemd unit, `connect_check` what `check-config --connect` tries. A new
+`unit` is the systemd unit, `connect_check` what `check-config --connect` tries; `leave` ends
+`serve` and its children, their work closed, without Python's teardown. A new
 background job (a tick, a runner) or a new health signal of the daemon belongs here. It may
 import everything below it (`pipeline`, `escalation`, `status`, `history`, `outgoing`, `sla`, `sources`,
 `intake`, `oauth`, `store`, `config`); only `cli` imports it.

@@ -10,7 +10,7 @@ is true while pulses keep coming, which is what `serve` feeds systemd's watchdog
 child that hangs (or is stopped) stops the watchdog pings and systemd restarts the service. A
 reload (`replace`) hands a new config to a new child once the old one has finished. A child
 let go before it began (a stop right after the start) exits without importing its work's
-modules (`enter`), and every child ends without Python's teardown (`leave`): `serve` waits for
+modules (`enter`), and every child ends without Python's teardown (`service.leave`): `serve` waits for
 its children at each stop and reload.
 
 The child logs to the same stderr. It runs in a process group of its own and ignores SIGINT
@@ -41,6 +41,7 @@ from typing import Protocol
 from mailbridge.config import Config
 from mailbridge.errors import error_line
 from mailbridge.logs import Outage, configure_logging, redact
+from mailbridge.service.leave import leave
 
 log = logging.getLogger(__name__)
 
@@ -280,22 +281,6 @@ def _let_go(stdin) -> bool:
         if not os.read(fd, 4096):
             return True
     return False
-
-
-def leave(code: int) -> None:
-    """End the child once its `main` has returned: everything written out, no interpreter teardown.
-
-    By then the child has closed its database, its parser processes and its slot lock. Python's
-    own teardown of the modules it imported would only add 0.2-0.6 s to every stop and restart
-    of `serve`, which waits for it. (A `main` that raises never gets here: Python prints it.)
-    """
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # the parent is gone or closed our end: nothing is waiting for these bytes
-    os._exit(code)
 
 
 def start_child(module: str, niceness: int = 0) -> tuple:
