@@ -63,6 +63,10 @@ BACKOFF_CAP_SECONDS = 300.0
 UNFETCHABLE_TRIES = 3
 # IDLE wake-ups with nothing to read this many times in a row mean the server hung up.
 EMPTY_WAKEUPS_LIMIT = 3
+# The first batch of a pass is at most this many messages (the processing worker's group): the
+# worker, idle until then, starts on them while the next batch is fetched, instead of waiting
+# for a whole batch to be fetched and committed.
+FIRST_BATCH = 25
 
 
 class Poller:
@@ -178,7 +182,8 @@ class Poller:
             uids = self._search(client, cursor)
             sizes = imap_client.sizes(client, uids)
             progress = 0
-            for batch in batches([uid for uid in uids if uid in sizes], sizes, max_count=self.account.batch_size):
+            found = [uid for uid in uids if uid in sizes]
+            for batch in batches(found, sizes, max_count=self.account.batch_size, first_count=FIRST_BATCH):
                 stored, settled = self._take_batch(client, batch, row.uidvalidity,
                                                    marked=last_uid if last_uid > recorded else 0)
                 recorded = max(recorded, last_uid)
