@@ -2,7 +2,7 @@
 
 Order of work for each batch, which is what makes a crash at any point safe:
 
-    SEARCH (what is not yet marked) → FETCH by UID → `durable.accept_raw` commits each message
+    SEARCH (what is not yet marked) → FETCH by UID → `durable.accept_many` commits the batch
     → mark them in the mailbox (MOVE, or COPY + \\Deleted + EXPUNGE; or \\Seen + keyword)
     → record the last UID in `imap_mailbox`.
 
@@ -236,29 +236,22 @@ class Poller:
 
     def _accept_all(self, messages: Sequence[imap_client.Fetched],
                     also: Callable[[SessionBoundDatabase], None] = lambda db: None) -> list[int]:
-        """Commit the messages to intake, and `also`, in one transaction; returns their UIDs (fewer when stopping).
+        """Commit the messages to intake, and `also`, in one transaction; returns their UIDs.
 
         One commit per batch rather than per message: on SQLite each commit is a sync to disk
-        and a turn at the write lock the worker also needs. No savepoint per message: whatever
-        fails rolls the whole batch back anyway (a stored duplicate is no failure).
+        and a turn at the write lock the worker also needs, held for a few statements
+        (`durable.accept_many`) rather than one or two per message. A stop lets the batch in
+        hand be committed (and then marked) whole.
         """
-        accepted = []
         with self.db.session() as session:
             batch_db = SessionBoundDatabase(self.db, session, savepoints=False)
             also(batch_db)
-            for message in messages:
-                if self.stopping.is_set():
-                    break
-                accepted.append((message, *self._accept(message, batch_db)))
-        for message, row_id, created in accepted:
+            rows = durable.accept_many([(message.raw, message.internal_date or utcnow()) for message in messages],
+                                       db=batch_db, source=f"imap:{self.account.name}/{self.account.folder}",
+                                       envelope_rcpts=self._envelope_rcpts())
+        for message, (row_id, created) in zip(messages, rows):
             self._log_accepted(message, row_id, created)
-        return [message.uid for message, _, _ in accepted]
-
-    def _accept(self, message: imap_client.Fetched, db: SessionBoundDatabase) -> tuple[int, bool]:
-        row, created = durable.accept_raw(
-            message.raw, db=db, source=f"imap:{self.account.name}/{self.account.folder}",
-            received_at=message.internal_date or utcnow(), envelope_rcpts=self._envelope_rcpts())
-        return row.id, created
+        return [message.uid for message in messages]
 
     def _log_accepted(self, message: imap_client.Fetched, raw_id: int, created: bool) -> None:
         if created:
