@@ -85,6 +85,8 @@ def test_batches_respect_the_count_and_the_byte_limit():
     sizes = {1: 10, 2: 10, 3: 10, 4: 10, 5: 10}
     assert list(batches([1, 2, 3, 4, 5], sizes, max_count=2)) == [[1, 2], [3, 4], [5]]
     assert list(batches([1, 2, 3, 4, 5], sizes, max_count=100, max_bytes=25)) == [[1, 2], [3, 4], [5]]
+    assert list(batches([1, 2, 3, 4, 5], sizes, max_count=2, first_count=1)) == [[1], [2, 3], [4, 5]]
+    assert list(batches([1, 2, 3, 4, 5], sizes, max_count=2, first_count=3)) == [[1, 2], [3, 4], [5]]
 
 
 def test_a_message_bigger_than_the_byte_limit_goes_alone():

@@ -79,6 +79,37 @@ def test_a_break_between_commit_and_mark_fetches_again_and_stores_once(tmp_path,
     assert mailbox.uids("INBOX") == [] and len(mailbox.uids(PROCESSED)) == 3
 
 
+def test_a_break_after_a_batch_commit_that_records_the_batch_before_loses_nothing(tmp_path, database, dovecot,
+                                                                                 mailbox, monkeypatch):
+    # The second batch's commit also records the first batch's last UID: a break before the
+    # second batch is marked leaves the UID recorded only where every message is marked, and
+    # the second batch stored but unmarked, fetched again and stored once.
+    from mailbridge.sources import imap_client
+
+    config = configure(tmp_path, database, dovecot, mailbox.user, batch_size=2)
+    mailbox.append([message(f"Partia {n}") for n in range(5)])
+    real_mark = imap_client.mark
+    marks = []
+
+    def first_mark_only(client, account, uids):
+        if marks:
+            raise ConnectionResetError("connection lost before the second MOVE")
+        marks.append(list(uids))
+        real_mark(client, account, uids)
+
+    monkeypatch.setattr(imap_client, "mark", first_mark_only)
+    with pytest.raises(ConnectionResetError):
+        Poller(config.imap[0], db=database, config=config).drain()
+    assert marks == [[1, 2]]
+    assert count(database, RawMessage) == 4 and len(mailbox.uids("INBOX")) == 3
+    assert imap_state.get_mailbox("support", "INBOX", db=database).last_uid == 2
+    monkeypatch.setattr(imap_client, "mark", real_mark)
+    assert drain(config, database) == (3, 5)
+    assert count(database, RawMessage) == 5 and count(database, Ticket) == 5
+    assert mailbox.uids("INBOX") == [] and len(mailbox.uids(PROCESSED)) == 5
+    assert imap_state.get_mailbox("support", "INBOX", db=database).last_uid == 5
+
+
 def test_received_at_is_the_servers_internaldate(tmp_path, database, dovecot, mailbox):
     from datetime import UTC, datetime
 

@@ -42,6 +42,22 @@ def test_the_same_bytes_twice_are_stored_once(database):
     assert _raw_count(database) == 1
 
 
+def test_many_at_once_keep_their_order_and_store_known_or_repeated_bytes_once(database):
+    known, _ = _accept(database)
+    other = RAW.replace(b"intake-1", b"intake-2")
+    third = RAW.replace(b"intake-1", b"intake-3")
+    rows = durable.accept_many([(other, RECEIVED), (RAW, RECEIVED), (third, RECEIVED), (other, RECEIVED)],
+                               db=database, source="imap:support/INBOX", envelope_rcpts=["support@example.com"])
+    assert [created for _, created in rows] == [True, False, True, False]
+    assert rows[1][0] == known.id and rows[3][0] == rows[0][0]
+    assert known.id < rows[0][0] < rows[2][0]
+    assert _raw_count(database) == 3
+    stored = durable.get_raw(database, rows[2][0])
+    assert stored.content == third and stored.received_at == RECEIVED and stored.state == "pending"
+    assert stored.source == "imap:support/INBOX" and stored.envelope_rcpts == ["support@example.com"]
+    assert durable.accept_many([], db=database, source="imap:support/INBOX") == []
+
+
 def test_raw_bytes_come_back_byte_for_byte_with_their_envelope(database):
     row, _ = durable.accept_raw(
         RAW, db=database, source="smtp", received_at=RECEIVED,

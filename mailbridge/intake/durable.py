@@ -1,6 +1,6 @@
 """Durable intake and quarantine: raw mail is committed once per content before anything else runs.
 
-A source acknowledges a message (IMAP flag, file counted) only after `accept_raw` returns; the
+A source acknowledges a message (IMAP flag, file counted) only after `accept_raw` (or `accept_many`) returns; the
 SMTP listener, whose clients wait for their 250, writes to the spool instead (`mailbridge.intake.spool`)
 and the worker moves the spool into the same table with `load_spool`. Idempotence rests on the unique `sha256` column and INSERT … ON CONFLICT DO NOTHING, so
 two deliveries of the same bytes racing each other (two threads, two processes, two instances on
@@ -46,6 +46,46 @@ def accept_raw(
             return session.exec(select(RawMessage).where(RawMessage.sha256 == values["sha256"])).one(), False
     # Reading back the row just written would only cost a query: it holds what was written.
     return RawMessage(**{**values, "received_at": received_at.astimezone(UTC)}, id=raw_id), True
+
+
+def accept_many(raws: Sequence[tuple[bytes, datetime]], *, db: Database, source: str,
+                envelope_rcpts: Sequence[str] = ()) -> list[tuple[int, bool]]:
+    """Commit many messages' bytes at once: per (raw, received_at), in order, its row id and whether it was created.
+
+    Three statements however many messages (which rows exist, one INSERT of the others, their
+    ids) where `accept_raw` each would run one or two: the write lock is held that much less.
+    Bytes already stored, or twice in `raws`, give the one row, created by none or by the first.
+    Another instance storing the same bytes between the look and the INSERT leaves one row all
+    the same (ON CONFLICT DO NOTHING); this call then calls it created too.
+    """
+    values = [_raw_values(raw, source, received_at, None, envelope_rcpts) for raw, received_at in raws]
+    if not values:
+        return []
+    with db.session(urgent=True) as session:
+        stored = _ids_by_digest(session, [row["sha256"] for row in values])
+        # In their order (ids follow it, and the worker takes rows by id), each digest once.
+        firsts: dict[str, dict] = {}
+        for row in values:
+            if row["sha256"] not in stored:
+                firsts.setdefault(row["sha256"], row)
+        fresh = list(firsts.values())
+        if fresh:
+            session.execute(prepared_insert(session, RawMessage.__table__, ignoring=["sha256"]), fresh)
+            stored_now = _ids_by_digest(session, [row["sha256"] for row in fresh])
+        else:
+            stored_now = {}
+    seen: set[str] = set()
+    accepted = []
+    for row in values:
+        digest = row["sha256"]
+        accepted.append((stored.get(digest) or stored_now[digest], digest in stored_now and digest not in seen))
+        seen.add(digest)
+    return accepted
+
+
+def _ids_by_digest(session, digests: Sequence[str]) -> dict[str, int]:
+    statement = select(RawMessage.sha256, RawMessage.id).where(col(RawMessage.sha256).in_(list(set(digests))))
+    return dict(session.execute(statement).all())
 
 
 log = logging.getLogger(__name__)

@@ -79,13 +79,18 @@ def new_uids(found: Sequence[int], last_uid: int) -> list[int]:
 
 
 def batches(uids: Sequence[int], sizes: Mapping[int, int], *, max_count: int,
-            max_bytes: int = BATCH_BYTES) -> Iterator[list[int]]:
-    """Consecutive groups of UIDs within both limits; a message bigger than the byte limit goes alone."""
+            max_bytes: int = BATCH_BYTES, first_count: int | None = None) -> Iterator[list[int]]:
+    """Consecutive groups of UIDs within both limits; a message bigger than the byte limit goes alone.
+
+    `first_count`: the first group holds at most this many (when fewer than `max_count`).
+    """
     batch: list[int] = []
     total = 0
+    limit = min(max_count, first_count or max_count)
     for uid in uids:
         size = sizes.get(uid, 0)
-        if batch and (len(batch) >= max_count or total + size > max_bytes):
+        if batch and (len(batch) >= limit or total + size > max_bytes):
+            limit = max_count
             yield batch
             batch, total = [], 0
         batch.append(uid)
