@@ -212,7 +212,7 @@ class Poller:
         Returns (UIDs stored, highest UID settled or 0): the caller records the latter later.
         """
         messages = imap_client.fetch(client, batch)
-        stored = self._accept_all(messages, lambda db: self._record(marked, uidvalidity, db) if marked else None)
+        stored = self._accept_all(messages, marked, uidvalidity)
         # Only now, with every one of them committed, may the mailbox copies be marked.
         imap_client.mark(client, self.account, stored)
         self._note_unfetched(set(batch) - {message.uid for message in messages})
@@ -234,9 +234,8 @@ class Poller:
                 log.error("IMAP %s: UID %d in %s could not be fetched %d times; it is left in the "
                           "mailbox, unmarked", self.account.name, uid, self.account.folder, UNFETCHABLE_TRIES)
 
-    def _accept_all(self, messages: Sequence[imap_client.Fetched],
-                    also: Callable[[SessionBoundDatabase], None] = lambda db: None) -> list[int]:
-        """Commit the messages to intake, and `also`, in one transaction; returns their UIDs.
+    def _accept_all(self, messages: Sequence[imap_client.Fetched], marked: int, uidvalidity: int) -> list[int]:
+        """Commit the messages, and `marked` as the last UID (unless 0), in one transaction; returns their UIDs.
 
         One commit per batch rather than per message: on SQLite each commit is a sync to disk
         and a turn at the write lock the worker also needs, held for a few statements
@@ -245,7 +244,8 @@ class Poller:
         """
         with self.db.session() as session:
             batch_db = SessionBoundDatabase(self.db, session, savepoints=False)
-            also(batch_db)
+            if marked:
+                self._record(marked, uidvalidity, batch_db)
             rows = durable.accept_many([(message.raw, message.internal_date or utcnow()) for message in messages],
                                        db=batch_db, source=f"imap:{self.account.name}/{self.account.folder}",
                                        envelope_rcpts=self._envelope_rcpts())
