@@ -455,3 +455,22 @@ def test_a_refusal_in_the_middle_of_a_batch_leaves_the_other_mails_to_a_new_conn
     assert len({mail.peer for mail in world.sink.received}) == 1 and len(world.sink.received) == 2
     world.now += timedelta(minutes=2)
     assert world.send() == 1 and len(world.rows(state="sent")) == 3
+
+
+def test_enqueue_all_counts_only_the_rows_it_queued_and_skips_an_intent_queued_before(database):
+    now = datetime(2026, 1, 5, 10, tzinfo=UTC)
+
+    def row(intent: str) -> dict:
+        return outbox.outbox_row(intent=intent, kind="ack", ticket_id=None, message_id=f"{intent}@example.com",
+                                 mail_from="support@example.com", recipient="c@example.org", content=b"x",
+                                 automatic=True, now=now)
+
+    with database.session() as session:
+        assert outbox.enqueue_all([row("a"), row("b")], session=session) == 2
+        # SQLite counts the changes, PostgreSQL the rows returned: a skipped intent is in neither.
+        assert outbox.enqueue_all([row("b"), row("c"), row("a"), row("d")], session=session) == 2
+        assert outbox.enqueue_all([row("d")], session=session) == 0
+        assert outbox.enqueue_all([], session=session) == 0
+    with database.session() as session:
+        intents = session.exec(select(Outbox.intent).order_by(Outbox.id)).all()
+    assert intents == ["a", "b", "c", "d"]

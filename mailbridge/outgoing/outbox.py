@@ -108,6 +108,12 @@ def enqueue_all(rows: Sequence[dict], *, session: Session) -> int:
     """
     if not rows:
         return 0
+    if session.get_bind().dialect.name == "sqlite":
+        # sqlite3 sums an executemany's changes into its rowcount, and a skipped row changes
+        # nothing: the count without RETURNING, which cost a third of the statement's time.
+        # (PostgreSQL's driver gives no rowcount here: it needs the rows returned.)
+        statement = prepared_insert(session, _OUTBOX, ignoring=["intent"])
+        return session.execute(statement, list(rows)).rowcount
     statement = prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent")
     return len(session.execute(statement, list(rows)).all())
 
