@@ -14,6 +14,12 @@ the SQL statements per message (SQLAlchemy's `before_cursor_execute`). For instr
 under callgrind, `--phase setup` stops before the timed part and `--phase parse` only parses:
 subtract the setup run from the others. `--clock` and `--dump` make two versions' stored rows
 comparable: every `now` is that fixed time and every table is written to a JSON file.
+
+`--sender` measures `serve`'s sender on the embedded default, the Maildir: as in `serve`, the
+corpus goes through the storing worker in groups of `service.worker.GROUP` (not timed), and after
+each group `outbox_worker.OutboxWorker.drain` sends the mail that group queued (timed). It prints
+CPU and wall ms per outgoing mail, and with `--statements` the SQL statements per mail; with
+`--phase setup` it stores without sending, to subtract from a full run under callgrind or strace.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.intake.spool import Spool
 from mailbridge.config import load_config
+from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.parse.stage import parse_stage
 from mailbridge.service import worker as worker_module
 from mailbridge.store.db import open_database
@@ -43,7 +50,7 @@ PHASES = ("all", "setup", "parse")
 
 def measure(messages: int, seed: int = 1, profile: bool = False, *, worker: bool = False,
             statements: bool = False, phase: str = "all", clock: datetime | None = None,
-            dump: Path | None = None) -> dict:
+            dump: Path | None = None, sender: bool = False) -> dict:
     """Accept `messages` generated mails, then time processing them all; returns the figures."""
     now = (lambda: clock) if clock is not None else utcnow
     with tempfile.TemporaryDirectory(prefix="mb-bench-process-") as directory:
@@ -53,6 +60,8 @@ def measure(messages: int, seed: int = 1, profile: bool = False, *, worker: bool
         try:
             corpus = mailgen.generate(messages, seed)
             figures = {"messages": messages, "outcomes": {}}
+            if sender:
+                return _sender_figures(figures, db, config, root, corpus, now, statements, phase == "setup")
             if worker:
                 spool = Spool(root / "spool").create()
                 for raw in corpus:
@@ -110,6 +119,31 @@ def _worker_run(db, config, spool: Spool, now, kinds: dict[str, int]):
     return run
 
 
+def _sender_figures(figures: dict, db, config, root: Path, corpus: list[bytes], now, statements: bool,
+                    setup_only: bool) -> dict:
+    """Store the corpus a group at a time (not timed), timing the sender's drain after each group as `serve` wakes it;
+    `setup_only` stores without sending (to subtract from a full run's instruction or system call counts)."""
+    spool = Spool(root / "spool").create()
+    sender = OutboxWorker(db=db, config=config, clock=now, owner="bench")
+    counter = _count_statements(db) if statements else {"count": 0}
+    wall = cpu = 0.0
+    for start in range(0, len(corpus), worker_module.GROUP):
+        for raw in corpus[start:start + worker_module.GROUP]:
+            spool.put(raw, source="smtp:bench", received_at=now(), envelope_rcpts=())
+        _worker_run(db, config, spool, now, figures["outcomes"])()
+        if setup_only:
+            continue
+        counted, started, used = counter["count"], time.perf_counter(), time.process_time()
+        figures["mails"] = figures.get("mails", 0) + sender.drain()
+        wall, cpu = wall + time.perf_counter() - started, cpu + time.process_time() - used
+        counter["timed"] = counter.get("timed", 0) + counter["count"] - counted
+    mails = max(figures.get("mails", 0), 1)
+    figures["ms_per_mail"], figures["cpu_ms_per_mail"] = wall / mails * 1000, cpu / mails * 1000
+    if statements:
+        figures["statements_per_mail"] = counter.get("timed", 0) / mails
+    return figures
+
+
 def _parse_cpu(corpus: list[bytes]) -> float:
     """CPU seconds of the parse stage alone on the corpus (the share of it the worker pays)."""
     cpu = time.process_time()
@@ -155,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
     parser.add_argument("--worker", action="store_true",
                         help="run serve's storing worker (spool load, groups of service.worker.GROUP in one transaction)")
-    parser.add_argument("--statements", action="store_true", help="count SQL statements per message")
+    parser.add_argument("--sender", action="store_true",
+                        help="time serve's sender (OutboxWorker.drain to the Maildir) after each stored group")
+    parser.add_argument("--statements", action="store_true", help="count SQL statements per message (or mail)")
     parser.add_argument("--phase", choices=PHASES, default="all",
                         help="stop after the setup, or only parse (for instruction counts: subtract setup)")
     parser.add_argument("--clock", type=datetime.fromisoformat, default=None,
@@ -163,9 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", type=Path, default=None, help="write every table's rows to this JSON file")
     args = parser.parse_args(argv)
     figures = measure(args.messages, args.seed, args.profile, worker=args.worker, statements=args.statements,
-                      phase=args.phase, clock=args.clock, dump=args.dump)
+                      phase=args.phase, clock=args.clock, dump=args.dump, sender=args.sender)
     if args.phase != "all":
         print(f"phase {args.phase} done ({figures['messages']} messages)")
+        return 0
+    if args.sender:
+        line = (f"sender (claim, Maildir, record): {figures['ms_per_mail']:.3f} ms/mail, "
+                f"CPU {figures['cpu_ms_per_mail']:.3f} ms/mail over {figures.get('mails', 0)} mails "
+                f"from {figures['messages']} messages")
+        if "statements_per_mail" in figures:
+            line += f"; {figures['statements_per_mail']:.3f} statements/mail"
+        print(line)
         return 0
     what = "worker (spool load, parse, store)" if args.worker else "pipeline.process"
     line = (f"{what}: {figures['ms_per_message']:.2f} ms/msg, CPU {figures['cpu_ms_per_message']:.2f} ms/msg "

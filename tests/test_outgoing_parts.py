@@ -339,6 +339,25 @@ def test_maildir_delivery_leaves_one_complete_file_in_new(tmp_path):
     assert path.read_bytes() == b"Return-Path: <pomoc@example.com>\nDelivered-To: jan@klient.pl\nSubject: x\n\nbody\n"
 
 
+def test_the_maildir_asks_for_the_host_name_once_not_per_mail(tmp_path, monkeypatch):
+    import socket
+
+    from mailbridge.outgoing import transport as transport_module
+
+    asked = []
+    monkeypatch.setattr(socket, "gethostname", lambda: asked.append(1) or "mail/host:1")
+    transport_module._host.cache_clear()
+    try:
+        transport = MaildirTransport(tmp_path / "maildir")
+        with transport.batch() as send:
+            for number in range(3):
+                send("pomoc@example.com", "jan@klient.pl", f"Subject: {number}\r\n\r\nbody\r\n".encode())
+    finally:
+        transport_module._host.cache_clear()
+    assert len(asked) == 1
+    assert all(path.name.endswith(".mail_host_1") for path in (tmp_path / "maildir" / "new").iterdir())
+
+
 def test_a_maildir_removed_while_running_is_made_again_by_the_next_mail(tmp_path):
     import shutil
 

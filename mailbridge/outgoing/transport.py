@@ -327,7 +327,13 @@ class MaildirTransport:
 
 def _maildir_name(recipient: str, content: bytes) -> str:
     digest = hashlib.sha256(recipient.encode() + b"\0" + content).hexdigest()[:40]
-    return f"mb-{digest}.{socket.gethostname().replace('/', '_').replace(':', '_')}"
+    return f"mb-{digest}.{_host()}"
+
+
+@cache
+def _host() -> str:
+    """This machine's name as a Maildir file name part, asked once: a uname(2) per mail showed in the sender's trace."""
+    return socket.gethostname().replace("/", "_").replace(":", "_")
 
 
 def _remove(path: str) -> None:
