@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +12,7 @@ from serve_support import count
 from sqlmodel import select
 
 from mailbridge.intake import durable
+from mailbridge.intake import spool as spool_module
 from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.models import RawMessage
 
@@ -128,3 +131,52 @@ def test_a_file_the_database_refuses_is_set_aside_and_the_files_behind_it_are_lo
     assert len(os.listdir(spool.bad)) == 1 and spool.waiting() == []
     assert "the database refused it" in caplog.text
     assert count(database, RawMessage) == 2
+
+
+def test_concurrent_commits_share_directory_syncs_each_begun_after_their_rename(tmp_path, monkeypatch):
+    events, lock = [], threading.Lock()
+
+    def log(*event):
+        with lock:
+            events.append(event)
+
+    def slow_sync(directory):
+        number = object()
+        log("start", number)
+        time.sleep(0.02)
+        log("end", number)
+
+    monkeypatch.setattr(spool_module, "sync_directory", slow_sync)
+    shared = spool_module.SharedSync(tmp_path)
+
+    def caller(me):
+        log("call", me)
+        shared.sync()
+        log("return", me)
+
+    threads = [threading.Thread(target=caller, args=(me,)) for me in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts = [index for index, event in enumerate(events) if event[0] == "start"]
+    assert len(starts) < 8
+    for me in range(8):
+        called, returned = events.index(("call", me)), events.index(("return", me))
+        assert any(called < start and events.index(("end", events[start][1])) < returned for start in starts)
+
+
+def test_a_failed_directory_sync_fails_its_caller_only(tmp_path, monkeypatch):
+    calls = []
+
+    def failing_once(directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(spool_module, "sync_directory", failing_once)
+    shared = spool_module.SharedSync(tmp_path)
+    with pytest.raises(OSError):
+        shared.sync()
+    shared.sync()
+    assert len(calls) == 2

@@ -54,6 +54,7 @@ class Spool:
         self.tmp, self.new, self.bad = (self.directory / name for name in ("tmp", "new", "bad"))
         self._names = itertools.count(1)
         self._removing: threading.Thread | None = None
+        self.new_synced = SharedSync(self.new)
 
     def create(self) -> Spool:
         """Make the folders (mode 0700: mail is personal data); returns self."""
@@ -180,8 +181,8 @@ class SpoolWriter:
             self.abort()
             raise
         # Without this a power cut could leave the file in tmp/ (or nowhere) after the sender
-        # was told 250.
-        sync_directory(self.spool.new)
+        # was told 250. The rename is done, so any sync of new/ that starts from here on covers it.
+        self.spool.new_synced.sync()
         return self.name
 
     def abort(self) -> None:
@@ -193,6 +194,48 @@ class SpoolWriter:
         if self._descriptor is not None:
             os.close(self._descriptor)
             self._descriptor = None
+
+
+class SharedSync:
+    """`sync_directory` for concurrent callers: one sync that starts after a caller's rename covers that caller too.
+
+    Each commit syncing new/ on its own cost a directory sync per message (the second fsync of
+    each, and thread switches around it). A caller that finds a sync running waits for it and
+    for the next one, which starts after its own rename and so makes that rename durable; the
+    callers that arrived meanwhile share that next sync. Every caller still returns only once
+    a sync begun after its call is complete, and a failed sync fails its own caller, whose
+    waiters then sync for themselves.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = directory
+        self._changed = threading.Condition()
+        self._arrived = 0  # callers so far, numbered in order of arrival
+        self._covered = 0  # callers up to this number have had a sync begun after they arrived
+        self._running = False
+
+    def sync(self) -> None:
+        """Return once a sync of the directory that began after this call has completed."""
+        with self._changed:
+            self._arrived += 1
+            mine = self._arrived
+            while self._covered < mine:
+                if self._running:
+                    self._changed.wait()
+                    continue
+                self._run_one()
+
+    def _run_one(self) -> None:
+        # Called holding the condition's lock; the sync itself runs without it.
+        self._running, upto = True, self._arrived
+        self._changed.release()
+        try:
+            sync_directory(self.directory)
+        finally:
+            self._changed.acquire()
+            self._running = False
+            self._changed.notify_all()
+        self._covered = max(self._covered, upto)
 
 
 def _unlink_all(paths: list[Path]) -> None:
