@@ -133,6 +133,58 @@ def test_a_file_the_database_refuses_is_set_aside_and_the_files_behind_it_are_lo
     assert count(database, RawMessage) == 2
 
 
+def test_a_loaded_file_is_written_into_again_as_the_next_message(spool, database):
+    # Creating a file costs the listener most where ext4 runs without a journal (see spool.py).
+    spool.put(POLISH + b" a much longer first message" * 40, source="smtp", received_at=WHEN)
+    [first] = spool.waiting()
+    inode = first.stat().st_ino
+    assert durable.load_spool(spool, database) == 1
+    spool.settle()
+    assert os.listdir(spool.free) == [first.name] and spool.waiting() == []
+    # The listener's own Spool (another process): it looked in free/ last when it was empty.
+    listener = Spool(spool.directory)
+    name = listener.put(POLISH + b"second", source="smtp", received_at=WHEN)
+    [second] = spool.waiting()
+    assert second.name == name and second.stat().st_ino == inode and not os.listdir(spool.free)
+    assert spool.read(second).raw == POLISH + b"second"
+    assert durable.load_spool(spool, database) == 1 and count(database, RawMessage) == 2
+
+
+def test_spares_are_few_and_small(spool, database, monkeypatch):
+    monkeypatch.setattr(spool_module, "SPARE_FILES", 2)
+    spool.put(b"x" * (spool_module.SPARE_MAX_BYTES + 1), source="smtp", received_at=WHEN)
+    for n in range(3):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 4
+    spool.settle()
+    assert len(os.listdir(spool.free)) == 2
+    assert all(path.stat().st_size < 1000 for path in spool.free.iterdir())
+
+
+def test_a_spare_taken_while_it_is_read_is_not_loaded(spool, database, monkeypatch):
+    # Another loader on the same spool removed the file and the listener wrote into it before
+    # this loader's read ended: what it read may be half the next message.
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    [path] = spool.waiting()
+    real_stat = os.stat
+
+    def taken_meanwhile(target, *args, **kwargs):
+        if target == path:
+            os.rename(path, spool.free / path.name)
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(spool_module.os, "stat", taken_meanwhile)
+    assert durable.load_spool(spool, database) == 0 and count(database, RawMessage) == 0
+
+
+def test_a_spare_that_cannot_be_opened_is_not_left_in_tmp(spool, monkeypatch):
+    (spool.free / "stored-earlier").write_bytes(POLISH)
+    monkeypatch.setattr(spool_module.os, "open", lambda *args: (_ for _ in ()).throw(OSError(24, "Too many open files")))
+    with pytest.raises(OSError):
+        spool.put(POLISH, source="smtp", received_at=WHEN)
+    assert not os.listdir(spool.tmp) and not os.listdir(spool.free)
+
+
 def test_concurrent_commits_share_directory_syncs_each_begun_after_their_rename(tmp_path, monkeypatch):
     events, lock = [], threading.Lock()
 

@@ -12,6 +12,13 @@ the batch, then the files are removed. A crash between the two leaves files whos
 loading them again finds the same bytes already stored (unique sha256) and only removes them.
 A file that cannot be read as ours, or that the database refuses, is moved to `bad/` with the
 reason logged, never deleted, so that it cannot hold back the files behind it.
+
+A removed file is kept as a spare in `free/` (up to `SPARE_FILES` of them, small ones only) and
+the listener's next message is written into it (renamed to `tmp/`, emptied on opening) instead of
+a new file. Creating a file costs the listener more than the rest of a message together where
+ext4 runs without a journal: it skips every inode freed in the last minute, one by one, and the
+spool frees one per message. Nothing in `free/` is ever loaded; it holds only messages already in
+the database, no more readable than `new/` (mode 0700).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +36,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAGIC = b"mailbridge-spool-1 "
+# Spares kept in free/ for reuse: enough for a burst the worker is behind on, and only small
+# files, so that what lingers there stays a few megabytes of mail already in the database.
+SPARE_FILES = 1024
+SPARE_MAX_BYTES = 256 << 10
+# After finding free/ empty, the listener creates new files for this long before it looks again.
+SPARE_LOOK_SECONDS = 0.5
 
 
 class SpoolFileError(ValueError):
@@ -47,18 +61,20 @@ class Spooled:
 
 
 class Spool:
-    """The `tmp/`, `new/` and `bad/` folders under one directory (`<state_dir>/spool` by default)."""
+    """The `tmp/`, `new/`, `bad/` and `free/` folders under one directory (`<state_dir>/spool` by default)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.tmp, self.new, self.bad = (self.directory / name for name in ("tmp", "new", "bad"))
+        self.tmp, self.new, self.bad, self.free = (self.directory / name for name in ("tmp", "new", "bad", "free"))
         self._names = itertools.count(1)
+        self._spares: list[str] = []
+        self._next_look = 0.0
         self._removing: threading.Thread | None = None
         self.new_synced = SharedSync(self.new)
 
     def create(self) -> Spool:
         """Make the folders (mode 0700: mail is personal data); returns self."""
-        for folder in (self.directory, self.tmp, self.new, self.bad):
+        for folder in (self.directory, self.tmp, self.new, self.bad, self.free):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 
@@ -76,7 +92,23 @@ class Spool:
         name = f"{received_at.strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}.{next(self._names)}"
         header = json.dumps({"source": source, "envelope_from": envelope_from,
                              "envelope_rcpts": list(envelope_rcpts), "received_at": received_at.isoformat()})
-        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n")
+        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n", reuse=self._take_spare(self.tmp / name))
+
+    def _take_spare(self, path: Path) -> bool:
+        """Rename a spare file from `free/` to `path`; False when there is none to take."""
+        while True:
+            if not self._spares and time.monotonic() >= self._next_look:
+                self._spares = _names_in(self.free)
+                self._next_look = time.monotonic() + SPARE_LOOK_SECONDS if not self._spares else 0.0
+            try:
+                spare = self._spares.pop()
+            except IndexError:
+                return False  # none (`put` may run in a thread while the loop takes one too)
+            try:
+                os.rename(self.free / spare, path)
+                return True
+            except FileNotFoundError:
+                continue  # taken by another listener on the same spool
 
     def backlog(self) -> int:
         """How many accepted messages wait in `new/` for the worker (0 when the folder is missing)."""
@@ -94,8 +126,17 @@ class Spool:
         return [self.new / name for name in names[:limit]]
 
     def read(self, path: Path) -> Spooled:
-        """One file back as a `Spooled`; raises SpoolFileError for anything we did not write."""
-        data = path.read_bytes()
+        """One file back as a `Spooled`; raises SpoolFileError for anything we did not write.
+
+        Raises FileNotFoundError when another loader removed the file first, also when that
+        happened while it was being read: a spare is written into again at once.
+        """
+        with open(path, "rb") as file:
+            data = file.read()
+            # Once gone from new/, a name never comes back: the same file still there after the
+            # read means nothing was written into it meanwhile.
+            if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
+                raise FileNotFoundError(path)
         if not data.startswith(MAGIC) or b"\n" not in data:
             raise SpoolFileError("no mailbridge spool header")
         header, raw = data[len(MAGIC):].split(b"\n", 1)
@@ -110,14 +151,15 @@ class Spool:
     def remove(self, paths: list[Path]) -> None:
         """Forget files whose messages are in the database (another loader may have been first).
 
-        The files go in a thread of their own: each unlink of a synced file waits for the file
-        system's journal (a millisecond or two while the listener syncs its files), and the
-        worker calling this is what every message waits for. `waiting` and `backlog` wait for
+        The files become spares in `free/` for the listener to write into (see the module
+        docstring), or are deleted past `SPARE_FILES`. They go in a thread of their own: each
+        unlink of a synced file waits for the file system's journal (a millisecond or two while
+        the listener syncs its files), and the worker calling this is what every message waits for. `waiting` and `backlog` wait for
         the removal first, so a file on its way out is never read again; one left behind by a
         crash is loaded again, found stored, and removed.
         """
         self.settle()
-        self._removing = threading.Thread(target=_unlink_all, args=(list(paths),), name="spool-remove",
+        self._removing = threading.Thread(target=_recycle_all, args=(list(paths), self.free), name="spool-remove",
                                           daemon=True)
         self._removing.start()
 
@@ -148,13 +190,19 @@ class SpoolWriter:
     go on draining the client and answer 451 at the end.
     """
 
-    def __init__(self, spool: Spool, name: str, header: bytes) -> None:
+    def __init__(self, spool: Spool, name: str, header: bytes, *, reuse: bool = False) -> None:
+        """Create the file in `tmp/`, or, with `reuse`, empty the spare already renamed there."""
         self.spool, self.name = spool, name
         self.path = spool.tmp / name
         self.size = 0
         self.error: OSError | None = None
-        self._descriptor: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                               0o600)
+        flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_TRUNC if reuse else os.O_CREAT | os.O_EXCL)
+        try:
+            self._descriptor: int | None = os.open(self.path, flags, 0o600)
+        except OSError:
+            if reuse:
+                self.path.unlink(missing_ok=True)  # a spare still holding a stored message
+            raise
         self.write(header)
         self.size = 0
 
@@ -238,9 +286,26 @@ class SharedSync:
         self._covered = max(self._covered, upto)
 
 
-def _unlink_all(paths: list[Path]) -> None:
+def _recycle_all(paths: list[Path], free: Path) -> None:
+    """Move loaded files to `free/` as spares while it has room for them, delete the rest."""
+    room = SPARE_FILES - len(_names_in(free))
     for path in paths:
-        path.unlink(missing_ok=True)
+        try:
+            if room > 0 and path.stat().st_size <= SPARE_MAX_BYTES:
+                os.rename(path, free / path.name)
+                room -= 1
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue  # another loader on the same spool removed it first
+
+
+def _names_in(folder: Path) -> list[str]:
+    # A spool laid out before free/ existed has no spares yet.
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def sync_directory(directory: Path | str) -> None:
