@@ -13,12 +13,12 @@ loading them again finds the same bytes already stored (unique sha256) and only 
 A file that cannot be read as ours, or that the database refuses, is moved to `bad/` with the
 reason logged, never deleted, so that it cannot hold back the files behind it.
 
-A removed file is kept as a spare in `free/` (up to `SPARE_FILES` of them, small ones only) and
-the listener's next message is written into it (renamed to `tmp/`, emptied on opening) instead of
-a new file. Creating a file costs the listener more than the rest of a message together where
-ext4 runs without a journal: it skips every inode freed in the last minute, one by one, and the
-spool frees one per message. Nothing in `free/` is ever loaded; it holds only messages already in
-the database, no more readable than `new/` (mode 0700).
+A removed file is kept as an empty spare in `free/` (up to `SPARE_FILES` of them) and the
+listener's next message is written into it (renamed to `tmp/`) instead of a new file. Creating a
+file costs the listener more than the rest of a message together where ext4 runs without a
+journal: it skips every inode freed in the last minute, one by one, and the spool frees one per
+message. A spare is emptied as it is kept (and at start, after a crash in between): `free/` holds
+no mail, and nothing in it is ever loaded.
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAGIC = b"mailbridge-spool-1 "
-# Spares kept in free/ for reuse: enough for a burst the worker is behind on, and only small
-# files, so that what lingers there stays a few megabytes of mail already in the database.
+# Empty spares kept in free/ for reuse: enough for a burst the worker is behind on.
 SPARE_FILES = 1024
-SPARE_MAX_BYTES = 256 << 10
 # After finding free/ empty, the listener creates new files for this long before it looks again.
 SPARE_LOOK_SECONDS = 0.5
 
@@ -175,11 +173,17 @@ class Spool:
         log.error("spool file %s cannot be loaded (%s): moved to %s", path.name, reason, self.bad)
 
     def clear_unfinished(self) -> int:
-        """Delete `tmp/` files, never answered 250; only at start, before the listener writes new ones."""
+        """Delete `tmp/` files, never answered 250, and empty spares; only at start, before the listener writes.
+
+        A spare still holding mail was moved to `free/` by a removal that a crash cut short
+        before it emptied it (`_recycle_all`); that mail is in the database.
+        """
         count = 0
         for path in self.tmp.iterdir():
             path.unlink(missing_ok=True)
             count += 1
+        for name in _names_in(self.free):
+            _empty(self.free / name)
         return count
 
 
@@ -287,17 +291,27 @@ class SharedSync:
 
 
 def _recycle_all(paths: list[Path], free: Path) -> None:
-    """Move loaded files to `free/` as spares while it has room for them, delete the rest."""
+    """Move loaded files to `free/` as empty spares while it has room for them, delete the rest."""
     room = SPARE_FILES - len(_names_in(free))
     for path in paths:
         try:
-            if room > 0 and path.stat().st_size <= SPARE_MAX_BYTES:
+            if room > 0:
+                # Renamed first, then emptied: new/ never shows an empty file to a loader.
                 os.rename(path, free / path.name)
                 room -= 1
+                _empty(free / path.name)
             else:
                 path.unlink()
         except FileNotFoundError:
             continue  # another loader on the same spool removed it first
+
+
+def _empty(spare: Path) -> None:
+    # The mail is in the database; its copy must not linger on disk until the spare is reused.
+    try:
+        os.truncate(spare, 0)
+    except FileNotFoundError:
+        pass  # the listener took it already (and opens it emptied)
 
 
 def _names_in(folder: Path) -> list[str]:
