@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +12,7 @@ from serve_support import count
 from sqlmodel import select
 
 from mailbridge.intake import durable
+from mailbridge.intake import spool as spool_module
 from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.models import RawMessage
 
@@ -128,3 +131,112 @@ def test_a_file_the_database_refuses_is_set_aside_and_the_files_behind_it_are_lo
     assert len(os.listdir(spool.bad)) == 1 and spool.waiting() == []
     assert "the database refused it" in caplog.text
     assert count(database, RawMessage) == 2
+
+
+def test_a_loaded_file_is_written_into_again_as_the_next_message(spool, database):
+    # Creating a file costs the listener most where ext4 runs without a journal (see spool.py).
+    spool.put(POLISH + b" a much longer first message" * 40, source="smtp", received_at=WHEN)
+    [first] = spool.waiting()
+    inode = first.stat().st_ino
+    assert durable.load_spool(spool, database) == 1
+    spool.settle()
+    assert os.listdir(spool.free) == [first.name] and spool.waiting() == []
+    # The listener's own Spool (another process): it looked in free/ last when it was empty.
+    listener = Spool(spool.directory)
+    name = listener.put(POLISH + b"second", source="smtp", received_at=WHEN)
+    [second] = spool.waiting()
+    assert second.name == name and second.stat().st_ino == inode and not os.listdir(spool.free)
+    assert spool.read(second).raw == POLISH + b"second"
+    assert durable.load_spool(spool, database) == 1 and count(database, RawMessage) == 2
+
+
+def test_spares_are_few_and_hold_no_mail(spool, database, monkeypatch):
+    monkeypatch.setattr(spool_module, "SPARE_FILES", 2)
+    spool.put(b"x" * 300_000, source="smtp", received_at=WHEN)
+    for n in range(3):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database) == 4
+    spool.settle()
+    assert len(os.listdir(spool.free)) == 2
+    # The mail is in the database: no copy of it lingers in free/ until the spare is reused.
+    assert all(path.stat().st_size == 0 for path in spool.free.iterdir())
+
+
+def test_a_spare_a_crash_left_full_is_emptied_at_start(spool):
+    # A removal cut short between moving a loaded file to free/ and emptying it.
+    (spool.free / "stored-earlier").write_bytes(POLISH)
+    spool.clear_unfinished()
+    assert (spool.free / "stored-earlier").stat().st_size == 0
+
+
+def test_a_spare_taken_while_it_is_read_is_not_loaded(spool, database, monkeypatch):
+    # Another loader on the same spool removed the file and the listener wrote into it before
+    # this loader's read ended: what it read may be half the next message.
+    spool.put(POLISH, source="smtp", received_at=WHEN)
+    [path] = spool.waiting()
+    real_stat = os.stat
+
+    def taken_meanwhile(target, *args, **kwargs):
+        if target == path:
+            os.rename(path, spool.free / path.name)
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(spool_module.os, "stat", taken_meanwhile)
+    assert durable.load_spool(spool, database) == 0 and count(database, RawMessage) == 0
+
+
+def test_a_spare_that_cannot_be_opened_is_not_left_in_tmp(spool, monkeypatch):
+    (spool.free / "stored-earlier").write_bytes(POLISH)
+    monkeypatch.setattr(spool_module.os, "open", lambda *args: (_ for _ in ()).throw(OSError(24, "Too many open files")))
+    with pytest.raises(OSError):
+        spool.put(POLISH, source="smtp", received_at=WHEN)
+    assert not os.listdir(spool.tmp) and not os.listdir(spool.free)
+
+
+def test_concurrent_commits_share_directory_syncs_each_begun_after_their_rename(tmp_path, monkeypatch):
+    events, lock = [], threading.Lock()
+
+    def log(*event):
+        with lock:
+            events.append(event)
+
+    def slow_sync(directory):
+        number = object()
+        log("start", number)
+        time.sleep(0.02)
+        log("end", number)
+
+    monkeypatch.setattr(spool_module, "sync_directory", slow_sync)
+    shared = spool_module.SharedSync(tmp_path)
+
+    def caller(me):
+        log("call", me)
+        shared.sync()
+        log("return", me)
+
+    threads = [threading.Thread(target=caller, args=(me,)) for me in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    starts = [index for index, event in enumerate(events) if event[0] == "start"]
+    assert len(starts) < 8
+    for me in range(8):
+        called, returned = events.index(("call", me)), events.index(("return", me))
+        assert any(called < start and events.index(("end", events[start][1])) < returned for start in starts)
+
+
+def test_a_failed_directory_sync_fails_its_caller_only(tmp_path, monkeypatch):
+    calls = []
+
+    def failing_once(directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(spool_module, "sync_directory", failing_once)
+    shared = spool_module.SharedSync(tmp_path)
+    with pytest.raises(OSError):
+        shared.sync()
+    shared.sync()
+    assert len(calls) == 2

@@ -12,6 +12,13 @@ the batch, then the files are removed. A crash between the two leaves files whos
 loading them again finds the same bytes already stored (unique sha256) and only removes them.
 A file that cannot be read as ours, or that the database refuses, is moved to `bad/` with the
 reason logged, never deleted, so that it cannot hold back the files behind it.
+
+A removed file is kept as an empty spare in `free/` (up to `SPARE_FILES` of them) and the
+listener's next message is written into it (renamed to `tmp/`) instead of a new file. Creating a
+file costs the listener more than the rest of a message together where ext4 runs without a
+journal: it skips every inode freed in the last minute, one by one, and the spool frees one per
+message. A spare is emptied as it is kept (and at start, after a crash in between): `free/` holds
+no mail, and nothing in it is ever loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +36,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAGIC = b"mailbridge-spool-1 "
+# Empty spares kept in free/ for reuse: enough for a burst the worker is behind on.
+SPARE_FILES = 1024
+# After finding free/ empty, the listener creates new files for this long before it looks again.
+SPARE_LOOK_SECONDS = 0.5
 
 
 class SpoolFileError(ValueError):
@@ -47,17 +59,20 @@ class Spooled:
 
 
 class Spool:
-    """The `tmp/`, `new/` and `bad/` folders under one directory (`<state_dir>/spool` by default)."""
+    """The `tmp/`, `new/`, `bad/` and `free/` folders under one directory (`<state_dir>/spool` by default)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.tmp, self.new, self.bad = (self.directory / name for name in ("tmp", "new", "bad"))
+        self.tmp, self.new, self.bad, self.free = (self.directory / name for name in ("tmp", "new", "bad", "free"))
         self._names = itertools.count(1)
+        self._spares: list[str] = []
+        self._next_look = 0.0
         self._removing: threading.Thread | None = None
+        self.new_synced = SharedSync(self.new)
 
     def create(self) -> Spool:
         """Make the folders (mode 0700: mail is personal data); returns self."""
-        for folder in (self.directory, self.tmp, self.new, self.bad):
+        for folder in (self.directory, self.tmp, self.new, self.bad, self.free):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 
@@ -75,7 +90,23 @@ class Spool:
         name = f"{received_at.strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}.{next(self._names)}"
         header = json.dumps({"source": source, "envelope_from": envelope_from,
                              "envelope_rcpts": list(envelope_rcpts), "received_at": received_at.isoformat()})
-        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n")
+        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n", reuse=self._take_spare(self.tmp / name))
+
+    def _take_spare(self, path: Path) -> bool:
+        """Rename a spare file from `free/` to `path`; False when there is none to take."""
+        while True:
+            if not self._spares and time.monotonic() >= self._next_look:
+                self._spares = _names_in(self.free)
+                self._next_look = time.monotonic() + SPARE_LOOK_SECONDS if not self._spares else 0.0
+            try:
+                spare = self._spares.pop()
+            except IndexError:
+                return False  # none (`put` may run in a thread while the loop takes one too)
+            try:
+                os.rename(self.free / spare, path)
+                return True
+            except FileNotFoundError:
+                continue  # taken by another listener on the same spool
 
     def backlog(self) -> int:
         """How many accepted messages wait in `new/` for the worker (0 when the folder is missing)."""
@@ -93,8 +124,17 @@ class Spool:
         return [self.new / name for name in names[:limit]]
 
     def read(self, path: Path) -> Spooled:
-        """One file back as a `Spooled`; raises SpoolFileError for anything we did not write."""
-        data = path.read_bytes()
+        """One file back as a `Spooled`; raises SpoolFileError for anything we did not write.
+
+        Raises FileNotFoundError when another loader removed the file first, also when that
+        happened while it was being read: a spare is written into again at once.
+        """
+        with open(path, "rb") as file:
+            data = file.read()
+            # Once gone from new/, a name never comes back: the same file still there after the
+            # read means nothing was written into it meanwhile.
+            if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
+                raise FileNotFoundError(path)
         if not data.startswith(MAGIC) or b"\n" not in data:
             raise SpoolFileError("no mailbridge spool header")
         header, raw = data[len(MAGIC):].split(b"\n", 1)
@@ -109,14 +149,15 @@ class Spool:
     def remove(self, paths: list[Path]) -> None:
         """Forget files whose messages are in the database (another loader may have been first).
 
-        The files go in a thread of their own: each unlink of a synced file waits for the file
-        system's journal (a millisecond or two while the listener syncs its files), and the
-        worker calling this is what every message waits for. `waiting` and `backlog` wait for
+        The files become spares in `free/` for the listener to write into (see the module
+        docstring), or are deleted past `SPARE_FILES`. They go in a thread of their own: each
+        unlink of a synced file waits for the file system's journal (a millisecond or two while
+        the listener syncs its files), and the worker calling this is what every message waits for. `waiting` and `backlog` wait for
         the removal first, so a file on its way out is never read again; one left behind by a
         crash is loaded again, found stored, and removed.
         """
         self.settle()
-        self._removing = threading.Thread(target=_unlink_all, args=(list(paths),), name="spool-remove",
+        self._removing = threading.Thread(target=_recycle_all, args=(list(paths), self.free), name="spool-remove",
                                           daemon=True)
         self._removing.start()
 
@@ -132,11 +173,17 @@ class Spool:
         log.error("spool file %s cannot be loaded (%s): moved to %s", path.name, reason, self.bad)
 
     def clear_unfinished(self) -> int:
-        """Delete `tmp/` files, never answered 250; only at start, before the listener writes new ones."""
+        """Delete `tmp/` files, never answered 250, and empty spares; only at start, before the listener writes.
+
+        A spare still holding mail was moved to `free/` by a removal that a crash cut short
+        before it emptied it (`_recycle_all`); that mail is in the database.
+        """
         count = 0
         for path in self.tmp.iterdir():
             path.unlink(missing_ok=True)
             count += 1
+        for name in _names_in(self.free):
+            _empty(self.free / name)
         return count
 
 
@@ -147,13 +194,19 @@ class SpoolWriter:
     go on draining the client and answer 451 at the end.
     """
 
-    def __init__(self, spool: Spool, name: str, header: bytes) -> None:
+    def __init__(self, spool: Spool, name: str, header: bytes, *, reuse: bool = False) -> None:
+        """Create the file in `tmp/`, or, with `reuse`, empty the spare already renamed there."""
         self.spool, self.name = spool, name
         self.path = spool.tmp / name
         self.size = 0
         self.error: OSError | None = None
-        self._descriptor: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                               0o600)
+        flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_TRUNC if reuse else os.O_CREAT | os.O_EXCL)
+        try:
+            self._descriptor: int | None = os.open(self.path, flags, 0o600)
+        except OSError:
+            if reuse:
+                self.path.unlink(missing_ok=True)  # a spare still holding a stored message
+            raise
         self.write(header)
         self.size = 0
 
@@ -180,8 +233,8 @@ class SpoolWriter:
             self.abort()
             raise
         # Without this a power cut could leave the file in tmp/ (or nowhere) after the sender
-        # was told 250.
-        sync_directory(self.spool.new)
+        # was told 250. The rename is done, so any sync of new/ that starts from here on covers it.
+        self.spool.new_synced.sync()
         return self.name
 
     def abort(self) -> None:
@@ -195,9 +248,78 @@ class SpoolWriter:
             self._descriptor = None
 
 
-def _unlink_all(paths: list[Path]) -> None:
+class SharedSync:
+    """`sync_directory` for concurrent callers: one sync that starts after a caller's rename covers that caller too.
+
+    Each commit syncing new/ on its own cost a directory sync per message (the second fsync of
+    each, and thread switches around it). A caller that finds a sync running waits for it and
+    for the next one, which starts after its own rename and so makes that rename durable; the
+    callers that arrived meanwhile share that next sync. Every caller still returns only once
+    a sync begun after its call is complete, and a failed sync fails its own caller, whose
+    waiters then sync for themselves.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = directory
+        self._changed = threading.Condition()
+        self._arrived = 0  # callers so far, numbered in order of arrival
+        self._covered = 0  # callers up to this number have had a sync begun after they arrived
+        self._running = False
+
+    def sync(self) -> None:
+        """Return once a sync of the directory that began after this call has completed."""
+        with self._changed:
+            self._arrived += 1
+            mine = self._arrived
+            while self._covered < mine:
+                if self._running:
+                    self._changed.wait()
+                    continue
+                self._run_one()
+
+    def _run_one(self) -> None:
+        # Called holding the condition's lock; the sync itself runs without it.
+        self._running, upto = True, self._arrived
+        self._changed.release()
+        try:
+            sync_directory(self.directory)
+        finally:
+            self._changed.acquire()
+            self._running = False
+            self._changed.notify_all()
+        self._covered = max(self._covered, upto)
+
+
+def _recycle_all(paths: list[Path], free: Path) -> None:
+    """Move loaded files to `free/` as empty spares while it has room for them, delete the rest."""
+    room = SPARE_FILES - len(_names_in(free))
     for path in paths:
-        path.unlink(missing_ok=True)
+        try:
+            if room > 0:
+                # Renamed first, then emptied: new/ never shows an empty file to a loader.
+                os.rename(path, free / path.name)
+                room -= 1
+                _empty(free / path.name)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue  # another loader on the same spool removed it first
+
+
+def _empty(spare: Path) -> None:
+    # The mail is in the database; its copy must not linger on disk until the spare is reused.
+    try:
+        os.truncate(spare, 0)
+    except FileNotFoundError:
+        pass  # the listener took it already (and opens it emptied)
+
+
+def _names_in(folder: Path) -> list[str]:
+    # A spool laid out before free/ existed has no spares yet.
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def sync_directory(directory: Path | str) -> None:
