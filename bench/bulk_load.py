@@ -95,9 +95,10 @@ _INSERTS = {
                "recipients, subject, text, reply_text, received_at, route_rule, route_detail, thread_rule, "
                "thread_detail, defects) VALUES (?, ?, ?, ?, 'in', 'customer', ?, ?, ?, ?, ?, ?, ?, 'to', '', ?, '', '[]')",
     "message_ref": "INSERT INTO message_ref (message_row_id, ref, kind) VALUES (?, ?, ?)",
-    "outbox": "INSERT INTO outbox (intent, kind, ticket_id, message_id, mail_from, recipient, content, automatic, "
+    "outbox": "INSERT INTO outbox (id, intent, kind, ticket_id, message_id, mail_from, recipient, automatic, "
               "state, attempts, next_attempt_at, created_at, sent_at, last_error) "
-              "VALUES (?, 'ack', ?, ?, ?, ?, ?, 1, 'sent', 1, ?, ?, ?, '')",
+              "VALUES (?, ?, 'ack', ?, ?, ?, ?, 1, 'sent', 1, ?, ?, ?, '')",
+    "outbox_content": "INSERT INTO outbox_content (outbox_id, content) VALUES (?, ?)",
 }
 
 
@@ -129,8 +130,10 @@ def _rows(messages: int, seed: int, counters: dict[str, int]) -> Iterator[tuple[
             yield "ticket", (current, f"{prefix}-{counters[prefix]:06d}", queue, status, sender, name, subject,
                              language, stamp, stamp, stamp)
             yield "participant", (current, sender, name)
-            yield "outbox", (f"ack:{current}", current, f"mb.ack.{current}@example.com", address, sender,
-                             _ACK, stamp, stamp, stamp)
+            # One acknowledgement per ticket: the outbox row takes the ticket's id.
+            yield "outbox", (current, f"ack:{current}", current, f"mb.ack.{current}@example.com", address, sender,
+                             stamp, stamp, stamp)
+            yield "outbox_content", (current, _ACK)
             open_tickets.append((current, message_id, subject, sender, address))
             if len(open_tickets) > 5000:
                 open_tickets.pop(rng.randrange(len(open_tickets)))

@@ -142,7 +142,7 @@ def test_tickets_show_a_mail_not_tried_yet_is_waiting(cli, conversation):
 def test_the_fate_of_a_mail_that_did_not_go_reads_plainly(state, last_error, shown):
     when = datetime.fromisoformat("2026-02-03T08:12:00+00:00")
     row = Outbox(intent="x", kind="closed", message_id="m@example.com", mail_from="a@example.com",
-                 recipient="b@example.com", content=b"Subject: x\r\n\r\n", state=state, last_error=last_error,
+                 recipient="b@example.com", state=state, last_error=last_error,
                  created_at=when, next_attempt_at=when)
     assert present.outgoing_line(row) == f"→ 2026-02-03 08:12 UTC  'closed' mail to b@example.com: {shown}"
 

@@ -99,8 +99,8 @@ def test_two_serve_instances_on_postgresql_send_every_sms_once(tmp_path, postgre
     try:
         db.engine.dispose()
         with db.engine.begin() as connection:
-            for table in ("sms", "escalation_step", "outbox", "ticket_event", "message_ref", "attachment",
-                          "participant", "message", "ticket", "raw_message", "code_counter"):
+            for table in ("sms", "escalation_step", "outbox_content", "outbox", "ticket_event", "message_ref",
+                          "attachment", "participant", "message", "ticket", "raw_message", "code_counter"):
                 connection.exec_driver_sql(f"DELETE FROM {table}")
         path = write_config(tmp_path, postgres_test_database_url, server.url, provider="http")
         config = load_config(path, env={})

@@ -10,14 +10,14 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import func, select
 
 from mailbridge import pipeline, status
 from mailbridge.outgoing import outbox
 from mailbridge.config import load_config
 from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.store import repo
-from mailbridge.store.models import AddressHealth, Outbox
+from mailbridge.store.models import AddressHealth, Outbox, OutboxContent
 from mailbridge.tokens import is_our_message_id
 from tests.smtp_sink import Sink, free_port
 
@@ -460,17 +460,20 @@ def test_a_refusal_in_the_middle_of_a_batch_leaves_the_other_mails_to_a_new_conn
 def test_enqueue_all_counts_only_the_rows_it_queued_and_skips_an_intent_queued_before(database):
     now = datetime(2026, 1, 5, 10, tzinfo=UTC)
 
-    def row(intent: str) -> dict:
+    def row(intent: str, content: bytes = b"x") -> dict:
         return outbox.outbox_row(intent=intent, kind="ack", ticket_id=None, message_id=f"{intent}@example.com",
-                                 mail_from="support@example.com", recipient="c@example.org", content=b"x",
-                                 automatic=True, now=now)
+                                 mail_from="support@example.com", recipient="c@example.org",
+                                 content=content + intent.encode(), automatic=True, now=now)
 
     with database.session() as session:
         assert outbox.enqueue_all([row("a"), row("b")], session=session) == 2
         # SQLite counts the changes, PostgreSQL the rows returned: a skipped intent is in neither.
-        assert outbox.enqueue_all([row("b"), row("c"), row("a"), row("d")], session=session) == 2
-        assert outbox.enqueue_all([row("d")], session=session) == 0
+        assert outbox.enqueue_all([row("b", b"again "), row("c"), row("a", b"again "), row("d")], session=session) == 2
+        assert outbox.enqueue_all([row("d", b"again ")], session=session) == 0
         assert outbox.enqueue_all([], session=session) == 0
     with database.session() as session:
-        intents = session.exec(select(Outbox.intent).order_by(Outbox.id)).all()
-    assert intents == ["a", "b", "c", "d"]
+        queued = session.exec(select(Outbox.intent, Outbox.content).order_by(Outbox.id)).all()
+        mails = session.exec(select(func.count()).select_from(OutboxContent)).one()
+    # Each mail is the one queued first with its intent, and a skipped duplicate left no mail of its own.
+    assert [tuple(row) for row in queued] == [("a", b"xa"), ("b", b"xb"), ("c", b"xc"), ("d", b"xd")]
+    assert mails == 4

@@ -21,7 +21,7 @@ from mailbridge.store.repo import create_ticket
 EXPECTED_TABLES = {
     "alembic_version", "attachment", "blob", "code_counter", "message", "message_ref",
     "participant", "quarantine", "raw_message", "ticket",
-    "outbox", "address_health", "imap_mailbox", "ticket_event", "heartbeat", "escalation_step", "sms",
+    "outbox", "outbox_content", "address_health", "imap_mailbox", "ticket_event", "heartbeat", "escalation_step", "sms",
     "raw_attempt",
 }
 

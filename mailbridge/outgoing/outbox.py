@@ -24,6 +24,7 @@ from functools import lru_cache
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
+    Insert,
     Select,
     Update,
     bindparam,
@@ -34,10 +35,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
-from mailbridge.store.models import AddressHealth, Outbox
+from mailbridge.store.models import AddressHealth, Outbox, OutboxContent
 from mailbridge.store.repo import dialect_insert, new_row, prepared_insert
 
 # How long a claimed mail is left to its sender before another worker may try it again: long
@@ -52,6 +54,7 @@ RELEASABLE_STATES = ("held", "failed", "bounced")
 # The statements of every processed mail are built once, with bound parameters: executing the
 # same construct again reuses its compiled SQL, and building one per mail cost more than running it.
 _OUTBOX = Outbox.__table__
+_CONTENT = OutboxContent.__table__
 _HEALTH = AddressHealth.__table__
 # What the database knows of some recipients: (address, undeliverable_until, 0) for each one a
 # bounce marked, and (address, NULL, count) of the recent automatic mail to each rate-limited one
@@ -79,6 +82,8 @@ def _numbered(name: str, count: int, type_) -> list[BindParameter]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The sending side's statements, for the same reason: the sender runs them for every mail.
 _CLAIM: dict[str, Update] = {}
+_STORE_CONTENT: dict[str, Insert] = {}
+_MAIL = select(_CONTENT.c.content).where(_CONTENT.c.outbox_id == _OUTBOX.c.id).scalar_subquery()
 _MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
               .values(state="sent", sent_at=bindparam("now"), last_error=""))
 
@@ -102,20 +107,40 @@ def outbox_row(*, intent: str, kind: str, ticket_id: int | None, message_id: str
 
 
 def enqueue_all(rows: Sequence[dict], *, session: Session) -> int:
-    """Queue mails (`outbox_row`s) with one INSERT in the caller's transaction; how many were new.
+    """Queue mails (`outbox_row`s) in the caller's transaction, one INSERT per table; how many were new.
 
-    An intent queued before is skipped (ON CONFLICT DO NOTHING), so each is queued once.
+    An intent queued before is skipped (ON CONFLICT DO NOTHING), so each is queued once; its
+    mail is then skipped too (the row queued before has its own).
     """
     if not rows:
         return 0
-    if session.get_bind().dialect.name == "sqlite":
+    dialect = session.get_bind().dialect.name
+    states = [{name: value for name, value in row.items() if name != "content"} for row in rows]
+    if dialect == "sqlite":
         # sqlite3 sums an executemany's changes into its rowcount, and a skipped row changes
         # nothing: the count without RETURNING, which cost a third of the statement's time.
         # (PostgreSQL's driver gives no rowcount here: it needs the rows returned.)
-        statement = prepared_insert(session, _OUTBOX, ignoring=["intent"])
-        return session.execute(statement, list(rows)).rowcount
-    statement = prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent")
-    return len(session.execute(statement, list(rows)).all())
+        new = session.execute(prepared_insert(session, _OUTBOX, ignoring=["intent"]), states).rowcount
+    else:
+        new = len(session.execute(prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent"),
+                                  states).all())
+    session.execute(_store_content(session), [{"intent": row["intent"], "content": row["content"]} for row in rows])
+    return new
+
+
+def _store_content(session: Session):
+    """The INSERT of the mails, each found by its intent (no ids needed back from the first INSERT).
+
+    A skipped duplicate finds the row queued before, which has its mail: DO NOTHING again.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in _STORE_CONTENT:
+        # (SQLite needs the WHERE: without one it would read ON CONFLICT as a join's ON.)
+        mails = select(_OUTBOX.c.id, bindparam("content", type_=_CONTENT.c.content.type)).where(
+            _OUTBOX.c.intent == bindparam("intent"))
+        statement = prepared_insert(session, _CONTENT, ignoring=["outbox_id"])
+        _STORE_CONTENT[dialect] = statement.from_select(["outbox_id", "content"], mails)
+    return _STORE_CONTENT[dialect]
 
 
 def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], session: Session,
@@ -144,12 +169,19 @@ def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[
     values = {"now": now, "limit": limit, "lease_until": now + LEASE, "owner": owner[:200] or None}
     with db.session() as session:
         found = session.execute(_claim_statement(session), values).mappings().all()
-    rows = [new_row(Outbox, **row) for row in found]
+    rows = []
+    for claimed in found:
+        row = new_row(Outbox, **{name: value for name, value in claimed.items() if name != "content"})
+        # `content` is no field of the model (see models.py): set as the loaded value it is.
+        set_committed_value(row, "content", claimed["content"])
+        rows.append(row)
     return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
 
 def _claim_statement(session: Session) -> Update:
     """`claim`'s statement for the session's database, built once.
+
+    It returns each row's mail too (a subquery of `outbox_content`, which the claim leaves as it is).
 
     The due rows are picked in a subquery `FOR UPDATE SKIP LOCKED` (two PostgreSQL instances
     never pick the same row; SQLite has one writer at a time and ignores the clause). On
@@ -171,7 +203,7 @@ def _claim_statement(session: Session) -> Update:
             statement = statement.where(_OUTBOX.c.id.in_(due.scalar_subquery()))
         _CLAIM[dialect] = (statement.values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=bindparam("lease_until"),
                                             claimed_by=bindparam("owner"))
-                           .returning(*_OUTBOX.c))
+                           .returning(*_OUTBOX.c, _MAIL.label("content")))
     return _CLAIM[dialect]
 
 
