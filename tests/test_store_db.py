@@ -115,6 +115,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -store_db.SQLITE_CACHE_KIB
     db.dispose()
 
 

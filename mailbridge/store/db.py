@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # How long a SQLite writer waits for another one (another process ingesting) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLite's page cache per connection, in KiB (see `_sqlite_on_connect`).
+SQLITE_CACHE_KIB = 8 * 1024
 
 
 @dataclass
@@ -156,6 +158,11 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A larger page cache than SQLite's 2 MiB: a group of the worker's messages dirties some
+    # 3 MB of pages, and with 2 MiB SQLite wrote pages to the WAL before the commit (and again
+    # at it) and read evicted ones back from it (issue 17: 26 read and write calls fewer per
+    # message, of 124). The cache takes memory only as pages are used, up to this per connection.
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
