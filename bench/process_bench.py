@@ -126,6 +126,7 @@ def _sender_figures(figures: dict, db, config, root: Path, corpus: list[bytes], 
     spool = Spool(root / "spool").create()
     sender = OutboxWorker(db=db, config=config, clock=now, owner="bench")
     counter = _count_statements(db) if statements else {"count": 0}
+    mails = timed = 0
     wall = cpu = 0.0
     for start in range(0, len(corpus), worker_module.GROUP):
         for raw in corpus[start:start + worker_module.GROUP]:
@@ -134,13 +135,13 @@ def _sender_figures(figures: dict, db, config, root: Path, corpus: list[bytes], 
         if setup_only:
             continue
         counted, started, used = counter["count"], time.perf_counter(), time.process_time()
-        figures["mails"] = figures.get("mails", 0) + sender.drain()
+        mails += sender.drain()
         wall, cpu = wall + time.perf_counter() - started, cpu + time.process_time() - used
-        counter["timed"] = counter.get("timed", 0) + counter["count"] - counted
-    mails = max(figures.get("mails", 0), 1)
-    figures["ms_per_mail"], figures["cpu_ms_per_mail"] = wall / mails * 1000, cpu / mails * 1000
+        timed += counter["count"] - counted
+    figures["mails"] = mails
+    figures["ms_per_mail"], figures["cpu_ms_per_mail"] = wall / max(mails, 1) * 1000, cpu / max(mails, 1) * 1000
     if statements:
-        figures["statements_per_mail"] = counter.get("timed", 0) / mails
+        figures["statements_per_mail"] = timed / max(mails, 1)
     return figures
 
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sender:
         line = (f"sender (claim, Maildir, record): {figures['ms_per_mail']:.3f} ms/mail, "
-                f"CPU {figures['cpu_ms_per_mail']:.3f} ms/mail over {figures.get('mails', 0)} mails "
+                f"CPU {figures['cpu_ms_per_mail']:.3f} ms/mail over {figures['mails']} mails "
                 f"from {figures['messages']} messages")
         if "statements_per_mail" in figures:
             line += f"; {figures['statements_per_mail']:.3f} statements/mail"
