@@ -152,6 +152,10 @@ def detect_language(text: str) -> str | None:
 
 def _own_lines(text: str) -> str:
     """The text without ">"-quoted lines, unless the quote is all there is."""
+    if ">" not in text:
+        # Nothing to drop; the lines joined again would differ from the text only in its line
+        # breaks, which the caller splits away with every other run of whitespace.
+        return text
     own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
     return own if _WORD_RE.search(own) else text
 
