@@ -199,9 +199,11 @@ def _block_at(lines: list[str], j: int) -> _Header | None:
         end, keys = _header_run(lines, start)
         return _Header(j, end if keys else j + 1, False)
     end, keys = _header_run(lines, j)
+    if len(keys) < 3:
+        return None  # Most lines: no "Key:" at all, so no key to look at.
     has_from = any(key in mk.FROM_KEYS for key in keys)
     has_date = any(key in mk.DATE_SUBJECT_KEYS for key in keys)
-    if len(keys) < 3 or not has_from or not has_date:
+    if not has_from or not has_date:
         return None
     # Three short keys also make a plain list ("Od: 1 marca / Do: 5 marca / Temat: urlop"),
     # so a three-line block needs an address or the rule line that clients draw above it.
@@ -246,6 +248,10 @@ def _header_run(lines: list[str], start: int) -> tuple[int, list[str]]:
 
 def _gmail_attribution_at(lines: list[str], kinds: list[str], j: int) -> _Header | None:
     """Gmail's date-first attribution: "2016-03-03 17:21 GMT+01:00 Jane <jane@x.org>:"."""
+    # The pattern opens with a digit, and no character folds to a digit or from one: a line
+    # that does not start with one is not folded and matched.
+    if not lines[j][:1].isdecimal():
+        return None
     match = _GMAIL_DATE_RE.match(lines[j].casefold()) if len(lines[j]) <= 300 else None
     if match is None:
         return None
