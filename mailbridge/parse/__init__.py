@@ -63,7 +63,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
     notice = notice_text(msg)
     notice = notice[:MAX_NOTICE] if notice else notice
-    bounce = parse_bounce(msg, notice)
+    # The bounce check decodes the Subject without hints: what decode_all made of it, unless
+    # some header's decoding fell back on the hints.
+    bounce = parse_bounce(msg, notice, None if hints.consulted else subject)
     text = analysed(body.text, defects)
     reply_text = reply_part(text)
     return ParsedMessage(
@@ -150,6 +152,11 @@ class _DeclaredCharsets:
     def __init__(self, raw: bytes) -> None:
         self._raw = raw
         self._found: tuple[str, ...] | None = None
+
+    @property
+    def consulted(self) -> bool:
+        """Whether a decoding has looked at the hints yet."""
+        return self._found is not None
 
     def __iter__(self):
         if self._found is None:
