@@ -63,7 +63,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     # The notice text (without a returned copy) is decoded once for both bounce and auto checks.
     notice = notice_text(msg)
     notice = notice[:MAX_NOTICE] if notice else notice
-    bounce = parse_bounce(msg, notice)
+    # The bounce check decodes the Subject without hints: what decode_all made of it, unless
+    # some header's decoding fell back on the hints.
+    bounce = parse_bounce(msg, notice, None if hints.consulted else subject)
     text = analysed(body.text, defects)
     reply_text = reply_part(text)
     return ParsedMessage(
@@ -106,9 +108,10 @@ def _parse_tree(raw: bytes, defects: list[str]):
             defects += repaired[1]
             raw = repaired[0]
             msg = _parse_bytes(raw, defects)
-    if declares_spaced_boundary(raw) and _boundary_trouble(msg):
+    if _boundary_trouble(msg) and declares_spaced_boundary(raw):
         # A boundary declared with trailing blanks: read again with the blanks kept, and keep
-        # that reading when its delimiters fit better.
+        # that reading when its delimiters fit better. (The tree is looked at first: a walk of
+        # a few parts costs less than the scan of all the raw bytes, and rules out most mail.)
         verbatim = _parse_bytes(raw, defects, _VERBATIM_BOUNDARY_PARSER)
         if _boundary_trouble(verbatim) < _boundary_trouble(msg):
             defects.append("mime: boundary ending in blanks kept as declared")
@@ -149,6 +152,11 @@ class _DeclaredCharsets:
     def __init__(self, raw: bytes) -> None:
         self._raw = raw
         self._found: tuple[str, ...] | None = None
+
+    @property
+    def consulted(self) -> bool:
+        """Whether a decoding has looked at the hints yet."""
+        return self._found is not None
 
     def __iter__(self):
         if self._found is None:

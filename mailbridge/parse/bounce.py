@@ -35,18 +35,20 @@ TAG_RE = lazy_compile(r"<[^<>]{0,2000}>")
 LIST_ADDRESS_RE = lazy_compile(r"[\w.+-]{1,64}@[\w.-]{1,253}")
 
 
-def parse_bounce(msg: email.message.Message, body: str | None = None) -> Bounce | None:
+def parse_bounce(msg: email.message.Message, body: str | None = None,
+                 subject: str | None = None) -> Bounce | None:
     """The failed recipients, permanence and original Message-ID of a DSN, or None.
 
-    `body` is `body_text(msg)` when the caller has it already (decoding is the costly part).
+    `body` is `body_text(msg)` and `subject` is `decoded(msg.get("Subject", ""))` when the
+    caller has them already (decoding is the costly part).
     """
     try:
-        return _parse(msg, body_text(msg) if body is None else body)
+        return _parse(msg, body_text(msg) if body is None else body, subject)
     except Exception:  # noqa: BLE001 - a malformed report must never stop the parse.
         return None
 
 
-def _parse(msg: email.message.Message, body: str) -> Bounce | None:
+def _parse(msg: email.message.Message, body: str, subject: str | None = None) -> Bounce | None:
     reports = [p for p in own_parts(msg) if p.get_content_type() in REPORT_TYPES]
     if notification := ses_notification(body):
         return ses_bounce(notification)
@@ -60,15 +62,16 @@ def _parse(msg: email.message.Message, body: str) -> Bounce | None:
     # A report whose delivery-status part was lost is still a DSN; Exim names the failed
     # addresses in X-Failed-Recipients, on bounces only.
     declared = is_dsn_report(msg) or msg.get("X-Failed-Recipients")
+    if subject is None:
+        subject = decoded(msg.get("Subject", ""))
     if not reports and not declared and not looks_like_bounce(
-        subject=decoded(msg.get("Subject", "")),
+        subject=subject,
         sender=sender_address(msg),
         envelope=envelope_sender(msg),
         null_sender=has_null_sender(msg),
         body=body,
     ):
         return None
-    subject = decoded(msg.get("Subject", ""))
     delayed = is_delay_notice(subject, body)
     exclude = {a.lower() for a in header_addresses(msg)}
     notice = notice_part(body)

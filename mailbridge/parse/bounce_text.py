@@ -39,6 +39,15 @@ BOUNCE_SUBJECT_RE = re.compile(
     r"|mensaje retrasado|entrega retrasada|opóźnienie (?:w )?dostarcz|opóźniona",
     re.IGNORECASE,
 )
+# The same pattern lowered and case-sensitive, for a subject lowered first: on most subjects it
+# gives the same answer at a tenth of the cost (a case-blind alternation is tried branch by
+# branch at every character; a case-sensitive one skips ahead to its branches' first letters).
+# Below U+0180 (ASCII, Latin-1 and Latin Extended-A: the letters of our customers' languages)
+# str.lower() maps every character to the one character IGNORECASE compares, except the Turkish
+# dotted and dotless i and the long s, which IGNORECASE also matches with i and s.
+_BOUNCE_SUBJECT_LOWER_RE = re.compile(BOUNCE_SUBJECT_RE.pattern.lower())
+_CASE_SAFE_END = "\u0180"
+_CASE_UNSAFE = "\u0130\u0131\u017f"
 BOUNCE_BODY_RE = lazy_compile(
     r"could not be delivered|wasn't able to deliver|was not able to deliver|unable to deliver"
     r"|not be delivered|delivery (?:to the following recipients? )?(?:has )?failed"
@@ -114,12 +123,19 @@ def looks_like_bounce(*, subject: str, sender: str, envelope: str, null_sender: 
     # A list server returning a failure is a machine too: the bounce must not pass for list mail.
     # Only by its From: every post of a Mailman list has a `-bounces` envelope sender.
     machine = null_sender or is_daemon_address(sender) or is_daemon_address(envelope) or is_list_role(sender)
-    by_subject = bool(BOUNCE_SUBJECT_RE.search(subject))
+    by_subject = bounce_subject(subject)
     if not (machine or by_subject):
         # The body alone is never enough, so a person's mail (nearly all mail) skips the
         # body patterns, which are the costly part of this test.
         return False
     return bool(BOUNCE_BODY_RE.search(body[:20000])) or (machine and by_subject)
+
+
+def bounce_subject(subject: str) -> bool:
+    """Whether BOUNCE_SUBJECT_RE finds a bounce phrase in the subject."""
+    if subject.isascii() or (max(subject) < _CASE_SAFE_END and not any(ch in subject for ch in _CASE_UNSAFE)):
+        return _BOUNCE_SUBJECT_LOWER_RE.search(subject.lower()) is not None
+    return BOUNCE_SUBJECT_RE.search(subject) is not None
 
 
 def candidate_addresses(notice: str, exclude: set[str]) -> tuple[list[str], list[str]]:

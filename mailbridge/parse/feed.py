@@ -41,11 +41,20 @@ def _compile(pattern, flags=0):
     """`re.compile`, or a `_Delimiter` for the boundary pattern of `email.feedparser`."""
     if flags == 0 and isinstance(pattern, str) and pattern.startswith(_HEAD) and pattern.endswith(_TAIL):
         escaped = pattern[len(_HEAD):-len(_TAIL)]
-        separator = _ESCAPED.sub(r"\1", escaped)
+        separator = _unescape(escaped)
         # Only a separator `re.escape` wrote comes back unchanged; anything else is compiled.
         if re.escape(separator) == escaped:
             return _Delimiter(separator)
     return re.compile(pattern, flags)
+
+
+def _unescape(escaped: str) -> str:
+    """`escaped` without the backslashes that escape a character (what `re.escape` added)."""
+    if "\\\\" in escaped or escaped.endswith("\\"):
+        return _ESCAPED.sub(r"\1", escaped)
+    # With no escaped backslash and none left over at the end, every backslash escapes the
+    # next character: dropping them is the substitution without its per-match template call.
+    return escaped.replace("\\", "")
 
 
 _RE = types.SimpleNamespace(**{name: getattr(re, name) for name in dir(re) if not name.startswith("__")})

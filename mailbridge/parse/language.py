@@ -152,12 +152,18 @@ def detect_language(text: str) -> str | None:
 
 def _own_lines(text: str) -> str:
     """The text without ">"-quoted lines, unless the quote is all there is."""
+    if ">" not in text:
+        # Nothing to drop; the lines joined again would differ from the text only in its line
+        # breaks, which the caller splits away with every other run of whitespace.
+        return text
     own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
     return own if _WORD_RE.search(own) else text
 
 
 def _without_addresses(text: str) -> str:
     """Drop e-mail addresses, URLs and paths: their words ("com", "www") belong to no language."""
+    if "@" not in text and "/" not in text and "www." not in text:
+        return " ".join(text.split())  # No token to drop: no test per token.
     return " ".join(t for t in text.split() if "@" not in t and "/" not in t and not t.startswith("www."))
 
 

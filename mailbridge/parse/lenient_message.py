@@ -37,34 +37,87 @@ _SPACED_BOUNDARY = re.compile(rb'boundary\s*=\s*"[^"\r\n]*[ \t]"')
 _PARAMETERS: dict[str, tuple] = {}
 _CACHED_VALUES = 512
 _CACHED_VALUE_LENGTH = 1000
+# Parameters already looked up, by (header value, lower-case parameter name, unquote); a
+# parameter the value does not have is _ABSENT.
+_ANSWERS: dict[tuple[str, str, bool], object] = {}
+_CACHED_ANSWERS = 2048
+_ABSENT = object()
+_UNKNOWN = object()
 
 
 class LenientMessage(Message):
     """A stdlib Message whose type and parameters survive a missing ";", and whose charset
     parameter is never a name the stdlib would crash on."""
 
+    # The headers the lookups below were last read from (a copy) and, by lower-case name, the
+    # first (name, value) pair of each; see _by_name.
+    _known_headers: tuple[list, dict] | None = None
+    # The index, default type and content type of the last get_content_type (see there).
+    _known_type: tuple[dict, str, str] | None = None
+
+    def _by_name(self) -> dict[str, tuple[str, str]]:
+        # get, `in` and get_param are asked some eighty times a message (by the feed parser,
+        # the MIME walk, the bounce and automatic-mail checks), and the stdlib answers each by
+        # walking the header list lowering every name (a missing header walks all of them).
+        # The first pair of each name is kept with a copy of the list it was read from, whose
+        # comparison (by identity, element by element, in C) costs a fraction of one walk. A
+        # header added, replaced or removed since (even in place) makes the lists differ, and
+        # the index is made again.
+        known = self._known_headers
+        if known is not None and known[0] == self._headers:
+            return known[1]
+        index = {}
+        for pair in reversed(self._headers):
+            index[pair[0].lower()] = pair
+        self._known_headers = (list(self._headers), index)
+        return index
+
+    def get(self, name, failobj=None):
+        pair = self._by_name().get(name.lower())
+        if pair is None:
+            return failobj
+        return self.policy.header_fetch_parse(*pair)
+
+    def __contains__(self, name):
+        return name.lower() in self._by_name()
+
     def get_param(self, param, failobj=None, header="content-type", unquote=True):
-        value = super().get_param(param, failobj, header, unquote)
+        # The answer depends on the header's value alone (None when the header is missing),
+        # and the same values recur from part to part and message to message: a part's
+        # Content-Type is read for its charset, format, name and boundary. Long values are
+        # not kept.
+        value = self.get(header)
+        if value is None and header not in self:
+            return failobj
+        if type(value) is not str or len(value) > _CACHED_VALUE_LENGTH:
+            answer = self._read_param(param, header, unquote)
+        else:
+            key = (value, param.lower(), unquote)
+            answer = _ANSWERS.get(key, _UNKNOWN)
+            if answer is _UNKNOWN:
+                answer = self._read_param(param, header, unquote)
+                if len(_ANSWERS) >= _CACHED_ANSWERS:
+                    _ANSWERS.clear()
+                _ANSWERS[key] = answer
+        return failobj if answer is _ABSENT else answer
+
+    def _read_param(self, param, header, unquote):
+        value = super().get_param(param, _ABSENT, header, unquote)
         if param.lower() == "charset" and isinstance(value, str) and not value.isascii():
             # A header block mended from raw 8-bit lines can leave bytes in the parameter; the
             # stdlib's get_payload() passes it to bytes.decode, which raises UnicodeEncodeError.
-            return failobj
+            return _ABSENT
         return value
 
-    # The headers, default type and content type of the last get_content_type (see there).
-    _known_type: tuple[list, str, str] | None = None
-
     def get_content_type(self) -> str:
-        # Asked some forty times a message (by the feed parser, the MIME walk, the bounce and
-        # automatic-mail checks), and each lookup walks the header list lowering every name:
-        # the answer is kept with a copy of the list it was read from, whose comparison (by
-        # identity, element by element, in C) costs a fraction of the walk. A header added,
-        # replaced or removed since (even in place) makes the lists differ, and it is read again.
+        # Asked some forty times a message: the answer is kept with the header index it was
+        # read from (a new index whenever the headers change; see _by_name).
+        index = self._by_name()
         known = self._known_type
-        if known is not None and known[0] == self._headers and known[1] == self._default_type:
+        if known is not None and known[0] is index and known[1] == self._default_type:
             return known[2]
         ctype = self._read_content_type()
-        self._known_type = (list(self._headers), self._default_type, ctype)
+        self._known_type = (index, self._default_type, ctype)
         return ctype
 
     def _read_content_type(self) -> str:
@@ -121,4 +174,12 @@ class VerbatimBoundaryMessage(LenientMessage):
 
 def declares_spaced_boundary(raw: bytes) -> bool:
     """True when some part declares a quoted boundary that ends in a blank."""
-    return _SPACED_BOUNDARY.search(raw.lower()) is not None
+    lowered = raw.lower()
+    # Every match starts at a "boundary": the pattern is tried there only, not at every byte
+    # of a long body (where the pattern's search crawls, bytes.find jumps).
+    start = lowered.find(b"boundary")
+    while start >= 0:
+        if _SPACED_BOUNDARY.match(lowered, start) is not None:
+            return True
+        start = lowered.find(b"boundary", start + 1)
+    return False
