@@ -1,7 +1,5 @@
 """`mailbridge tickets list|show|resolve|close|reopen`: look at tickets, change their status."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -112,7 +110,7 @@ def _listed(url: str, *, queue: str | None, status: str | None, limit: int, over
     return listing.list_tickets(url, queue=queue, status=status, limit=limit)
 
 
-def _listed_by_the_orm(loaded: Config, *, queue: str | None, status: str | None, limit: int,
+def _listed_by_the_orm(loaded: "Config", *, queue: str | None, status: str | None, limit: int,
                        overdue_at: datetime | None):
     """The same listing through the ORM: `database` opens the database, or names what is wrong with it."""
     from mailbridge.cli.common import database
