@@ -7,12 +7,14 @@ template and SMS checks (jinja2, phonenumbers) or the database helpers of `commo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailbridge.config import Config, load_config
 from mailbridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mailbridge.config import Config
 
 # Shared by every command that reads the config, so `--config` reads the same everywhere.
 ConfigOption = Annotated[
@@ -36,6 +38,10 @@ def config_or_exit(path: Path | None, *, need_secrets: bool = False) -> Config:
     `need_secrets`: the command logs in somewhere (IMAP, the relay), so a password it cannot
     read is a problem; other commands run without them (see `mailbridge.config.load`).
     """
+    # Imported here: the models import pydantic, which `tickets list` skips for a plain file
+    # (mailbridge.config.plain).
+    from mailbridge.config import load_config
+
     try:
         return load_config(path, need_secrets=need_secrets)
     except ConfigError as exc:

@@ -1,7 +1,5 @@
 """`mailbridge parse`: show how mailbridge reads mail files (JSON Lines for tools)."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -80,7 +78,7 @@ def _read(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
-def _utf8_stdout() -> _Utf8Writer:
+def _utf8_stdout() -> "_Utf8Writer":
     # Mail is full of non-ASCII text; the locale (often C/POSIX under systemd or in CI) must not
     # turn that into UnicodeEncodeError or mojibake, so bytes are written, always UTF-8.
     return _Utf8Writer(sys.stdout.buffer)

@@ -1,7 +1,5 @@
 """`mailbridge tickets list|show|resolve|close|reopen`: look at tickets, change their status."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +10,7 @@ from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
 from mailbridge.cli.output import fail, one_of, print_json
+from mailbridge.config.plain import load_plain
 from mailbridge.errors import MailbridgeError
 from mailbridge.store import listing
 from mailbridge.store.statuses import TICKET_STATUSES
@@ -20,7 +19,8 @@ if TYPE_CHECKING:
     from mailbridge.config import Config
 
 # `tickets list` is what scripts run most, and must start within 0.25 s (issue 17): it reads
-# through `mailbridge.store.listing`, without SQLAlchemy. What only `show` and the status changes
+# through `mailbridge.store.listing`, without SQLAlchemy, and a plain config through
+# `mailbridge.config.plain`, without pydantic. What only `show` and the status changes
 # need (the database handle, the ORM queries, clocks, outgoing mail, the status machine, and
 # through them holidays and the parser) is imported inside those commands.
 
@@ -88,13 +88,15 @@ def list_command(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    loaded = config_or_exit(config)
+    # A file that is not the plain case is loaded in full, which names its problems.
+    loaded = load_plain(config) or config_or_exit(config)
     if queue is not None and loaded.queue(queue) is None:
         fail(f"no queue named {queue!r} (queues: {', '.join(q.name for q in loaded.queues)})")
     overdue_at = now_from(now) if overdue else None
     tickets = _listed(loaded.database_url, queue=queue, status=status, limit=limit, overdue_at=overdue_at)
     if tickets is None:
-        tickets = _listed_by_the_orm(loaded, queue=queue, status=status, limit=limit, overdue_at=overdue_at)
+        tickets = _listed_by_the_orm(config_or_exit(config), queue=queue, status=status, limit=limit,
+                                     overdue_at=overdue_at)
     if as_json:
         print_json([present.ticket_json(t) for t in tickets])
     else:
@@ -108,7 +110,7 @@ def _listed(url: str, *, queue: str | None, status: str | None, limit: int, over
     return listing.list_tickets(url, queue=queue, status=status, limit=limit)
 
 
-def _listed_by_the_orm(loaded: Config, *, queue: str | None, status: str | None, limit: int,
+def _listed_by_the_orm(loaded: "Config", *, queue: str | None, status: str | None, limit: int,
                        overdue_at: datetime | None):
     """The same listing through the ORM: `database` opens the database, or names what is wrong with it."""
     from mailbridge.cli.common import database

@@ -8,7 +8,7 @@ from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
 from mailbridge.cli.output import fail, one_of, print_json
 from mailbridge.cli.tickets_cmd import CodeArgument, tickets_app
-from mailbridge.config.classify import PRIORITIES, TYPES
+from mailbridge.config.names import PRIORITIES, TYPES
 from mailbridge.errors import MailbridgeError
 
 SET_HELP = """Correct a ticket's {field}; its SLA clocks follow.

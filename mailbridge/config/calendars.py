@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictBool, StrictStr, field_validator, model_validator
 
+from mailbridge.config.checks import check_zone
 from mailbridge.config.tables import Table
 from mailbridge.sla import bizcal
 from mailbridge.sla.bizcal import WEEKDAYS, Block, Calendar, CalendarError
@@ -25,16 +26,8 @@ def _calendar_name(value: str) -> str:
     return value
 
 
-def _zone(value: str) -> str:
-    try:
-        bizcal.check(Calendar(name="", zone=value))
-    except CalendarError as error:
-        raise ValueError(str(error)) from None
-    return value
-
-
 CalendarName = Annotated[StrictStr, AfterValidator(_calendar_name)]
-ZoneName = Annotated[StrictStr, AfterValidator(_zone)]
+ZoneName = Annotated[StrictStr, AfterValidator(check_zone)]
 
 
 def _day(value: object) -> date:

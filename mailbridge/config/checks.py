@@ -1,4 +1,8 @@
-"""Rules on config values that pydantic types cannot say alone: secrets, database URLs, queues."""
+"""Rules on config values that pydantic types cannot say alone: secrets, database URLs, addresses, queues.
+
+Plain functions without pydantic: the models use them as validators, and `mailbridge.config.plain`
+applies the same ones to the plain case without importing pydantic.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,68 @@ _URL_EXAMPLES = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DATAB
 # that `tickets list` cannot spare, issue 17); any other URL is judged by `make_url`.
 _PLAIN_URL = re.compile(r"sqlite:///[^?]*"
                         r"|postgresql\+psycopg://(?:[^:/@?#\[\]]*(?::[^@/?#]*)?@)?[A-Za-z0-9._-]*(?::\d+)?(?:/[^?#]*)?")
+
+# Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
+# plainly (no display name, no brackets, no quoted local part), in a dotted domain.
+# Top-level domains are letters, or punycode (xn--p1ai) for internationalised ones.
+_DOMAIN_PATTERN = r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+_EMAIL = re.compile(rf"^[^\s@<>()\[\],;:\"\\]+@{_DOMAIN_PATTERN}$", re.IGNORECASE)
+_DOMAIN = re.compile(rf"^{_DOMAIN_PATTERN}$", re.IGNORECASE)
+
+
+def check_email(value: str) -> str:
+    """An agent's address: one plain mailbox."""
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def check_mailbox(value: str) -> str:
+    """One of our own addresses (a queue's address or alias)."""
+    # A `+` in one of our own addresses would be read as a sub-address of another one.
+    check_email(value)
+    if "+" in value.split("@")[0]:
+        raise ValueError(f"must not contain '+' (support+tag@ already reaches support@): {value!r}")
+    return value
+
+
+def check_domain(value: str) -> str:
+    """The domain of our Message-IDs, lowercased; "" (the first queue's) is fine."""
+    if value and not _DOMAIN.fullmatch(value):
+        raise ValueError(f"not a domain name: {value!r}")
+    return value.lower()
+
+
+def check_queue_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
+        raise ValueError(f"must be lowercase letters, digits and '-' (e.g. dynamics): {value!r}")
+    return value
+
+
+def check_code_prefix(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2,6}", value):
+        raise ValueError(f"must be 2-6 capital letters (e.g. DYN): {value!r}")
+    return value
+
+
+def check_relay_display_name(value: str) -> str:
+    """The From name of a relayed answer: a format string of {agent} and {queue} only."""
+    try:
+        value.format(agent="", queue="")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"only {{agent}} and {{queue}} may be used: {value!r} ({error})") from None
+    return value
+
+
+def check_zone(value: str) -> str:
+    """A time zone the business-hours calendars can count in."""
+    from mailbridge.sla.bizcal import Calendar, CalendarError, check
+
+    try:
+        check(Calendar(name="", zone=value))
+    except CalendarError as error:
+        raise ValueError(str(error)) from None
+    return value
 
 
 def check_secret(value: str) -> str:

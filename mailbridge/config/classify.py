@@ -10,10 +10,11 @@ from typing import Literal
 
 from pydantic import Field, StrictStr, field_validator, model_validator
 
+from mailbridge.config.names import PRIORITIES, TYPES
 from mailbridge.config.tables import Table
 
-PRIORITIES = ("routine", "urgent", "critical")
-TYPES = ("question", "incident", "petition", "complaint", "claim")
+__all__ = ["PRIORITIES", "TYPES", "Priority", "TicketType"]
+
 Priority = Literal["routine", "urgent", "critical"]
 TicketType = Literal["question", "incident", "petition", "complaint", "claim"]
 

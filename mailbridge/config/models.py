@@ -1,7 +1,6 @@
 """The shape of the config file as pydantic models: every key, its type, default and rule."""
 
 import os
-import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +20,18 @@ from pydantic import (
 
 from mailbridge.config.agent_mail import AgentMailSection
 from mailbridge.config.calendars import CalendarConfig, CalendarName, ZoneName
-from mailbridge.config.checks import check_database_url, check_secret, personal_agent_conflicts, queue_conflicts
+from mailbridge.config.checks import (
+    check_code_prefix,
+    check_database_url,
+    check_domain,
+    check_email,
+    check_mailbox,
+    check_queue_name,
+    check_relay_display_name,
+    check_secret,
+    personal_agent_conflicts,
+    queue_conflicts,
+)
 from mailbridge.config.escalation import EscalationSection, ladder_problems
 from mailbridge.config.classify import ClassifySection, CustomerConfig, Priority, TicketType
 from mailbridge.config.imap import ImapAccount, imap_conflicts
@@ -35,44 +45,10 @@ from mailbridge.config.sms import SmsSection
 from mailbridge.config.state import default_database_url, resolve_state_dir, secret_file_bytes
 from mailbridge.config.tables import OWN, Table, defaults
 
-# Deliberately simpler than RFC 5322: a queue, alias or agent address is one mailbox written
-# plainly (no display name, no brackets, no quoted local part), in a dotted domain.
-# Top-level domains are letters, or punycode (xn--p1ai) for internationalised ones.
-_DOMAIN_PATTERN = r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
-_EMAIL = re.compile(rf"^[^\s@<>()\[\],;:\"\\]+@{_DOMAIN_PATTERN}$", re.IGNORECASE)
-_DOMAIN = re.compile(rf"^{_DOMAIN_PATTERN}$", re.IGNORECASE)
-
-
-def _email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
-        raise ValueError(f"not an email address: {value!r}")
-    return value
-
-
-def _mailbox(value: str) -> str:
-    # A `+` in one of our own addresses would be read as a sub-address of another one.
-    _email(value)
-    if "+" in value.split("@")[0]:
-        raise ValueError(f"must not contain '+' (support+tag@ already reaches support@): {value!r}")
-    return value
-
-
-def _queue_name(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
-        raise ValueError(f"must be lowercase letters, digits and '-' (e.g. dynamics): {value!r}")
-    return value
-
-
-def _code_prefix(value: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2,6}", value):
-        raise ValueError(f"must be 2-6 capital letters (e.g. DYN): {value!r}")
-    return value
-
-
-Email = Annotated[StrictStr, AfterValidator(_email)]
-Mailbox = Annotated[StrictStr, AfterValidator(_mailbox)]
-QueueName = Annotated[StrictStr, AfterValidator(_queue_name)]
-CodePrefix = Annotated[StrictStr, AfterValidator(_code_prefix)]
+Email = Annotated[StrictStr, AfterValidator(check_email)]
+Mailbox = Annotated[StrictStr, AfterValidator(check_mailbox)]
+QueueName = Annotated[StrictStr, AfterValidator(check_queue_name)]
+CodePrefix = Annotated[StrictStr, AfterValidator(check_code_prefix)]
 
 
 class MailbridgeSection(Table):
@@ -90,9 +66,7 @@ class MailbridgeSection(Table):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
-        if value and not _DOMAIN.fullmatch(value):
-            raise ValueError(f"not a domain name: {value!r}")
-        return value.lower()
+        return check_domain(value)
 
 
 class DatabaseSection(Table):
@@ -138,11 +112,7 @@ class QueueConfig(Table):
     @field_validator("relay_display_name")
     @classmethod
     def _relay_name(cls, value: str) -> str:
-        try:
-            value.format(agent="", queue="")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"only {{agent}} and {{queue}} may be used: {value!r} ({error})") from None
-        return value
+        return check_relay_display_name(value)
 
     def addresses(self) -> tuple[str, ...]:
         """The queue's address and aliases, lowercased: the forms routing compares against."""

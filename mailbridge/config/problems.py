@@ -6,9 +6,13 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, get_origin
+from typing import TYPE_CHECKING, Annotated, get_origin
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+# pydantic is imported only where a validation error is explained: reading the file
+# (`mailbridge.config.source`) uses `format_loc` and `toml_problem` without it.
 
 # pydantic's messages read "Input should be a valid string"; an operator reads "must be a string".
 _MESSAGES = {
@@ -79,6 +83,8 @@ def _suggestion(loc: tuple[str | int, ...], root: type[BaseModel]) -> str:
 
 def _model_in(annotation: object) -> type[BaseModel] | None:
     """The model class of a field typed `Model` or `tuple[Model, ...]` (each maybe `Annotated`)."""
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):

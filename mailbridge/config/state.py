@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,6 +41,10 @@ def secret_file_bytes(path: Path) -> bytes:
 
 
 def _create_secret_file(path: Path) -> None:
+    # Imported here: only the first start makes the key, and `secrets` (hmac, hashlib, random) is
+    # 5 % of `mailbridge tickets list` (issue 17).
+    import secrets
+
     # The key is written to a private temporary file and then hard-linked into place: linking
     # fails if the file already exists, so two processes starting at once cannot overwrite each
     # other's key, and no one can ever read a half-written file.
