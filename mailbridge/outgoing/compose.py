@@ -235,6 +235,9 @@ _LONGEST_PLAIN_WORD = 900
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 
+# Every mail writes its queue's From and Reply-To and an agent's or customer's To, mostly the
+# same few again: each is made once (the function is pure, and its arguments are two strings).
+@lru_cache(maxsize=1024)
 def mailbox(name: str, address: str) -> str:
     """`Name <address>`, the name (one line) quoted or RFC 2047 encoded as needed; without a name the address."""
     name = one_line(name)
@@ -346,6 +349,9 @@ def _valid_ids(ids: Sequence[str]) -> list[str]:
     return valid
 
 
+# An acknowledgement and the agents' notices of one message have the same Reply-To: its
+# signature (an HMAC) is made once.
+@lru_cache(maxsize=256)
 def reply_address(queue_address: str, ticket_id: int, secret: bytes) -> str:
     """`pomoc+<signed token>@example.com`: replies to it thread onto the ticket by the token."""
     local, _, domain = queue_address.rpartition("@")

@@ -78,7 +78,7 @@ def cause_reason(message: ParsedMessage | None, envelope_from: str | None, queue
 def decide_for(recipient: str, *, cause: str | None, queues: Sequence[QueueConfig], state: RecipientState,
                limit: Limit | None, now: datetime) -> Decision:
     """`decide` with its cause's verdict (`cause_reason`) worked out once for all the mails it causes."""
-    skip = cause or _recipient_reason(recipient, queues)
+    skip = cause or _known_recipient_reason(recipient, queues)
     if skip:
         return Decision(False, False, skip)
     if state.undeliverable_until is not None and state.undeliverable_until > now:
@@ -105,6 +105,28 @@ def _envelope_reason(envelope_from: str | None) -> str | None:
     if envelope_from is not None and envelope_from.strip() in ("", "<>"):
         return "null envelope sender (MAIL FROM:<>)"
     return None
+
+
+# Rule 4's answer for each recipient, remembered with the (immutable) queues it was given for: every mail
+# asks, mostly about the same few addresses (the agents, a customer writing again). Bounded, and
+# forgotten whole when full; an answer for other queues (a reloaded config) is made again.
+_REASONS: dict[tuple[str, int], tuple[Sequence[QueueConfig], str | None]] = {}
+_MAX_REASONS = 4096
+
+
+def _known_recipient_reason(recipient: str, queues: Sequence[QueueConfig]) -> str | None:
+    if type(queues) is not tuple:
+        # A list could change after its answer was kept (a config's queues are a tuple).
+        return _recipient_reason(recipient, queues)
+    key = (recipient, id(queues))
+    known = _REASONS.get(key)
+    if known is not None and known[0] is queues:
+        return known[1]
+    reason = _recipient_reason(recipient, queues)
+    if len(_REASONS) >= _MAX_REASONS:
+        _REASONS.clear()
+    _REASONS[key] = (queues, reason)
+    return reason
 
 
 def _recipient_reason(recipient: str, queues: Sequence[QueueConfig]) -> str | None:

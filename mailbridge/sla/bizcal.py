@@ -63,6 +63,9 @@ class Calendar:
     # few days again and again, and a calendar never changes (a changed config makes new ones).
     _intervals: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    # `next_open` of the last few instants asked for: a new ticket's receipt is asked for its
+    # deemed receipt, its clocks and its acknowledgement's times, each time on the same calendar.
+    _next_opens: dict[datetime, datetime] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -184,8 +187,16 @@ def is_open(calendar: Calendar, instant: datetime) -> bool:
 def next_open(calendar: Calendar, instant: datetime) -> datetime:
     """The first open instant at or after `instant`: the deemed receipt of mail received then."""
     instant = _utc(instant)
-    start, _ = next(open_spans(calendar, instant))
-    return start
+    known = calendar._next_opens.get(instant)
+    if known is None:
+        known, _ = next(open_spans(calendar, instant))
+        if len(calendar._next_opens) >= _NEXT_OPENS_KEPT:
+            calendar._next_opens.clear()
+        calendar._next_opens[instant] = known
+    return known
+
+
+_NEXT_OPENS_KEPT = 64
 
 
 def add_business_minutes(calendar: Calendar, start: datetime, minutes: float) -> datetime:
