@@ -120,16 +120,18 @@ def _set(ticket: Ticket, field: str, value: datetime | None) -> None:
 def _policy(ticket: Ticket, queue: QueueConfig, config: Config) -> clockmath.Policy | None:
     # The config's policies, calendars and deadlines are looked up for every message and mail:
     # what they give for the same attributes is made once per config (see config/derived.py).
-    return derived(config, ("policy", queue, ticket.priority, ticket.type, ticket.plan),
+    # Keyed by the queue's name, which names one queue of a config: hashing the queue's model
+    # (every field of it) for each lookup cost more than the rest of the lookup.
+    return derived(config, ("policy", queue.name, ticket.priority, ticket.type, ticket.plan),
                    lambda: ticket_policy(config, queue, priority=ticket.priority, type_=ticket.type, plan=ticket.plan))
 
 
 def _deadline(type_: str, queue: QueueConfig, config: Config) -> clockmath.Deadline | None:
-    return derived(config, ("deadline", queue, type_), lambda: ticket_deadline(config, queue, type_))
+    return derived(config, ("deadline", queue.name, type_), lambda: ticket_deadline(config, queue, type_))
 
 
 def _calendar(queue: QueueConfig, config: Config) -> bizcal.Calendar:
-    return derived(config, ("calendar", queue), lambda: queue_calendar(config, queue))
+    return derived(config, ("calendar", queue.name), lambda: queue_calendar(config, queue))
 
 
 def deemed_received(queue: QueueConfig, received_at: datetime, *, config: Config) -> datetime:
