@@ -23,7 +23,7 @@ from mailbridge.errors import NotFound, error_line
 from mailbridge.intake.spool import Spool, SpoolFileError
 from mailbridge.store.db import Database
 from mailbridge.store.models import Quarantine, RawAttempt, RawMessage
-from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert
+from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert, run
 from mailbridge.store.types import utcnow
 
 
@@ -183,7 +183,7 @@ def count_attempts_in(session, raw_ids: Sequence[int], now: datetime | None = No
     if raw_ids:
         started = now or utcnow()
         rows = [{"raw_id": raw_id, "attempts": 1, "started_at": started} for raw_id in raw_ids]
-        session.execute(_count_statement(session), rows)
+        run(session, _count_statement(session), rows)
 
 
 # Built once per database kind and run with each group's rows: building the upsert for every
@@ -248,7 +248,7 @@ def mark_all_done(session, raw_ids: Sequence[int]) -> None:
     Only rows still pending: a row the pipeline quarantined stays quarantined.
     """
     if raw_ids:
-        session.execute(_MARK_DONE, [{"raw_id": raw_id} for raw_id in raw_ids])
+        run(session, _MARK_DONE, [{"raw_id": raw_id} for raw_id in raw_ids])
 
 
 _RAW = RawMessage.__table__

@@ -14,6 +14,7 @@ from sqlalchemy import CompoundSelect, Select, bindparam, literal_column, select
 from sqlmodel import Session
 
 from mailbridge.store.models import Message, MessageRef
+from mailbridge.store.repo import run
 
 _MESSAGE = Message.__table__
 _REF = MessageRef.__table__
@@ -83,7 +84,7 @@ def select_known(message_ids: Sequence[str]) -> CompoundSelect:
 def known(message_ids: Sequence[str], *, session: Session) -> Known:
     """Which of `message_ids` are stored, and which are named by a ticketed stored message."""
     found = Known({}, {})
-    for half, key, row_id, ticket_id, message_id in session.execute(_known(len(message_ids)), _ids(message_ids)):
+    for half, key, row_id, ticket_id, message_id in run(session, _known(len(message_ids)), _ids(message_ids)):
         if half == _STORED:
             found.stored[key] = StoredMessage(row_id, ticket_id)
         else:
