@@ -349,9 +349,6 @@ def _valid_ids(ids: Sequence[str]) -> list[str]:
     return valid
 
 
-# An acknowledgement and the agents' notices of one message have the same Reply-To: its
-# signature (an HMAC) is made once.
-@lru_cache(maxsize=256)
 def reply_address(queue_address: str, ticket_id: int, secret: bytes) -> str:
     """`pomoc+<signed token>@example.com`: replies to it thread onto the ticket by the token."""
     local, _, domain = queue_address.rpartition("@")
