@@ -16,6 +16,8 @@ T = TypeVar("T")
 # The config and its values, replaced together in one assignment, so that a thread that read
 # them never pairs one config with another's values.
 _current: tuple[object, dict[Hashable, object]] = (None, {})
+# Looked up once per call (a key is a tuple hashed on every lookup); None may be a value.
+_MISSING = object()
 
 
 def derived(config: object, key: Hashable, make: Callable[[], T]) -> T:
@@ -25,6 +27,7 @@ def derived(config: object, key: Hashable, make: Callable[[], T]) -> T:
     if owner is not config:
         owner, values = config, {}
         _current = owner, values
-    if key not in values:
-        values[key] = make()
-    return values[key]  # type: ignore[return-value]
+    value = values.get(key, _MISSING)
+    if value is _MISSING:
+        value = values[key] = make()
+    return value  # type: ignore[return-value]

@@ -239,7 +239,12 @@ class Config(Table):
 
     def queue(self, name: str) -> QueueConfig | None:
         """The queue called `name`, if any."""
-        return next((q for q in self.queues if q.name == name), None)
+        # Asked several times per message: by name from a table made once per config.
+        return self._queues_by_name.get(name)
+
+    @cached_property
+    def _queues_by_name(self) -> dict[str, QueueConfig]:
+        return {q.name: q for q in self.queues}
 
     def oauth_client(self, name: str) -> OAuthClient | None:
         """The [[oauth]] table called `name`, if any."""
