@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from mailbridge.sources.smtp_data import LINE_TOO_LONG, TOO_MUCH, DataReader
@@ -97,3 +99,23 @@ def test_with_a_sink_a_connection_holds_one_block_not_the_message():
     data.feed(b".\r\n")
     assert data.done and data.size > 23 << 20
     assert held < 2 * len(block)
+
+
+@pytest.mark.parametrize("limit", [3, 4, 5, 8, 64, 1001])
+def test_a_line_over_the_limit_is_refused_wherever_it_lies_and_only_then(limit):
+    # Lines near the limit, with bare CRs and LFs in them, against the rule itself: a line with
+    # its CRLF longer than the limit is refused (the quick window check must never let one by).
+    rng = random.Random(limit)
+    for _ in range(1500):
+        lengths = [rng.choice([0, 1, limit - 3, limit - 2, limit - 1, rng.randint(0, 2 * limit)])
+                   for _ in range(rng.randint(1, 25))]
+        content = b"\r\n".join(bytes(rng.choice(b"ab\r\n") for _ in range(max(n, 0))) for n in lengths)
+        wire = content + b"\r\n.\r\n"
+        data = DataReader(None, limit)
+        position = 0
+        while not data.done:
+            step = rng.randint(1, 3 * limit)
+            data.feed(wire[position:position + step])
+            position += step
+        too_long = max(len(line) for line in content.split(b"\r\n")) + 2 > limit
+        assert (data.refusal == LINE_TOO_LONG) == too_long, (limit, content)

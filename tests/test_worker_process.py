@@ -97,3 +97,36 @@ def test_a_child_let_go_before_it_began_exits_at_once_without_touching_the_state
     assert b"started" not in process.stderr and b"Traceback" not in process.stderr
     # It neither took its slot's lock nor opened the database.
     assert not list(config.state_dir.glob("*.lock")) and not (tmp_path / "mailbridge.sqlite3").exists()
+
+
+class _Stdin:
+    def __init__(self) -> None:
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class _Process:
+    def __init__(self) -> None:
+        self.stdin = _Stdin()
+
+
+def test_wake_ups_are_coalesced_until_the_child_pulses_and_none_is_lost(tmp_path):
+    url = f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}"
+    child = ChildProcess(load_config(write_config(tmp_path, database_url=url), env={}), url,
+                         module="mailbridge.service.sender_process", name="child")
+    child._process = process = _Process()
+    child.wake()
+    child.wake()
+    child.wake()
+    assert process.stdin.written == b"w"  # one on its way; the others noted
+    child._pulsed()
+    assert process.stdin.written == b"ww"  # the round that pulsed may have looked before them
+    child._pulsed()
+    assert process.stdin.written == b"ww"  # nothing owed
+    child.wake()
+    assert process.stdin.written == b"www"

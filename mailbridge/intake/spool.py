@@ -64,6 +64,8 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.tmp, self.new, self.bad, self.free = (self.directory / name for name in ("tmp", "new", "bad", "free"))
+        # The listener names two files per message: joined as text, not as Paths (a few microseconds each).
+        self._tmp_text, self._new_text, self._free_text = str(self.tmp), str(self.new), str(self.free)
         self._names = itertools.count(1)
         self._spares: list[str] = []
         self._next_look = 0.0
@@ -90,9 +92,10 @@ class Spool:
         name = f"{received_at.strftime('%Y%m%dT%H%M%S%f')}.{os.getpid()}.{next(self._names)}"
         header = json.dumps({"source": source, "envelope_from": envelope_from,
                              "envelope_rcpts": list(envelope_rcpts), "received_at": received_at.isoformat()})
-        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n", reuse=self._take_spare(self.tmp / name))
+        reuse = self._take_spare(f"{self._tmp_text}/{name}")
+        return SpoolWriter(self, name, MAGIC + header.encode() + b"\n", reuse=reuse)
 
-    def _take_spare(self, path: Path) -> bool:
+    def _take_spare(self, path: str) -> bool:
         """Rename a spare file from `free/` to `path`; False when there is none to take."""
         while True:
             if not self._spares and time.monotonic() >= self._next_look:
@@ -103,7 +106,7 @@ class Spool:
             except IndexError:
                 return False  # none (`put` may run in a thread while the loop takes one too)
             try:
-                os.rename(self.free / spare, path)
+                os.rename(f"{self._free_text}/{spare}", path)
                 return True
             except FileNotFoundError:
                 continue  # taken by another listener on the same spool
@@ -197,7 +200,7 @@ class SpoolWriter:
     def __init__(self, spool: Spool, name: str, header: bytes, *, reuse: bool = False) -> None:
         """Create the file in `tmp/`, or, with `reuse`, empty the spare already renamed there."""
         self.spool, self.name = spool, name
-        self.path = spool.tmp / name
+        self.path = f"{spool._tmp_text}/{name}"
         self.size = 0
         self.error: OSError | None = None
         flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_TRUNC if reuse else os.O_CREAT | os.O_EXCL)
@@ -205,7 +208,7 @@ class SpoolWriter:
             self._descriptor: int | None = os.open(self.path, flags, 0o600)
         except OSError:
             if reuse:
-                self.path.unlink(missing_ok=True)  # a spare still holding a stored message
+                _unlink(self.path)  # a spare still holding a stored message
             raise
         self.write(header)
         self.size = 0
@@ -228,7 +231,7 @@ class SpoolWriter:
                 raise self.error
             os.fsync(self._descriptor)
             self._close()
-            os.rename(self.path, self.spool.new / self.name)
+            os.rename(self.path, f"{self.spool._new_text}/{self.name}")
         except BaseException:
             self.abort()
             raise
@@ -240,7 +243,7 @@ class SpoolWriter:
     def abort(self) -> None:
         """Forget the message (never answered 250): its file goes."""
         self._close()
-        self.path.unlink(missing_ok=True)
+        _unlink(self.path)
 
     def _close(self) -> None:
         if self._descriptor is not None:
@@ -304,6 +307,13 @@ def _recycle_all(paths: list[Path], free: Path) -> None:
                 path.unlink()
         except FileNotFoundError:
             continue  # another loader on the same spool removed it first
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _empty(spare: Path) -> None:

@@ -5,7 +5,9 @@ database URL, the log level and format, the pulse interval and what the kind of 
 besides: length-prefixed), then one byte per "there is work, look for it"; end of file means
 "finish the work in hand and exit" (a stop, a reload, or the parent died: either way the child
 must not outlive it). The child answers on its stdout, one line per event: `p` is its pulse
-(after each round of work and each piece of it done), other lines are the kind's own. `alive`
+(after each round of work and each piece of it done), other lines are the kind's own. Wake-ups
+are coalesced: while one is on its way and the child has not pulsed since, another is only noted
+and sent at the next pulse (see `ChildProcess.wake`). `alive`
 is true while pulses keep coming, which is what `serve` feeds systemd's watchdog with, so a
 child that hangs (or is stopped) stops the watchdog pings and systemd restarts the service. A
 reload (`replace`) hands a new config to a new child once the old one has finished. A child
@@ -86,6 +88,8 @@ class ChildProcess:
         self._replacing = False
         self._supervisor: asyncio.Task | None = None
         self._last_pulse = 0.0
+        # A wake-up written and no pulse since; and one asked for meanwhile (see `wake`).
+        self._wake_sent = self._wake_due = False
         self.restarts = 0
 
     def _pack(self, config: Config, extra: tuple) -> bytes:
@@ -118,10 +122,27 @@ class ChildProcess:
         self._supervisor = asyncio.create_task(self._supervise())
 
     def wake(self) -> None:
-        """Tell the child there is work (a no-op while it is being restarted)."""
+        """Tell the child there is work (a no-op while it is being restarted).
+
+        The listener wakes the worker for every message: one byte each cost a write here and,
+        in the busy child, a read and a GIL hand-over to its pipe thread. While a wake-up is on
+        its way and the child has not pulsed since, this one is only noted and written at the next
+        pulse: a child pulses after each round, so work that came after the round looked is
+        still followed by a wake-up, and one arriving mid-round makes the child go round again.
+        """
+        if self._wake_sent:
+            self._wake_due = True
+            return
         process = self._process
         if process is not None and process.stdin is not None and not process.stdin.is_closing():
             process.stdin.write(WAKE)
+            self._wake_sent = True
+
+    def _pulsed(self) -> None:
+        self._wake_sent = False
+        if self._wake_due:
+            self._wake_due = False
+            self.wake()
 
     async def stop(self) -> None:
         """Let the child finish the work in hand and exit; kill it if it takes too long."""
@@ -147,6 +168,8 @@ class ChildProcess:
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
         # Starting counts as a pulse: the child gets its first interval to say it is there.
         self._last_pulse = time.monotonic()
+        # A new child drains first thing: nothing is owed to it.
+        self._wake_sent = self._wake_due = False
         asyncio.create_task(self._listen(self._process))
 
     async def _listen(self, process: asyncio.subprocess.Process) -> None:
@@ -155,6 +178,8 @@ class ChildProcess:
                 self._last_pulse = time.monotonic()
             fields = line.split()
             if fields == [b"p"]:
+                if process is self._process:
+                    self._pulsed()
                 self._on_pulse()
             else:
                 self._on_line(fields)

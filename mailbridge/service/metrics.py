@@ -41,9 +41,14 @@ class Metrics:
                                  ["source"], buckets=PROCESSING_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(snapshot))
         self._server = None
+        # The listener counts every message: the labelled child is looked up once per source, not each time.
+        self._received_by_source: dict[str, Counter] = {}
 
     def on_received(self, source: str) -> None:
-        self.received.labels(source).inc()
+        counter = self._received_by_source.get(source)
+        if counter is None:
+            counter = self._received_by_source[source] = self.received.labels(source)
+        counter.inc()
 
     def on_processed(self, outcome: str, source: str, seconds: float) -> None:
         self.processed.labels(source, outcome).inc()
