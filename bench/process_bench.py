@@ -182,6 +182,14 @@ def _profiler():
     return profiler
 
 
+def _aware_time(value: str) -> datetime:
+    """`--clock`'s value; without an offset every stored time would be refused (they are UTC)."""
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset: write it as {value}+00:00")
+    return when
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.process_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--statements", action="store_true", help="count SQL statements per message (or mail)")
     parser.add_argument("--phase", choices=PHASES, default="all",
                         help="stop after the setup, or only parse (for instruction counts: subtract setup)")
-    parser.add_argument("--clock", type=datetime.fromisoformat, default=None,
+    parser.add_argument("--clock", type=_aware_time, default=None,
                         help="a fixed `now` (ISO 8601 with offset), for comparing stored rows")
     parser.add_argument("--dump", type=Path, default=None, help="write every table's rows to this JSON file")
     args = parser.parse_args(argv)
