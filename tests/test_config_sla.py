@@ -187,3 +187,17 @@ def test_the_tick_interval(tmp_path):
     assert load(tmp_path, QUEUE + "[sla]\ntick_seconds = 15\n").sla.tick_seconds == 15
     found = problems(tmp_path, QUEUE + "[sla]\ntick_seconds = 0\n")
     assert "sla.tick_seconds: must be greater than or equal to 1" in found
+
+
+def test_a_queue_name_that_is_a_list_is_one_problem_line_not_a_crash(tmp_path):
+    found = problems(tmp_path, """
+[[queues]]
+name = ["a", "b"]
+address = "help@example.com"
+code_prefix = "HLP"
+
+[[sla.policies]]
+name = "x"
+queues = ["a"]
+""")
+    assert any(line.startswith("queues[0].name") for line in found), found

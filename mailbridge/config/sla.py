@@ -110,7 +110,9 @@ def name_conflicts(data: object) -> list[str]:
     queues = _tables(data.get("queues"))
     calendars = data.get("calendars", {})
     calendar_names = known(calendars) if isinstance(calendars, dict) else None
-    queue_names = {q.get("name") for _, q in queues} if isinstance(data.get("queues"), list) else None
+    # A name that is no string (a list, a table) is validation's to report, and unhashable here.
+    queue_names = ({q.get("name") for _, q in queues if isinstance(q.get("name"), str)}
+                   if isinstance(data.get("queues"), list) else None)
     sla, classify = _table(data.get("sla")), _table(data.get("classify"))
     problems = []
     for index, queue in queues:
