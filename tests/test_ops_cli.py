@@ -45,7 +45,10 @@ def test_version():
 def test_shell_completion_completes_commands_and_subcommands():
     env = {"_MAILBRIDGE_COMPLETE": "complete_bash", "COMP_WORDS": "mailbridge tickets l", "COMP_CWORD": "2"}
     assert run(env=env).stdout.split() == ["list"]
-    assert "_mailbridge_completion" in run("--show-completion", "bash").stdout
+    # Without this typer ignores "bash" and asks shellingham for the shell of the process's
+    # ancestors, which fails where there is none (a run started by nohup, reparented to init).
+    shell_named = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    assert "_mailbridge_completion" in run("--show-completion", "bash", env=shell_named).stdout
 
 
 @pytest.mark.parametrize("command", [
