@@ -167,3 +167,39 @@ def test_instances_starting_together_on_an_empty_database_create_the_schema_once
     db = store_db.connect(empty_database_url)
     assert store_db.current_revision(db) == store_db.head_revision()
     db.dispose()
+
+
+def test_a_reader_reads_beside_a_writer_stopped_inside_its_transaction(tmp_path):
+    # `mailbridge status` reads this way: a worker hung (or SIGSTOPped) holding its write turn
+    # and SQLite's write lock must not make the monitor's check hang with it.
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'reader.sqlite3'}"
+    writer, other = store_db.open_database(url), store_db.open_database(url)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with writer.session() as session:
+            session.execute(text("DELETE FROM ticket"))
+            inside.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        done = []
+        reading = threading.Thread(target=lambda: done.append(_count_tickets(other.reader())))
+        reading.start()
+        reading.join(5)
+        assert done == [0], "the reader waited for the writer"
+    finally:
+        release.set()
+        holder.join(10)
+        writer.dispose()
+        other.dispose()
+
+
+def _count_tickets(db) -> int:
+    with db.session() as session:
+        return session.execute(text("SELECT count(*) FROM ticket")).scalar_one()

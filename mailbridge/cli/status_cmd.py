@@ -38,7 +38,9 @@ def status_command(as_json: JsonOption = False, config: ConfigOption = None) -> 
     now = utcnow()
     try:
         with database(loaded) as db:
-            verdict, counts = health.status(db, now=now)
+            # Reads that never wait for a writer: a worker hung inside its transaction is what
+            # a monitor runs this to find.
+            verdict, counts = health.status(db.reader(), now=now)
     except typer.Exit:
         # No database, or none reachable (the line saying so is printed): for a monitor, down.
         raise typer.Exit(health.EXIT_CODES[health.DOWN]) from None

@@ -43,12 +43,25 @@ class Database:
 
     engine: Engine
     url: str = field(repr=False)  # may hold a password; the engine's repr masks it
+    # Only reads (see `reader`): no write turn, and on SQLite a deferred BEGIN.
+    reading: bool = False
 
     def __post_init__(self) -> None:
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
         # Every SQLite transaction takes the database's write lock at BEGIN (see
         # `_sqlite_on_begin`): the threads of this process take turns for it (see WriterTurns).
-        self._turns = WriterTurns(_lock_file(self.engine)) if self.dialect == "sqlite" else None
+        writes = self.dialect == "sqlite" and not self.reading
+        self._turns = WriterTurns(_lock_file(self.engine)) if writes else None
+
+    def reader(self) -> Database:
+        """This database for reads alone, which never wait for a writer.
+
+        `mailbridge status` must answer while a worker hangs, even one stopped inside its
+        transaction: a writer's turn (and SQLite's write lock) would wait for it without end. In
+        WAL mode a deferred transaction reads the last committed state beside any writer.
+        Dispose of the database it came from, not of this one (they share the engine's pool).
+        """
+        return Database(self.engine.execution_options(**{_READER: True}), self.url, reading=True)
 
     @property
     def dialect(self) -> str:
@@ -146,6 +159,10 @@ def _create_private(path: Path) -> None:
         raise DatabaseUnavailable(f"cannot create SQLite database {path}: {exc.strerror or exc}") from None
 
 
+# The execution option that marks a reader's engine (`Database.reader`).
+_READER = "mailbridge_reader"
+
+
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
     # The driver's own transaction handling is switched off so that `_sqlite_on_begin` decides
     # how a transaction starts (the SQLAlchemy recipe for SQLite).
@@ -169,8 +186,10 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
 def _sqlite_on_begin(connection) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is locked"
     # when another process wrote in between (busy_timeout cannot help a snapshot upgrade).
-    # Taking the write lock at BEGIN makes concurrent ingesters wait their turn instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Taking the write lock at BEGIN makes concurrent ingesters wait their turn instead. A
+    # reader (`Database.reader`) never writes, and must not wait for a writer.
+    reader = connection.get_execution_options().get(_READER, False)
+    connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
 
 def _alembic_config() -> AlembicConfig:
