@@ -10,7 +10,7 @@ from mailbridge.cli import TICKETS_PANEL, group
 from mailbridge.cli.clock_options import NowOption, now_from
 from mailbridge.cli.config_options import ConfigOption, JsonOption, config_or_exit
 from mailbridge.cli.output import fail, one_of, print_json
-from mailbridge.config.plain import load_plain
+from mailbridge.config.plain import PlainConfig, load_plain
 from mailbridge.errors import MailbridgeError
 from mailbridge.store import listing
 from mailbridge.store.statuses import TICKET_STATUSES
@@ -95,7 +95,9 @@ def list_command(
     overdue_at = now_from(now) if overdue else None
     tickets = _listed(loaded.database_url, queue=queue, status=status, limit=limit, overdue_at=overdue_at)
     if tickets is None:
-        tickets = _listed_by_the_orm(config_or_exit(config), queue=queue, status=status, limit=limit,
+        # The ORM needs the whole config: loaded now unless the plain reading was not enough.
+        full = config_or_exit(config) if isinstance(loaded, PlainConfig) else loaded
+        tickets = _listed_by_the_orm(full, queue=queue, status=status, limit=limit,
                                      overdue_at=overdue_at)
     if as_json:
         print_json([present.ticket_json(t) for t in tickets])
