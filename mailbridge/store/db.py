@@ -248,7 +248,9 @@ def _check_schema(db: Database) -> None:
     # Nearly always the schema is current: that is found without importing alembic (see
     # `mailbridge.store.revision`); alembic looks at every other case.
     head = shipped_head()
-    with _checked_connection(db) as connection:
+    # Only read, so through the reader: a command that only reads must not wait at this look
+    # for a writer (a worker hung inside its transaction holds SQLite's write lock).
+    with _checked_connection(db.reader()) as connection:
         if head is not None and stamped(connection) == head:
             return
     current, head = current_revision(db), head_revision()
