@@ -87,6 +87,7 @@ READ_COMMANDS = [
     pytest.param(["quarantine", "list"], 0, id="quarantine-list"),
     pytest.param(["quarantine", "show", "{quarantine}"], 0, id="quarantine-show"),
     pytest.param(["escalations", "list", "--ticket", "DYN-000001"], 0, id="escalations-list"),
+    pytest.param(["check-config", "--connect"], 0, id="check-config-connect"),
 ]
 
 

@@ -219,7 +219,8 @@ def current_revision(db: Database) -> str | None:
     """The revision stamped in the database, or None when it has never been migrated."""
     from alembic.runtime.migration import MigrationContext
 
-    with _checked_connection(db) as connection:
+    # Only read, so through the reader (see `_check_schema`): `check-config --connect` asks too.
+    with _checked_connection(db.reader()) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
