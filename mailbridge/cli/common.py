@@ -81,7 +81,8 @@ def _is_empty(url: str) -> bool:
     """Whether the database has no tables at all (a fresh install), looked at without writing."""
     db = connect(url)
     try:
-        with db.engine.connect() as connection:
+        # Through the reader: a look that writes nothing must not wait for a writer's lock.
+        with db.reader().engine.connect() as connection:
             return not inspect(connection).get_table_names()
     except OperationalError as error:
         # The driver's message runs over several lines (hints, tabs): the first says what failed.

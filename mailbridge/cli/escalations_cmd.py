@@ -77,7 +77,8 @@ def list_command(config: ConfigOption = None, ticket: TicketOption = None, as_js
                  now: NowOption = None) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
-        found = report.steps(db=db, config=loaded, now=now_from(now), ticket_code=ticket)
+        # Reads that never wait for a writer (see `Database.reader`).
+        found = report.steps(db=db.reader(), config=loaded, now=now_from(now), ticket_code=ticket)
     if as_json:
         for item in found:
             print_json(item.as_json())

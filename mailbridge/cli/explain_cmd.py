@@ -36,7 +36,8 @@ def explain_command(
     config: ConfigOption = None,
 ) -> None:
     loaded = config_or_exit(config)
-    with database(loaded) as db, db.session() as session:
+    # Reads that never wait for a writer (see `Database.reader`).
+    with database(loaded) as db, db.reader().session() as session:
         message = repo.message_by_message_id(message_id, session=session)
         if message is None:
             fail(f"no stored message with Message-ID <{message_id.strip().strip('<>')}>")

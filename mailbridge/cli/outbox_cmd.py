@@ -93,8 +93,10 @@ def list_command(
 ) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
-        rows = outbox.list_outbox(db, state=state, limit=limit)
-        codes = _ticket_codes(db, rows)
+        # Reads that never wait for a writer (see `Database.reader`).
+        reader = db.reader()
+        rows = outbox.list_outbox(reader, state=state, limit=limit)
+        codes = _ticket_codes(reader, rows)
     if as_json:
         print_json([_row_json(row, codes) for row in rows])
     elif not rows:

@@ -89,7 +89,8 @@ def list_command(
 ) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
-        entries = durable.list_quarantine(db, state=None if everything else "held")
+        # Reads that never wait for a writer (see `Database.reader`).
+        entries = durable.list_quarantine(db.reader(), state=None if everything else "held")
     if as_json:
         print_json([present.quarantine_json(e) for e in entries])
     else:
@@ -105,8 +106,10 @@ def show_command(
 ) -> None:
     loaded = config_or_exit(config)
     with database(loaded) as db:
-        entry = _entry(db, entry_id)
-        raw = durable.get_raw(db, entry.raw_id)
+        # Reads that never wait for a writer (see `Database.reader`).
+        reader = db.reader()
+        entry = _entry(reader, entry_id)
+        raw = durable.get_raw(reader, entry.raw_id)
     if raw_bytes:
         sys.stdout.buffer.write(raw.content)
         sys.stdout.buffer.flush()

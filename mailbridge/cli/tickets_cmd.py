@@ -118,7 +118,8 @@ def _listed_by_the_orm(loaded: "Config", *, queue: str | None, status: str | Non
     from mailbridge.cli.common import database
     from mailbridge.store import repo, repo_clock
 
-    with database(loaded) as db, db.session() as session:
+    # Reads that never wait for a writer (see `Database.reader`).
+    with database(loaded) as db, db.reader().session() as session:
         if overdue_at is not None:
             return repo_clock.overdue(session=session, now=overdue_at, queue=queue, limit=limit)
         return repo.list_tickets(session=session, queue=queue, status=status, limit=limit)
@@ -137,7 +138,8 @@ def show_command(
     from mailbridge.store import repo
 
     loaded = config_or_exit(config)
-    with database(loaded) as db, db.session() as session:
+    # Reads that never wait for a writer (see `Database.reader`).
+    with database(loaded) as db, db.reader().session() as session:
         ticket = repo.ticket_by_code(code.strip().strip("[]"), session=session)
         if ticket is None:
             fail(f"no ticket {code}")

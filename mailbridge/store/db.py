@@ -219,7 +219,8 @@ def current_revision(db: Database) -> str | None:
     """The revision stamped in the database, or None when it has never been migrated."""
     from alembic.runtime.migration import MigrationContext
 
-    with _checked_connection(db) as connection:
+    # Only read, so through the reader (see `_check_schema`): `check-config --connect` asks too.
+    with _checked_connection(db.reader()) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -248,7 +249,9 @@ def _check_schema(db: Database) -> None:
     # Nearly always the schema is current: that is found without importing alembic (see
     # `mailbridge.store.revision`); alembic looks at every other case.
     head = shipped_head()
-    with _checked_connection(db) as connection:
+    # Only read, so through the reader: a command that only reads must not wait at this look
+    # for a writer (a worker hung inside its transaction holds SQLite's write lock).
+    with _checked_connection(db.reader()) as connection:
         if head is not None and stamped(connection) == head:
             return
     current, head = current_revision(db), head_revision()
