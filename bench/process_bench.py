@@ -42,6 +42,7 @@ from mailbridge.config import load_config
 from mailbridge.outgoing.outbox_worker import OutboxWorker
 from mailbridge.parse.stage import parse_stage
 from mailbridge.service import worker as worker_module
+from mailbridge.service.parsers import ParserPool
 from mailbridge.store.db import open_database
 from mailbridge.store.types import utcnow
 
@@ -50,7 +51,7 @@ PHASES = ("all", "setup", "parse")
 
 def measure(messages: int, seed: int = 1, profile: bool = False, *, worker: bool = False,
             statements: bool = False, phase: str = "all", clock: datetime | None = None,
-            dump: Path | None = None, sender: bool = False) -> dict:
+            dump: Path | None = None, sender: bool = False, parsers: int = 0) -> dict:
     """Accept `messages` generated mails, then time processing them all; returns the figures."""
     now = (lambda: clock) if clock is not None else utcnow
     with tempfile.TemporaryDirectory(prefix="mb-bench-process-") as directory:
@@ -66,13 +67,13 @@ def measure(messages: int, seed: int = 1, profile: bool = False, *, worker: bool
                 spool = Spool(root / "spool").create()
                 for raw in corpus:
                     spool.put(raw, source="smtp:bench", received_at=now(), envelope_rcpts=())
-                run = _worker_run(db, config, spool, now, figures["outcomes"])
+                run = _worker_run(db, config, spool, now, figures["outcomes"], parsers)
             else:
                 rows = [durable.accept_raw(raw, db=db, source="bench", received_at=now())[0] for raw in corpus]
                 run = _process_run(db, config, rows, now, figures["outcomes"])
             if phase == "setup":
                 return figures
-            if phase == "parse" or worker:
+            if phase == "parse" or (worker and not parsers):
                 figures["parse_cpu_ms_per_message"] = _parse_cpu(corpus) / messages * 1000
                 if phase == "parse":
                     return figures
@@ -102,7 +103,7 @@ def _process_run(db, config, rows, now, kinds: dict[str, int]):
     return run
 
 
-def _worker_run(db, config, spool: Spool, now, kinds: dict[str, int]):
+def _worker_run(db, config, spool: Spool, now, kinds: dict[str, int], parsers: int = 0):
     def counted(source, outcome, seconds) -> None:
         kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
 
@@ -111,11 +112,14 @@ def _worker_run(db, config, spool: Spool, now, kinds: dict[str, int]):
         # fixed clock replaces both.
         kept = worker_module.utcnow, durable.utcnow
         worker_module.utcnow = durable.utcnow = now
+        pool = ParserPool(parsers) if parsers else None
         try:
-            worker_module.Worker(db=db, config=config, spool=spool, on_outcome=counted).drain()
+            worker_module.Worker(db=db, config=config, spool=spool, parsers=pool, on_outcome=counted).drain()
             spool.settle()
         finally:
             worker_module.utcnow, durable.utcnow = kept
+            if pool is not None:
+                pool.close()
     return run
 
 
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run serve's storing worker (spool load, groups of service.worker.GROUP in one transaction)")
     parser.add_argument("--sender", action="store_true",
                         help="time serve's sender (OutboxWorker.drain to the Maildir) after each stored group")
+    parser.add_argument("--parsers", type=int, default=0,
+                        help="with --worker: parse in this many parser processes, as serve does with workers > 1")
     parser.add_argument("--statements", action="store_true", help="count SQL statements per message (or mail)")
     parser.add_argument("--phase", choices=PHASES, default="all",
                         help="stop after the setup, or only parse (for instruction counts: subtract setup)")
@@ -208,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", type=Path, default=None, help="write every table's rows to this JSON file")
     args = parser.parse_args(argv)
     figures = measure(args.messages, args.seed, args.profile, worker=args.worker, statements=args.statements,
-                      phase=args.phase, clock=args.clock, dump=args.dump, sender=args.sender)
+                      phase=args.phase, clock=args.clock, dump=args.dump, sender=args.sender,
+                      parsers=args.parsers)
     if args.phase != "all":
         print(f"phase {args.phase} done ({figures['messages']} messages)")
         return 0
