@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 from mailbridge import pipeline
 from mailbridge.intake import durable
 from mailbridge.outcome import Outcome
+from mailbridge.outgoing import outbox
 from mailbridge.service import worker as worker_module
-from mailbridge.store.models import Message, Quarantine, RawMessage, Ticket
+from mailbridge.store.models import Message, Outbox, Quarantine, RawMessage, Ticket
 from mailbridge.service.worker import MAX_ATTEMPTS, Worker, describe
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -224,3 +225,45 @@ def test_a_message_quarantined_amid_its_group_is_undone_alone_and_stays_quaranti
     assert count(database, RawMessage, RawMessage.state == "done") == 3
     assert count(database, Ticket) == 3 and count(database, Message) == 3
     assert count(database, Message, Message.raw_id == ids[2]) == 0
+
+
+def acks(database) -> list[tuple[int, str]]:
+    """The acknowledgements queued, by outbox id: (ticket id, state)."""
+    with database.session() as session:
+        rows = session.exec(Outbox.__table__.select().where(Outbox.kind == "ack").order_by(Outbox.id)).all()
+    return [(row.ticket_id, row.state) for row in rows]
+
+
+def test_the_rate_limit_counts_the_acknowledgements_queued_earlier_in_the_same_group(database, config):
+    # On SQLite a group's acknowledgements are inserted together at its end (`outbox.deferred`):
+    # until then loop protection must count them as if they were in the table. Twelve first
+    # mails from one customer in one group: the default limit (10 in 3 h) holds the last two.
+    for number in range(12):
+        accept(database, message(f"Zgłoszenie {number}", sender="seryjny@example.org"))
+    assert Worker(db=database, config=config).drain() == 12
+    queued = acks(database)
+    assert [state for _, state in queued] == ["queued"] * 10 + ["held"] * 2
+    # Queued in the order the tickets were opened, as when each was inserted at once.
+    assert [ticket_id for ticket_id, _ in queued] == sorted(ticket_id for ticket_id, _ in queued)
+
+
+def test_a_group_whose_queued_mail_cannot_be_inserted_is_stored_again_a_message_at_a_time(
+        database, config, monkeypatch):
+    # The group's waiting mail fails at its end: like a failing stage, the transaction is undone
+    # and the group stored again with a savepoint per message, whose mail is inserted at once.
+    ids = [accept(database, message(f"Zgłoszenie {number}")) for number in range(3)]
+    insert_waiting = outbox.insert_waiting
+    failures = []
+
+    def failing(session):
+        if session.info.get(outbox._DEFERRED) and not failures:
+            failures.append(True)
+            raise RuntimeError("the insert broke")
+        insert_waiting(session)
+
+    monkeypatch.setattr(outbox, "insert_waiting", failing)
+    assert Worker(db=database, config=config).drain() == 3
+    assert failures == ([True] if database.dialect == "sqlite" else [])
+    assert durable.list_quarantine(database) == []
+    assert count(database, RawMessage, RawMessage.state == "done") == 3
+    assert len(acks(database)) == 3 and durable.attempts_of(database, ids) == {raw_id: 1 for raw_id in ids}

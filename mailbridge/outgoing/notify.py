@@ -82,8 +82,10 @@ def queue_effects(message: ParsedMessage, row: Message, ticket: Ticket | None, c
     mails = [_ack(message, row, ticket, queue)] if created and config.outbox.send_acknowledgements else []
     if config.outbox.notify_agents:
         mails += _agent_notices(message, row, ticket, queue, created, config)
+    # Deferred: inside the worker's group transaction (`outbox.deferred`) a group's acknowledgements
+    # and notices are inserted together at its end.
     queue_mails(mails, cause=message, envelope_from=envelope_from, session=session, config=config,
-                secret=secret, now=now)
+                secret=secret, now=now, defer=True)
 
 
 def _ack(message: ParsedMessage, row: Message, ticket: Ticket, queue: QueueConfig) -> Mail:
@@ -118,11 +120,13 @@ def queue_mail(mail: Mail, *, cause: ParsedMessage | None, envelope_from: str | 
 
 
 def queue_mails(mails: Sequence[Mail], *, cause: ParsedMessage | None, envelope_from: str | None,
-                session: Session, config: Config, secret: bytes, now: datetime) -> int:
+                session: Session, config: Config, secret: bytes, now: datetime, defer: bool = False) -> int:
     """`queue_mail` for several mails with one cause; how many rows were queued.
 
     What loop protection needs of all their recipients is one query, and the rows are one INSERT:
-    an acknowledgement and a notice per agent cost two statements, not two per mail.
+    an acknowledgement and a notice per agent cost two statements, not two per mail. `defer`:
+    inserted at the end of an `outbox.deferred` block, when there is one (then the count is of
+    the mails not already waiting).
     """
     limit = loops.Limit(config.outbox.max_auto_per_recipient, config.outbox.per_hours)
     states = outbox.recipient_states([mail.recipient for mail in mails],
@@ -153,7 +157,7 @@ def queue_mails(mails: Sequence[Mail], *, cause: ParsedMessage | None, envelope_
         if decision.send and mail.automatic:
             # Queued before the next mail's turn, as if it were already in the table it counts.
             states[mail.recipient.lower()] = (recent + 1, until)
-    return outbox.enqueue_all(rows, session=session)
+    return outbox.enqueue_all(rows, session=session, defer=defer)
 
 
 class _Contents:

@@ -17,7 +17,8 @@ mail to every receiving system, and the Maildir transport recognises it and writ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -80,6 +81,8 @@ def _numbered(name: str, count: int, type_) -> list[BindParameter]:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The key in `Session.info` of the mail waiting for the end of a `deferred` block, by intent.
+_DEFERRED = "mailbridge_outbox_deferred"
 # The sending side's statements, for the same reason: the sender runs them for every mail.
 _CLAIM: dict[str, Update] = {}
 _STORE_CONTENT: dict[str, Insert] = {}
@@ -106,14 +109,55 @@ def outbox_row(*, intent: str, kind: str, ticket_id: int | None, message_id: str
     }
 
 
-def enqueue_all(rows: Sequence[dict], *, session: Session) -> int:
+def enqueue_all(rows: Sequence[dict], *, session: Session, defer: bool = False) -> int:
     """Queue mails (`outbox_row`s) in the caller's transaction, one INSERT per table; how many were new.
 
     An intent queued before is skipped (ON CONFLICT DO NOTHING), so each is queued once; its
-    mail is then skipped too (the row queued before has its own).
+    mail is then skipped too (the row queued before has its own). `defer`: inside `deferred`,
+    the rows wait for the end of its block (an intent already waiting is skipped likewise);
+    mail queued without it goes after what is waiting, so the ids keep the order of queuing.
     """
-    if not rows:
-        return 0
+    waiting = session.info.get(_DEFERRED)
+    if waiting is not None:
+        if defer:
+            new = 0
+            for row in rows:
+                if row["intent"] not in waiting:
+                    waiting[row["intent"]] = row
+                    new += 1
+            return new
+        insert_waiting(session)
+    return _insert(rows, session) if rows else 0
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """Within the block, mail queued with `defer` is inserted at its end, all in one INSERT per table.
+
+    For the worker's group transaction: the acknowledgement and notices of each message cost two
+    statements, a fifth of what storing it ran, and a group's now cost two in all.
+    What reads the outbox in the meantime sees the waiting mail as if it were inserted
+    (`recipient_states` counts it; `mark_bounced` inserts it first). When the block raises,
+    the waiting mail is dropped with the transaction it belonged to.
+    """
+    session.info[_DEFERRED] = {}
+    try:
+        yield
+        insert_waiting(session)
+    finally:
+        session.info.pop(_DEFERRED, None)
+
+
+def insert_waiting(session: Session) -> None:
+    """Insert now the mail waiting in a `deferred` block (the block's end finds none left)."""
+    waiting = session.info.get(_DEFERRED)
+    if waiting:
+        rows = list(waiting.values())
+        waiting.clear()
+        _insert(rows, session)
+
+
+def _insert(rows: Sequence[dict], session: Session) -> int:
     dialect = session.get_bind().dialect.name
     states = [{name: value for name, value in row.items() if name != "content"} for row in rows]
     # Run on the session's connection: these Core statements need nothing of the ORM's execute
@@ -161,7 +205,17 @@ def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], sessi
     for address, until, recent in session.connection().execute(_states_statement(len(everyone), len(limited)), values):
         before = states[address]
         states[address] = (before[0] + recent, before[1] or until)
+    # Mail waiting in `deferred` counts as the statement would count it once inserted.
+    for row in session.info.get(_DEFERRED, {}).values():
+        if row["recipient"] in limited and _counted(row, since):
+            recent, until = states[row["recipient"]]
+            states[row["recipient"]] = (recent + 1, until)
     return states
+
+
+def _counted(row: dict, since: datetime | None) -> bool:
+    """Whether `_states_statement` counts this outbox row (its values) towards the rate limit."""
+    return bool(row["automatic"]) and row["state"] in _COUNTED_STATES and row["created_at"] >= (since or _EPOCH)
 
 
 def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[Outbox]:
@@ -249,6 +303,7 @@ def mark_failed(db: Database, row_id: int, error: str) -> None:
 
 def mark_bounced(message_id: str, status: str, *, session: Session) -> bool:
     """A DSN returned this mail of ours: record it on its outbox row, if it is one."""
+    insert_waiting(session)
     table = Outbox.__table__
     statement = (update(table).where(table.c.message_id == message_id.strip("<> "))
                  .values(state="bounced", last_error=f"bounced: {status}"))

@@ -40,6 +40,7 @@ from mailbridge.config import Config
 from mailbridge.errors import StageFailed, error_line
 from mailbridge.logs import mask_tokens
 from mailbridge.outcome import Outcome
+from mailbridge.outgoing import outbox
 from mailbridge.intake.spool import Spool
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.stage import ParseFailure, parse_stage
@@ -197,7 +198,9 @@ class Worker:
         """Run rows through the pipeline in one transaction, which also counts the attempts of `ahead`."""
         done: list[Done] = []
         counted: list[int] = []
-        with transaction(savepoints) as db:
+        # Without savepoints the group's acknowledgements and notices wait and are inserted
+        # together before its commit (a savepoint rolled back could not take them back).
+        with transaction(savepoints) as db, (nullcontext() if savepoints else outbox.deferred(db.open_session)):
             for row, result in zip(rows, results):
                 if should_stop():
                     break
@@ -209,6 +212,8 @@ class Worker:
                 outcome = self.process(row, db=db, config=self.config, now=utcnow(), parsed=result,
                                        mark_done=False, savepoints=savepoints)
                 done.append((row.id, row.source, outcome, time.perf_counter() - started))
+            if not savepoints:
+                _insert_waiting_mail(db)
             # The group's rows are marked done together, in the transaction that stores their
             # results: one statement instead of one per message (a quarantined row is left as it is).
             self._current = None
@@ -297,6 +302,16 @@ def _after_older_rows(db: SessionBoundDatabase, raw_id: int, parsed: Parsed) -> 
         return
     with db.session() as session:
         session.execute(_OLDER_ROWS, {"raw_id": raw_id}).all()
+
+
+def _insert_waiting_mail(db: SessionBoundDatabase) -> None:
+    """The group's acknowledgements and notices, queued by its messages: a failure is a store stage's, as it was."""
+    try:
+        outbox.insert_waiting(db.open_session)
+    except OperationalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - redone with a savepoint per message, which finds the culprit
+        raise StageFailed("store") from exc
 
 
 def source_kind(source: str) -> str:
