@@ -26,6 +26,11 @@ from mailbridge.store.models import Quarantine, RawAttempt, RawMessage
 from mailbridge.store.repo import dialect_insert, mark_raw, prepared_insert, run
 from mailbridge.store.types import utcnow
 
+# The messages of a spool load, and of a worker's claim, are held in memory together: at most
+# this many bytes of them (always at least one message), so that a burst of large mail cannot
+# take the worker's memory (a hundred 25 MB messages would be 2.5 GB, twice).
+BATCH_BYTES = 16 * 1024 * 1024
+
 
 def accept_raw(
     raw: bytes,
@@ -92,7 +97,7 @@ log = logging.getLogger(__name__)
 
 
 def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
-    """Move up to `limit` spooled messages into raw_message in one transaction; returns how many were taken.
+    """Move up to `limit` spooled messages (up to BATCH_BYTES of them) into raw_message in one transaction; returns how many were taken.
 
     The files are removed only after the commit; bytes already stored (a load cut short by a
     crash, the same mail sent twice) are not stored again. When the database refuses the batch
@@ -100,13 +105,18 @@ def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
     refuses are set aside in `bad/`: one odd file must never hold back the files behind it.
     """
     loaded = []
+    size = 0
     for path in spool.waiting(limit):
+        if size >= BATCH_BYTES:
+            break  # the rest wait for the next load
         try:
             loaded.append(spool.read(path))
         except FileNotFoundError:
             continue  # another worker on the same state directory took it first
         except SpoolFileError as exc:
             spool.set_aside(path, str(exc))
+            continue
+        size += len(loaded[-1].raw)
     if not loaded:
         return 0
     rows = [_raw_values(item.raw, item.source, item.received_at, item.envelope_from, item.envelope_rcpts)
@@ -223,12 +233,27 @@ def exhausted_error(attempts: int) -> str:
 
 
 def pending_raw(db: Database, limit: int = 100) -> list[RawMessage]:
-    """Accepted messages not yet processed, oldest first (after a crash: the ones to redo)."""
+    """Accepted messages not yet processed, oldest first (after a crash: the ones to redo); up to `limit` of them
+    and BATCH_BYTES of their content, at least one."""
     with db.session() as session:
-        statement = (
-            select(RawMessage).where(RawMessage.state == "pending").order_by(col(RawMessage.id)).limit(limit)
-        )
+        pending = (select(RawMessage.id, RawMessage.size).where(RawMessage.state == "pending")
+                   .order_by(col(RawMessage.id)).limit(limit))
+        ids = _within_bytes(session.execute(pending).all())
+        if not ids:
+            return []
+        statement = select(RawMessage).where(col(RawMessage.id).in_(ids)).order_by(col(RawMessage.id))
         return list(session.exec(statement))
+
+
+def _within_bytes(sizes: Sequence[tuple[int, int]]) -> list[int]:
+    """The ids of the first rows whose sizes add up to BATCH_BYTES (the one that crosses it included)."""
+    ids, total = [], 0
+    for raw_id, size in sizes:
+        if total >= BATCH_BYTES:
+            break
+        ids.append(raw_id)
+        total += size
+    return ids
 
 
 def get_raw(db: Database, raw_id: int) -> RawMessage | None:
