@@ -63,6 +63,16 @@ def test_a_parse_past_the_time_limit_fails_in_the_parser_and_the_next_goes_on(po
     assert second.subject == "Zwykła"
 
 
+def test_started_parsers_are_up_before_the_first_message_and_parse_it(pool_of):
+    pool = pool_of(2)
+    pool.start()
+    # The executor's own table of its processes: both spawned, and alive, with no message sent yet.
+    processes = list(pool._executor._processes.values())
+    assert len(processes) == 2 and all(process.is_alive() for process in processes)
+    assert [r.subject for r in pool.parsed([message("Pierwsza"), message("Druga")], ahead=2)] == ["Pierwsza", "Druga"]
+    assert list(pool._executor._processes.values()) == processes
+
+
 def test_dropping_the_results_early_leaves_the_pool_usable(pool_of):
     pool, corpus = pool_of(1), [message(f"Wiadomość {n}") for n in range(6)]
     results = pool.parsed(corpus, ahead=4)

@@ -79,11 +79,13 @@ class WorkerLink(ParentLink):
 def main(setup: tuple | None = None) -> int:
     """The child: with its setup (from `child_process.enter`, else read here), process mail until stdin closes."""
     config, url, _, _, pulse_seconds, slot, parsers = setup or start_child(_MODULE, NICENESS)
+    pool = ParserPool(parsers) if parsers else None
+    if pool is not None:
+        pool.start()  # before the first mail, which would otherwise wait for them
     log.info("processing worker started (pid %d): slot %d, %d parser process(es)", os.getpid(), slot, parsers)
     lock = hold_slot(config, "worker.lock" if slot == 0 else f"worker-{slot}.lock", f"processing worker {slot}")
     db = connect(url)
     link = WorkerLink(sys.stdin.buffer, sys.stdout.buffer)
-    pool = ParserPool(parsers) if parsers else None
     try:
         spool = Spool(config.spool_dir).create() if slot == 0 else None
         worker = Worker(db=db, config=config, spool=spool, parsers=pool, on_progress=link.pulse,
