@@ -107,12 +107,16 @@ def _worker_run(db, config, spool: Spool, now, kinds: dict[str, int], parsers: i
     def counted(source, outcome, seconds) -> None:
         kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
 
+    # Started before the timed part, as `serve`'s worker starts its parsers before any mail.
+    pool = ParserPool(parsers) if parsers else None
+    if pool is not None:
+        pool.start()
+
     def run() -> None:
         # The worker and its attempt counting read the time through their modules' `utcnow`; a
         # fixed clock replaces both.
         kept = worker_module.utcnow, durable.utcnow
         worker_module.utcnow = durable.utcnow = now
-        pool = ParserPool(parsers) if parsers else None
         try:
             worker_module.Worker(db=db, config=config, spool=spool, parsers=pool, on_outcome=counted).drain()
             spool.settle()
