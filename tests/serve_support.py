@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func
+from sqlalchemy import create_engine, func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
@@ -263,3 +263,25 @@ class ServeProcess:
             self.process.kill()
         if self.process is not None:
             self.wait()
+
+
+@contextmanager
+def write_transaction_held(db: Database, statement: str) -> Iterator[None]:
+    """`db` inside a transaction that ran `statement` and stays open for the block: a writer hung
+    (or SIGSTOPped) inside its transaction, holding the write turn and SQLite's write lock."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.session() as session:
+            session.execute(text(statement))
+            inside.set()
+            release.wait(600)
+
+    holder = threading.Thread(target=hold, name="write-transaction-held")
+    holder.start()
+    try:
+        assert inside.wait(10), "the writer did not get its transaction"
+        yield
+    finally:
+        release.set()
+        holder.join(10)

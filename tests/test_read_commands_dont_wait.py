@@ -13,11 +13,10 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from serve_support import write_transaction_held
 from typer.testing import CliRunner
 
 from mailbridge.cli import _register, app
@@ -45,23 +44,11 @@ def held(tmp_path_factory):
     listed = CliRunner(env=env).invoke(app, ["quarantine", "list", "--json", "--config", str(CONFIG)])
     [entry] = json.loads(listed.stdout)
     writer = open_database(url)
-    inside, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with writer.session() as session:
-            session.execute(text("UPDATE ticket SET subject = subject"))
-            inside.set()
-            release.wait(600)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
     try:
-        assert inside.wait(10)
-        _assert_write_locked(root / "mailbridge.sqlite3")
-        yield {"env": env, "quarantine": str(entry["id"])}
+        with write_transaction_held(writer, "UPDATE ticket SET subject = subject"):
+            _assert_write_locked(root / "mailbridge.sqlite3")
+            yield {"env": env, "quarantine": str(entry["id"])}
     finally:
-        release.set()
-        holder.join(10)
         writer.dispose()
 
 

@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from serve_support import write_transaction_held
 from sqlmodel import SQLModel
 
 from mailbridge.cli.db_cmd import upgrade_database
@@ -176,26 +177,14 @@ def test_a_reader_reads_beside_a_writer_stopped_inside_its_transaction(tmp_path)
 
     url = f"sqlite:///{tmp_path / 'reader.sqlite3'}"
     writer, other = store_db.open_database(url), store_db.open_database(url)
-    inside, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with writer.session() as session:
-            session.execute(text("DELETE FROM ticket"))
-            inside.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
     try:
-        assert inside.wait(10)
-        done = []
-        reading = threading.Thread(target=lambda: done.append(_count_tickets(other.reader())))
-        reading.start()
-        reading.join(5)
-        assert done == [0], "the reader waited for the writer"
+        with write_transaction_held(writer, "DELETE FROM ticket"):
+            done = []
+            reading = threading.Thread(target=lambda: done.append(_count_tickets(other.reader())))
+            reading.start()
+            reading.join(5)
+            assert done == [0], "the reader waited for the writer"
     finally:
-        release.set()
-        holder.join(10)
         writer.dispose()
         other.dispose()
 
