@@ -97,7 +97,7 @@ log = logging.getLogger(__name__)
 
 
 def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
-    """Move up to `limit` spooled messages (up to BATCH_BYTES of them) into raw_message in one transaction; returns how many were taken.
+    """Move up to `limit` spooled messages, and BATCH_BYTES of them, into raw_message in one transaction; how many.
 
     The files are removed only after the commit; bytes already stored (a load cut short by a
     crash, the same mail sent twice) are not stored again. When the database refuses the batch
