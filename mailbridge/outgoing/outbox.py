@@ -213,9 +213,10 @@ def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], sessi
     return states
 
 
-def _counted(row: dict, since: datetime | None) -> bool:
+def _counted(row: dict, since: datetime) -> bool:
     """Whether `_states_statement` counts this outbox row (its values) towards the rate limit."""
-    return bool(row["automatic"]) and row["state"] in _COUNTED_STATES and row["created_at"] >= (since or _EPOCH)
+    # Only asked for the addresses in `limited`, which is empty without a `since`.
+    return bool(row["automatic"]) and row["state"] in _COUNTED_STATES and row["created_at"] >= since
 
 
 def claim(db: Database, now: datetime, limit: int = 1, owner: str = "") -> list[Outbox]:
