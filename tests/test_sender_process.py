@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import fcntl
 import os
 import re
 import signal
@@ -124,3 +125,23 @@ def test_a_reload_hands_the_sender_the_new_config_and_sending_goes_on(tmp_path, 
         assert server.stop() == 0
     assert not any("exited with" in line for line in server.lines)
     assert_each_mail_once_in_the_maildir(database, config_path)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_a_sender_waiting_for_its_slot_leaves_when_serve_stops(tmp_path, database):
+    # Another instance on the same state directory holds the sender's lock for as long as it
+    # runs. A `serve` whose sender waits for that lock must still stop at once: its sender has
+    # taken nothing yet. (It used to wait for the lock, deaf to the stop, until `serve` killed
+    # it after STOP_SECONDS.)
+    config_path = write_config(tmp_path, workers=1, database_url=database.url)
+    state_dir = load_config(config_path, env={}).state_dir
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(state_dir / "sender.lock", "a+b") as other_instances:
+        fcntl.flock(other_instances, fcntl.LOCK_EX)
+        server = ServeProcess(config_path).start()
+        try:
+            wait_until(lambda: any("waiting for the previous sender to finish" in line for line in server.lines),
+                       what="the sender to wait for its lock")
+        finally:
+            assert server.stop(timeout=30) == 0
+    assert not any("did not stop within" in line for line in server.lines)

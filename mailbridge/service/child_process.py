@@ -60,6 +60,8 @@ WAKE = b"w"
 # Processing and sending run flat out through a backlog, while an SMTP client is waiting for each
 # 250: the children yield the CPU to the listener whenever both want it, and have all of it otherwise.
 NICENESS = 10
+# How often a child waiting for its slot's lock (`hold_slot`) tries it again.
+SLOT_LOOK_SECONDS = 0.2
 # A child silent for this many pulse intervals is taken for hung.
 PULSE_MISSES = 3
 _LENGTH = struct.Struct("!I")
@@ -335,14 +337,27 @@ def hold_slot(config: Config, lock_name: str, name: str):
 
     A `serve` killed with SIGKILL leaves its children finishing the work in hand; the next
     child of a slot waits for the previous one before it takes back that slot's outbox leases,
-    or both could send the same mail.
+    or both could send the same mail. A child let go while it waits (its stdin closed) leaves.
     """
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     handle = open(config.state_dir / lock_name, "a+b")  # noqa: SIM115 - held until the process exits
     os.chmod(handle.name, 0o600)
+    if not _locked(handle):
+        log.info("waiting for the previous %s to finish", name)
+        while not _locked(handle):
+            # Still listening to `serve` meanwhile: this child has taken nothing yet, and a stop
+            # or reload must not wait for the holder, which may be another instance's child on
+            # the same state directory and live as long as that instance.
+            select.select([sys.stdin.buffer.fileno()], [], [], SLOT_LOOK_SECONDS)
+            if _let_go(sys.stdin.buffer):
+                leave(0)
+    return handle
+
+
+def _locked(handle) -> bool:
+    """Take the lock on `handle` if it is free; whether it is ours now."""
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        log.info("waiting for the previous %s to finish", name)
-        fcntl.flock(handle, fcntl.LOCK_EX)
-    return handle
+        return False
+    return True
