@@ -41,7 +41,7 @@ from sqlmodel import Session, col, select
 
 from mailbridge.store.db import Database
 from mailbridge.store.models import AddressHealth, Outbox, OutboxContent
-from mailbridge.store.repo import dialect_insert, new_row, prepared_insert
+from mailbridge.store.repo import dialect_insert, new_row, prepared_insert, run
 
 # How long a claimed mail is left to its sender before another worker may try it again: long
 # enough for a claimed batch at the relay's slowest (5 mails, 30 s timeout per step).
@@ -160,18 +160,17 @@ def insert_waiting(session: Session) -> None:
 def _insert(rows: Sequence[dict], session: Session) -> int:
     dialect = session.get_bind().dialect.name
     states = [{name: value for name, value in row.items() if name != "content"} for row in rows]
-    # Run on the session's connection: these Core statements need nothing of the ORM's execute
-    # (no flush, no loading), whose layer was a sixth of each statement's cost.
-    connection = session.connection()
+    # `run`: these Core statements need nothing of the ORM's execute (no flush, no loading),
+    # whose layer was a sixth of each statement's cost.
     if dialect == "sqlite":
         # sqlite3 sums an executemany's changes into its rowcount, and a skipped row changes
         # nothing: the count without RETURNING, which cost a third of the statement's time.
         # (PostgreSQL's driver gives no rowcount here: it needs the rows returned.)
-        new = connection.execute(prepared_insert(session, _OUTBOX, ignoring=["intent"]), states).rowcount
+        new = run(session, prepared_insert(session, _OUTBOX, ignoring=["intent"]), states).rowcount
     else:
-        new = len(connection.execute(prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent"),
-                                     states).all())
-    connection.execute(_store_content(session), [{"intent": row["intent"], "content": row["content"]} for row in rows])
+        new = len(run(session, prepared_insert(session, _OUTBOX, ignoring=["intent"], returning="intent"),
+                      states).all())
+    run(session, _store_content(session), [{"intent": row["intent"], "content": row["content"]} for row in rows])
     return new
 
 
@@ -201,8 +200,8 @@ def recipient_states(recipients: Sequence[str], *, counted: Sequence[str], sessi
     limited = sorted({a.lower() for a in counted} if since else set())
     values = {"since": since or _EPOCH, **{f"everyone_{i}": a for i, a in enumerate(everyone)},
               **{f"counted_{i}": a for i, a in enumerate(limited)}}
-    # On the session's connection, as in `enqueue_all` (a Core SELECT is not flushed for either way).
-    for address, until, recent in session.connection().execute(_states_statement(len(everyone), len(limited)), values):
+    # `run`, as in `enqueue_all` (a Core SELECT is not flushed for either way).
+    for address, until, recent in run(session, _states_statement(len(everyone), len(limited)), values):
         before = states[address]
         states[address] = (before[0] + recent, before[1] or until)
     # Mail waiting in `deferred` counts as the statement would count it once inserted.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapper, make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
-from mailbridge.store import repo_clock  # noqa: F401
+from mailbridge.store import direct, repo_clock  # noqa: F401
 from mailbridge.store.models import (
     Attachment,
     Blob,
@@ -46,9 +46,10 @@ def run(session: Session, statement, params=None):
     for the message path's inserts and lookups, whose tables the session never holds objects of
     (messages, participants, references, attachments, codes, raw rows), that cost a third of
     running them. A statement that must see the session's unflushed changes (a ticket's, its
-    status log's) goes through `session.execute`.
+    status log's) goes through `session.execute`. On SQLite the statement then runs on the
+    driver's cursor (see `store.direct`): its rows come back as tuples.
     """
-    return session.connection().execute(statement, params)
+    return direct.execute(session.connection(), statement, params)
 
 
 def dialect_insert(session: Session, table, values: dict):

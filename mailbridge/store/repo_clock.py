@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, event, inspect, literal, literal_column, union
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
+from mailbridge.store import direct
 from mailbridge.store.models import Message, Ticket, TicketEvent
 
 STATUS_KINDS = ("pending", "open", "resolved", "reopened", "closed")
@@ -41,7 +42,9 @@ def status_events(ticket_id: int, *, session: Session) -> list[TicketEvent]:
 
 def clock_events(ticket_id: int, *, session: Session) -> list[tuple[datetime, str]]:
     """(time, kind) of the ticket's customer and agent mail and status changes, in time order."""
-    return [(at, kind) for at, kind, _, _ in session.execute(_CLOCK_EVENTS, {"ticket_id": ticket_id})]
+    # A Core statement, which `session.execute` would not flush for either: run past the ORM's layer.
+    rows = direct.execute(session.connection(), _CLOCK_EVENTS, {"ticket_id": ticket_id})
+    return [(at, kind) for at, kind, _, _ in rows]
 
 
 def _clock_events_statement():
