@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
 from mailbridge.parse.model import Attachment as ParsedAttachment
-from mailbridge.store import repo
+from mailbridge.store import repo, repo_clock
 from mailbridge.store.models import Attachment, Blob, Message, MessageRef
 
 NOW = datetime(2026, 2, 2, 10, 0, tzinfo=UTC)
@@ -168,3 +168,25 @@ def test_a_conversation_is_in_received_order(database):
     with database.session() as session:
         assert [m.message_id for m in repo.messages_of(ticket_id, session=session)] == ["earlier@x", "later@x"]
         assert repo.message_by_message_id("<later@x>", session=session).ticket_id == ticket_id
+
+
+def test_a_ticket_looked_up_is_the_sessions_object_and_its_changes_are_stored(database):
+    with database.session() as session:
+        ticket = _ticket(session)
+        code, ticket_id = ticket.code, ticket.id
+    with database.session() as session:
+        by_id = repo.ticket_by_id(ticket_id, session=session)
+        assert by_id is repo.ticket_by_id(ticket_id, session=session) \
+            is repo.ticket_by_code(code.lower(), session=session)
+        assert by_id.received_at == NOW and by_id.status == "new"
+        by_id.status, by_id.updated_at = "open", NOW + timedelta(hours=1)
+        # Not flushed yet: the lookup by code gives the changed object, not the stored row.
+        assert repo.ticket_by_code(code, session=session).status == "open"
+        assert repo.ticket_by_id(ticket_id + 1, session=session) is None
+        assert repo.ticket_by_code("DYN-000009", session=session) is None
+    with database.session() as session:
+        stored = repo.ticket_by_code(code, session=session)
+        assert (stored.status, stored.updated_at) == ("open", NOW + timedelta(hours=1))
+        # The change was logged for the clocks, as for a ticket the ORM loaded.
+        assert [(event.kind, event.before, event.after) for event in repo_clock.events_of(stored.id, session=session)] \
+            == [("open", "new", "open")]

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
@@ -341,14 +342,40 @@ def mark_raw(raw_id: int, state: str, *, session: Session) -> None:
     run(session, _MARK_RAW, {"raw_id": raw_id, "new_state": state})
 
 
+_TICKET = Ticket.__table__
+_TICKET_KEYS = tuple(column.key for column in _TICKET.columns)
+_TICKET_BY_ID = select(*_TICKET.columns).where(_TICKET.c.id == bindparam("ticket_id"))
+_TICKET_BY_CODE = select(*_TICKET.columns).where(_TICKET.c.code == bindparam("code"))
+
+
 def ticket_by_id(ticket_id: int, *, session: Session) -> Ticket | None:
     """The ticket with this id, held for the rest of the transaction (see `_held`)."""
-    return _held(session.get(Ticket, ticket_id), session=session)
+    if identity_key(Ticket, ticket_id) in session.identity_map:
+        return _held(session.get(Ticket, ticket_id), session=session)
+    return _loaded(run(session, _TICKET_BY_ID, {"ticket_id": ticket_id}).first(), session=session)
 
 
 def ticket_by_code(code: str, *, session: Session) -> Ticket | None:
     """The ticket with this code, held for the rest of the transaction (see `_held`)."""
-    return _held(session.exec(select(Ticket).where(Ticket.code == code.upper())).first(), session=session)
+    return _loaded(run(session, _TICKET_BY_CODE, {"code": code.upper()}).first(), session=session)
+
+
+def _loaded(row, *, session: Session) -> Ticket | None:
+    """The session's object for a ticket row read with `run`: the one it holds, or this row attached as loaded.
+
+    The ORM's own loading (`session.get`, a query) cost several times the SELECT, and the
+    storing worker looks up the ticket of every reply. A ticket the session holds already may
+    have changes not yet flushed: that object is the answer, not the row.
+    """
+    if row is None:
+        return None
+    held = session.identity_map.get(identity_key(Ticket, row[0]))
+    if held is not None:
+        return _held(held, session=session)
+    ticket = new_row(Ticket, **dict(zip(_TICKET_KEYS, row, strict=True)))
+    make_transient_to_detached(ticket)
+    session.add(ticket)
+    return _held(ticket, session=session)
 
 
 def _held(ticket: Ticket | None, *, session: Session) -> Ticket | None:
