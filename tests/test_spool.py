@@ -240,3 +240,51 @@ def test_a_failed_directory_sync_fails_its_caller_only(tmp_path, monkeypatch):
         shared.sync()
     shared.sync()
     assert len(calls) == 2
+
+
+def test_a_backlog_is_listed_once_not_for_every_batch(spool, database, monkeypatch):
+    # Listing and sorting new/ for every batch made a large backlog's drain quadratic.
+    names = [spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN.replace(second=n))
+             for n in range(30)]
+    listings = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(spool_module.os, "listdir", lambda path: listings.append(path) or real_listdir(path))
+    while durable.load_spool(spool, database, limit=4):
+        pass
+    # One listing for the backlog, one more that found new/ empty.
+    assert [str(path) for path in listings].count(str(spool.new)) == 2 and spool.waiting() == []
+    with database.session() as session:
+        stored = session.exec(select(RawMessage.content).order_by(RawMessage.id)).all()
+    assert stored == [POLISH + str(n).encode() for n in range(30)] and len(names) == 30
+
+
+def test_mail_arriving_during_a_backlog_comes_with_the_next_listing(spool, database, monkeypatch):
+    for n in range(3):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN)
+    assert durable.load_spool(spool, database, limit=1) == 1
+    later = spool.put(POLISH + b"later", source="smtp", received_at=WHEN.replace(second=30))
+    # The listing still holds two files: the new one waits behind them...
+    assert later not in [path.name for path in spool.waiting()]
+    assert durable.load_spool(spool, database, limit=2) == 2
+    # ...and comes once they are taken.
+    monkeypatch.setattr(spool_module, "LISTING_SECONDS", 0.0)
+    assert [path.name for path in spool.waiting()] == [later]
+    # A listing also ends with its time (here at once): one that arrives now is listed at the next look.
+    latest = spool.put(POLISH + b"latest", source="smtp", received_at=WHEN.replace(second=40))
+    assert [path.name for path in spool.waiting()] == [later, latest]
+    assert durable.load_spool(spool, database) == 2 and spool.waiting() == [] and count(database, RawMessage) == 5
+
+
+def test_listed_files_another_loader_took_hold_nothing_back(spool, database):
+    for n in range(5):
+        spool.put(POLISH + str(n).encode(), source="smtp", received_at=WHEN.replace(second=n))
+    listed = spool.waiting()
+    # Another worker on the same state directory loaded four of them after this one listed them.
+    for taken in listed[:4]:
+        os.rename(taken, spool.free / taken.name)
+    # The first two it looks at are gone, and the next two it had listed: it lists the folder
+    # again, and loads what is left.
+    assert durable.load_spool(spool, database, limit=2) == 1
+    assert durable.load_spool(spool, database, limit=2) == 0 and spool.waiting() == []
+    with database.session() as session:
+        assert session.exec(select(RawMessage.content)).all() == [POLISH + b"4"]

@@ -104,19 +104,10 @@ def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
     for something in it (not for being down), each file is tried alone and the ones it still
     refuses are set aside in `bad/`: one odd file must never hold back the files behind it.
     """
-    loaded = []
-    size = 0
-    for path in spool.waiting(limit):
-        if size >= BATCH_BYTES:
-            break  # the rest wait for the next load
-        try:
-            loaded.append(spool.read(path))
-        except FileNotFoundError:
-            continue  # another worker on the same state directory took it first
-        except SpoolFileError as exc:
-            spool.set_aside(path, str(exc))
-            continue
-        size += len(loaded[-1].raw)
+    loaded, missed = _read_waiting(spool, limit)
+    if missed and not loaded:
+        # Another loader took every file this spool had listed: a new listing has what is left.
+        loaded, _ = _read_waiting(spool, limit)
     if not loaded:
         return 0
     rows = [_raw_values(item.raw, item.source, item.received_at, item.envelope_from, item.envelope_rcpts)
@@ -129,6 +120,24 @@ def load_spool(spool: Spool, db: Database, limit: int = 100) -> int:
         return _load_one_by_one(spool, db, loaded, rows)
     spool.remove([item.path for item in loaded])
     return len(loaded)
+
+
+def _read_waiting(spool: Spool, limit: int) -> tuple[list, bool]:
+    """The next spooled files read, up to `limit` and BATCH_BYTES (odd ones set aside); and whether one was missing."""
+    loaded, size, missed = [], 0, False
+    for path in spool.waiting(limit):
+        if size >= BATCH_BYTES:
+            break  # the rest wait for the next load
+        try:
+            loaded.append(spool.read(path))
+        except FileNotFoundError:
+            missed = True  # another worker on the same state directory took it first
+            continue
+        except SpoolFileError as exc:
+            spool.set_aside(path, str(exc))
+            continue
+        size += len(loaded[-1].raw)
+    return loaded, missed
 
 
 def _load_one_by_one(spool: Spool, db: Database, loaded: list, rows: list[dict]) -> int:

@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,8 @@ MAGIC = b"mailbridge-spool-1 "
 SPARE_FILES = 1024
 # After finding free/ empty, the listener creates new files for this long before it looks again.
 SPARE_LOOK_SECONDS = 0.5
+# One listing of new/ serves the loads for this long, or until they have used it up.
+LISTING_SECONDS = 5.0
 
 
 class SpoolFileError(ValueError):
@@ -71,6 +74,11 @@ class Spool:
         self._next_look = 0.0
         self._removing: threading.Thread | None = None
         self.new_synced = SharedSync(self.new)
+        # The last listing of new/, oldest first (see `waiting`), and the names known to have
+        # left new/ since (loaded, set aside, taken by another loader).
+        self._listed: deque[str] = deque()
+        self._listed_until = 0.0
+        self._gone: set[str] = set()
 
     def create(self) -> Spool:
         """Make the folders (mode 0700: mail is personal data); returns self."""
@@ -121,10 +129,23 @@ class Spool:
             return 0
 
     def waiting(self, limit: int | None = None) -> list[Path]:
-        """Files in `new/`, oldest first (the names start with the time received)."""
+        """Files in `new/`, oldest first (the names start with the time received).
+
+        One listing serves the loads for LISTING_SECONDS, or until they have taken every file in
+        it: listing and sorting the folder for each batch made draining a large backlog (after a
+        database outage) quadratic, 74 ms of CPU per batch at 100,000 files. A file that arrives
+        meanwhile has a later name and comes with the next listing. A listed file that another
+        loader took is found missing when read (`read`): it is not handed out again, and the
+        next look lists the folder anew.
+        """
         self.settle()
-        names = sorted(os.listdir(self.new))
-        return [self.new / name for name in names[:limit]]
+        while self._listed and self._listed[0] in self._gone:
+            self._gone.discard(self._listed.popleft())
+        if not self._listed or time.monotonic() >= self._listed_until:
+            self._listed = deque(sorted(os.listdir(self.new)))
+            self._listed_until = time.monotonic() + LISTING_SECONDS
+            self._gone.clear()
+        return [self.new / name for name in itertools.islice(self._listed, limit)]
 
     def read(self, path: Path) -> Spooled:
         """One file back as a `Spooled`; raises SpoolFileError for anything we did not write.
@@ -132,12 +153,18 @@ class Spool:
         Raises FileNotFoundError when another loader removed the file first, also when that
         happened while it was being read: a spare is written into again at once.
         """
-        with open(path, "rb") as file:
-            data = file.read()
-            # Once gone from new/, a name never comes back: the same file still there after the
-            # read means nothing was written into it meanwhile.
-            if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
-                raise FileNotFoundError(path)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+                # Once gone from new/, a name never comes back: the same file still there after
+                # the read means nothing was written into it meanwhile.
+                if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
+                    raise FileNotFoundError(path)
+        except FileNotFoundError:
+            # Another loader is at work on this spool: the listing is out of date.
+            self._gone.add(path.name)
+            self._listed_until = 0.0
+            raise
         if not data.startswith(MAGIC) or b"\n" not in data:
             raise SpoolFileError("no mailbridge spool header")
         header, raw = data[len(MAGIC):].split(b"\n", 1)
@@ -160,6 +187,7 @@ class Spool:
         crash is loaded again, found stored, and removed.
         """
         self.settle()
+        self._gone.update(path.name for path in paths)
         self._removing = threading.Thread(target=_recycle_all, args=(list(paths), self.free), name="spool-remove",
                                           daemon=True)
         self._removing.start()
@@ -173,6 +201,7 @@ class Spool:
     def set_aside(self, path: Path, reason: str) -> None:
         """Move a file we cannot load to `bad/`, where an operator can look at it."""
         os.rename(path, self.bad / path.name)
+        self._gone.add(path.name)
         log.error("spool file %s cannot be loaded (%s): moved to %s", path.name, reason, self.bad)
 
     def clear_unfinished(self) -> int:
