@@ -74,8 +74,8 @@ class Spool:
         self._next_look = 0.0
         self._removing: threading.Thread | None = None
         self.new_synced = SharedSync(self.new)
-        # The last listing of new/, oldest first (see `waiting`), and the names known to have
-        # left new/ since (loaded, set aside, taken by another loader).
+        # The last listing of new/, oldest first (see `waiting`), and the names in it known to
+        # have left new/ since (loaded or set aside).
         self._listed: deque[str] = deque()
         self._listed_until = 0.0
         self._gone: set[str] = set()
@@ -134,9 +134,8 @@ class Spool:
         One listing serves the loads for LISTING_SECONDS, or until they have taken every file in
         it: listing and sorting the folder for each batch made draining a large backlog (after a
         database outage) quadratic, 74 ms of CPU per batch at 100,000 files. A file that arrives
-        meanwhile has a later name and comes with the next listing. A listed file that another
-        loader took is found missing when read (`read`): it is not handed out again, and the
-        next look lists the folder anew.
+        meanwhile has a later name and comes with the next listing. A listed file found missing
+        when read (another loader took it, see `read`) makes the next look list the folder anew.
         """
         self.settle()
         while self._listed and self._listed[0] in self._gone:
@@ -161,8 +160,7 @@ class Spool:
                 if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
                     raise FileNotFoundError(path)
         except FileNotFoundError:
-            # Another loader is at work on this spool: the listing is out of date.
-            self._gone.add(path.name)
+            # Another loader is at work on this spool: the next look lists the folder anew.
             self._listed_until = 0.0
             raise
         if not data.startswith(MAGIC) or b"\n" not in data:

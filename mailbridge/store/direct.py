@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session
 
 # Statements are module constants or built once per shape; the bound keeps a caller that builds
 # a new statement per call from growing the cache without end.
@@ -43,7 +44,9 @@ class _Bind:
 class _Plan:
     sql: str
     binds: tuple[_Bind, ...]
-    results: tuple[Callable[[Any], Any] | None, ...]
+    returns_rows: bool
+    # Per column of its rows, the type's result processor; None when no column has one.
+    results: tuple[Callable[[Any], Any] | None, ...] | None
 
 
 class Rows:
@@ -75,6 +78,20 @@ class Rows:
         return self.rows[0][0] if self.rows else None
 
 
+def run(session: Session, statement, params: Mapping | Sequence[Mapping] | None = None):
+    """Run a Core statement on the session's connection, past the ORM's execution path.
+
+    `session.execute` looks for ORM entities in the statement, flushes the session's pending
+    changes and fires the ORM's events before it gives the statement to that same connection:
+    for the message path's inserts and lookups, whose tables the session never holds objects of
+    (messages, participants, references, attachments, codes, raw rows), that cost a third of
+    running them. A statement that must see the session's unflushed changes (a ticket's, its
+    status log's) goes through `session.execute`. On SQLite the statement then runs on the
+    driver's cursor (`execute`): its rows come back as tuples.
+    """
+    return execute(session.connection(), statement, params)
+
+
 def execute(connection: Connection, statement, params: Mapping | Sequence[Mapping] | None):
     """Run `statement` with `params` (one mapping, or a list for a batch) in `connection`'s transaction.
 
@@ -85,7 +102,7 @@ def execute(connection: Connection, statement, params: Mapping | Sequence[Mappin
         return connection.execute(statement, params)
     keys = tuple(sorted((params[0] if many else params) or ()))
     plan = _plan(connection.dialect, statement, keys, many)
-    if plan is None or (many and plan.results):
+    if plan is None or (many and plan.returns_rows):
         return connection.execute(statement, params)
     values = [_values(plan, row) for row in params] if many else _values(plan, params or {})
     return _run(connection, plan, values, many)
@@ -107,7 +124,7 @@ def _plan(dialect: Dialect, statement, keys: tuple[str, ...], many: bool) -> _Pl
     binds = tuple(_bind(compiled.binds[name], name, dialect) for name in compiled.positiontup)
     columns = getattr(statement, "exported_columns", ())
     results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-    return _Plan(compiled.string, binds, results)
+    return _Plan(compiled.string, binds, bool(columns), results if any(results) else None)
 
 
 def _bind(bind, name: str, dialect: Dialect) -> _Bind:
@@ -139,7 +156,7 @@ def _run(connection: Connection, plan: _Plan, values, many: bool) -> Rows:
             return Rows([], cursor.rowcount)
         cursor.execute(plan.sql, values)
         rows = cursor.fetchall() if cursor.description is not None else []
-        if rows and any(plan.results):
+        if rows and plan.results is not None:
             rows = [tuple(value if process is None else process(value)
                           for process, value in zip(plan.results, row, strict=True)) for row in rows]
         return Rows(rows, cursor.rowcount)

@@ -19,7 +19,8 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel, col, select
 
 # Imported for its hook: every ticket change is logged for the SLA clocks, whoever makes it.
-from mailbridge.store import direct, repo_clock  # noqa: F401
+from mailbridge.store import repo_clock  # noqa: F401
+from mailbridge.store.direct import run
 from mailbridge.store.models import (
     Attachment,
     Blob,
@@ -37,20 +38,6 @@ if TYPE_CHECKING:
 Row = TypeVar("Row", bound=SQLModel)
 CODE_DIGITS = 6
 _MESSAGE_ID_CONSTRAINT = "uq_message_message_id"
-
-
-def run(session: Session, statement, params=None):
-    """Run a Core statement on the session's connection, past the ORM's execution path.
-
-    `session.execute` looks for ORM entities in the statement, flushes the session's pending
-    changes and fires the ORM's events before it gives the statement to that same connection:
-    for the message path's inserts and lookups, whose tables the session never holds objects of
-    (messages, participants, references, attachments, codes, raw rows), that cost a third of
-    running them. A statement that must see the session's unflushed changes (a ticket's, its
-    status log's) goes through `session.execute`. On SQLite the statement then runs on the
-    driver's cursor (see `store.direct`): its rows come back as tuples.
-    """
-    return direct.execute(session.connection(), statement, params)
 
 
 def dialect_insert(session: Session, table, values: dict):

@@ -43,8 +43,7 @@ def status_events(ticket_id: int, *, session: Session) -> list[TicketEvent]:
 def clock_events(ticket_id: int, *, session: Session) -> list[tuple[datetime, str]]:
     """(time, kind) of the ticket's customer and agent mail and status changes, in time order."""
     # A Core statement, which `session.execute` would not flush for either: run past the ORM's layer.
-    rows = direct.execute(session.connection(), _CLOCK_EVENTS, {"ticket_id": ticket_id})
-    return [(at, kind) for at, kind, _, _ in rows]
+    return [(at, kind) for at, kind, _, _ in direct.run(session, _CLOCK_EVENTS, {"ticket_id": ticket_id})]
 
 
 def _clock_events_statement():
