@@ -25,6 +25,7 @@ from test_worker_process import gone
 from test_workers import fill, write_config
 
 from mailbridge.config import load_config
+from mailbridge.service.child_process import SENDER_NICENESS
 from mailbridge.store.db import Database
 from mailbridge.store.models import Outbox, Ticket
 
@@ -64,7 +65,7 @@ def assert_each_mail_once_in_the_maildir(db: Database, config_path: Path) -> Non
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-def test_the_sender_is_a_process_of_its_own_and_sends_what_the_worker_queued(tmp_path, database):
+def test_the_sender_is_a_niced_process_of_its_own_and_sends_what_the_worker_queued(tmp_path, database):
     config_path = write_config(tmp_path, workers=1, database_url=database.url)
     server = ServeProcess(config_path).start()
     try:
@@ -74,6 +75,10 @@ def test_the_sender_is_a_process_of_its_own_and_sends_what_the_worker_queued(tmp
         [worker] = [int(m.group(1)) for line in server.lines if (m := _WORKER.search(line))]
         assert sender not in (worker, server.process.pid)
         assert b"sender_process" in Path(f"/proc/{sender}/cmdline").read_bytes()
+        # Sending yields the CPU to the listener and to processing; processing yields to no one.
+        nice = os.getpriority(os.PRIO_PROCESS, server.process.pid)
+        assert os.getpriority(os.PRIO_PROCESS, sender) == min(nice + SENDER_NICENESS, 19)
+        assert os.getpriority(os.PRIO_PROCESS, worker) == nice
         send(server, "Proszę o pomoc", "klient@example.org")
         wait_until(lambda: count(database, Outbox) and sent(database) == count(database, Outbox), timeout=30,
                    what="the acknowledgement to be sent")

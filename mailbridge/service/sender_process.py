@@ -32,8 +32,8 @@ from mailbridge.errors import error_line
 from mailbridge.logs import Outage
 from mailbridge.outgoing.outbox_worker import OutboxWorker, instance_id
 from mailbridge.store.db import connect
-from mailbridge.service.child_process import (NICENESS, POLL_SECONDS, RETRY_MAX_SECONDS, ChildProcess, ParentLink,
-                                              hold_slot, run_child, start_child)
+from mailbridge.service.child_process import (POLL_SECONDS, RETRY_MAX_SECONDS, SENDER_NICENESS, ChildProcess,
+                                              ParentLink, hold_slot, run_child, start_child)
 
 # Named, not __name__: run with -m (by hand, to see it refuse), this module is __main__.
 log = logging.getLogger("mailbridge.service.sender_process")
@@ -45,7 +45,7 @@ class SenderProcess(ChildProcess):
     """The parent's side of the sender (see `ChildProcess`)."""
 
     def __init__(self, config: Config, url: str, **options) -> None:
-        super().__init__(config, url, module=_MODULE, name=NAME, **options)
+        super().__init__(config, url, module=_MODULE, name=NAME, niceness=SENDER_NICENESS, **options)
 
 
 def lease_owner(config: Config) -> str:
@@ -71,8 +71,7 @@ def _resume(sender: OutboxWorker) -> None:
 
 def main(setup: tuple | None = None) -> int:
     """The child: with its setup (from `child_process.enter`, else read here), send due mail until stdin closes."""
-    # Niced as the workers are: on two cores it shares the listener's, whose 250s clients wait for.
-    config, url, _, _, pulse_seconds = setup or start_child(_MODULE, NICENESS)
+    config, url, _, _, pulse_seconds = setup or start_child(_MODULE, SENDER_NICENESS)
     log.info("sender started (pid %d)", os.getpid())
     lock = hold_slot(config, "sender.lock", NAME)
     db = connect(url)

@@ -32,7 +32,7 @@ from mailbridge.config import Config
 from mailbridge.outcome import Outcome
 from mailbridge.intake.spool import Spool
 from mailbridge.store.db import connect
-from mailbridge.service.child_process import NICENESS, ChildProcess, ParentLink, hold_slot, run_child, start_child
+from mailbridge.service.child_process import ChildProcess, ParentLink, hold_slot, run_child, start_child
 from mailbridge.service.parsers import ParserPool
 from mailbridge.service.worker import Worker
 
@@ -78,7 +78,7 @@ class WorkerLink(ParentLink):
 
 def main(setup: tuple | None = None) -> int:
     """The child: with its setup (from `child_process.enter`, else read here), process mail until stdin closes."""
-    config, url, _, _, pulse_seconds, slot, parsers = setup or start_child(_MODULE, NICENESS)
+    config, url, _, _, pulse_seconds, slot, parsers = setup or start_child(_MODULE)
     pool = ParserPool(parsers) if parsers else None
     if pool is not None:
         pool.start()  # before the first mail, which would otherwise wait for them
