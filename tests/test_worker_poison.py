@@ -13,7 +13,7 @@ from serve_support import count, message, write_config
 
 from mailbridge import pipeline
 from mailbridge.intake import durable
-from mailbridge.service.worker import MAX_ATTEMPTS
+from mailbridge.service.worker import GROUP, MAX_ATTEMPTS
 from mailbridge.store.models import Message, Quarantine, RawMessage
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -32,33 +32,49 @@ CHILD = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return pipeline.process(row, **kwargs)
 
-    if len(sys.argv) > 3:
+    def parse_stage(raw, *args, parse=worker.parse_stage):
+        if b"ZATRUTA" in raw:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return parse(raw, *args)
+
+    if sys.argv[3] != "-":
         worker.GROUP = int(sys.argv[3])
+    if sys.argv[4] == "parse":
+        # Killed by its parse, which may run while the group before it commits (`_parse_early`).
+        worker.parse_stage = pipeline.parse_stage = parse_stage
+        process = pipeline.process
     config = load_config(sys.argv[1], env={})
     db = connect(sys.argv[2])
     Worker(db=db, config=config, process=process).drain()
 """)
 
 
-def run_worker(config_path, url, group: int | None = None) -> int:
-    extra = [str(group)] if group is not None else []
-    return subprocess.run([sys.executable, "-c", CHILD, str(config_path), url, *extra], timeout=120).returncode
+def run_worker(config_path, url, group: int | None = None, killed_by: str = "process") -> int:
+    command = [sys.executable, "-c", CHILD, str(config_path), url, str(group or "-"), killed_by]
+    return subprocess.run(command, timeout=120).returncode
 
 
 # In the first group of a claim, whose attempts are committed on their own; in the second
-# (groups of 4 on SQLite), whose attempts are committed with the first group's result.
-@pytest.mark.parametrize(("poisoned_at", "group"), [(3, None), (5, 4)])
+# (groups of 4 on SQLite), whose attempts are committed with the first group's result; killed
+# by its parse, which in the second group runs while the first commits.
+@pytest.mark.parametrize(("poisoned_at", "group", "killed_by"),
+                         [(3, None, "process"), (5, 4, "process"), (5, 4, "parse"), (4, 4, "parse")])
 def test_a_message_that_kills_the_worker_is_quarantined_and_its_group_is_processed(tmp_path, database,
-                                                                                   poisoned_at, group):
+                                                                                   poisoned_at, group, killed_by):
     config_path = write_config(tmp_path, database_url=database.url)
     ids = [durable.accept_raw(message(f"Zgłoszenie {n}", body="ZATRUTA" if n == poisoned_at else "Dzień dobry"),
                               db=database, source="smtp", received_at=NOW,
                               envelope_rcpts=("pomoc-dynamics@example.com",))[0].id for n in range(12)]
     poisoned = ids[poisoned_at]
-    codes = [run_worker(config_path, database.url, group) for _ in range(MAX_ATTEMPTS + 2)]
+    codes = [run_worker(config_path, database.url, group, killed_by) for _ in range(MAX_ATTEMPTS + 3)]
     # Killed once per attempt on the poisoned message, then it is set aside and the rest finish.
-    assert codes.count(-signal.SIGKILL) == MAX_ATTEMPTS, codes
-    assert codes[-1] == 0
+    # A parse beside the commit of the group before may kill it before that commit is over:
+    # that group is then redone (one attempt more on each of its rows), and the poisoned
+    # message, not counted yet, costs one crash more.
+    early = killed_by == "parse" and database.dialect == "sqlite" and poisoned_at >= (group or GROUP)
+    kills = codes.count(-signal.SIGKILL)
+    assert kills == MAX_ATTEMPTS or (early and kills == MAX_ATTEMPTS + 1), codes
+    assert codes[kills:] == [0] * (len(codes) - kills)
     held = durable.list_quarantine(database)
     assert [(q.raw_id, q.stage) for q in held] == [(poisoned, "worker")]
     assert "never finished" in held[0].error

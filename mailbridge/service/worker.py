@@ -17,9 +17,10 @@ whole transaction is rolled back and the group stored again with a savepoint per
 that the bad one is quarantined without undoing the others (what is stored is the same either
 way; the savepoints, a fifth of the statements, are paid only then). The commit that stores a
 group also counts the next group's attempts. With `parsers` (`mailbridge.service.parsers`) the
-parse stage of the next messages runs meanwhile in other processes. The SMTP listener does not
-wait for this write lock (it writes to its spool); IMAP intake and the outbox worker wait at
-most one group.
+parse stage of the next messages runs meanwhile in other processes; without them, the next
+group's messages are parsed while the group's commit waits for the disk. The SMTP listener
+does not wait for this write lock (it writes to its spool); IMAP intake and the outbox worker
+wait at most one group.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from mailbridge.intake.spool import Spool
 from mailbridge.parse.model import ParsedMessage
 from mailbridge.parse.stage import ParseFailure, parse_stage
 from mailbridge.service.parsers import ParserPool
-from mailbridge.store.db import Database, SessionBoundDatabase
+from mailbridge.store.db import Database, Meanwhile, SessionBoundDatabase
 from mailbridge.store.models import RawMessage
 from mailbridge.store.types import utcnow
 
@@ -79,8 +80,10 @@ _OLDER_ROWS = (select(RawMessage.id).where(RawMessage.state == "pending", col(Ra
                .with_for_update(read=True, key_share=True))
 
 # A claim: groups of rows, each processed inside the transaction its opener gives, with a
-# savepoint per message or none (the opener is told which; PostgreSQL's is always asked for them).
-Group = tuple[Callable[[bool], AbstractContextManager[Any]], list[RawMessage]]
+# savepoint per message or none (the opener is told which; PostgreSQL's is always asked for
+# them), and what to do while it commits (`Database.session`'s `meanwhile`; None: nothing).
+Opener = Callable[[bool, Meanwhile | None], AbstractContextManager[Any]]
+Group = tuple[Opener, list[RawMessage]]
 # A processed message: raw id, source, outcome, seconds.
 Done = tuple[int, str, Outcome, float]
 Parsed = ParsedMessage | ParseFailure
@@ -114,6 +117,11 @@ class Worker:
         # The rows of the next group, whose attempts were committed with the last group's result
         # and which are not started yet (SQLite).
         self._ahead: list[int] = []
+        # Parse results of the next group's rows, by id, made while the last group committed
+        # (SQLite without parser processes); and the claimed rows started before and never
+        # finished, which are never parsed early (see `_parse_early`).
+        self._early: dict[int, Parsed] = {}
+        self._suspects: set[int] = set()
 
     def drain(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Process pending messages until none is left or `should_stop()`; returns how many."""
@@ -158,13 +166,14 @@ class Worker:
                     return count, True
             return count, False
         finally:
+            self._early.clear()
             if self._ahead:
                 # Counted with the last result, then a stop (or a failure) came before they
                 # were started: they were not attempted.
                 durable.give_back_attempts(self.db, self._ahead)
                 self._ahead = []
 
-    def _process_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
+    def _process_group(self, transaction: Opener, rows: list[RawMessage],
                        should_stop: Callable[[], bool], parsed: Iterator[Parsed] | None,
                        following: list[RawMessage]) -> int:
         """Process rows in one transaction; each outcome is logged once it is committed.
@@ -176,8 +185,12 @@ class Worker:
         if not rows:
             return 0
         # Before the transaction: the write lock is not held while a parser is waited for.
-        results = [next(parsed) for _ in rows] if parsed is not None else [None] * len(rows)
+        if parsed is not None:
+            results: list[Parsed | None] = [next(parsed) for _ in rows]
+        else:
+            results = [self._early.pop(row.id, None) for row in rows]
         sqlite = self.db.dialect != "postgresql"
+        meanwhile = self._parse_early(rows, following) if sqlite and parsed is None else None
         if sqlite and self._ahead != [row.id for row in rows]:
             # Not counted with the previous group's result (the first group of a claim);
             # PostgreSQL counted it when it claimed the row (`_claim_locked`).
@@ -185,10 +198,11 @@ class Worker:
         self._ahead = []
         ahead = [row.id for row in following] if sqlite else []
         try:
-            done = self._store_group(transaction, rows, results, should_stop, ahead, savepoints=not sqlite)
+            done = self._store_group(transaction, rows, results, should_stop, ahead, meanwhile,
+                                     savepoints=not sqlite)
         except StageFailed:
             self._current = None
-            done = self._store_group(transaction, rows, results, should_stop, ahead, savepoints=True)
+            done = self._store_group(transaction, rows, results, should_stop, ahead, meanwhile, savepoints=True)
         if len(done) < len(rows):
             # A stop came first: the rows not started were not attempted (a stop is no crash).
             durable.give_back_attempts(self.db, [row.id for row in rows[len(done):]])
@@ -199,15 +213,16 @@ class Worker:
             self.on_progress()
         return len(done)
 
-    def _store_group(self, transaction: Callable[[bool], AbstractContextManager[Any]], rows: list[RawMessage],
-                     results: list[Parsed | None], should_stop: Callable[[], bool], ahead: list[int], *,
-                     savepoints: bool) -> list[Done]:
+    def _store_group(self, transaction: Opener, rows: list[RawMessage], results: list[Parsed | None],
+                     should_stop: Callable[[], bool], ahead: list[int],
+                     meanwhile: Meanwhile | None, *, savepoints: bool) -> list[Done]:
         """Run rows through the pipeline in one transaction, which also counts the attempts of `ahead`."""
         done: list[Done] = []
         counted: list[int] = []
         # Without savepoints the group's acknowledgements and notices wait and are inserted
         # together before its commit (a savepoint rolled back could not take them back).
-        with transaction(savepoints) as db, (nullcontext() if savepoints else outbox.deferred(db.open_session)):
+        with (transaction(savepoints, meanwhile) as db,
+              nullcontext() if savepoints else outbox.deferred(db.open_session)):
             for row, result in zip(rows, results):
                 if should_stop():
                     break
@@ -233,6 +248,26 @@ class Worker:
         self._ahead = counted
         return done
 
+    def _parse_early(self, rows: list[RawMessage], following: list[RawMessage]) -> Meanwhile | None:
+        """What to do while `rows` commit: parse `following` (the next group) into `_early` one by
+        one, for as long as `committing()` says; None when there is nothing to parse or a suspect.
+
+        The commit that stores `rows` also counts `following`'s attempts: a parse that kills the
+        process (its memory, a crash in C code) before that commit is over costs `rows` an
+        attempt instead. Once is harmless, and after it they are suspects, whose groups and
+        neighbours are never parsed early: the culprit then dies in its own turn and is counted.
+        """
+        if not following or any(row.id in self._suspects for row in (*rows, *following)):
+            return None
+
+        def parse(committing: Callable[[], bool]) -> None:
+            # In this (main) thread: the parse's time limit is a signal, which only it receives.
+            for row in following:
+                if not committing():
+                    return
+                self._early[row.id] = parse_stage(row.content)
+        return parse
+
     @contextmanager
     def _parsed_ahead(self, groups: list[Group]) -> Iterator[Iterator[Parsed] | None]:
         """The parse results of the claimed rows in their order, from the parser processes (None without)."""
@@ -250,6 +285,7 @@ class Worker:
         rows = durable.pending_raw(self.db, self._batch)
         attempts = durable.attempts_of(self.db, [row.id for row in rows])
         kept = []
+        self._suspects = {row.id for row in rows if attempts.get(row.id, 0)}
         for row in rows:
             if attempts.get(row.id, 0) >= MAX_ATTEMPTS:
                 self._quarantine_exhausted(row.id, attempts[row.id])
@@ -258,8 +294,8 @@ class Worker:
         yield [(self._group_transaction, group) for group in _groups(kept, attempts)]
 
     @contextmanager
-    def _group_transaction(self, savepoints: bool) -> Iterator[SessionBoundDatabase]:
-        with self.db.session() as session:
+    def _group_transaction(self, savepoints: bool, meanwhile: Meanwhile | None) -> Iterator[SessionBoundDatabase]:
+        with self.db.session(meanwhile=meanwhile) as session:
             yield SessionBoundDatabase(self.db, session, savepoints=savepoints)
 
     @contextmanager
@@ -280,10 +316,10 @@ class Worker:
                 # In the transaction holding the lock: another connection would wait for it.
                 durable.quarantine_in(session, row.id, "worker", durable.exhausted_error(attempts), utcnow())
                 log.error("raw #%d quarantined: %s", row.id, durable.exhausted_error(attempts))
-                yield [(lambda savepoints: nullcontext(bound), [])]
+                yield [(lambda savepoints, meanwhile: nullcontext(bound), [])]
                 return
             durable.count_attempts(self.db, [row.id])
-            yield [(lambda savepoints: nullcontext(bound), [row])]
+            yield [(lambda savepoints, meanwhile: nullcontext(bound), [row])]
 
     def _quarantine_exhausted(self, raw_id: int, attempts: int) -> None:
         error = durable.exhausted_error(attempts)
