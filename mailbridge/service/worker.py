@@ -60,12 +60,13 @@ log = logging.getLogger(__name__)
 # counted too.
 MAX_ATTEMPTS = 3
 # Rows loaded from the spool, and claimed, at a time (and at most `durable.BATCH_BYTES` of them).
-BATCH = 100
-# The same with parser processes, where each claim starts with a wait for its first group's
-# parse: 400 rather than 100 per claim cut those waits from 0.15 to 0.04 ms per message (9 % of
-# the wall time of `process_bench --worker --parsers 1`, 2000 messages). Without parsers a
-# larger claim gains nothing and holds about 11 MB more (bench row 5).
-PARSED_BATCH = 400
+# Each claim costs commits nothing overlaps (the spool load's, its first group's attempts') and
+# its first group is parsed before it is stored, not while the group before commits: 400 rather
+# than 100 gave 2.5 % more processed msg/s in serve (issue 17, 6 interleaved pairs, 5 better).
+# With parser processes each claim starts with a wait for its first group's parse: 400 rather
+# than 100 cut those waits from 0.15 to 0.04 ms per message. The rows' bytes are held for the
+# claim: up to about 10 MB more than at 100 (bench row 5).
+BATCH = 400
 # Each group costs a synced commit and a wait for the write turn (a claim's first group one more,
 # for its attempts): 25 rather than 10 per group gave 4-5 % more processed msg/s in serve
 # (issue 17, 2 cores, when every group paid two).
@@ -111,7 +112,6 @@ class Worker:
         self.on_loaded = on_loaded
         # Processes that parse the claimed rows ahead (SQLite); None: each is parsed when stored.
         self.parsers = parsers
-        self._batch = PARSED_BATCH if parsers is not None else BATCH
         # The raw row being processed, so a failure can be told against it.
         self._current: int | None = None
         # The rows of the next group, whose attempts were committed with the last group's result
@@ -130,7 +130,7 @@ class Worker:
         while not should_stop():
             self._current = None
             if self.spool is not None:
-                if durable.load_spool(self.spool, self.db, self._batch):
+                if durable.load_spool(self.spool, self.db, BATCH):
                     self.on_loaded()
             try:
                 with claim() as groups, self._parsed_ahead(groups) as parsed:
@@ -282,7 +282,7 @@ class Worker:
 
     @contextmanager
     def _claim_batch(self) -> Iterator[list[Group]]:
-        rows = durable.pending_raw(self.db, self._batch)
+        rows = durable.pending_raw(self.db, BATCH)
         attempts = durable.attempts_of(self.db, [row.id for row in rows])
         kept = []
         self._suspects = {row.id for row in rows if attempts.get(row.id, 0)}
