@@ -74,8 +74,8 @@ class ChildProcess:
     """The parent's side: start the child (`module`'s `main`), wake it, restart it when it dies, stop it.
 
     `name` is what the log calls it; `extra` is the kind's part of the setup; `niceness` is added
-    to the child's (`os.nice`) before it imports anything; `on_line` gets
-    each line the child writes other than its pulse, split into fields; `on_pulse` each pulse.
+    to the child's (`os.nice`) before it imports anything; `on_line` gets each line the child
+    writes other than its pulse, split into fields; `on_pulse` each pulse.
     """
 
     def __init__(self, config: Config, url: str, *, module: str, name: str, extra: tuple = (),
@@ -286,7 +286,7 @@ def _pause(link: ParentLink, seconds: float, pulse_seconds: float) -> None:
 
 
 def enter(module: str, niceness: int = 0) -> None:
-    """The child's command: reniced by `niceness`, read the setup, then run `module`'s `main(setup)` unless `serve` has already let go.
+    """The child's command: renice, read the setup, run `module`'s `main(setup)` unless `serve` has let go.
 
     The setup needs only the config's classes; `module` brings the database layers and the
     pipeline, a second of imports. A `serve` stopped (or reloaded) right after it started the
