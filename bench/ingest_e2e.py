@@ -37,6 +37,7 @@ def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "
         finally:
             process.terminate()
             process.wait(30)
+            process.stdout.close()
     return {"messages": result.sent, "refused": result.refused, "seconds": result.seconds,
             "messages_per_second": len(result.latencies) / result.seconds,
             "cpu_ms_per_message": _per_message_ms(cpu.serve, result),
@@ -44,11 +45,11 @@ def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "
 
 
 class MailbridgeRun:
-    """One `serve` process through measurement 1 (throughput), the paced latency run and the long run."""
+    """One `serve` (run from the tree at `root`) through measurement 1, the paced latency run and the long run."""
 
-    def __init__(self, directory: Path, workers: int | None = None) -> None:
+    def __init__(self, directory: Path, workers: int | None = None, root: Path = serve_proc.ROOT) -> None:
         serve_proc.write_config(directory, workers=workers)
-        self.serve = serve_proc.ServeProcess(directory)
+        self.serve = serve_proc.ServeProcess(directory, root=root)
         self.watch = serve_proc.DatabaseWatch(serve_proc.database_path(directory))
         self.expected = 0
 

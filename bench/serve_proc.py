@@ -60,9 +60,13 @@ def database_path(directory: Path) -> Path:
 
 @dataclass
 class ServeProcess:
-    """`mailbridge serve --config DIR/mailbridge.toml`, its port, and when it said it listens."""
+    """`mailbridge serve --config DIR/mailbridge.toml`, its port, and when it said it listens.
+
+    `root`: the mailbridge tree it runs from (its working directory, first on its import path).
+    """
 
     directory: Path
+    root: Path = ROOT
     process: subprocess.Popen | None = None
     port: int = 0
     ready_at: float = 0.0
@@ -77,7 +81,7 @@ class ServeProcess:
         with self.log_path.open("wb") as log:
             # A session of its own: a signal meant for the terminal or job running the benchmark
             # must not stop the daemon halfway through a measurement.
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(command, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
         deadline = time.monotonic() + timeout
         while not self.port:

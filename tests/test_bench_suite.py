@@ -41,3 +41,22 @@ def test_the_escalation_benchmark_runs_every_step_and_sms():
 
     figures = escalation_bench.measure(3)
     assert (figures["steps"], figures["sms"]) == (3, 3)
+
+
+def test_interleaved_rounds_run_each_checkout_against_the_rounds_naive_run():
+    from bench import interleave
+
+    lines: list[str] = []
+    ratios = interleave.measure([ROOT], rounds=2, messages=6, clients=2, report=lines.append)
+    assert list(ratios) == [str(ROOT)] and len(ratios[str(ROOT)]) == 2 and min(ratios[str(ROOT)]) > 0
+    assert [line.split(":")[0] for line in lines] == ["round 1", "round 2"]
+    [line] = interleave.summary(ratios)
+    assert line.startswith(f"{ROOT}: median ") and "above" in line and "in 0 of 2 rounds" in line
+
+
+def test_interleave_refuses_a_folder_without_mailbridge_and_a_checkout_given_twice(tmp_path):
+    for arguments, error in (([str(tmp_path)], "no mailbridge tree there"), ([".", "."], "given twice"),
+                             (["--rounds", "0", "."], "at least 1")):
+        done = subprocess.run([sys.executable, "-m", "bench.interleave", *arguments], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and error in done.stderr, (arguments, done.stderr)
