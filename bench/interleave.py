@@ -44,12 +44,12 @@ def measure(checkouts: Sequence[Path], rounds: int, messages: int, clients: int,
 
 def summary(ratios: dict[str, list[float]]) -> list[str]:
     """A line per checkout: median, mean, range, and in how many rounds it beat the first checkout."""
-    first = next(iter(ratios.values()))
+    first_name, first = next(iter(ratios.items()))
     lines = []
     for name, values in ratios.items():
         better = sum(value > base for value, base in zip(values, first))
         lines.append(f"{name}: median {statistics.median(values):.3f}, mean {statistics.mean(values):.3f}, "
-                     f"{min(values):.3f}–{max(values):.3f}; above {next(iter(ratios))} in {better} of {len(values)}"
+                     f"{min(values):.3f}–{max(values):.3f}; above {first_name} in {better} of {len(values)}"
                      f" rounds ({' '.join(f'{value:.2f}' for value in values)})")
     return lines
 

@@ -65,7 +65,8 @@ MAX_ATTEMPTS = 3
 # than 100 gave 2.5 % more processed msg/s in serve (issue 17, 6 interleaved pairs, 5 better).
 # With parser processes each claim starts with a wait for its first group's parse: 400 rather
 # than 100 cut those waits from 0.15 to 0.04 ms per message. The rows' bytes are held for the
-# claim: bench row 5's largest process (this one) grew from 94-106 MB to 105-129 MB.
+# claim (at most durable.BATCH_BYTES): bench row 5's largest process was 105-129 MB after this
+# change, 94-106 MB in the full runs before it.
 BATCH = 400
 # Each group costs a synced commit and a wait for the write turn (a claim's first group one more,
 # for its attempts): 25 rather than 10 per group gave 4-5 % more processed msg/s in serve
