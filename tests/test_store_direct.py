@@ -111,6 +111,20 @@ def test_a_missing_value_is_refused_not_stored_as_null(database):
         repo.run(session, statement, {"ticket_id": _ticket(session).id})
 
 
+def test_a_batch_row_without_a_value_the_first_row_had_is_refused_too(database):
+    statement = update(_TICKET).where(_TICKET.c.id == bindparam("ticket_id")).values(subject=bindparam("subject"))
+    with database.session() as session:
+        ids = [_ticket(session).id, _ticket(session).id]
+    with pytest.raises(exc.SQLAlchemyError, match="value is required for bind parameter 'subject'"), \
+            database.session() as session:
+        repo.run(session, statement, [{"ticket_id": ids[0], "subject": "Uno"}, {"ticket_id": ids[1]}])
+    with database.session() as session:
+        repo.run(session, statement, [{"ticket_id": ids[0], "subject": "Uno"},
+                                      {"ticket_id": ids[1], "subject": "Dos"}])
+        subjects = repo.run(session, select(_TICKET.c.subject).order_by(_TICKET.c.id), {}).all()
+    assert [subject for (subject,) in subjects] == ["Uno", "Dos"]
+
+
 def test_cursor_listeners_still_see_every_statement(database):
     seen = []
 
