@@ -10,13 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import imap_e2e, ingest_e2e, mailgen, scale, smtp_load, startup, workers_curve
+from bench import imap_e2e, ingest_e2e, mailgen, rounds, scale, smtp_load, startup, workers_curve
 from bench.parse_bench import machine
 from bench.report import table
 
-# The naive limits, by SQLite's synchronous pragma: FULL is as durable as mailbridge's intake,
-# NORMAL is what a naive server usually runs with (issue 17 measures against it).
-NAIVE_VARIANTS = {"FULL": "naive", "NORMAL": "naive_normal"}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -38,14 +35,15 @@ class Plan:
     curve_messages: int
     curve_repeats: int
     seed: int
+    rounds: int
 
 
 FULL = Plan(messages=2000, clients=8, paced_messages=1000, rate=200.0, long_seconds=120.0, long_messages=500,
             scale_small=1000, scale_large=1_000_000, scale_sample=200, imap_messages=1000, startup_repeats=15,
-            curve_messages=1000, curve_repeats=2, seed=1)
+            curve_messages=1000, curve_repeats=2, seed=1, rounds=3)
 QUICK = Plan(messages=40, clients=4, paced_messages=40, rate=200.0, long_seconds=0.0, long_messages=20,
              scale_small=1000, scale_large=3000, scale_sample=10, imap_messages=30, startup_repeats=1,
-             curve_messages=30, curve_repeats=1, seed=1)
+             curve_messages=30, curve_repeats=1, seed=1, rounds=2)
 
 
 def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
@@ -56,26 +54,13 @@ def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
     paced = smtp_load.envelopes(mails[plan.messages:])
     results: dict = {"plan": plan.__dict__, "machine": machine(),
                      "corpus": {"messages": plan.messages, "bytes": sum(len(m.raw) for m in mails[:plan.messages])}}
-    # Each naive server runs before and after mailbridge and the mean counts, so a change in the
-    # machine's other load during the run weighs on both sides alike.
-    before = _naive_runs(corpus, plan.clients)
+    results.update(rounds.measure(corpus, plan.clients, plan.rounds, report=_progress))
+    # The latency and memory runs on a `serve` of their own, after the rounds: the naive runs
+    # either side of a round are then minutes apart at most.
     with tempfile.TemporaryDirectory(prefix="mb-bench-serve-") as directory:
         with ingest_e2e.MailbridgeRun(Path(directory)) as serve:
-            results["smtp"] = serve.throughput(corpus, plan.clients)
             results["paced"] = serve.paced(paced, plan.clients, plan.rate)
             results["long_run"] = serve.long_run(corpus[:plan.long_messages], plan.clients, plan.long_seconds)
-    # The same throughput with two workers (one stores, one parses ahead), where one is the
-    # default of a 2-core machine (cores - 1).
-    with tempfile.TemporaryDirectory(prefix="mb-bench-serve2-") as directory:
-        with ingest_e2e.MailbridgeRun(Path(directory), workers=2) as serve:
-            results["smtp_workers_2"] = serve.throughput(corpus, plan.clients)
-    after = _naive_runs(corpus, plan.clients)
-    for synchronous, key in NAIVE_VARIANTS.items():
-        runs = [before[synchronous], after[synchronous]]
-        rate = sum(run["messages_per_second"] for run in runs) / len(runs)
-        results[key] = {"synchronous": synchronous, "runs": runs, "messages_per_second": rate}
-        for smtp in ("smtp", "smtp_workers_2"):
-            results[smtp][f"ratio_to_{key}"] = results[smtp]["messages_per_second"] / rate
     results["imap"] = _imap(mails[:plan.imap_messages], results["smtp"]) if imap else {"skipped": "--no-imap"}
     results["scale"] = (scale.measure(plan.scale_small, plan.scale_large, plan.scale_sample)
                         if scale_part else {"skipped": "--no-scale"})
@@ -85,9 +70,8 @@ def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
     return results
 
 
-def _naive_runs(corpus: list[smtp_load.Envelope], clients: int) -> dict[str, dict]:
-    """One run of each naive variant, keyed by its `synchronous` pragma."""
-    return {synchronous: ingest_e2e.measure_naive(corpus, clients, synchronous) for synchronous in NAIVE_VARIANTS}
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _imap(mails: list[mailgen.GeneratedMail], smtp: dict) -> dict:
@@ -106,18 +90,23 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help=f"concurrent SMTP connections (default {FULL.clients})")
     parser.add_argument("--long-seconds", type=float, help=f"length of the memory run (default {FULL.long_seconds:.0f})")
     parser.add_argument("--scale-large", type=int, help=f"stored messages of the large database (default {FULL.scale_large})")
+    parser.add_argument("--rounds", type=int, help="rounds of measurement 1, each followed by the naive "
+                        f"servers; its ratios are the medians (default {FULL.rounds})")
     parser.add_argument("--no-imap", action="store_true", help="leave out the IMAP measurement")
     parser.add_argument("--no-scale", action="store_true", help="leave out the scale measurement")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH",
                         help="where to write every figure (default bench/results/latest.json)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     plan = QUICK if args.quick else FULL
     overrides = {"messages": args.messages, "clients": args.clients, "long_seconds": args.long_seconds,
-                 "scale_large": args.scale_large}
+                 "scale_large": args.scale_large, "rounds": args.rounds}
     plan = Plan(**{**plan.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
     results = run(plan, imap=not args.no_imap, scale_part=not args.no_scale)
     results["quick"] = args.quick

@@ -60,3 +60,23 @@ def test_interleave_refuses_a_folder_without_mailbridge_and_a_checkout_given_twi
         done = subprocess.run([sys.executable, "-m", "bench.interleave", *arguments], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and error in done.stderr, (arguments, done.stderr)
+
+
+def test_measurement_one_shows_the_round_of_the_median_ratio_against_the_naive_runs_either_side():
+    from bench import rounds
+
+    def naive(normal: float, full: float) -> dict:
+        return {"NORMAL": {"messages_per_second": normal}, "FULL": {"messages_per_second": full}}
+
+    runs = [{"messages_per_second": rate, "p99_ms": rate / 10} for rate in (200.0, 330.0, 210.0)]
+    # The machine slows down after the first round: each round is held against its own neighbours.
+    naive_runs = [naive(200.0, 190.0), naive(200.0, 170.0), naive(300.0, 250.0), naive(300.0, 250.0)]
+    figures = rounds.combined(runs, naive_runs)
+    assert [round(r["ratio_to_naive_normal"], 3) for r in figures["rounds"]] == [1.0, 1.32, 0.7]
+    assert [round(r["ratio_to_naive"], 3) for r in figures["rounds"]] == [1.111, 1.571, 0.84]
+    assert figures["ratio_to_naive_normal"] == 1.0 and round(figures["ratio_to_naive"], 3) == 1.111
+    # The round shown is the one whose ratio is the median: its rate, latency and the rest.
+    assert figures["round_shown"] == 1 and figures["messages_per_second"] == 200.0 and figures["p99_ms"] == 20.0
+    # With an even count the higher middle round is shown, and its ratio is the one given.
+    two = rounds.combined(runs[:2], naive_runs[:3])
+    assert two["round_shown"] == 2 and round(two["ratio_to_naive_normal"], 3) == 1.32
