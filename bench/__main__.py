@@ -56,9 +56,12 @@ def run(plan: Plan, *, imap: bool = True, scale_part: bool = True) -> dict:
                      "corpus": {"messages": plan.messages, "bytes": sum(len(m.raw) for m in mails[:plan.messages])}}
     results.update(rounds.measure(corpus, plan.clients, plan.rounds, report=_progress))
     # The latency and memory runs on a `serve` of their own, after the rounds: the naive runs
-    # either side of a round are then minutes apart at most.
+    # either side of a round are then minutes apart at most. It takes the corpus flat out first,
+    # unmeasured, as it did when these runs followed row 1 on its `serve`: a `serve` just started
+    # gave a p99 of 12-20 ms at 200 msg/s where one that had worked gave 9-13 (3 runs each).
     with tempfile.TemporaryDirectory(prefix="mb-bench-serve-") as directory:
         with ingest_e2e.MailbridgeRun(Path(directory)) as serve:
+            serve.throughput(corpus, plan.clients)
             results["paced"] = serve.paced(paced, plan.clients, plan.rate)
             results["long_run"] = serve.long_run(corpus[:plan.long_messages], plan.clients, plan.long_seconds)
     results["imap"] = _imap(mails[:plan.imap_messages], results["smtp"]) if imap else {"skipped": "--no-imap"}
