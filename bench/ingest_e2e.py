@@ -44,6 +44,14 @@ def measure_naive(corpus: Sequence[Envelope], clients: int, synchronous: str = "
             "client_cpu_ms_per_message": _per_message_ms(result.client_cpu_seconds, result), **latency_figures(result)}
 
 
+def measure_serve(corpus: Sequence[Envelope], clients: int, workers: int | None = None,
+                  root: Path = serve_proc.ROOT) -> dict:
+    """Measurement 1 on a `serve` of its own (run from `root`), in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="mb-bench-serve-") as directory:
+        with MailbridgeRun(Path(directory), workers=workers, root=root) as run:
+            return run.throughput(corpus, clients)
+
+
 class MailbridgeRun:
     """One `serve` (run from the tree at `root`) through measurement 1, the paced latency run and the long run."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,9 +31,7 @@ def measure(checkouts: Sequence[Path], rounds: int, messages: int, clients: int,
         naive = ingest_e2e.measure_naive(corpus, clients, "NORMAL")["messages_per_second"]
         shift = number % len(checkouts)
         for checkout in [*checkouts[shift:], *checkouts[:shift]]:
-            with tempfile.TemporaryDirectory(prefix="mb-bench-interleave-") as directory:
-                with ingest_e2e.MailbridgeRun(Path(directory), workers=workers, root=checkout) as run:
-                    figures = run.throughput(corpus, clients)
+            figures = ingest_e2e.measure_serve(corpus, clients, workers, root=checkout)
             ratio = figures["messages_per_second"] / naive
             ratios[str(checkout)].append(ratio)
             report(f"round {number + 1}: {checkout}: {figures['messages_per_second']:.1f} msg/s, naive "

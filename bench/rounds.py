@@ -10,9 +10,7 @@ workers and with two, and each of its ratios is to the mean of the naive runs ei
 from __future__ import annotations
 
 import statistics
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from bench import ingest_e2e, smtp_load
 
@@ -33,9 +31,7 @@ def measure(corpus: Sequence[smtp_load.Envelope], clients: int, rounds: int,
     runs: dict[str, list[dict]] = {key: [] for key in SERVE_VARIANTS}
     for number in range(rounds):
         for key, workers in SERVE_VARIANTS.items():
-            with tempfile.TemporaryDirectory(prefix="mb-bench-serve-") as directory:
-                with ingest_e2e.MailbridgeRun(Path(directory), workers=workers) as serve:
-                    runs[key].append(serve.throughput(corpus, clients))
+            runs[key].append(ingest_e2e.measure_serve(corpus, clients, workers))
         naive.append(_naive_runs(corpus, clients))
         report(f"round {number + 1} of {rounds} done")
     return {**{key: combined(key_runs, naive) for key, key_runs in runs.items()}, **_naive_figures(naive)}
