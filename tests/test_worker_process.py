@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import smtplib
@@ -130,3 +131,32 @@ def test_wake_ups_are_coalesced_until_the_child_pulses_and_none_is_lost(tmp_path
     assert process.stdin.written == b"ww"  # nothing owed
     child.wake()
     assert process.stdin.written == b"www"
+
+
+def test_a_stop_while_a_reloaded_child_is_being_started_lets_that_child_go_too(tmp_path, monkeypatch):
+    # CI once hung here: `serve` stopped while a reload's new worker was being spawned, the stop
+    # let the old child go, and the supervisor then waited for the new one, whose stdin no one closed.
+    url = f"sqlite:///{tmp_path / 'mailbridge.sqlite3'}"
+    config = load_config(write_config(tmp_path, database_url=url), env={})
+    open_database(url).dispose()
+    spawn = asyncio.create_subprocess_exec
+    spawning = None
+
+    async def slow_spawn(*args, **kwargs):
+        spawning.set()
+        await asyncio.sleep(0.5)  # the stop comes now
+        return await spawn(*args, **kwargs)
+
+    async def scenario() -> ChildProcess:
+        nonlocal spawning
+        spawning = asyncio.Event()
+        child = ChildProcess(config, url, module="mailbridge.service.sender_process", name="sender")
+        await child.start()
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", slow_spawn)
+        child.replace(config)
+        await asyncio.wait_for(spawning.wait(), 60)
+        await asyncio.wait_for(child.stop(), 30)
+        return child
+
+    child = asyncio.run(scenario())
+    assert child._process.returncode == 0

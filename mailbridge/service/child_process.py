@@ -172,6 +172,11 @@ class ChildProcess:
             sys.executable, "-c", self._command,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0)
         self._process.stdin.write(_LENGTH.pack(len(self._setup)) + self._setup)
+        if self._stopping:
+            # The stop came while this child was being started (a reload's or a restart's):
+            # `stop` let the one before go and now waits for the supervisor, which waits for
+            # this child. Let it go too: it leaves before its imports (`enter`).
+            self._process.stdin.close()
         # Starting counts as a pulse: the child gets its first interval to say it is there.
         self._last_pulse = time.monotonic()
         # A new child drains first thing: nothing is owed to it.
